@@ -1,0 +1,363 @@
+"""The one normalized finding that every parser produces and every later stage consumes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from enum import Enum
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Severity(str, Enum):
+    critical = "critical"
+    high = "high"
+    medium = "medium"
+    low = "low"
+    info = "info"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {
+    Severity.critical: 4,
+    Severity.high: 3,
+    Severity.medium: 2,
+    Severity.low: 1,
+    Severity.info: 0,
+}
+
+_SEVERITY_WORDS = {
+    "critical": Severity.critical,
+    "crit": Severity.critical,
+    "blocker": Severity.critical,
+    "very-high": Severity.critical,
+    "high": Severity.high,
+    "error": Severity.high,
+    "important": Severity.high,
+    "major": Severity.high,
+    "medium": Severity.medium,
+    "moderate": Severity.medium,
+    "warning": Severity.medium,
+    "warn": Severity.medium,
+    "low": Severity.low,
+    "minor": Severity.low,
+    "note": Severity.low,
+    "info": Severity.info,
+    "informational": Severity.info,
+    "information": Severity.info,
+    "none": Severity.info,
+    "negligible": Severity.info,
+    "unknown": Severity.info,
+    "undefined": Severity.info,
+}
+
+
+def severity_from_text(raw: Any, default: Severity = Severity.info) -> Severity:
+    """Map a scanner's severity word (any case) onto the one scale; unknown words give `default`."""
+    if raw is None:
+        return default
+    word = str(raw).strip().lower().replace("_", "-")
+    return _SEVERITY_WORDS.get(word, default)
+
+
+def severity_from_score(score: float) -> Severity:
+    """CVSS-style numeric score (GitHub's `security-severity` thresholds)."""
+    if score >= 9.0:
+        return Severity.critical
+    if score >= 7.0:
+        return Severity.high
+    if score >= 4.0:
+        return Severity.medium
+    if score > 0.0:
+        return Severity.low
+    return Severity.info
+
+
+class Category(str, Enum):
+    dependency = "dependency"
+    code = "code"
+    iac = "iac"
+    secret = "secret"
+    dast = "dast"
+    license = "license"
+
+
+class Package(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ecosystem: str | None = None
+    name: str
+    version: str | None = None
+    fixed_versions: list[str] = Field(default_factory=list)
+    purl: str | None = None
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    start_line: int | None = None
+    end_line: int | None = None
+    snippet: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _repo_relative(cls, v: str) -> str:
+        return normalize_path(v)
+
+
+class Instance(BaseModel):
+    """One occurrence of a DAST alert (ZAP keeps many per alert)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    method: str | None = None
+    param: str | None = None
+    attack: str | None = None
+    evidence: str | None = None
+
+
+class Finding(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str
+    tool_version: str | None = None
+    rule_id: str
+    title: str
+    severity: Severity
+    raw_severity: str | None = None
+    category: Category
+    cwe: list[int] = Field(default_factory=list)
+    vulnerability_ids: list[str] = Field(default_factory=list)
+    package: Package | None = None
+    location: Location | None = None
+    url: str | None = None
+    instances: list[Instance] = Field(default_factory=list)
+    message: str = ""
+    description: str | None = None
+    remediation: str | None = None
+    references: list[str] = Field(default_factory=list)
+    suppressed: bool = False
+    #: Where the finding came from: the report file, relative to the input root.
+    source: str = ""
+    #: Small tool-specific facts worth keeping (confidence, check type, secret fingerprint, ...).
+    extra: dict[str, Any] = Field(default_factory=dict)
+    fingerprint: str = ""
+
+    @field_validator("cwe")
+    @classmethod
+    def _unique_cwe(cls, v: list[int]) -> list[int]:
+        return sorted(set(int(c) for c in v))
+
+    @field_validator("vulnerability_ids", "references")
+    @classmethod
+    def _unique_keep_order(cls, v: list[str]) -> list[str]:
+        return unique(v)
+
+    # -- identity -------------------------------------------------------------------------------
+    def identity(self) -> tuple:
+        """What makes two findings the same finding, ignoring line numbers."""
+        pkg = self.package
+        return (
+            canonical_tool(self.tool),
+            self.rule_id,
+            self.location.path if self.location else "",
+            (pkg.ecosystem or "").lower() if pkg else "",
+            pkg.name if pkg else "",
+            (pkg.version or "") if pkg else "",
+            self.url or "",
+        )
+
+    def dedupe_key(self) -> tuple:
+        """Same identity and same line: the same finding reported twice (merged SARIF, SARIF + JSON)."""
+        line = self.location.start_line if self.location else None
+        return self.identity() + (line,)
+
+    def primary_id(self) -> str:
+        return self.vulnerability_ids[0] if self.vulnerability_ids else self.rule_id
+
+    def short(self) -> str:
+        where = ""
+        if self.package:
+            where = f"{self.package.name}@{self.package.version or '?'}"
+        elif self.location:
+            where = self.location.path + (f":{self.location.start_line}" if self.location.start_line else "")
+        elif self.url:
+            where = self.url
+        return f"[{self.severity.value}] {self.tool} {self.primary_id()} {where}".strip()
+
+
+# -- helpers used by parsers ------------------------------------------------------------------------
+
+_CWE_RE = re.compile(r"CWE[-_ ]?(\d{1,5})", re.IGNORECASE)
+_VULN_ID_RE = re.compile(
+    r"\b(CVE-\d{4}-\d{4,}|GHSA(?:-[23456789cfghjmpqrvwx]{4}){3}|PYSEC-\d{4}-\d+|GO-\d{4}-\d+|RUSTSEC-\d{4}-\d+|OSV-\d{4}-\d+|DSA-\d+-\d+|DLA-\d+-\d+|ELSA-\d{4}-\d+|RHSA-\d{4}:\d+|ALAS2?-\d{4}-\d+|SNYK-[A-Z0-9-]+|NSWG-ECO-\d+|MAL-\d{4}-\d+)\b",
+    re.IGNORECASE,
+)
+
+
+def cwe_ids(*values: Any) -> list[int]:
+    """CWE numbers from strings like 'CWE-79', 'CWE-79: Improper...', ints, or lists of either."""
+    out: list[int] = []
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, set)):
+            out.extend(cwe_ids(*value))
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int):
+            if value > 0:
+                out.append(value)
+        else:
+            text = str(value).strip()
+            if text.isdigit():
+                if int(text) > 0:
+                    out.append(int(text))
+            else:
+                out.extend(int(m) for m in _CWE_RE.findall(text) if int(m) > 0)
+    return sorted(set(out))
+
+
+def vuln_ids_in(text: str | None) -> list[str]:
+    """Advisory ids (CVE, GHSA, PYSEC, GO, RUSTSEC, ...) mentioned in free text, normalized."""
+    if not text:
+        return []
+    return unique(normalize_vuln_id(m) for m in _VULN_ID_RE.findall(text))
+
+
+def normalize_vuln_id(v: str) -> str:
+    v = v.strip()
+    if v[:4].upper() == "GHSA":
+        return "GHSA" + v[4:].lower()
+    return v.upper()
+
+
+def unique(values: Iterable[Any]) -> list[Any]:
+    seen: set = set()
+    out = []
+    for v in values:
+        if v is None or v == "":
+            continue
+        if v not in seen:
+            seen.add(v)
+            out.append(v)
+    return out
+
+
+def normalize_path(path: str) -> str:
+    """Repo-relative, forward slashes, no `file://`, no leading `./`."""
+    p = str(path).strip()
+    if p.startswith("file://"):
+        p = p[len("file://") :]
+    p = p.replace("\\", "/")
+    while p.startswith("./"):
+        p = p[2:]
+    return p
+
+
+_TOOL_ALIASES = {
+    "owasp zap": "zap",
+    "zap": "zap",
+    "zaproxy": "zap",
+    "osv-scanner": "osv-scanner",
+    "osv scanner": "osv-scanner",
+    "osvscanner": "osv-scanner",
+    "npm audit": "npm-audit",
+    "npm-audit": "npm-audit",
+    "dependency-check": "dependency-check",
+    "owasp dependency-check": "dependency-check",
+    "semgrep oss": "semgrep",
+    "semgrep pro": "semgrep",
+    "semgrep": "semgrep",
+    "trivy": "trivy",
+    "checkov": "checkov",
+    "gitleaks": "gitleaks",
+    "grype": "grype",
+    "bandit": "bandit",
+    "codeql": "codeql",
+}
+
+
+def canonical_tool(name: str) -> str:
+    n = (name or "").strip().lower()
+    return _TOOL_ALIASES.get(n, n.replace(" ", "-"))
+
+
+# -- fingerprints and dedupe ----------------------------------------------------------------------
+
+def _digest(parts: Iterable[Any]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(str(part if part is not None else "").encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    return h.hexdigest()[:32]
+
+
+def assign_fingerprints(findings: list[Finding]) -> list[Finding]:
+    """Give each finding a stable fingerprint.
+
+    The fingerprint hashes what identifies a finding (tool, rule, path, package, advisory, URL) but
+    not its line number. Findings that share all of that in one file are told apart by their
+    order of appearance (the approach of GitHub's `primaryLocationLineHash`), so inserting or
+    removing unrelated lines does not change any fingerprint.
+    """
+    groups: dict[tuple, list[Finding]] = defaultdict(list)
+    for f in findings:
+        groups[f.identity() + (f.primary_id(),)].append(f)
+    for key, members in groups.items():
+        members.sort(key=lambda f: ((f.location.start_line or 0) if f.location else 0))
+        for ordinal, f in enumerate(members):
+            f.fingerprint = _digest(key + (ordinal,))
+    return findings
+
+
+def _merge_into(keep: Finding, other: Finding) -> None:
+    keep.vulnerability_ids = unique(keep.vulnerability_ids + other.vulnerability_ids)
+    keep.cwe = sorted(set(keep.cwe) | set(other.cwe))
+    keep.references = unique(keep.references + other.references)
+    if keep.package and other.package:
+        keep.package.fixed_versions = unique(keep.package.fixed_versions + other.package.fixed_versions)
+    known = {(i.url, i.method, i.param) for i in keep.instances}
+    for inst in other.instances:
+        if (inst.url, inst.method, inst.param) not in known:
+            keep.instances.append(inst)
+    for attr in ("description", "remediation", "tool_version", "url"):
+        if not getattr(keep, attr) and getattr(other, attr):
+            setattr(keep, attr, getattr(other, attr))
+    if other.severity.rank > keep.severity.rank:
+        keep.severity = other.severity
+        keep.raw_severity = other.raw_severity
+    sources = unique(keep.extra.get("also_in", []) + [other.source] + other.extra.get("also_in", []))
+    sources = [s for s in sources if s != keep.source]
+    if sources:
+        keep.extra["also_in"] = sources
+
+
+def dedupe(findings: Iterable[Finding]) -> list[Finding]:
+    """Collapse findings that are the same finding reported more than once, keeping the richest
+    facts of each copy, then assign fingerprints. Order of first appearance is kept."""
+    by_key: dict[tuple, Finding] = {}
+    for f in findings:
+        key = f.dedupe_key()
+        if key in by_key:
+            _merge_into(by_key[key], f)
+        else:
+            by_key[key] = f
+    return assign_fingerprints(list(by_key.values()))
+
+
+SEVERITY_ORDER = [Severity.critical, Severity.high, Severity.medium, Severity.low, Severity.info]
+
+
+def count_by_severity(findings: Iterable[Finding]) -> dict[str, int]:
+    counts = {s.value: 0 for s in SEVERITY_ORDER}
+    for f in findings:
+        counts[f.severity.value] += 1
+    return counts
