@@ -1,0 +1,241 @@
+"""Settings: built-in defaults < config file < `SECAI_*` environment < CLI flags.
+
+The documented defaults live in `config/secai.yaml`; the pydantic models below are the schema
+(a test keeps the two equal). Environment variables name a key as `SECAI_<SECTION>__<KEY>`, e.g.
+`SECAI_ANALYZE__BATCH_SIZE=8`; `SECAI_HOME` sets the data home.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from secai.errors import ConfigError
+
+ENV_PREFIX = "SECAI_"
+CONFIG_ENV = "SECAI_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Limits(_Section):
+    """Caps on untrusted input."""
+
+    max_file_mb: float = 100.0
+    max_run_mb: float = 1024.0
+    max_zip_entries: int = 5000
+    max_zip_ratio: float = 200.0
+    max_json_depth: int = 256
+
+
+class ModelSettings(_Section):
+    #: `embedded`, a local MLX model folder, or a Hugging Face Hub id.
+    name: str = "embedded"
+    #: Where converted models are cached; default `<home>/models`.
+    cache_dir: str | None = None
+    #: Linux CPU only: re-run the CLI with Debian's OpenBLAS preloaded when it is installed.
+    openblas_preload: bool = True
+    #: `auto` keeps 4-bit weights on Apple Silicon and uses float32 on a CPU.
+    dtype: Literal["auto", "float32", "bfloat16", "float16", "quantized"] = "auto"
+
+
+class AnalyzeSettings(_Section):
+    batch_size: int = Field(16, ge=1)
+    max_tokens: int = Field(200, ge=8)
+    #: Prompt tokens kept per finding before the facts are truncated with a note.
+    max_prompt_tokens: int = Field(1024, ge=64)
+    cache: bool = True
+
+
+class DatasetSettings(_Section):
+    seed: int = 42
+    valid_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    #: Findings whose text looks like instructions to a model stay out of train/valid.
+    exclude_flagged: bool = True
+    #: Branches whose runs may feed training data (PR runs never do unless listed).
+    trusted_branches: list[str] = Field(default_factory=lambda: ["main", "master"])
+    license: str = "other"
+
+
+class TrainSettings(_Section):
+    seed: int = 0
+    rank: int = Field(16, ge=1)
+    scale: float = 20.0
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    #: Transformer blocks (from the top) that get adapters; -1 for all.
+    num_layers: int = -1
+    keys: list[str] = Field(
+        default_factory=lambda: [
+            "self_attn.q_proj",
+            "self_attn.k_proj",
+            "self_attn.v_proj",
+            "self_attn.o_proj",
+            "mlp.gate_proj",
+            "mlp.up_proj",
+            "mlp.down_proj",
+        ]
+    )
+    learning_rate: float = Field(5e-4, gt=0)
+    batch_size: int = Field(4, ge=1)
+    epochs: float = Field(3.0, gt=0)
+    #: Upper bound on iterations whatever the dataset size.
+    max_iters: int = Field(600, ge=1)
+    min_iters: int = Field(40, ge=1)
+    steps_per_eval: int = Field(10, ge=1)
+    patience: int = Field(4, ge=1)
+    max_seq_length: int = Field(1024, ge=64)
+    grad_checkpoint: bool = False
+
+
+class EvaluateSettings(_Section):
+    gate: bool = True
+    #: The tuned model's faithfulness must exceed the base model's by this much.
+    margin: float = 0.2
+    max_tokens: int = Field(200, ge=8)
+    #: Test examples scored; 0 for all.
+    max_examples: int = Field(0, ge=0)
+
+
+class GitHubSettings(_Section):
+    api_url: str = "https://api.github.com"
+    artifact_patterns: list[str] = Field(default_factory=lambda: ["*"])
+    comment_marker: str = "secai-report"
+    retries: int = Field(5, ge=0)
+
+
+class PublishSettings(_Section):
+    enabled: bool = True
+    dataset_repo: str | None = None
+    model_repo: str | None = None
+    private: bool = True
+    retries: int = Field(5, ge=0)
+
+
+class Settings(_Section):
+    #: Data home for the model cache, the SQLite store and run folders (default `~/.cache/secai`).
+    home: str | None = None
+    limits: Limits = Field(default_factory=Limits)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    analyze: AnalyzeSettings = Field(default_factory=AnalyzeSettings)
+    dataset: DatasetSettings = Field(default_factory=DatasetSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
+    github: GitHubSettings = Field(default_factory=GitHubSettings)
+    publish: PublishSettings = Field(default_factory=PublishSettings)
+
+    # -- derived paths ---------------------------------------------------------------------------
+    @property
+    def home_dir(self) -> Path:
+        return Path(self.home).expanduser() if self.home else default_home()
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.model.cache_dir).expanduser() if self.model.cache_dir else self.home_dir / "models"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home_dir / "runs"
+
+    @property
+    def store_path(self) -> Path:
+        return self.home_dir / "secai.sqlite3"
+
+
+def default_home() -> Path:
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "secai"
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path.home() / ".cache") / "secai"
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'"
+    return f"{source}: invalid value for '{key}': {first['msg']}"
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    sections = set(Settings.model_fields)
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        if "__" in rest:
+            section, key = rest.split("__", 1)
+            if section not in sections:
+                raise ConfigError(f"environment variable {name}: unknown section '{section}'")
+            data.setdefault(section, {})[key] = _env_value(value)
+        elif rest == "home":
+            data["home"] = value
+        # Other SECAI_* names (e.g. SECAI_NO_OPENBLAS) are switches read where they apply.
+    return data
+
+
+def _env_value(value: str) -> Any:
+    """Environment strings are YAML scalars or flow lists: `8`, `true`, `[a, b]`."""
+    try:
+        return yaml.safe_load(value) if value.strip() else value
+    except yaml.YAMLError:
+        return value
+
+
+def load_settings(
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Build the settings. `path` (or `$SECAI_CONFIG`) names a YAML file; without one, the
+    defaults are the built-in ones, which `config/secai.yaml` documents."""
+    environ = dict(os.environ) if environ is None else environ
+    path = path or environ.get(CONFIG_ENV)
+    data: dict[str, Any] = {}
+    if path:
+        p = Path(path)
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ConfigError(f"{p}: cannot read config: {e.strerror}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {str(e).splitlines()[0]}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: config must be a mapping of sections")
+        try:
+            Settings.model_validate(loaded)
+        except ValidationError as e:
+            raise ConfigError(_describe(e, str(p))) from None
+        data = loaded
+    env = _env_overrides(environ)
+    try:
+        Settings.model_validate(_merge(data, env))
+    except ValidationError as e:
+        raise ConfigError(_describe(e, "environment (SECAI_*)")) from None
+    data = _merge(data, env)
+    if overrides:
+        data = _merge(data, {k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_describe(e, "command line")) from None
