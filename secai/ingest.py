@@ -1,0 +1,270 @@
+"""Turn paths (report files, directory trees, artifact zips) into deduplicated findings.
+
+Which files are reports is decided by content: JSON (object or array) and XML documents are
+offered to the parser registry; other files (HTML, Markdown, images, logs) inside directories and
+zips are skipped and listed at verbose level. Every problem names its file and the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from secai import artifacts
+from secai.config import Limits
+from secai.errors import InputError, ParseError, UnknownFormat
+from secai.findings import Finding, dedupe
+from secai.parsers import Document, find_parser, run_parser
+
+Level = Literal["error", "warning", "skipped"]
+
+_SKIP_SUFFIXES = {
+    ".html", ".htm", ".md", ".markdown", ".txt", ".log", ".png", ".jpg", ".jpeg", ".gif", ".svg",
+    ".pdf", ".css", ".js", ".csv", ".ico", ".woff", ".woff2", ".ttf",
+}
+
+
+@dataclass
+class Problem:
+    path: str
+    message: str
+    level: Level = "error"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass
+class Report:
+    path: str
+    format: str
+    findings: int
+
+
+@dataclass
+class IngestResult:
+    findings: list[Finding] = field(default_factory=list)
+    reports: list[Report] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "error"]
+
+
+def _sniff(head: bytes) -> Literal["json", "xml", "html", "empty", "other"]:
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if not text:
+        return "empty"
+    low = text[:64].lower()
+    if low.startswith(b"<!doctype html") or low.startswith(b"<html"):
+        return "html"
+    if text[:1] in (b"{", b"["):
+        return "json"
+    if text.startswith(b"null"):
+        return "json"
+    if text[:1] == b"<":
+        return "xml"
+    return "other"
+
+
+def _read_limited(path: Path, limits: Limits) -> bytes:
+    max_bytes = int(limits.max_file_mb * 1024 * 1024)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InputError(path, f"file is {size} bytes, over the {limits.max_file_mb:g} MB limit")
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except IsADirectoryError:
+        raise InputError(path, "is a directory") from None
+    except OSError as e:
+        raise InputError(path, f"cannot read file ({e.strerror or e})") from None
+    if len(data) > max_bytes:
+        raise InputError(path, f"file is over the {limits.max_file_mb:g} MB limit")
+    return data
+
+
+def _json_depth_ok(data: bytes, max_depth: int) -> bool:
+    """Bracket depth outside strings, without building anything."""
+    depth = 0
+    in_str = False
+    esc = False
+    for b in data:
+        if in_str:
+            if esc:
+                esc = False
+            elif b == 0x5C:
+                esc = True
+            elif b == 0x22:
+                in_str = False
+        elif b == 0x22:
+            in_str = True
+        elif b in (0x7B, 0x5B):
+            depth += 1
+            if depth > max_depth:
+                return False
+        elif b in (0x7D, 0x5D):
+            depth -= 1
+    return True
+
+
+def load_document(path: Path, limits: Limits | None = None, display: str | None = None) -> Document | None:
+    """Read a JSON or XML report. Returns None for an empty report (empty file or JSON null).
+
+    Raises `UnknownFormat` for content that is neither, `ParseError` for broken JSON/XML.
+    """
+    limits = limits or Limits()
+    name = display or str(path)
+    raw = _read_limited(path, limits)
+    kind = _sniff(raw[:256])
+    if kind == "empty":
+        return None
+    if kind in ("html", "other"):
+        raise UnknownFormat(name, "not a JSON or XML report")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ParseError(name, f"not valid UTF-8 (byte {e.start})") from None
+    if "\x00" in text:
+        raise ParseError(name, "contains NUL bytes")
+    if kind == "json":
+        if not _json_depth_ok(raw, limits.max_json_depth):
+            raise ParseError(name, f"JSON nested deeper than {limits.max_json_depth} levels")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ParseError(name, f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+        except RecursionError:
+            raise ParseError(name, "JSON nested too deeply") from None
+        if data is None:
+            return None
+        if not isinstance(data, (dict, list)):
+            raise UnknownFormat(name, "JSON is not an object or array")
+        return Document("json", data, name)
+    return Document("xml", _parse_xml(text, name), name)
+
+
+def _parse_xml(text: str, name: str):
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+    from xml.etree.ElementTree import ParseError as XMLSyntaxError
+
+    try:
+        return fromstring(text, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as e:
+        raise ParseError(name, f"XML refused: {type(e).__name__} (entities and external references are not allowed)") from None
+    except XMLSyntaxError as e:
+        raise ParseError(name, f"invalid XML: {e}") from None
+    except RecursionError:
+        raise ParseError(name, "XML nested too deeply") from None
+
+
+def parse_file(path: Path, source: str | None = None, limits: Limits | None = None) -> tuple[list[Finding], str | None]:
+    """Parse one report file. Returns (findings, format name or None for an empty report)."""
+    source = source or str(path)
+    doc = load_document(path, limits, display=source)
+    if doc is None:
+        return [], None
+    mod = find_parser(doc)
+    if mod is None:
+        raise UnknownFormat(source, f"{doc.kind.upper()} content is not a report format secai knows")
+    return run_parser(mod, doc, source), mod.NAME
+
+
+class Ingest:
+    """Collects findings from many inputs; keeps going on errors."""
+
+    def __init__(self, limits: Limits | None = None):
+        self.limits = limits or Limits()
+        self.result = IngestResult()
+        self._budget = int(self.limits.max_run_mb * 1024 * 1024)
+        self._tmp: list[tempfile.TemporaryDirectory] = []
+
+    def add_path(self, path: str | Path, explicit: bool = True) -> None:
+        p = Path(path)
+        if p.is_symlink() and not explicit:
+            self._problem(str(p), "symbolic link; skipped", "skipped")
+            return
+        if not p.exists():
+            self._problem(str(p), "no such file or directory")
+        elif p.is_dir():
+            self._add_dir(p, root=p, label=str(p))
+        elif artifacts.is_zip(p):
+            self._add_zip(p, label=str(p))
+        else:
+            self._add_file(p, source=str(p), explicit=explicit)
+
+    def _add_dir(self, d: Path, root: Path, label: str) -> None:
+        for f in sorted(d.rglob("*")):
+            if f.is_symlink():
+                self._problem(f"{label}/{f.relative_to(root)}", "symbolic link; skipped", "skipped")
+                continue
+            if not f.is_file():
+                continue
+            rel = f"{label}/{f.relative_to(root).as_posix()}"
+            if artifacts.is_zip(f):
+                self._add_zip(f, label=rel)
+            else:
+                self._add_file(f, source=rel, explicit=False)
+
+    def _add_zip(self, z: Path, label: str) -> None:
+        tmp = tempfile.TemporaryDirectory(prefix="secai-zip-")
+        self._tmp.append(tmp)
+        try:
+            res = artifacts.extract_zip(z, tmp.name, self.limits, budget_bytes=self._budget)
+        except InputError as e:
+            self._problem(label, e.problem)
+            return
+        self._budget -= res.bytes_written
+        for prob in res.problems:
+            self._problem(prob.path.replace(str(z), label, 1), prob.problem)
+        root = Path(tmp.name)
+        for f in sorted(res.files):
+            rel = f"{label}!{f.relative_to(root.resolve()).as_posix()}"
+            self._add_file(f, source=rel, explicit=False)
+
+    def _add_file(self, f: Path, source: str, explicit: bool) -> None:
+        if not explicit and f.suffix.lower() in _SKIP_SUFFIXES:
+            self._problem(source, "not a report; skipped", "skipped")
+            return
+        try:
+            findings, fmt = parse_file(f, source, self.limits)
+        except UnknownFormat as e:
+            if explicit:
+                self._problem(source, e.problem)
+            elif f.suffix.lower() in (".json", ".sarif", ".xml"):
+                self._problem(source, e.problem + "; skipped", "warning")
+            else:
+                self._problem(source, "not a report; skipped", "skipped")
+            return
+        except InputError as e:
+            self._problem(source, e.problem)
+            return
+        if fmt is None:
+            self._problem(source, "empty report (no findings)", "warning")
+            self.result.reports.append(Report(source, "empty", 0))
+            return
+        self.result.reports.append(Report(source, fmt, len(findings)))
+        self.result.findings.extend(findings)
+
+    def _problem(self, path: str, message: str, level: Level = "error") -> None:
+        self.result.problems.append(Problem(path, message, level))
+
+    def finish(self) -> IngestResult:
+        self.result.findings = dedupe(self.result.findings)
+        for t in self._tmp:
+            t.cleanup()
+        self._tmp.clear()
+        return self.result
+
+
+def collect(paths: list[str | Path], limits: Limits | None = None) -> IngestResult:
+    """Parse every report under `paths` and return the deduplicated findings and the problems."""
+    ing = Ingest(limits)
+    for p in paths:
+        ing.add_path(p, explicit=True)
+    return ing.finish()

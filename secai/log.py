@@ -1,0 +1,34 @@
+"""Logging to stderr, with every known token masked out of every line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+TOKEN_ENV_VARS = ("GITHUB_TOKEN", "GH_TOKEN", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "ACTIONS_RUNTIME_TOKEN")
+
+
+def known_tokens() -> list[str]:
+    return [v for k in TOKEN_ENV_VARS if (v := os.environ.get(k)) and len(v) >= 6]
+
+
+def mask_tokens(text: str) -> str:
+    for tok in known_tokens():
+        text = text.replace(tok, "***")
+    return text
+
+
+class _MaskingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_tokens(super().format(record))
+
+
+def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose else logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_MaskingFormatter("secai: %(levelname)s: %(message)s" if verbose > 1 else "secai: %(message)s"))
+    root = logging.getLogger("secai")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
