@@ -1,0 +1,45 @@
+# `make demo` and `make test` set everything up from a fresh clone (Python 3.11+ only).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+# Keep the demo and the tests away from the user's real data home unless told otherwise.
+export SECAI_HOME ?= $(CURDIR)/.secai-home
+
+.PHONY: setup system-deps model test demo bench lint clean
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "secai needs Python 3.11 or newer (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[ml,dev]'
+	@touch $@
+
+# Optional speed-ups and lint tools from the OS (Linux + apt + root only; skipped elsewhere).
+# OpenBLAS makes float32 MLX on a CPU much faster; shellcheck lints runner/setup-macos.sh.
+system-deps:
+	@if [ "$$(uname -s)" = Linux ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  if ! ldconfig -p | grep -q 'libopenblas.so.0' || ! command -v shellcheck >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas0-pthread shellcheck >/dev/null) \
+	      || echo "note: could not install libopenblas0-pthread/shellcheck; continuing without them"; \
+	  fi; \
+	fi
+
+setup: $(BIN)/.installed system-deps
+
+model: setup
+	$(BIN)/secai-runner model pull
+
+test: model
+	$(PY) -m pytest -q
+
+demo: model
+	$(BIN)/secai-runner run --artifacts examples/artifacts
+
+bench: model
+	$(PY) bench/parse.py
+	$(PY) bench/analyze.py
+	$(PY) bench/train.py
+
+clean:
+	rm -rf $(VENV) .secai-home .pytest_cache
