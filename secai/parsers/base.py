@@ -6,6 +6,8 @@ A parser is a module in `secai/parsers/` that defines:
 - ``KIND``: ``"json"`` or ``"xml"``, the kind of document it reads;
 - ``detect(doc) -> bool``: whether the *content* is this format (never the file name);
 - ``parse(doc, source) -> list[Finding]``: the findings, with ``source`` recorded on each;
+- secret scanners put the matched secret values in ``finding.extra["_secrets"]`` (a list); the
+  registry redacts them from every field and drops the list before the finding goes anywhere;
 - optionally ``PRIORITY`` (lower is tried first; default 100) for formats that must be checked
   before a more general one.
 
@@ -22,6 +24,7 @@ from typing import Any, Literal
 
 from secai.errors import ParseError
 from secai.findings import Finding
+from secai.redact import redact_finding
 
 
 @dataclass
@@ -80,4 +83,6 @@ def run_parser(mod: ModuleType, doc: Document, source: str) -> list[Finding]:
     for f in findings:
         if not f.source:
             f.source = source
+        # Secret scanners hand the matched values over in extra["_secrets"]; they never go further.
+        redact_finding(f, f.extra.pop("_secrets", None))
     return findings
