@@ -1,0 +1,154 @@
+"""`secai-runner run`: the whole pipeline over a run folder.
+
+Inputs come from `--artifacts` (files, folders, zips), a `collect` bundle (`--bundle`), or GitHub
+(`--repo`, which fetches new workflow runs first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+
+from secai.config import Settings
+from secai.errors import SecaiError
+
+log = logging.getLogger("secai")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="parse, analyze, build the dataset, train, evaluate, validate, publish, report")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--artifacts", nargs="+", metavar="PATH", help="report files, artifact folders or zips")
+    src.add_argument("--bundle", metavar="DIR", help="a bundle written by `secai-runner collect`")
+    src.add_argument("--repo", metavar="OWNER/NAME", help="fetch new workflow runs from GitHub first")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: one per input under $SECAI_HOME/runs)")
+    p.add_argument("--model", help="base model: embedded, a local MLX folder, or a Hub id")
+    p.add_argument("--stages", help="comma-separated subset of stages to run")
+    p.add_argument("--no-publish", action="store_true", help="never upload, even with HF_TOKEN set")
+    p.add_argument("--no-train", action="store_true", help="analysis and report only")
+    p.add_argument("--branch", help="branch the artifacts come from (decides whether they may feed training)")
+    p.add_argument("--pr", type=int, help="pull request number the artifacts come from (never trained on by default)")
+    p.add_argument("--repo-name", dest="repo_name", help="owner/name recorded for local artifacts")
+    # GitHub fetch options (with --repo)
+    p.add_argument("--run-id", type=int)
+    p.add_argument("--workflow")
+    p.add_argument("--since")
+    p.add_argument("--limit", type=int, default=1)
+    p.add_argument("--api-url")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _default_run_dir(settings: Settings, key: str, label: str) -> Path:
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return settings.runs_dir / f"{label}-{digest}"
+
+
+def _stages(args) -> list[str] | None:
+    from secai.pipeline import STAGES
+
+    if args.no_train:
+        return ["parse", "analyze", "report"]
+    if not args.stages:
+        return None
+    wanted = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in STAGES]
+    if unknown:
+        raise SecaiError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
+    return wanted
+
+
+def _run_one(run_dir: Path, settings: Settings, args, artifacts=None, meta=None):
+    from secai.pipeline import run_pipeline
+
+    return run_pipeline(
+        run_dir, settings, artifacts=artifacts, meta=meta, model=args.model, stages=_stages(args),
+        publish=False if args.no_publish else None, progress=not args.no_progress,
+    )
+
+
+def run(args, settings: Settings) -> int:
+    from secai.pipeline import RunMeta
+
+    results = []
+    if args.artifacts:
+        paths = [Path(p) for p in args.artifacts]
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise SecaiError(f"{missing[0]}: no such file or directory")
+        run_dir = Path(args.out) if args.out else _default_run_dir(
+            settings, "\n".join(str(p.resolve()) for p in paths), "local")
+        trusted = args.pr is None and (args.branch is None or args.branch in settings.dataset.trusted_branches)
+        meta = RunMeta(repo=args.repo_name, run_id=None, branch=args.branch, pr=args.pr,
+                       event="pull_request" if args.pr else "local", trusted=trusted)
+        results.append(_run_one(run_dir, settings, args, artifacts=paths, meta=meta))
+    elif args.bundle:
+        results.append(_run_bundle(Path(args.bundle), settings, args))
+    else:
+        from secai.fetch import fetch_runs
+
+        summary = fetch_runs(args.repo, settings, run_id=args.run_id, workflow=args.workflow, branch=args.branch,
+                             pr=args.pr, since=args.since, limit=args.limit, api_url=args.api_url)
+        for fetched in summary.runs:
+            if not fetched.run_dir:
+                continue
+            results.append(_run_one(Path(fetched.run_dir), settings, args,
+                                    artifacts=[Path(fetched.run_dir) / "inputs"]))
+        if not results:
+            log.info("no new completed runs with artifacts in %s", args.repo)
+    for res in results:
+        _print_result(res)
+    return 0 if all(r.ok and not r.parse_errors for r in results) else 1
+
+
+def _run_bundle(bundle: Path, settings: Settings, args):
+    from secai.pipeline import RunMeta
+
+    meta_file = bundle / "bundle.json"
+    if not meta_file.is_file() or not (bundle / "findings.json").is_file():
+        raise SecaiError(f"{bundle}: not a secai bundle (bundle.json and findings.json expected)")
+    try:
+        data = json.loads(meta_file.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise SecaiError(f"{meta_file}: invalid JSON ({e})") from None
+    pr = data.get("pr")
+    branch = data.get("branch")
+    trusted = (not pr) and (not data.get("is_fork")) and branch in settings.dataset.trusted_branches
+    meta = RunMeta(repo=data.get("repo"), run_id=str(data.get("run_id") or ""), head_sha=data.get("sha"),
+                   branch=branch, pr=pr, event=data.get("event"), is_fork=bool(data.get("is_fork")), trusted=trusted)
+    run_dir = Path(args.out) if args.out else _default_run_dir(
+        settings, f"{meta.repo}:{meta.run_id}:{(bundle / 'findings.json').stat().st_size}", "bundle")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("findings.json", "parse.json"):
+        if (bundle / name).is_file():
+            shutil.copyfile(bundle / name, run_dir / name)
+    return _run_one(run_dir, settings, args, artifacts=None, meta=meta)
+
+
+def _print_result(res) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=False)
+    table = Table(title=f"secai run: {res.run_dir}")
+    for col in ("stage", "status", "seconds", "note"):
+        table.add_column(col)
+    for s in res.stages:
+        style = {"failed": "red", "skipped": "yellow", "cached": "dim"}.get(s.status)
+        table.add_row(s.stage, f"[{style}]{s.status}[/]" if style else s.status, f"{s.seconds:.1f}", s.note[:100])
+    console.print(table)
+    console.print(f"findings: {res.findings}   parse errors: {res.parse_errors}")
+    if res.eval:
+        b, t = res.eval.get("base", {}), res.eval.get("tuned", {})
+        console.print(
+            f"faithfulness  base {b.get('faithfulness', 0):.2f}  tuned {t.get('faithfulness', 0):.2f}   "
+            f"invented ids  base {b.get('hallucination_rate', 0):.2f}  tuned {t.get('hallucination_rate', 0):.2f}   "
+            f"gate {'passed' if res.gate_passed else 'FAILED'}"
+        )
+    for name in ("comment.md", "summary.md", "findings.sarif", "dataset", "adapter", "eval.json"):
+        p = Path(res.run_dir) / name
+        if p.exists():
+            console.print(f"  {p}")

@@ -1,0 +1,351 @@
+"""Wire the stages over one run folder: parse → analyze → dataset → train → evaluate → validate →
+publish → report.
+
+Each stage hashes what it reads (input files and its settings) and records its outputs in the
+run folder's manifest. A stage whose inputs are unchanged and whose outputs are intact is skipped,
+so a killed run resumes where it stopped and a re-run on the same artifacts is quick. Training
+resumes from its own last checkpoint inside `adapter/`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel, Field
+
+from secai.config import Settings
+from secai.errors import SecaiError
+from secai.findings import Finding
+from secai.runfolder import Manifest, atomic_write_json, atomic_write_text, hash_tree, hash_value
+
+log = logging.getLogger("secai")
+
+STAGES = ["parse", "analyze", "dataset", "train", "evaluate", "validate", "publish", "report"]
+
+
+class RunMeta(BaseModel):
+    """What the run is about; decides e.g. whether its findings may feed training."""
+
+    repo: str | None = None
+    run_id: str | None = None
+    head_sha: str | None = None
+    branch: str | None = None
+    pr: int | None = None
+    event: str | None = None
+    is_fork: bool = False
+    trusted: bool = True
+
+
+class StageOutcome(BaseModel):
+    stage: str
+    status: str  # done | cached | skipped | failed
+    seconds: float = 0.0
+    note: str = ""
+
+
+class PipelineResult(BaseModel):
+    run_dir: str
+    stages: list[StageOutcome] = Field(default_factory=list)
+    findings: int = 0
+    parse_errors: int = 0
+    gate_passed: bool | None = None
+    validation_passed: bool | None = None
+    eval: dict[str, Any] | None = None
+    published: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        if any(s.status == "failed" for s in self.stages):
+            return False
+        return self.gate_passed is not False and self.validation_passed is not False
+
+
+class _Stop(Exception):
+    """Later stages cannot run (e.g. no training data); not an error."""
+
+
+def read_findings(run_dir: Path) -> list[Finding]:
+    p = Path(run_dir) / "findings.json"
+    if not p.exists():
+        return []
+    return [Finding.model_validate(d) for d in json.loads(p.read_text(encoding="utf-8"))]
+
+
+def read_run_meta(run_dir: Path) -> RunMeta:
+    p = Path(run_dir) / "run.json"
+    if p.exists():
+        data = json.loads(p.read_text(encoding="utf-8"))
+        return RunMeta.model_validate({k: v for k, v in data.items() if k in RunMeta.model_fields})
+    return RunMeta()
+
+
+def _file_hash(run_dir: Path, *names: str) -> str:
+    return hash_tree([Path(run_dir) / n for n in names])
+
+
+class Pipeline:
+    def __init__(self, run_dir: Path, settings: Settings, *, artifacts: list[Path] | None = None,
+                 meta: RunMeta | None = None, model: str | None = None, stages: list[str] | None = None,
+                 publish: bool | None = None, progress: bool = True):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.settings = settings
+        self.artifacts = [Path(a) for a in (artifacts or [])]
+        self.model_name = model or settings.model.name
+        self.only = set(stages) if stages else None
+        self.publish_enabled = settings.publish.enabled if publish is None else publish
+        self.progress = progress
+        self.manifest = Manifest.load(self.run_dir)
+        self.result = PipelineResult(run_dir=str(self.run_dir))
+        if meta is not None:
+            atomic_write_json(self.run_dir / "run.json", meta.model_dump())
+        elif not (self.run_dir / "run.json").exists():
+            atomic_write_json(self.run_dir / "run.json", RunMeta().model_dump())
+        self.meta = read_run_meta(self.run_dir)
+        self._resolved = None
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def resolved_model(self):
+        if self._resolved is None:
+            from secai.model import resolve_model
+
+            self._resolved = resolve_model(self.model_name, self.settings)
+        return self._resolved
+
+    def _model_key(self) -> str:
+        r = self.resolved_model()
+        return f"{r.model_id}@{r.revision}"
+
+    def _stage(self, name: str, inputs: str, fn: Callable[[], tuple[list[str], str]]) -> None:
+        if self.only is not None and name not in self.only:
+            return
+        if self.manifest.is_current(self.run_dir, name, inputs):
+            rec = self.manifest.stages[name]
+            self.result.stages.append(StageOutcome(stage=name, status="cached", note=rec.note))
+            log.info("%-9s up to date", name)
+            return
+        started = time.time()
+        log.info("%-9s running", name)
+        try:
+            outputs, note = fn()
+        except _Stop as e:
+            self.manifest.record(self.run_dir, name, inputs, [], "skipped", started, note=str(e))
+            self.result.stages.append(StageOutcome(stage=name, status="skipped", note=str(e),
+                                                   seconds=round(time.time() - started, 2)))
+            log.info("%-9s skipped: %s", name, e)
+            return
+        except SecaiError as e:
+            self.manifest.record(self.run_dir, name, inputs, [], "failed", started, note=str(e))
+            self.result.stages.append(StageOutcome(stage=name, status="failed", note=str(e),
+                                                   seconds=round(time.time() - started, 2)))
+            log.error("%s stage failed: %s", name, e)
+            raise
+        rec = self.manifest.record(self.run_dir, name, inputs, outputs, "done", started, note=note)
+        self.result.stages.append(StageOutcome(stage=name, status="done", seconds=rec.seconds, note=note))
+        log.info("%-9s done in %.1fs%s", name, rec.seconds, f" ({note})" if note else "")
+
+    def _skipped_upstream(self, *stages: str) -> str | None:
+        for s in stages:
+            rec = self.manifest.stages.get(s)
+            if rec is None or rec.status == "failed":
+                return f"{s} did not complete"
+            if rec.status == "skipped":
+                return f"{s} was skipped: {rec.note}"
+        return None
+
+    # -- stages ----------------------------------------------------------------------------------
+    def parse(self) -> None:
+        if not self.artifacts:
+            if not (self.run_dir / "findings.json").exists():
+                raise SecaiError(f"{self.run_dir}: no artifacts given and no findings.json to work from")
+            return  # findings come from a bundle or a fetch
+        inputs = hash_value([hash_tree(self.artifacts), self.settings.limits.model_dump(), "parse/1"])
+
+        def run():
+            from secai.commands.parse import finding_json
+            from secai.ingest import collect
+
+            res = collect(self.artifacts, self.settings.limits)
+            for p in res.problems:
+                (log.error if p.level == "error" else log.warning if p.level == "warning" else log.debug)("%s", p)
+            atomic_write_json(self.run_dir / "findings.json", [finding_json(f) for f in res.findings])
+            atomic_write_json(self.run_dir / "parse.json", {
+                "reports": [r.__dict__ for r in res.reports],
+                "problems": [p.__dict__ for p in res.problems],
+            })
+            return ["findings.json", "parse.json"], f"{len(res.findings)} findings, {len(res.errors)} errors"
+
+        self._stage("parse", inputs, run)
+
+    def analyze(self) -> None:
+        inputs = hash_value([_file_hash(self.run_dir, "findings.json"), self.settings.analyze.model_dump(),
+                             self._model_key()])
+
+        def run():
+            from secai.analyze import analyze_findings
+
+            findings = read_findings(self.run_dir)
+            if not findings:
+                raise _Stop("no findings to analyze")
+            analyses = analyze_findings(findings, self.settings, model=self.model_name, progress=self.progress)
+            lines = "".join(a.model_dump_json() + "\n" for a in analyses)
+            atomic_write_text(self.run_dir / "analysis.jsonl", lines)
+            cached = sum(1 for a in analyses if a.cached)
+            return ["analysis.jsonl"], f"{len(analyses)} analyses, {cached} from cache"
+
+        self._stage("analyze", inputs, run)
+
+    def dataset(self) -> None:
+        inputs = hash_value([_file_hash(self.run_dir, "findings.json"), self.settings.dataset.model_dump(),
+                             self.meta.model_dump()])
+
+        def run():
+            from secai.dataset import build_dataset
+
+            findings = read_findings(self.run_dir)
+            out = self.run_dir / "dataset"
+            if out.exists():
+                shutil.rmtree(out)
+            res = build_dataset(findings, out, self.settings, run_meta=self.meta.model_dump())
+            counts = getattr(res, "counts", None) or {}
+            if not counts.get("train"):
+                note = getattr(res, "note", "") or "no training examples"
+                raise _Stop(note)
+            return ["dataset"], ", ".join(f"{k} {v}" for k, v in counts.items())
+
+        self._stage("dataset", inputs, run)
+
+    def train(self) -> None:
+        why = self._skipped_upstream("dataset")
+        inputs = hash_value([_file_hash(self.run_dir, "dataset"), self.settings.train.model_dump(),
+                             self._model_key(), why])
+
+        def run():
+            if why:
+                raise _Stop(why)
+            from secai.train import train_adapter
+
+            res = train_adapter(self.run_dir / "dataset", self.run_dir / "adapter", self.resolved_model(), self.settings)
+            note = getattr(res, "summary", None) or ""
+            return ["adapter/adapters.safetensors", "adapter/adapter_config.json", "adapter/training.json"], note
+
+        self._stage("train", inputs, run)
+
+    def evaluate(self) -> None:
+        why = self._skipped_upstream("train")
+        inputs = hash_value([_file_hash(self.run_dir, "dataset", "adapter/adapters.safetensors"),
+                             self.settings.evaluate.model_dump(), self._model_key(), why])
+
+        def run():
+            if why:
+                raise _Stop(why)
+            from secai.evaluate import evaluate_adapter
+
+            evaluate_adapter(self.run_dir / "dataset", self.run_dir / "adapter", self.resolved_model(), self.settings,
+                             out=self.run_dir / "eval.json")
+            return ["eval.json"], _eval_note(self.run_dir)
+
+        self._stage("evaluate", inputs, run)
+
+    def validate(self) -> None:
+        why = self._skipped_upstream("train")
+        inputs = hash_value([_file_hash(self.run_dir, "dataset", "adapter", "eval.json"), self._model_key(), why])
+
+        def run():
+            if why:
+                raise _Stop(why)
+            from secai.validate import validate_run
+
+            res = validate_run(self.run_dir, self.settings)
+            return ["validation.json"], "passed" if res.passed else "FAILED"
+
+        self._stage("validate", inputs, run)
+
+    def publish(self) -> None:
+        token = bool(os.environ.get("HF_TOKEN"))
+        configured = bool(self.settings.publish.dataset_repo or self.settings.publish.model_repo)
+        why = self._skipped_upstream("validate")
+        if not (self.publish_enabled and token and configured):
+            why = why or ("publishing disabled" if not self.publish_enabled else
+                          "no HF_TOKEN set" if not token else "no dataset_repo/model_repo configured")
+        inputs = hash_value([_file_hash(self.run_dir, "dataset", "adapter", "eval.json", "validation.json"),
+                             self.settings.publish.model_dump(), why, token])
+
+        def run():
+            if why:
+                raise _Stop(why)
+            from secai.publish import publish_run
+
+            publish_run(self.run_dir, self.settings)
+            return ["publish.json"], "published"
+
+        self._stage("publish", inputs, run)
+
+    def report(self) -> None:
+        names = ["findings.json", "analysis.jsonl", "eval.json", "validation.json", "publish.json", "run.json",
+                 "adapter/training.json"]
+        inputs = hash_value([_file_hash(self.run_dir, *names), self.settings.github.model_dump()])
+
+        def run():
+            from secai.commands.parse import finding_json  # noqa: F401  (keeps the JSON shape in one place)
+            from secai.report import write_reports
+            from secai.sarif import to_sarif
+
+            write_reports(self.run_dir, self.settings)
+            atomic_write_json(self.run_dir / "findings.sarif", to_sarif(read_findings(self.run_dir)))
+            return ["comment.md", "summary.md", "findings.sarif"], ""
+
+        self._stage("report", inputs, run)
+
+    # -- the whole run -----------------------------------------------------------------------------
+    def run(self) -> PipelineResult:
+        failed: SecaiError | None = None
+        for stage in STAGES:
+            try:
+                getattr(self, stage)()
+            except SecaiError as e:
+                failed = e
+                if stage in ("parse",):
+                    break
+                # Later stages that depend on this one see it as not completed and skip themselves.
+        self._collect_result()
+        if failed is not None and not self.result.stages:
+            raise failed
+        return self.result
+
+    def _collect_result(self) -> None:
+        r = self.result
+        parse = self.run_dir / "parse.json"
+        if parse.exists():
+            data = json.loads(parse.read_text(encoding="utf-8"))
+            r.parse_errors = sum(1 for p in data.get("problems", []) if p.get("level") == "error")
+        r.findings = len(read_findings(self.run_dir))
+        ev = self.run_dir / "eval.json"
+        if ev.exists() and self.manifest.stages.get("evaluate", None) and self.manifest.stages["evaluate"].status == "done":
+            r.eval = json.loads(ev.read_text(encoding="utf-8"))
+            r.gate_passed = bool(r.eval.get("gate", {}).get("passed"))
+        va = self.run_dir / "validation.json"
+        if va.exists() and self.manifest.stages.get("validate") and self.manifest.stages["validate"].status == "done":
+            r.validation_passed = bool(json.loads(va.read_text(encoding="utf-8")).get("passed"))
+        pub = self.run_dir / "publish.json"
+        if pub.exists():
+            r.published = json.loads(pub.read_text(encoding="utf-8"))
+
+
+def _eval_note(run_dir: Path) -> str:
+    try:
+        ev = json.loads((Path(run_dir) / "eval.json").read_text(encoding="utf-8"))
+        return (f"faithfulness base {ev['base']['faithfulness']:.2f} -> tuned {ev['tuned']['faithfulness']:.2f}, "
+                f"gate {'passed' if ev['gate']['passed'] else 'FAILED'}")
+    except (OSError, KeyError, ValueError, TypeError):
+        return ""
+
+
+def run_pipeline(run_dir: Path, settings: Settings, **kwargs) -> PipelineResult:
+    return Pipeline(run_dir, settings, **kwargs).run()
