@@ -1,0 +1,30 @@
+from secai.findings import Category, Finding, Instance, Location, Severity
+from secai.redact import placeholder, redact_finding, redact_text
+from secai.log import mask_tokens
+
+GH = "ghp_" + "A1b2C3d4E5" * 4
+AWS = "AKIA" + "IOSFODNN7EXAMPLE"
+
+
+def test_token_formats_and_assignments_are_redacted():
+    text = f"token {GH} aws {AWS} password: 'sup3rsecret!' hf_{'x' * 34}"
+    out = redact_text(text)
+    assert GH not in out and AWS not in out and "sup3rsecret!" not in out and "hf_xxx" not in out
+    assert placeholder(GH) in out
+    # Idempotent: redacting twice changes nothing.
+    assert redact_text(out) == out
+
+
+def test_known_environment_tokens_are_masked(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "plain-looking-value-123")
+    assert "plain-looking-value-123" not in redact_text("x plain-looking-value-123 y")
+    assert mask_tokens("auth plain-looking-value-123") == "auth ***"
+
+
+def test_finding_fields_and_reported_secret_values():
+    f = Finding(tool="gitleaks", rule_id="generic", title="t", severity=Severity.high, category=Category.secret,
+                message="found s3cr3t-value-42 here", location=Location(path="a.env", start_line=1, snippet="KEY=s3cr3t-value-42"),
+                instances=[Instance(url="https://x/?k=s3cr3t-value-42", evidence="s3cr3t-value-42")],
+                extra={"match": "KEY=s3cr3t-value-42"})
+    redact_finding(f, ["s3cr3t-value-42"])
+    assert "s3cr3t-value-42" not in f.model_dump_json()
