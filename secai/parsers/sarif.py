@@ -1,0 +1,486 @@
+"""SARIF 2.1.0 from any tool (CodeQL, Semgrep, Trivy, Checkov, Gitleaks, Bandit, SpotBugs, ...).
+
+One finding per result location (a result without one gives one finding); results whose `kind`
+is not `fail` are skipped; suppressed results are kept and flagged. Severity comes from `level`
+(or the rule's default level) unless a numeric `security-severity` overrides it. Trivy results
+carry their package facts in the message text, which is parsed into a `Package`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import unquote
+
+from secai import versions
+from secai.errors import ParseError
+from secai.findings import (
+    Category,
+    Finding,
+    Location,
+    Package,
+    Severity,
+    canonical_tool,
+    cwe_ids,
+    normalize_vuln_id,
+    severity_from_score,
+    unique,
+    vuln_ids_in,
+)
+
+NAME = "sarif"
+KIND = "json"
+PRIORITY = 10
+
+_LEVELS = {"error": Severity.high, "warning": Severity.medium, "note": Severity.low, "none": Severity.info}
+_IAC_TOOLS = {"checkov", "kics", "tfsec", "terrascan", "hadolint", "cfn-lint", "cfn_nag", "kube-linter",
+              "kubesec", "dockle", "tflint", "trivy-config"}
+_SECRET_TOOLS = {"gitleaks", "trufflehog", "detect-secrets", "ggshield", "secretlint"}
+_SCA_TOOLS = {"grype", "dependency-check", "osv-scanner", "snyk", "npm-audit", "pip-audit", "govulncheck"}
+_SECRET_RULE = re.compile(r"(^|[./_-])secrets?([./_-]|$)", re.IGNORECASE)
+
+
+def detect(doc: Any) -> bool:
+    if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
+        return False
+    version = str(doc.get("version", ""))
+    schema = str(doc.get("$schema", "")).lower()
+    return version.startswith("2.") or "sarif" in schema
+
+
+# -- paths -----------------------------------------------------------------------------------------
+
+# CI workspaces: what follows them is the repository checkout.
+_WORKSPACE_RES = [
+    re.compile(r"^/home/runner/work/[^/]+/[^/]+/"),  # GitHub-hosted runners
+    re.compile(r"^/__w/[^/]+/[^/]+/"),  # GitHub container jobs
+    re.compile(r"^/Users/runner/work/[^/]+/[^/]+/"),  # macOS runners
+    re.compile(r"^[A-Za-z]:/a/[^/]+/[^/]+/"),  # Windows runners (D:\a\repo\repo\)
+    re.compile(r"^/github/workspace/"),  # Docker actions
+    re.compile(r"^/builds/[^/]+/[^/]+/"),  # GitLab
+]
+
+
+def repo_relative(path: str, roots: list[str] = ()) -> str:
+    """Best-effort repo-relative path: strips `file://`, known checkout roots and CI workspaces.
+
+    An absolute path under no known root is kept absolute (the repository root is unknown)."""
+    p = unquote(str(path).strip())
+    if p.lower().startswith("file://"):
+        p = p[len("file://"):]
+        if p.startswith("//"):
+            p = p[1:]
+    p = p.replace("\\", "/")
+    if re.match(r"^/[A-Za-z]:/", p):
+        p = p[1:]
+    for root in sorted(roots, key=len, reverse=True):
+        if root and root != "/" and p.startswith(root):
+            return p[len(root):].lstrip("/") or p
+    for rx in _WORKSPACE_RES:
+        m = rx.match(p)
+        if m:
+            return p[m.end():]
+    while p.startswith("./"):
+        p = p[2:]
+    return p
+
+
+def _uri_root(uri: Any) -> str | None:
+    if not isinstance(uri, str) or not uri:
+        return None
+    root = repo_relative(uri) if uri.lower().startswith("file:") else unquote(uri).replace("\\", "/")
+    if not root.startswith("/") and not re.match(r"^[A-Za-z]:/", root):
+        return None
+    return root if root.endswith("/") else root + "/"
+
+
+def _run_roots(run: dict) -> list[str]:
+    roots = []
+    bases = run.get("originalUriBaseIds")
+    if isinstance(bases, dict):
+        for base in bases.values():
+            if isinstance(base, dict):
+                roots.append(_uri_root(base.get("uri")))
+    for inv in _list(run.get("invocations")):
+        if isinstance(inv, dict) and isinstance(inv.get("workingDirectory"), dict):
+            roots.append(_uri_root(inv["workingDirectory"].get("uri")))
+    return [r for r in roots if r]
+
+
+# -- small helpers ---------------------------------------------------------------------------------
+
+def _list(v: Any) -> list:
+    return v if isinstance(v, list) else []
+
+
+def _dict(v: Any) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def _text(v: Any) -> str | None:
+    """`{"text": ...}` / `{"markdown": ...}` message objects, or a plain string."""
+    if isinstance(v, str):
+        return v.strip() or None
+    if isinstance(v, dict):
+        for key in ("text", "markdown"):
+            if isinstance(v.get(key), str) and v[key].strip():
+                return v[key].strip()
+    return None
+
+
+def _int(v: Any) -> int | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v if v >= 1 else None
+    if isinstance(v, str) and v.strip().isdigit():
+        return int(v) or None
+    return None
+
+
+def _score(v: Any) -> float | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        s = float(v)
+    except (TypeError, ValueError):
+        return None
+    return s if 0.0 <= s <= 10.0 else None
+
+
+def _message(result: dict, rule: dict, driver: dict) -> str:
+    msg = _dict(result.get("message"))
+    text = _text(msg)
+    args = [str(a) for a in _list(msg.get("arguments"))]
+    if text is None and isinstance(msg.get("id"), str):
+        strings = {**_dict(driver.get("globalMessageStrings")), **_dict(rule.get("messageStrings"))}
+        text = _text(strings.get(msg["id"]))
+    if text and args:
+        text = re.sub(r"\{(\d+)\}", lambda m: args[int(m.group(1))] if int(m.group(1)) < len(args) else m.group(0), text)
+    return text or ""
+
+
+# -- rules and taxonomies --------------------------------------------------------------------------
+
+class _Rules:
+    def __init__(self, run: dict):
+        driver = _dict(_dict(run.get("tool")).get("driver"))
+        self.driver = driver
+        self.by_index = [r if isinstance(r, dict) else {} for r in _list(driver.get("rules"))]
+        self.by_id: dict[str, dict] = {}
+        for ext in [driver] + [_dict(e) for e in _list(_dict(run.get("tool")).get("extensions"))]:
+            for r in _list(ext.get("rules")):
+                if isinstance(r, dict) and isinstance(r.get("id"), str):
+                    self.by_id.setdefault(r["id"], r)
+                    for alias in _list(r.get("deprecatedIds")):
+                        if isinstance(alias, str):
+                            self.by_id.setdefault(alias, r)
+        # CWE taxonomy: taxon id -> CWE number (ids are "79" or "CWE-79")
+        self.cwe_taxa: dict[str, list[int]] = {}
+        for tax in _list(run.get("taxonomies")):
+            tax = _dict(tax)
+            if str(tax.get("name", "")).upper() != "CWE":
+                continue
+            for taxon in _list(tax.get("taxa")):
+                taxon = _dict(taxon)
+                tid = str(taxon.get("id", ""))
+                self.cwe_taxa[tid] = cwe_ids(tid if not tid.isdigit() else int(tid), taxon.get("name"))[:1]
+
+    def lookup(self, result: dict) -> tuple[str, dict]:
+        ref = _dict(result.get("rule"))
+        rule_id = result.get("ruleId") or ref.get("id")
+        index = result.get("ruleIndex", ref.get("index"))
+        rule: dict = {}
+        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(self.by_index):
+            rule = self.by_index[index]
+        if not rule and isinstance(rule_id, str):
+            rule = self.by_id.get(rule_id, {})
+            if not rule and "/" in rule_id:  # hierarchical ids ("a/b") may name a rule "a"
+                rule = self.by_id.get(rule_id.split("/")[0], {})
+        if not isinstance(rule_id, str) or not rule_id:
+            rule_id = rule.get("id") if isinstance(rule.get("id"), str) else ""
+        return rule_id, rule
+
+    def cwes(self, *holders: dict) -> list[int]:
+        out: list[int] = []
+        for h in holders:
+            props = _dict(h.get("properties"))
+            out += cwe_ids(_list(props.get("tags")), props.get("cwe"), props.get("CWE"), props.get("cwe_ids"))
+            for rel in _list(h.get("relationships")) + _list(h.get("taxa")):
+                rel = _dict(rel)
+                target = _dict(rel.get("target")) or rel
+                comp = str(_dict(target.get("toolComponent")).get("name", "")).upper()
+                tid = str(target.get("id", ""))
+                if tid in self.cwe_taxa:
+                    out += self.cwe_taxa[tid]
+                elif comp == "CWE" or tid.upper().startswith("CWE"):
+                    out += cwe_ids(int(tid) if tid.isdigit() else tid)
+        return sorted(set(out))
+
+
+# -- Trivy and Gitleaks enrichment -----------------------------------------------------------------
+
+_TRIVY_FIELD = re.compile(r"^(Package|Installed Version|Fixed Version|Severity|Vulnerability|PkgPath|Link|Artifact|Type|Message|Secret|Match)\s*:?\s*(.*)$")
+
+
+def _trivy_fields(text: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _TRIVY_FIELD.match(line.strip())
+        if m and m.group(1) not in fields:
+            fields[m.group(1)] = m.group(2).strip()
+    return fields
+
+
+def _links(text: str | None) -> list[str]:
+    return re.findall(r"\((https?://[^)\s]+)\)", text or "")
+
+
+def _os_family(run: dict) -> str | None:
+    """Trivy's SARIF does not name the image's OS; its package versions usually do."""
+    counts = {"Ubuntu": 0, "Debian": 0, "Alpine": 0, "Red Hat": 0}
+    for res in _list(run.get("results")):
+        text = _text(_dict(_dict(res).get("message"))) or ""
+        m = re.search(r"^Installed Version:\s*(\S+)", text, re.MULTILINE)
+        if not m:
+            continue
+        v = m.group(1)
+        if "ubuntu" in v:
+            counts["Ubuntu"] += 1
+        elif re.search(r"deb\d+u\d+|\+deb\d", v):
+            counts["Debian"] += 1
+        elif re.search(r"-r\d+$", v):
+            counts["Alpine"] += 1
+        elif re.search(r"\.el\d", v):
+            counts["Red Hat"] += 1
+    best = max(counts, key=counts.get)
+    return best if counts[best] else None
+
+
+def trivy_language_ecosystem(path: str | None, name: str) -> str | None:
+    """Ecosystem of a Trivy language package from where it was found (or its name's shape)."""
+    p = (path or "").lower()
+    base = p.rsplit("/", 1)[-1]
+    for suffixes, eco in (
+        ((".jar", ".war", ".ear", "pom.xml", "gradle.lockfile", ".gradle", ".gradle.kts"), "Maven"),
+        (("package-lock.json", "yarn.lock", "pnpm-lock.yaml", "package.json", "bun.lock"), "npm"),
+        (("requirements.txt", "poetry.lock", "pipfile.lock", "uv.lock", ".whl", ".egg-info", "metadata", "setup.py"), "PyPI"),
+        (("go.mod", "go.sum"), "Go"),
+        (("cargo.lock",), "crates.io"),
+        (("gemfile.lock", ".gemspec"), "RubyGems"),
+        (("composer.lock",), "Packagist"),
+        (("packages.lock.json", ".deps.json", "packages.config"), "NuGet"),
+    ):
+        if base.endswith(suffixes) or p.endswith(suffixes):
+            return eco
+    if re.fullmatch(r"[\w.-]+\.[\w.-]+:[\w.-]+", name):
+        return "Maven"  # groupId:artifactId
+    return None
+
+
+def _trivy_package(fields: dict[str, str], path: str | None, os_family: str | None, props: dict) -> Package | None:
+    name = fields.get("Package")
+    if not name:
+        return None
+    installed = fields.get("Installed Version") or None
+    purl = props.get("purl") if isinstance(props.get("purl"), str) else None
+    eco = None
+    if purl and purl.startswith("pkg:"):
+        eco = _PURL_ECOSYSTEMS.get(purl[4:].split("/", 1)[0].lower())
+    eco = eco or trivy_language_ecosystem(path, name)
+    if eco is None and path and "/" in path and not re.search(r"\.\w+$", path):
+        eco = os_family  # an OS package of an image ("owner/image" path)
+    fixed = versions.smallest_fix_above(installed, versions.split_versions(fields.get("Fixed Version")), eco)
+    return Package(ecosystem=eco, name=name, version=installed, fixed_versions=fixed, purl=purl)
+
+
+_PURL_ECOSYSTEMS = {
+    "maven": "Maven", "npm": "npm", "pypi": "PyPI", "golang": "Go", "cargo": "crates.io", "gem": "RubyGems",
+    "composer": "Packagist", "nuget": "NuGet", "deb": "Debian", "apk": "Alpine", "rpm": "Red Hat",
+    "pub": "Pub", "hex": "Hex", "swift": "SwiftURL", "cocoapods": "CocoaPods",
+}
+
+
+# -- the parser ------------------------------------------------------------------------------------
+
+def parse(doc: Any, source: str) -> list[Finding]:
+    if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
+        raise ParseError(source, "SARIF has no 'runs' array")
+    findings: list[Finding] = []
+    for i, run in enumerate(doc["runs"]):
+        if not isinstance(run, dict):
+            raise ParseError(source, f"SARIF runs[{i}] is not an object")
+        driver = _dict(_dict(run.get("tool")).get("driver"))
+        if not isinstance(driver.get("name"), str):
+            raise ParseError(source, f"SARIF runs[{i}].tool.driver.name is missing")
+        results = run.get("results")
+        if results is None:
+            continue
+        if not isinstance(results, list):
+            raise ParseError(source, f"SARIF runs[{i}].results is not an array")
+        findings += _parse_run(run, driver, source)
+    return findings
+
+
+def _parse_run(run: dict, driver: dict, source: str) -> list[Finding]:
+    tool = canonical_tool(driver["name"])
+    tool_version = driver.get("semanticVersion") or driver.get("version")
+    tool_version = str(tool_version) if tool_version not in (None, "") else None
+    rules = _Rules(run)
+    roots = _run_roots(run)
+    artifacts = [_dict(a) for a in _list(run.get("artifacts"))]
+    os_family = _os_family(run) if tool == "trivy" else None
+    out: list[Finding] = []
+    for j, result in enumerate(run["results"]):
+        if not isinstance(result, dict):
+            raise ParseError(source, f"SARIF result {j} of tool {driver['name']} is not an object")
+        if result.get("kind") not in (None, "fail"):
+            continue
+        out += _parse_result(result, rules, tool, tool_version, roots, artifacts, os_family)
+    return out
+
+
+def _severity(result: dict, rule: dict) -> tuple[Severity, str]:
+    for holder in (result, rule):
+        score = _score(_dict(holder.get("properties")).get("security-severity"))
+        if score is not None:
+            return severity_from_score(score), str(_dict(holder.get("properties"))["security-severity"])
+    level = result.get("level") or _dict(rule.get("defaultConfiguration")).get("level") or "warning"
+    level = str(level).lower()
+    return _LEVELS.get(level, Severity.medium), level
+
+
+def _suppressed(result: dict) -> bool:
+    sup = [_dict(s) for s in _list(result.get("suppressions"))]
+    return bool(sup) and not all(s.get("status") == "rejected" for s in sup)
+
+
+def _category(tool: str, rule_id: str, rule: dict, package: Package | None, fields: dict) -> Category:
+    tags = [str(t).lower() for t in _list(_dict(rule.get("properties")).get("tags"))]
+    rule_name = str(rule.get("name", ""))
+    if package is not None:
+        return Category.dependency
+    if tool == "trivy":
+        if rule_name == "Misconfiguration" or "misconfiguration" in tags:
+            return Category.iac
+        if rule_name == "Secret" or "secret" in tags:
+            return Category.secret
+        if rule_name == "License" or "license" in tags:
+            return Category.license
+        if "Type" in fields and "Artifact" in fields:
+            return Category.iac
+    if tool in _SECRET_TOOLS or "secret" in tags or "secrets" in tags or _SECRET_RULE.search(rule_id):
+        return Category.secret
+    if tool in _IAC_TOOLS:
+        return Category.iac
+    if tool in _SCA_TOOLS:
+        return Category.dependency
+    return Category.code
+
+
+def _locations(result: dict, roots: list[str], artifacts: list[dict]) -> list[Location | None]:
+    locs: list[Location | None] = []
+    for loc in _list(result.get("locations")):
+        phys = _dict(_dict(loc).get("physicalLocation"))
+        art = _dict(phys.get("artifactLocation"))
+        uri = art.get("uri")
+        idx = art.get("index")
+        if not isinstance(uri, str) and isinstance(idx, int) and 0 <= idx < len(artifacts):
+            uri = _dict(artifacts[idx].get("location")).get("uri")
+        if not isinstance(uri, str) or not uri.strip():
+            locs.append(None)
+            continue
+        region = _dict(phys.get("region"))
+        context = _dict(phys.get("contextRegion"))
+        start = _int(region.get("startLine"))
+        end = _int(region.get("endLine")) or start
+        if start and end and end < start:
+            end = start
+        snippet = _text(region.get("snippet")) or _text(context.get("snippet"))
+        locs.append(Location(path=repo_relative(uri, roots), start_line=start, end_line=end, snippet=snippet))
+    return locs or [None]
+
+
+def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, os_family) -> list[Finding]:
+    rule_id, rule = rules.lookup(result)
+    message = _message(result, rule, rules.driver)
+    props = _dict(result.get("properties"))
+    rule_props = _dict(rule.get("properties"))
+    severity, raw = _severity(result, rule)
+    secrets: list[str] = []
+    fields = _trivy_fields(message) if tool == "trivy" else {}
+
+    if not rule_id and tool == "gitleaks":  # gitleaks 7 leaves ruleId out; its message names the rule
+        rule_id = re.sub(r"\s+secret detected$", "", message).strip()
+        rule = rules.by_id.get(rule_id, {})
+    rule_id = rule_id or "unknown"
+
+    title = _text(rule.get("shortDescription")) or (rule.get("name") if isinstance(rule.get("name"), str) else None)
+    title = title or (message.splitlines()[0] if message else rule_id)
+    description = _text(rule.get("fullDescription")) or _text(rule.get("help")) or _text(rule_props.get("description"))
+    help_md = _text(_dict(rule.get("help")).get("markdown")) or _text(_dict(rule.get("help")).get("text"))
+    remediation = None
+    restated = [t for t in (description, title, message) if t]
+    if help_md and tool != "trivy" and not any(help_md.startswith(t) for t in restated):
+        remediation = help_md  # guidance, not the rule's description restated (Checkov, Trivy)
+    references = unique(
+        [rule.get("helpUri") if isinstance(rule.get("helpUri"), str) else None]
+        + [r for r in _list(rule_props.get("references")) + _list(props.get("references")) if isinstance(r, str)]
+        + _links(message if tool == "trivy" else None)
+    )
+    cwe = rules.cwes(rule, result)
+    vulns = unique(
+        ([normalize_vuln_id(rule_id)] if vuln_ids_in(rule_id) == [normalize_vuln_id(rule_id)] else [])
+        + vuln_ids_in(fields.get("Vulnerability"))
+        + vuln_ids_in(" ".join(str(t) for t in _list(rule_props.get("tags"))))
+    )
+    extra: dict[str, Any] = {}
+    for key in ("precision", "problem.severity", "confidence", "issue_confidence"):
+        value = rule_props.get(key, props.get(key))
+        if isinstance(value, (str, int, float)):
+            extra[key] = value
+
+    if tool == "gitleaks":
+        for key in ("offender", "secret", "Secret", "match", "Match"):
+            if isinstance(props.get(key), str):
+                secrets.append(props[key])
+        if isinstance(props.get("commit"), str):
+            extra["commit"] = props["commit"]
+
+    locations = _locations(result, roots, artifacts)
+    out = []
+    for loc in locations:
+        package = None
+        if fields.get("Package"):
+            package = _trivy_package(fields, loc.path if loc else None, os_family, props)
+            if loc is not None:
+                loc.start_line = loc.end_line = None  # Trivy's "line 1" of an image or jar is a placeholder
+                loc.snippet = None
+        if tool == "gitleaks" and loc is not None and loc.snippet and not secrets:
+            secrets.append(loc.snippet)  # gitleaks 8 puts the matched secret in the snippet
+        f_remediation = remediation
+        if package and package.fixed_versions:
+            f_remediation = f"Upgrade {package.name} to {package.fixed_versions[0]} or later."
+        finding = Finding(
+            tool=tool,
+            tool_version=tool_version,
+            rule_id=rule_id,
+            title=title[:300],
+            severity=severity,
+            raw_severity=raw,
+            category=_category(tool, rule_id, rule, package, fields),
+            cwe=cwe,
+            vulnerability_ids=vulns,
+            package=package,
+            location=loc,
+            message=message,
+            description=description,
+            remediation=f_remediation,
+            references=references,
+            suppressed=_suppressed(result),
+            extra=dict(extra),
+        )
+        if secrets:
+            finding.extra["_secrets"] = list(secrets)
+        out.append(finding)
+    return out
