@@ -1,0 +1,77 @@
+"""Bandit JSON (`bandit -f json`): `results[]` next to `metrics` and `generated_at`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from secai.findings import Category, Finding, Location, cwe_ids, severity_from_text
+
+NAME = "bandit"
+KIND = "json"
+
+
+def detect(doc: Any) -> bool:
+    if not (isinstance(doc, dict) and isinstance(doc.get("results"), list) and "metrics" in doc and "generated_at" in doc):
+        return False
+    first = doc["results"][0] if doc["results"] else None
+    return first is None or (isinstance(first, dict) and "test_id" in first)
+
+
+def _str(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    s = str(value).strip()
+    return s or None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        return None
+    return n if n > 0 else None
+
+
+def _finding(r: Any, source: str) -> Finding:
+    if not isinstance(r, dict):
+        raise ValueError("result is not an object")
+    test_id, filename = _str(r.get("test_id")), _str(r.get("filename"))
+    if not test_id or not filename:
+        raise ValueError("result without test_id or filename")
+    text = _str(r.get("issue_text")) or test_id
+    line = _int(r.get("line_number"))
+    lines = [n for n in (_int(x) for x in r.get("line_range") or [] if isinstance(r.get("line_range"), list)) if n]
+    end = max([line or 0, *lines]) or None
+    cwe = r.get("issue_cwe") if isinstance(r.get("issue_cwe"), dict) else {}
+    raw = _str(r.get("issue_severity"))
+    extra = {
+        k: v
+        for k, v in {
+            "confidence": _str(r.get("issue_confidence")),
+            "test_name": _str(r.get("test_name")),
+            "col_offset": r.get("col_offset") if isinstance(r.get("col_offset"), int) else None,
+        }.items()
+        if v is not None
+    }
+    return Finding(
+        tool="bandit",
+        rule_id=test_id,
+        title=text,
+        severity=severity_from_text(raw),
+        raw_severity=raw,
+        category=Category.code,
+        cwe=cwe_ids(cwe.get("id")),
+        location=Location(path=filename, start_line=line, end_line=end, snippet=_str(r.get("code"))),
+        message=text,
+        references=[u for u in (_str(r.get("more_info")), _str(cwe.get("link"))) if u],
+        source=source,
+        extra=extra,
+    )
+
+
+def parse(doc: Any, source: str) -> list[Finding]:
+    # DefectDojo keeps every result; exact repeats (bandit reports some twice) are merged later by
+    # the ingest-wide dedupe, which sees all reports at once.
+    return [_finding(r, source) for r in doc["results"]]

@@ -1,0 +1,188 @@
+"""OWASP ZAP traditional JSON report (`@programName`/`@version`, `site[].alerts[]`).
+
+One finding per alert per site, with every instance kept. The alert conversion here is shared
+with the XML report (`zap_xml.py`), which is the same data in another envelope.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+from secai.errors import ParseError
+from secai.findings import Category, Finding, Instance, Severity, cwe_ids, severity_from_text, unique
+
+NAME = "zap-json"
+KIND = "json"
+
+_RISK = {"3": Severity.high, "2": Severity.medium, "1": Severity.low, "0": Severity.info}
+_BLOCK_TAGS = {"p", "br", "li", "div", "tr", "ul", "ol", "pre", "h1", "h2", "h3", "h4", "h5", "h6"}
+_URL_RE = re.compile(r"https?://.+?(?=https?://|$)")
+
+
+class _TextOnly(HTMLParser):
+    """Collects the text of an HTML fragment; block elements become line breaks. Nothing is
+    rendered or fetched, scripts and styles are dropped."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(fragment: Any) -> str:
+    """Plain text of ZAP's HTML-ish fields, one paragraph per line."""
+    if fragment is None:
+        return ""
+    parser = _TextOnly()
+    parser.feed(str(fragment))
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def split_urls(text: str) -> list[str]:
+    """URLs from a reference field; ZAP sometimes runs them together without a separator."""
+    urls: list[str] = []
+    for token in text.split():
+        urls.extend(m.group(0) for m in _URL_RE.finditer(token))
+    return unique(urls)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        raise ValueError(f"expected text, got {type(value).__name__}")
+    s = str(value).strip()
+    return s or None
+
+
+def _severity(alert: dict) -> tuple[Severity, str | None]:
+    code = _text(alert.get("riskcode"))
+    raw = _text(alert.get("riskdesc"))
+    if code in _RISK:
+        return _RISK[code], raw
+    # No usable risk code: the first word of "Medium (High)" is the risk.
+    word = raw.split()[0] if raw else None
+    return severity_from_text(word), raw
+
+
+def _instances(raw: Any, site: str | None) -> list[Instance]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ValueError("alert 'instances' is not a list")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise ValueError("alert instance is not an object")
+        url = _text(item.get("uri")) or site
+        if not url:
+            continue
+        out.append(
+            Instance(
+                url=url,
+                method=_text(item.get("method")),
+                param=_text(item.get("param")),
+                attack=_text(item.get("attack")),
+                evidence=_text(item.get("evidence")),
+            )
+        )
+    return out
+
+
+def alert_finding(alert: dict, site: str | None, tool_version: str | None, source: str) -> Finding:
+    """One finding from a ZAP alert (a dict of the alert's fields, as in the JSON report)."""
+    if not isinstance(alert, dict):
+        raise ValueError("alert is not an object")
+    plugin = _text(alert.get("pluginid"))
+    alert_ref = _text(alert.get("alertRef"))
+    # Several alerts of one plugin (90005-1..4: each Sec-Fetch-* header) are distinct findings;
+    # alertRef tells them apart where pluginid alone would not.
+    rule_id = alert_ref or plugin
+    title = _text(alert.get("alert")) or _text(alert.get("name"))
+    if not rule_id and not title:
+        raise ValueError("alert has neither pluginid nor name")
+    severity, raw = _severity(alert)
+    instances = _instances(alert.get("instances"), site)
+    description = html_to_text(_text(alert.get("desc")))
+    remediation = html_to_text(_text(alert.get("solution"))) or None
+    other = html_to_text(_text(alert.get("otherinfo")))
+    extra: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "pluginid": plugin,
+            "alertRef": alert_ref,
+            "wascid": _text(alert.get("wascid")),
+            "confidence": _text(alert.get("confidence")),
+            "count": _text(alert.get("count")),
+            "site": site,
+            "otherinfo": other or None,
+        }.items()
+        if v
+    }
+    return Finding(
+        tool="zap",
+        tool_version=tool_version,
+        rule_id=rule_id or title,
+        title=title or rule_id,
+        severity=severity,
+        raw_severity=raw,
+        category=Category.dast,
+        cwe=cwe_ids(_text(alert.get("cweid"))),
+        url=instances[0].url if instances else site,
+        instances=instances,
+        message=description.split("\n", 1)[0] if description else (title or ""),
+        description=description or None,
+        remediation=remediation,
+        references=split_urls(html_to_text(_text(alert.get("reference")))),
+        source=source,
+        extra=extra,
+    )
+
+
+def detect(doc: Any) -> bool:
+    return (
+        isinstance(doc, dict)
+        and "site" in doc
+        and any(k in doc for k in ("@programName", "@version", "@generated"))
+    )
+
+
+def parse(doc: Any, source: str) -> list[Finding]:
+    sites = doc.get("site")
+    if isinstance(sites, dict):  # a single site is sometimes written as an object
+        sites = [sites]
+    if sites is None:
+        return []
+    if not isinstance(sites, list):
+        raise ParseError(source, "ZAP report 'site' is not a list")
+    version = _text(doc.get("@version"))
+    findings = []
+    for site in sites:
+        if not isinstance(site, dict):
+            raise ParseError(source, "ZAP report site is not an object")
+        alerts = site.get("alerts") or []
+        if not isinstance(alerts, list):
+            raise ParseError(source, "ZAP report 'alerts' is not a list")
+        name = _text(site.get("@name"))
+        findings.extend(alert_finding(a, name, version, source) for a in alerts)
+    return findings
