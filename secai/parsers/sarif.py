@@ -301,6 +301,20 @@ _PURL_ECOSYSTEMS = {
 }
 
 
+def _exported_package(p: dict) -> Package | None:
+    """`properties.package` as secai's own SARIF export writes it."""
+    if not isinstance(p.get("name"), str) or not p["name"]:
+        return None
+    fixed = p.get("fixed_versions")
+    return Package(
+        name=p["name"],
+        ecosystem=p["ecosystem"] if isinstance(p.get("ecosystem"), str) else None,
+        version=p["version"] if isinstance(p.get("version"), str) else None,
+        fixed_versions=[v for v in fixed if isinstance(v, str)] if isinstance(fixed, list) else [],
+        purl=p["purl"] if isinstance(p.get("purl"), str) else None,
+    )
+
+
 # -- the parser ------------------------------------------------------------------------------------
 
 def parse(doc: Any, source: str) -> list[Finding]:
@@ -456,6 +470,8 @@ def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, o
             if loc is not None:
                 loc.start_line = loc.end_line = None  # Trivy's "line 1" of an image or jar is a placeholder
                 loc.snippet = None
+        elif isinstance(props.get("package"), dict):
+            package = _exported_package(props["package"])
         if tool == "gitleaks" and loc is not None and loc.snippet and not secrets:
             secrets.append(loc.snippet)  # gitleaks 8 puts the matched secret in the snippet
         f_remediation = remediation
@@ -477,6 +493,7 @@ def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, o
             description=description,
             remediation=f_remediation,
             references=references,
+            url=props["url"] if isinstance(props.get("url"), str) else None,
             suppressed=_suppressed(result),
             extra=dict(extra),
         )
