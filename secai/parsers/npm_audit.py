@@ -71,7 +71,9 @@ def _ids(*texts: Any) -> list[str]:
 # -- npm 6 -----------------------------------------------------------------------------------------
 
 def _v6_actions(doc: dict, source: str) -> dict[str, list[dict]]:
-    actions = doc.get("actions") or []
+    actions = doc.get("actions")
+    if actions is None:
+        return {}
     if not isinstance(actions, list):
         raise ParseError(source, "npm audit 'actions' is not a list")
     by_advisory: dict[str, list[dict]] = {}
