@@ -19,14 +19,15 @@ PRIORITY = 50
 
 
 def _is_report(d: Any) -> bool:
-    return isinstance(d, dict) and "check_type" in d and isinstance(d.get("results"), dict)
+    if not isinstance(d, dict) or "check_type" not in d:
+        return False
+    # a check type with nothing to scan has a summary and no results
+    return isinstance(d.get("results"), dict) or ("summary" in d and "results" not in d)
 
 
 def detect(doc: Any) -> bool:
     if isinstance(doc, list):
         return bool(doc) and all(_is_report(d) for d in doc)
-    if isinstance(doc, dict) and "check_type" in doc and "summary" in doc and "results" not in doc:
-        return True  # a check type with nothing scanned
     return _is_report(doc)
 
 
