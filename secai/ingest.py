@@ -113,7 +113,7 @@ def _json_depth_ok(data: bytes, max_depth: int) -> bool:
 
 
 def load_document(path: Path, limits: Limits | None = None, display: str | None = None) -> Document | None:
-    """Read a JSON or XML report. Returns None for an empty report (empty file or JSON null).
+    """Read a JSON or XML report. Returns None for an empty report (empty file, JSON null or []).
 
     Raises `UnknownFormat` for content that is neither, `ParseError` for broken JSON/XML.
     """
@@ -140,7 +140,7 @@ def load_document(path: Path, limits: Limits | None = None, display: str | None 
             raise ParseError(name, f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
         except RecursionError:
             raise ParseError(name, "JSON nested too deeply") from None
-        if data is None:
+        if data is None or data == []:  # gitleaks, checkov and others write these when clean
             return None
         if not isinstance(data, (dict, list)):
             raise UnknownFormat(name, "JSON is not an object or array")
