@@ -1,0 +1,93 @@
+"""Parse throughput: findings/s over the shared corpus (and examples/artifacts), against a
+baseline measured in the same run (reading and decoding the same files without parsing them
+into findings), so the ratio shows what parsing, normalising, redacting and deduplicating cost.
+
+    .venv/bin/python bench/parse.py [-n ROUNDS] [PATH ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from secai.ingest import collect  # noqa: E402
+
+
+def _default_paths() -> list[Path]:
+    paths = [ROOT.parent / "shared" / "corpus"]
+    if (ROOT / "examples" / "artifacts").is_dir():
+        paths.append(ROOT / "examples" / "artifacts")
+    return [p for p in paths if p.exists()]
+
+
+def _baseline(files: list[Path]) -> None:
+    from defusedxml.ElementTree import fromstring
+
+    for f in files:
+        raw = f.read_bytes().decode("utf-8-sig", "replace").strip()
+        if raw.startswith(("{", "[")):
+            json.loads(raw)
+        elif raw.startswith("<"):
+            fromstring(raw)
+
+
+def _stages(files: list[Path]) -> tuple[float, float, int]:
+    """Seconds spent loading (read, sniff, checks, decode) and in the format parsers alone
+    (no redaction, no dedupe), and the raw finding count."""
+    from secai.errors import InputError
+    from secai.ingest import load_document
+    from secai.parsers import find_parser
+
+    docs, t0 = [], time.perf_counter()
+    for f in files:
+        try:
+            doc = load_document(f)
+        except InputError:
+            continue
+        if doc is not None and (mod := find_parser(doc)) is not None:
+            docs.append((mod, doc))
+    t1 = time.perf_counter()
+    raw = sum(len(mod.parse(doc.data, doc.path)) for mod, doc in docs)
+    return t1 - t0, time.perf_counter() - t1, raw
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("paths", nargs="*", type=Path)
+    ap.add_argument("-n", "--rounds", type=int, default=5)
+    args = ap.parse_args()
+    paths = args.paths or _default_paths()
+    files = [f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*"))) if f.is_file()]
+    findings = len(collect(paths).findings)  # warm-up; also the count every round produces
+    secai_times, base_times = [], []
+    for _ in range(args.rounds):
+        t0 = time.perf_counter()
+        collect(paths)
+        secai_times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        _baseline(files)
+        base_times.append(time.perf_counter() - t0)
+    stages = [_stages(files) for _ in range(args.rounds)]
+    load = statistics.median(x[0] for x in stages)
+    parsers = statistics.median(x[1] for x in stages)
+    raw = stages[0][2]
+    s, b = statistics.median(secai_times), statistics.median(base_times)
+    print(f"inputs: {', '.join(str(p) for p in paths)} ({len(files)} files, {findings} findings after dedupe)")
+    print(f"secai parse:            {s * 1000:8.1f} ms/round  {findings / s:10.0f} findings/s")
+    print(f"baseline json/xml load: {b * 1000:8.1f} ms/round  {findings / b:10.0f} findings/s (same files)")
+    print(f"  of which loading:     {load * 1000:8.1f} ms/round  (read, sniff, depth check, decode)")
+    print(f"  of which parsers:     {parsers * 1000:8.1f} ms/round  {raw / parsers:10.0f} findings/s "
+          f"({raw} before dedupe; the rest is redaction and dedupe)")
+    print(f"ratio secai/baseline:   {s / b:8.1f}x   (median of {args.rounds} rounds)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
