@@ -173,6 +173,17 @@ class Store:
         ).fetchone()
         return row[0] if row else None
 
+    def baseline_run(self, repo: str, branch: str, *, exclude: str | int | None = None) -> str | None:
+        """The latest processed run of `branch` itself: no PR runs, whatever their branch name
+        (a fork's PR from its own `main` must not become the baseline of `main`)."""
+        row = self._db.execute(
+            """SELECT run_id FROM runs WHERE repo=? AND branch=? AND status='processed' AND pr IS NULL
+                 AND COALESCE(event, '') NOT IN ('pull_request', 'pull_request_target')
+                 AND run_id != ? ORDER BY updated_at DESC, rowid DESC LIMIT 1""",
+            (repo, branch, str(exclude) if exclude is not None else ""),
+        ).fetchone()
+        return row[0] if row else None
+
     def fingerprints(self, repo: str, run_id: str | int) -> set[str]:
         rows = self._db.execute(
             "SELECT fingerprint FROM run_findings WHERE repo=? AND run_id=?", (repo, str(run_id))

@@ -1,0 +1,65 @@
+"""`secai-runner comment --repo owner/name --pr N [RUN_DIR]`: post or update the sticky PR comment."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from secai.config import Settings
+from secai.errors import SecaiError
+
+log = logging.getLogger("secai")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("comment", help="post the report of a run folder as the PR's one secai comment")
+    p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="run folder (default: the latest one)")
+    p.add_argument("--repo", metavar="OWNER/NAME", help="default: the run folder's run.json")
+    p.add_argument("--pr", type=int, help="pull request number (default: the run folder's run.json)")
+    p.add_argument("--api-url", help="GitHub API base URL (default $GITHUB_API_URL or github.api_url)")
+    p.add_argument("--dry-run", action="store_true", help="write comment.md and print its path; post nothing")
+    p.set_defaults(func=run)
+
+
+def post_comment(run_dir: Path, repo: str, pr: int, settings: Settings, client=None):
+    """Rebuild the report of `run_dir` and upsert it on `repo#pr`."""
+    from secai.github import GitHub
+    from secai.report import marker_comment, write_reports
+
+    body, _ = write_reports(run_dir, settings)
+    own = client is None
+    client = client or GitHub(settings)
+    try:
+        return client.upsert_comment(repo, pr, body, marker_comment(settings))
+    finally:
+        if own:
+            client.close()
+
+
+def run(args, settings: Settings) -> int:
+    from secai.github import GitHub
+    from secai.report import write_reports
+    from secai.runfolder import latest_run_dir
+
+    run_dir = Path(args.run_dir) if args.run_dir else latest_run_dir(settings.runs_dir)
+    if run_dir is None or not run_dir.is_dir():
+        raise SecaiError(f"{run_dir or settings.runs_dir}: no run folder to report on")
+    meta = {}
+    if (run_dir / "run.json").is_file():
+        try:
+            meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise SecaiError(f"{run_dir / 'run.json'}: invalid JSON ({e})") from None
+    repo = args.repo or meta.get("repo")
+    pr = args.pr or meta.get("pr")
+    if args.dry_run:
+        write_reports(run_dir, settings)
+        print(run_dir / "comment.md")
+        return 0
+    if not repo or not pr:
+        raise SecaiError(f"{run_dir}: no repository/pull request to comment on; pass --repo and --pr")
+    with GitHub(settings, api_url=args.api_url) as client:
+        res = post_comment(run_dir, repo, int(pr), settings, client)
+    print(f"{res.action}: {res.url}")
+    return 0

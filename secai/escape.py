@@ -1,0 +1,102 @@
+"""Markdown escaping of untrusted text (scanner output, model output, file names) for GitHub.
+
+Everything a scanner or a model wrote is shown as text: no raw HTML (so no fake
+`<!-- secai-report -->` marker and no `<script>`), no @-mentions or #-references that ping people
+or link issues, no markdown that breaks the layout (headings, lists, tables, fences), and no
+invisible bidi controls.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+ZWJ = "\u200d"
+
+# Everything CommonMark lets a backslash escape, except those we turn into entities.
+_MD_PUNCT = set("\\`*_{}[]()#+-.!|~=:^$")
+_HTML = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}
+# @user, @org/team; #123, owner/repo#123, GH-123 auto-links.
+_MENTION_RE = re.compile(r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9])")
+_REF_RE = re.compile(r"(#|GH-)(?=\d)", re.IGNORECASE)
+# Bidi overrides/isolates and other format characters that reorder or hide text.
+_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
+
+
+def _clean(text: object) -> str:
+    s = "" if text is None else str(text)
+    out = []
+    for ch in s:
+        if ch in _BIDI:
+            continue
+        if ch in "\n\t":
+            out.append(ch)
+        elif unicodedata.category(ch) in ("Cc", "Cs"):
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def truncate(text: str, limit: int | None) -> str:
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)].rstrip() + "…"
+
+
+def _defang(s: str) -> str:
+    s = _MENTION_RE.sub("@" + ZWJ, s)
+    return _REF_RE.sub(lambda m: m.group(1) + ZWJ, s)
+
+
+def _escape_line(line: str) -> str:
+    out = []
+    for ch in line:
+        if ch in _HTML:
+            out.append(_HTML[ch])
+        elif ch in _MD_PUNCT:
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return _defang("".join(out))
+
+
+def md_inline(text: object, limit: int | None = 300) -> str:
+    """One line of escaped text, for table cells, list items and `<summary>`."""
+    s = " ".join(_clean(text).split())
+    return _escape_line(truncate(s, limit))
+
+
+def html_inline(text: object, limit: int | None = 300) -> str:
+    """One line of text inside raw HTML (e.g. `<summary>`), where markdown escapes would show."""
+    s = truncate(" ".join(_clean(text).split()), limit)
+    return _defang("".join(_HTML.get(ch, ch) for ch in s).replace("'", "&#39;"))
+
+
+def md_block(text: object, limit: int | None = 4000) -> str:
+    """Escaped multi-line text: paragraphs and line breaks kept, nothing else interpreted."""
+    s = truncate(_clean(text).strip(), limit)
+    paras = [p for p in re.split(r"\n\s*\n", s) if p.strip()]
+    return "\n\n".join("  \n".join(_escape_line(" ".join(line.split())) for line in p.splitlines() if line.strip())
+                       for p in paras)
+
+
+def md_code(text: object, limit: int | None = 200, *, in_table: bool = False) -> str:
+    """Inline code span: shown verbatim (no HTML, no mentions inside code), on one line."""
+    s = truncate(" ".join(_clean(text).split()), limit).replace("<!--", "<!" + ZWJ + "--")
+    if not s:
+        return "` `"
+    longest = max((len(m) for m in re.findall(r"`+", s)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") or (s.startswith(" ") and s.endswith(" ")) else ""
+    if in_table:  # a `|` splits a table cell even inside code; GitHub accepts `\|` there
+        s = s.replace("|", "\\|")
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def md_link(label: object, url: object) -> str:
+    """A link only when the URL is plain http(s); otherwise the escaped label and URL as code."""
+    u = _clean(url).strip()
+    if re.fullmatch(r"https?://[^\s<>()\"'`\\]+", u):
+        return f"[{md_inline(label, 120)}]({u})"
+    return f"{md_inline(label, 120)} ({md_code(u)})"
