@@ -51,27 +51,44 @@ def placeholder(value: str) -> str:
     return f"[REDACTED:{secret_hash(value)[:12]}]"
 
 
+_TOKEN_HINT = re.compile(r"gh[pousr]_|github_pat_|hf_|A[KSGIR][A-Z]{2}[A-Z0-9]{16}|xox|[sr]k[-_]|AIza|glpat-|npm_|pypi-|SG\.|eyJ|-----BEGIN")
+_ASSIGN_HINTS = ("pass", "pwd", "secret", "token", "key")
+
+
 def redact_text(text: str | None, secrets: list[str] | tuple[str, ...] = ()) -> str | None:
     """Redact the given secret values, known tokens from the environment, and token-like strings."""
+    return _redact(text, _secret_list(secrets))
+
+
+def _secret_list(secrets) -> list[str]:
+    return sorted({s for s in (*secrets, *known_tokens()) if s and len(s) >= 4}, key=len, reverse=True)
+
+
+def _assign(m: re.Match) -> str:
+    value = m.group(2)
+    if _REDACTED_RE.fullmatch(value) or value.startswith("[REDACTED"):
+        return m.group(0)
+    return m.group(1) + placeholder(value)
+
+
+def _redact(text: str | None, secrets: list[str]) -> str | None:
     if not text:
         return text
-    for s in sorted({s for s in (*secrets, *known_tokens()) if s and len(s) >= 4}, key=len, reverse=True):
+    for s in secrets:
         if s in text:
             text = text.replace(s, placeholder(s))
-    text = _TOKEN_RE.sub(lambda m: placeholder(m.group(0)), text)
-
-    def _assign(m: re.Match) -> str:
-        value = m.group(2)
-        if _REDACTED_RE.fullmatch(value) or value.startswith("[REDACTED"):
-            return m.group(0)
-        return m.group(1) + placeholder(value)
-
-    return _ASSIGN_RE.sub(_assign, text)
+    # Cheap checks first: most finding text holds no token and no assignment.
+    if _TOKEN_HINT.search(text):
+        text = _TOKEN_RE.sub(lambda m: placeholder(m.group(0)), text)
+    low = text.lower()
+    if any(h in low for h in _ASSIGN_HINTS):
+        text = _ASSIGN_RE.sub(_assign, text)
+    return text
 
 
 def _walk(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
-        return redact_text(value, secrets)
+        return _redact(value, secrets)
     if isinstance(value, list):
         return [_walk(v, secrets) for v in value]
     if isinstance(value, dict):
@@ -85,15 +102,15 @@ def redact_finding(finding, secrets: list[str] | None = None):
     `secrets` are values a scanner reported as matched secrets; parsers of secret scanners pass
     them here (or set `extra['secret_sha256']` and never keep the value at all).
     """
-    secrets = list(secrets or [])
+    secrets = _secret_list(secrets or [])
     for field in ("title", "message", "description", "remediation", "url"):
         setattr(finding, field, _walk(getattr(finding, field), secrets))
     finding.references = _walk(finding.references, secrets)
     finding.extra = _walk(finding.extra, secrets)
     if finding.location and finding.location.snippet:
-        finding.location.snippet = redact_text(finding.location.snippet, secrets)
+        finding.location.snippet = _redact(finding.location.snippet, secrets)
     for inst in finding.instances:
-        inst.evidence = redact_text(inst.evidence, secrets)
-        inst.attack = redact_text(inst.attack, secrets)
-        inst.url = redact_text(inst.url, secrets) or inst.url
+        inst.evidence = _redact(inst.evidence, secrets)
+        inst.attack = _redact(inst.attack, secrets)
+        inst.url = _redact(inst.url, secrets) or inst.url
     return finding
