@@ -1,0 +1,193 @@
+"""Property tests: mutated and truncated real reports of every format go through
+`secai.ingest.parse_file`; the only exceptions that may come out are the project's own input
+errors, and whatever parses is a valid, redacted finding list.
+
+CI-sized by default. Raise the example count per test with SECAI_FUZZ_EXAMPLES (e.g. 5000).
+"""
+
+import copy
+import json
+import os
+import xml.etree.ElementTree as ET  # builds test inputs from our own fixtures; secai parses with defusedxml
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import DOJO, MPO, ROOT
+from secai.errors import InputError
+from secai.findings import Finding
+from secai.ingest import parse_file
+
+EXAMPLES = int(os.environ.get("SECAI_FUZZ_EXAMPLES", "150"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=os.environ.get("SECAI_FUZZ_RANDOM") is None,
+)
+
+# One or two real reports per format (small ones, so a few hundred examples stay fast).
+SEEDS = {
+    "zap-json": MPO / "zap-baseline-scan-webauthn-test-credentials-service" / "report_json.json",
+    "zap-json-full": MPO / "zap-full-scan-webauthn-server" / "report_json.json",
+    "zap-xml": DOJO / "zap" / "some_2.9.0.xml",
+    "grype": DOJO / "anchore_grype" / "check_all_fields.json",
+    "gitleaks-v8": DOJO / "gitleaks" / "gitleaks8_many.json",
+    "gitleaks-legacy": DOJO / "gitleaks" / "redacted_data_many.json",
+    "bandit": DOJO / "bandit" / "one_vuln.json",
+    "npm-audit-6": DOJO / "npm_audit" / "many_vuln.json",
+    "npm-audit-7": DOJO / "npm_audit_7_plus" / "many_vulns.json",
+    "dependency-check": DOJO / "dependency_check" / "single_vuln.xml",
+    "detect-secrets": ROOT / "tests" / "data" / "detect_secrets_baseline.json",
+    "sarif-gitleaks": DOJO / "sarif" / "gitleaks_7.5.0.sarif",
+    "sarif-checkov": MPO / "checkov-results-workflow_dispatch-392" / "checkov-results.sarif",
+    "trivy-json": DOJO / "trivy" / "misconfigurations_and_secrets.json",
+    "trivy-json-2": DOJO / "trivy" / "scheme_2_many_vulns.json",
+    "checkov-json": DOJO / "checkov" / "checkov-report-many-vuln.json",
+    "semgrep-json": DOJO / "semgrep" / "many_findings.json",
+    "osv-scanner": DOJO / "osv_scanner" / "some_findings.json",
+}
+JSON_SEEDS = [k for k, p in SEEDS.items() if p.suffix != ".xml"]
+XML_SEEDS = [k for k, p in SEEDS.items() if p.suffix == ".xml"]
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.sampled_from(["", "0", "-1", "CWE-79", "HIGH", "critical", "1.2.3", "<p>x</p>", "pkg:npm/x@1", "REDACTED"]),
+)
+_json_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    max_leaves=6,
+)
+
+
+def _write(tmp_dir, name: str, data: bytes):
+    path = tmp_dir / name
+    path.write_bytes(data)
+    return path
+
+
+def _check(path, seed_key: str) -> None:
+    try:
+        findings, _ = parse_file(path)
+    except InputError as e:
+        assert str(e).startswith(str(path)), "the error must name the file"
+        assert "\n" not in e.problem, "the error must be one line"
+        return
+    for f in findings:
+        assert isinstance(f, Finding)
+        dumped = f.model_dump_json()
+        assert "_secrets" not in f.extra
+        for secret in SECRETS.get(seed_key, ()):
+            assert secret not in dumped
+
+
+def _secrets_of(key: str) -> list[str]:
+    """Raw secret values in a seed; they must never come out, whatever the mutation."""
+    if key != "gitleaks-v8":
+        return []
+    return [v for item in json.loads(SEEDS[key].read_text()) for v in (item["Secret"], item["Match"])]
+
+
+SECRETS = {k: _secrets_of(k) for k in SEEDS}
+
+
+def _nodes(doc, path=()):
+    """Paths to every value in a JSON document (containers and leaves)."""
+    out = [path]
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += _nodes(v, path + (k,))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += _nodes(v, path + (i,))
+    return out
+
+
+def _apply(doc, path, op, value):
+    if not path:
+        return value if op == "replace" else doc
+    parent = doc
+    for step in path[:-1]:
+        parent = parent[step]
+    key = path[-1]
+    if op == "delete":
+        del parent[key]
+    elif op == "duplicate" and isinstance(parent, list):
+        parent.insert(key, copy.deepcopy(parent[key]))
+    else:
+        parent[key] = value
+    return doc
+
+
+_SEED_DOCS = {k: json.loads(SEEDS[k].read_text()) for k in JSON_SEEDS}
+_SEED_NODES = {k: _nodes(d) for k, d in _SEED_DOCS.items()}
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("fuzz")
+
+
+@pytest.mark.parametrize("key", list(SEEDS))
+@FUZZ
+@given(data=st.data())
+def test_truncated_and_byte_flipped(fuzz_dir, key, data):
+    raw = SEEDS[key].read_bytes()
+    cut = data.draw(st.integers(min_value=0, max_value=len(raw)), label="cut")
+    mutated = bytearray(raw[:cut])
+    for _ in range(data.draw(st.integers(min_value=0, max_value=3), label="flips")):
+        if mutated:
+            i = data.draw(st.integers(min_value=0, max_value=len(mutated) - 1))
+            mutated[i] = data.draw(st.integers(min_value=0, max_value=255))
+    _check(_write(fuzz_dir, f"{key}{SEEDS[key].suffix}", bytes(mutated)), key)
+
+
+@pytest.mark.parametrize("key", JSON_SEEDS)
+@FUZZ
+@given(data=st.data())
+def test_json_structure_mutations(fuzz_dir, key, data):
+    doc = copy.deepcopy(_SEED_DOCS[key])
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4), label="ops")):
+        nodes = _nodes(doc) if doc is not _SEED_DOCS[key] else _SEED_NODES[key]
+        path = nodes[data.draw(st.integers(min_value=0, max_value=len(nodes) - 1), label="node")]
+        op = data.draw(st.sampled_from(["replace", "replace", "delete", "duplicate"]), label="op")
+        if op == "delete" and not path:
+            continue
+        doc = _apply(doc, path, op, data.draw(_json_values, label="value"))
+    _check(_write(fuzz_dir, f"{key}.json", json.dumps(doc).encode()), key)
+
+
+@pytest.mark.parametrize("key", XML_SEEDS)
+@FUZZ
+@given(data=st.data())
+def test_xml_structure_mutations(fuzz_dir, key, data):
+    root = ET.fromstring(SEEDS[key].read_bytes())
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4), label="ops")):
+        elements = list(root.iter())
+        el = elements[data.draw(st.integers(min_value=0, max_value=len(elements) - 1), label="element")]
+        op = data.draw(st.sampled_from(["text", "drop-child", "dup-child", "attr", "clear"]), label="op")
+        children = list(el)
+        if op == "text":
+            el.text = data.draw(st.text(max_size=30))
+        elif op == "drop-child" and children:
+            el.remove(children[data.draw(st.integers(min_value=0, max_value=len(children) - 1))])
+        elif op == "dup-child" and children:
+            el.append(copy.deepcopy(children[data.draw(st.integers(min_value=0, max_value=len(children) - 1))]))
+        elif op == "attr":
+            el.set(data.draw(st.sampled_from(["version", "name", "type", "source"])), data.draw(st.text(max_size=10)))
+        elif op == "clear" and el is not root:
+            el.clear()
+    _check(_write(fuzz_dir, f"{key}.xml", ET.tostring(root)), key)
+
+
+def test_seeds_parse_cleanly():
+    """The fuzz seeds themselves are good reports, so the mutations start from real shapes."""
+    for key, path in SEEDS.items():
+        findings, fmt = parse_file(path)
+        assert fmt and findings, key
