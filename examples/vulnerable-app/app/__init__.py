@@ -1,0 +1,1 @@
+# INTENTIONALLY INSECURE example code for secai's scanner fixtures. Never deploy.
