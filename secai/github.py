@@ -53,10 +53,10 @@ def resolve_api_url(settings: Settings, api_url: str | None = None, environ: dic
     return url.rstrip("/")
 
 
-def make_retry(retries: int) -> GithubRetry:
+def make_retry(retries: int, backoff: float = 0.5) -> GithubRetry:
     return GithubRetry(
         total=retries,
-        backoff_factor=0.5,
+        backoff_factor=backoff,
         backoff_max=30,
         status_forcelist=_RETRY_STATUSES,
         allowed_methods=_IDEMPOTENT,
@@ -111,7 +111,8 @@ class GitHub:
     """A thin, typed layer over PyGithub for the calls secai makes."""
 
     def __init__(self, settings: Settings, *, api_url: str | None = None, token: str | None = None,
-                 per_page: int = 100, throttle: bool = True, sleep: Callable[[float], None] = time.sleep):
+                 per_page: int = 100, throttle: bool = True, backoff: float = 0.5,
+                 sleep: Callable[[float], None] = time.sleep):
         token = token or resolve_token()
         if not token:
             raise GitHubError("no GitHub token: set GITHUB_TOKEN or GH_TOKEN")
@@ -123,9 +124,9 @@ class GitHub:
         if not throttle:
             kwargs.update(seconds_between_requests=None, seconds_between_writes=None)
         self._gh = Github(auth=Auth.Token(token), base_url=self.api_url, per_page=per_page, timeout=30,
-                          retry=make_retry(self.retries), user_agent="secai", **kwargs)
+                          retry=make_retry(self.retries, backoff), user_agent="secai", **kwargs)
         self._http = requests.Session()
-        adapter = HTTPAdapter(max_retries=make_retry(self.retries))
+        adapter = HTTPAdapter(max_retries=make_retry(self.retries, backoff))
         self._http.mount("http://", adapter)
         self._http.mount("https://", adapter)
         self._repos: dict[str, Repository] = {}

@@ -2,7 +2,7 @@
 
 It implements the endpoints secai uses, shaped like GitHub's REST API (v2022-11-28): the
 authenticated user, repositories, workflow runs (filters, pagination with `Link` headers),
-run artifacts, artifact zips (a 302 to a download URL on the same server, like GitHub's redirect
+run artifacts, artifact zips (a 302 to a download URL on the same server under the name `localhost`, like GitHub's redirect
 to blob storage), issue comments (list/create/update) and pull requests. Every `url` field points
 back at this server.
 
@@ -14,6 +14,7 @@ Every request is recorded in `server.requests` (method, path, headers, body).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
@@ -33,6 +34,8 @@ class Fault:
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] = field(default_factory=lambda: {"message": "Server Error"})
+    #: Perform the request, then answer with this fault anyway (a lost response).
+    after: bool = False
 
 
 @dataclass
@@ -52,6 +55,7 @@ class GitHubState:
         self.token = token
         self.login = login
         self.base = ""
+        self.blob_base = ""
         self.lock = threading.RLock()
         self.repos: dict[str, dict] = {}
         self.workflows: dict[str, list[dict]] = {}
@@ -191,7 +195,7 @@ class GitHubState:
 
     def count(self, method: str, path_regex: str) -> int:
         rx = re.compile(path_regex)
-        return sum(1 for r in self.requests if r.method == method and rx.search(r.path))
+        return sum(1 for r in self.requests if r.method == method and rx.search(urlparse(r.path).path))
 
 
 _ROUTES: list[tuple[str, re.Pattern, str]] = [
@@ -238,7 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return
-        if isinstance(fault, Fault):
+        if isinstance(fault, Fault) and not fault.after:
             return self._json(fault.status, fault.body, fault.headers)
         for m, rx, name in _ROUTES:
             match = rx.match(url.path)
@@ -248,6 +252,14 @@ class _Handler(BaseHTTPRequestHandler):
                 params = {k: v[-1] for k, v in parse_qs(url.query).items()}
                 data = json.loads(body) if body else {}
                 with st.lock:
+                    if isinstance(fault, Fault):
+                        real, self.wfile = self.wfile, io.BytesIO()
+                        try:
+                            getattr(self, "h_" + name)(params=params, data=data, **match.groupdict())
+                        finally:
+                            self.wfile = real
+                        self._headers_buffer = []
+                        return self._json(fault.status, fault.body, fault.headers)
                     return getattr(self, "h_" + name)(params=params, data=data, **match.groupdict())
         return self._json(404, {"message": "Not Found"})
 
@@ -355,7 +367,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if str(a["id"]) == aid:
                     if a["expired"]:
                         return self._json(410, {"message": "Artifact has expired"})
-                    return self._send(302, b"", "text/plain", {"Location": f"{self.state.base}/_blobs/{aid}?sig=x"})
+                    return self._send(302, b"", "text/plain", {"Location": f"{self.state.blob_base}/_blobs/{aid}?sig=x"})
         self._json(404, {"message": "Not Found"})
 
     def h_blob(self, aid: str, **_) -> None:
@@ -419,6 +431,8 @@ class GitHubServer:
         self._httpd.state = self.state
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self.state.base = self.url
+        # Artifact downloads redirect to "storage": another host name for the same server.
+        self.state.blob_base = f"http://localhost:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> "GitHubServer":
@@ -435,3 +449,35 @@ class GitHubServer:
     @property
     def requests(self) -> list[Recorded]:
         return self.state.requests
+
+
+# -- helpers for tests -------------------------------------------------------------------------------
+
+def make_zip(files: dict[str, bytes], symlinks: dict[str, str] | None = None) -> bytes:
+    """An artifact zip; `symlinks` maps entry names to link targets (stored with S_IFLNK mode)."""
+    import io
+    import stat
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+    return buf.getvalue()
+
+
+def github_fixture(monkeypatch, per_page: int = 100):
+    """Start a server, point the environment at it; returns (server, settings, client)."""
+    from secai.config import load_settings
+    from secai.github import GitHub
+
+    server = GitHubServer().__enter__()
+    monkeypatch.setenv("GITHUB_TOKEN", server.state.token)
+    monkeypatch.setenv("GITHUB_API_URL", server.url)
+    settings = load_settings()
+    client = GitHub(settings, per_page=per_page, throttle=False, backoff=0.01, sleep=lambda s: None)
+    return server, settings, client
