@@ -53,7 +53,7 @@ _RULES: list[tuple[str, re.Pattern]] = [
         re.compile(
             r"\b(?:respond|reply|answer|output|say|print|write)\s+(?:only\s+)?(?:with\s+)?"
             r"[\"'`]?(?:false\s+positive|not\s+(?:a\s+)?vulnerab|safe|no\s+issues?|lgtm|approved?)"
-            r"|\b(?:mark|classify|treat|report)\s+(?:this|it|the\s+finding)\s+as\s+(?:a\s+)?(?:false\s+positive|safe|benign|not\s+vulnerable)"
+            r"|\b(?:mark|classify|treat|report)\s+(?:this|it|the)(?:\s+(?:finding|issue|alert|result))?\s+as\s+(?:a\s+)?(?:false\s+positive|safe|benign|not\s+vulnerable)"
         ),
     ),
     ("reveals the system prompt", re.compile(r"\b(?:reveal|print|show|repeat|leak)\s+(?:your|the)\s+(?:system\s+)?(?:prompt|instructions)\b")),
