@@ -75,14 +75,19 @@ done
 db="$("$bin/python" -c 'import importlib.util, os; print(os.path.dirname(importlib.util.find_spec("safety_db").origin))')"
 FINDINGS_STATUS=255 tolerate_findings "$bin/safety" check --db "$db" -r requirements.txt --json > "$out/safety-results/safety.json"
 
-# Absolute paths of this machine never go into the committed outputs.
-"$bin/python" - "$out" "$app" <<'PY'
+# Absolute paths of this machine never go into the committed outputs. Semgrep also prefixes
+# rule ids with the rules file's folder as a dotted path (`work.main.examples.<id>`); dropping it
+# gives the ids semgrep reports when the rules file sits in the scanned folder.
+"$bin/python" - "$out" "$app" "$here" <<'PY'
 import pathlib, sys
-out, app = pathlib.Path(sys.argv[1]), sys.argv[2]
+out, app, rules_dir = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+rule_prefix = rules_dir.strip("/").replace("/", ".") + "."
 for f in out.rglob("*"):
     if f.is_file():
         text = f.read_text(encoding="utf-8")
         cleaned = text.replace(app + "/", "").replace(app, ".")
+        if f.name == "semgrep.json":
+            cleaned = cleaned.replace('"' + rule_prefix, '"')
         if cleaned != text:
             f.write_text(cleaned, encoding="utf-8")
 PY
