@@ -1,0 +1,180 @@
+"""The PR comment and job summary from run folders in every state, and `secai-runner comment`."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from ghserver import github_fixture
+
+from secai.cli import main
+from secai.commands.parse import finding_json
+from secai.config import load_settings
+from secai.findings import Category, Finding, Location, Package, Severity, dedupe
+from secai.report import COMMENT_LIMIT, SUMMARY_LIMIT, write_reports
+from secai.store import Store
+
+MARKER = "<!-- secai-report -->"
+PING = re.compile(r"(?<![A-Za-z0-9_\u200d])@[A-Za-z0-9]")
+
+
+def _finding(i: int, sev: Severity = Severity.high, **kw) -> Finding:
+    base = dict(tool="semgrep", rule_id=f"rule-{i}", title=f"Issue {i}", severity=sev, category=Category.code,
+                location=Location(path=f"src/f{i}.py", start_line=i + 1), message=f"message {i}", cwe=[79])
+    base.update(kw)
+    return Finding(**base)
+
+
+def _write(run_dir, findings=None, **files):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if findings is not None:
+        (run_dir / "findings.json").write_text(json.dumps([finding_json(f) for f in dedupe(findings)]))
+    for name, data in files.items():
+        p = run_dir / name.replace("__", "/")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(data if isinstance(data, str) else json.dumps(data))
+    return run_dir
+
+
+def test_right_after_fetch_only_findings(tmp_path):
+    settings = load_settings()
+    run = _write(tmp_path / "r", [_finding(1), _finding(2, Severity.low, tool="trivy")],
+                 run_json={"repo": "acme/app", "run_id": "42", "branch": "main", "head_sha": "abcdef1234"})
+    (run / "run_json").rename(run / "run.json")
+    comment, summary = write_reports(run, settings)
+    assert comment.startswith(MARKER) and comment.count(MARKER) == 1
+    assert "**2 finding(s)**" in comment and "| 🔴 high | 1 |" in comment and "| `trivy` | 1 |" in comment
+    assert "### Findings (2)" in comment and "<details>" in comment
+    assert "### Model" not in comment and "### Published" not in comment and "truncated" not in comment
+    assert "`abcdef1`" in comment
+    assert (run / "comment.md").read_text() == comment and (run / "summary.md").read_text() == summary
+    assert MARKER not in summary
+
+
+def test_empty_run_folder(tmp_path):
+    comment, _ = write_reports(_write(tmp_path / "r"), load_settings())
+    assert "**0 finding(s)**." in comment and "### Findings" not in comment
+
+
+def test_new_fixed_and_unchanged_against_the_base_branch(tmp_path):
+    settings = load_settings()
+    a, b, c, d = _finding(1), _finding(2), _finding(3), _finding(4, Severity.critical)
+    main_dir = _write(tmp_path / "main", [a, b, c])
+    main_fps = [f["fingerprint"] for f in json.loads((main_dir / "findings.json").read_text())]
+    with Store(settings.store_path) as store:
+        store.record_run("acme/app", 1, fingerprints=main_fps, branch="main", event="push", run_dir=str(main_dir))
+        # a fork's PR from its own `main` must not become the baseline
+        store.record_run("acme/app", 2, fingerprints=[], branch="main", event="pull_request")
+    pr_dir = _write(tmp_path / "pr", [b, c, d])
+    (pr_dir / "run.json").write_text(json.dumps({"repo": "acme/app", "run_id": "3", "branch": "feat", "pr": 5,
+                                                 "base_branch": "main", "event": "pull_request"}))
+    comment, _ = write_reports(pr_dir, settings)
+    assert "**1 new**, 1 fixed, 2 unchanged compared with main \\(run 1\\)" in comment
+    new = comment.index("### New findings (1)")
+    fixed = comment.index("### Fixed findings (1)")
+    unchanged = comment.index("Unchanged findings (2)")
+    assert new < fixed < unchanged
+    assert "rule-4" in comment[new:fixed] and "rule-1" in comment[fixed:unchanged]
+    assert "| 🟥 critical | 1 | 1 |" in comment
+    # an explicit baseline (fingerprints only) works without the store
+    explicit, _ = write_reports(pr_dir, settings, baseline_fingerprints=main_fps[:1])
+    assert "**3 new**, 1 fixed" in explicit and "details are no longer on this machine" in explicit
+
+
+def test_analysis_training_evaluation_and_links(tmp_path):
+    f = dedupe([_finding(1, package=Package(ecosystem="PyPI", name="jinja2", version="2.0", fixed_versions=["3.1.5"]),
+                         location=None, category=Category.dependency, vulnerability_ids=["CVE-2024-1"])])[0]
+    run = _write(
+        tmp_path / "r", [f],
+        eval_json={"base": {"faithfulness": 0.25, "hallucination_rate": 0.4},
+                   "tuned": {"faithfulness": 0.75, "hallucination_rate": 0.0}, "gate": {"passed": True}},
+        adapter__training_json={"train_losses": [{"step": s, "loss": 4.0 / s} for s in range(1, 101)],
+                                "val_losses": [{"step": 50, "val_loss": 0.5}]},
+        publish_json={"dataset": {"repo": "me/ds", "url": "https://huggingface.co/datasets/me/ds"},
+                      "model": {"url": "javascript:alert(1)"}},
+    )
+    for src, dst in (("eval_json", "eval.json"), ("adapter/training_json", "adapter/training.json"),
+                     ("publish_json", "publish.json")):
+        (run / src).rename(run / dst)
+    (run / "analysis.jsonl").write_text(json.dumps({
+        "fingerprint": f.fingerprint, "verdict": "true_positive", "risk": "XSS via <b>templates</b>",
+        "remediation": "Upgrade jinja2 to 3.1.5 @security-team"}) + "\nnot json\n")
+    comment, _ = write_reports(run, load_settings())
+    assert "**Verdict:** true\\_positive" in comment and "&lt;b&gt;templates&lt;/b&gt;" in comment
+    assert "Upgrade jinja2 to 3\\.1\\.5 @\u200dsecurity\\-team" in comment
+    assert "fixed in `3.1.5`" in comment
+    assert "| faithfulness | 0.25 | 0.75 |" in comment and "Evaluation gate: passed" in comment
+    chart = comment[comment.index("```mermaid"):]
+    assert "xychart-beta" in chart and chart.count(",", 0, chart.index("line [")) > 10
+    assert "Best validation loss 0.500 at step 50." in comment
+    assert "[dataset](https://huggingface.co/datasets/me/ds)" in comment
+    assert "(javascript:" not in comment
+
+
+def test_hostile_finding_text_is_escaped(tmp_path):
+    evil = _finding(1, title="<script>alert(1)</script> @org/team", rule_id="x<!-- secai-report -->",
+                    message="see <!-- secai-report --> and <img src=x onerror=alert(1)> cc @org/team\n# heading",
+                    remediation="@admin run `rm -rf /`")
+    comment, summary = write_reports(_write(tmp_path / "r", [evil]), load_settings())
+    for text in (comment, summary):
+        assert "<script" not in text and "<img" not in text
+        assert not PING.search(text)
+    assert comment.count(MARKER) == 1 and comment.startswith(MARKER)
+    assert "\n# heading" not in comment
+
+
+def test_five_thousand_findings_are_truncated_below_the_cap(tmp_path, monkeypatch):
+    step = tmp_path / "step_summary.md"
+    step.write_text("x" * (SUMMARY_LIMIT - 200_000))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+    findings = [_finding(i, [Severity.critical, Severity.high, Severity.medium, Severity.low][i % 4],
+                         message="long text " * 100) for i in range(5000)]
+    comment, summary = write_reports(_write(tmp_path / "r", findings), load_settings())
+    assert len(comment) < COMMENT_LIMIT <= 65536
+    m = re.search(r"truncated — (\d+) more findings in the job summary/artifact", comment)
+    assert m and int(m.group(1)) + comment.count("<details><summary>") == 5000
+    assert comment.rstrip().endswith("</sub>")  # the footer survived
+    assert "**5000 finding(s)**" in comment
+    # the critical ones come first
+    first = comment.index("<details><summary>")
+    assert comment[first:first + 80].count("critical") == 1
+    assert len(summary.encode()) <= SUMMARY_LIMIT
+    assert step.stat().st_size <= SUMMARY_LIMIT
+    assert "truncated" in step.read_text()[SUMMARY_LIMIT - 200_000:]
+
+
+@pytest.fixture
+def gh(monkeypatch):
+    server, settings, client = github_fixture(monkeypatch)
+    server.state.add_repo("acme/app")
+    yield server, settings, client
+    client.close()
+    server.__exit__(None, None, None)
+
+
+def test_comment_command_keeps_exactly_one_comment(gh, tmp_path, capsys):
+    server, settings, _ = gh
+    st = server.state
+    st.add_pull("acme/app", 3, "feat", "a" * 40)
+    for i in range(130):
+        st.add_comment("acme/app", 3, f"noise {i} {MARKER}" if i == 5 else f"noise {i}", "reviewer")
+    runs = []
+    for n in range(3):
+        run = _write(settings.runs_dir / f"run{n}", [_finding(i) for i in range(n + 1)])
+        (run / "run.json").write_text(json.dumps({"repo": "acme/app", "run_id": str(n), "pr": 3}))
+        runs.append(run)
+    for run in runs:
+        assert main(["comment", "--repo", "acme/app", "--pr", "3", str(run)]) == 0
+    assert main(["comment"]) == 0  # the latest run folder; repo and PR from its run.json; nothing changed
+    out = capsys.readouterr().out.split()
+    assert out[0::2] == ["created:", "updated:", "updated:", "unchanged:"]
+    ours = [c for c in st.comments[("acme/app", 3)] if c["user"]["login"] == "secai-bot"]
+    assert len(ours) == 1 and "**3 finding(s)**" in ours[0]["body"]
+    assert st.count("POST", r"/comments$") == 1 and st.count("PATCH", r"/comments/") == 2
+    assert st.comments[("acme/app", 3)][5]["body"] == f"noise 5 {MARKER}"
+    assert all(st.token not in r.body.decode() for r in st.requests)
+
+
+def test_comment_command_needs_a_run_folder(tmp_path):
+    assert main(["comment", "--repo", "acme/app", "--pr", "1"]) == 2
