@@ -32,6 +32,8 @@ log = logging.getLogger("secai")
 PR_EVENTS = ("pull_request", "pull_request_target")
 #: A run that keeps failing is retried with growing delays, then left alone.
 MAX_ATTEMPTS = 6
+#: How many of the newest runs `oldest_first` looks through.
+OLDEST_FIRST_WINDOW = 100
 
 
 class FetchedRun(BaseModel):
@@ -93,7 +95,7 @@ class _Fetcher:
         self.out = out
         self.patterns = patterns
 
-    def candidates(self, *, run_id, workflow, branch, pr, since, limit) -> Iterator[tuple]:
+    def candidates(self, *, run_id, workflow, branch, pr, since, limit, oldest_first=False) -> Iterator[tuple]:
         if run_id is not None:
             yield self.client.workflow_run(self.repo, run_id), (self.client.pull(self.repo, pr) if pr else None)
             return
@@ -103,14 +105,21 @@ class _Fetcher:
             pull = self.client.pull(self.repo, pr)
             branch = pull.head.ref
         taken = 0
-        for run in self.client.workflow_runs(self.repo, workflow=workflow, branch=branch, created=created):
-            if limit is not None and taken >= limit:
-                return
+        backlog = []
+        for scanned, run in enumerate(self.client.workflow_runs(self.repo, workflow=workflow, branch=branch,
+                                                                created=created)):
+            if (limit is not None and taken >= limit) or (oldest_first and scanned >= OLDEST_FIRST_WINDOW):
+                break
             if pull is not None and not _belongs_to(run, pull):
                 continue
             if not is_due(self.store, self.repo, run.id):
                 continue
+            if oldest_first:
+                backlog.append(run)
+                continue
             taken += 1
+            yield run, pull
+        for run in reversed(backlog[-limit:] if limit else backlog):
             yield run, pull
 
     def run_dir(self, run, single: bool) -> Path:
@@ -232,11 +241,13 @@ def fetch_runs(repo: str, settings: Settings, *, run_id: int | None = None, work
                branch: str | None = None, pr: int | None = None, since: str | None = None,
                limit: int | None = None, out: str | Path | None = None, patterns: list[str] | None = None,
                client: GitHub | None = None, api_url: str | None = None, store: Store | None = None,
-               record: bool = True) -> FetchSummary:
+               record: bool = True, oldest_first: bool = False) -> FetchSummary:
     """Fetch new completed runs of `repo` (newest first), one run folder each; see the module doc.
 
     With `record=False` a complete run is not marked processed: the caller (watch) does that once
-    its own processing succeeded, so a crash in between means the run is fetched again."""
+    its own processing succeeded, so a crash in between means the run is fetched again. With
+    `oldest_first` the oldest new runs among the newest `OLDEST_FIRST_WINDOW` come first (watch:
+    a base branch run is then processed before the PR runs that compare with it)."""
     own_client = client is None
     client = client or GitHub(settings, api_url=api_url)
     own_store = store is None
@@ -246,7 +257,7 @@ def fetch_runs(repo: str, settings: Settings, *, run_id: int | None = None, work
         f = _Fetcher(repo, settings, client, store, Path(out) if out else None,
                      patterns or settings.github.artifact_patterns)
         selected = list(f.candidates(run_id=run_id, workflow=workflow, branch=branch, pr=pr, since=since,
-                                     limit=limit))
+                                     limit=limit, oldest_first=oldest_first))
         for run, pull in selected:
             run_dir = f.run_dir(run, single=len(selected) == 1)
             f.fingerprints = []

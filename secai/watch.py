@@ -74,6 +74,7 @@ class Watcher:
     def step(self, store: Store) -> bool:
         """Fetch and process at most one run. Returns False when there was nothing to do."""
         summary = fetch_runs(self.repo, self.settings, client=self.client, store=store, limit=1, record=False,
+                             oldest_first=True,
                              **self.filters)
         if not summary.runs:
             return False

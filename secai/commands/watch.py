@@ -17,6 +17,7 @@ def add_parser(sub) -> None:
     p.add_argument("--once", action="store_true", help="process what is new, then exit")
     p.add_argument("--workflow", help="workflow file name or id")
     p.add_argument("--branch", help="runs of this branch only")
+    p.add_argument("--since", help="ignore runs created before: 2025-01-31, an ISO timestamp, or 7d")
     p.add_argument("--artifact", action="append", dest="patterns", metavar="GLOB")
     p.add_argument("--parse-only", action="store_true", help="fetch and parse; do not run the pipeline")
     p.add_argument("--comment", action="store_true", help="post the sticky comment on PR runs")
@@ -43,7 +44,8 @@ def run(args, settings: Settings) -> int:
 
     watcher = Watcher(args.repo, settings, client=client, process=parse_only if args.parse_only else None,
                       interval=args.interval, on_processed=comment if args.comment else None,
-                      workflow=args.workflow, branch=args.branch, patterns=args.patterns)
+                      workflow=args.workflow, branch=args.branch, since=args.since,
+                      patterns=args.patterns)
     install_signal_handlers(watcher)
     try:
         return watcher.run(once=args.once)
