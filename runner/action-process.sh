@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Used by action.yml (command: process): run the pipeline on the downloaded bundle, add the
+# summary to the job, and upsert the PR comment.
+# Inputs (environment): SECAI_PY, INPUT_BUNDLE_NAME, INPUT_TRAIN, INPUT_COMMENT, GITHUB_* .
+# Pull request data never trains (`train: auto`) and never publishes.
+set -euo pipefail
+
+bundle="$RUNNER_TEMP/secai-in/$INPUT_BUNDLE_NAME"
+secai() { "$SECAI_PY" -m secai.cli "$@"; }
+
+# The bundle is an artifact: read it through the validating reader, never as shell text.
+info="$("$SECAI_PY" - "$bundle" <<'PY'
+import sys
+from secai.bundle import read_meta
+from secai.errors import SecaiError
+try:
+    m = read_meta(sys.argv[1])
+except SecaiError as e:
+    sys.exit(f"secai: {e}")
+kind = "untrusted" if (m.is_pull_request or m.is_fork) else "trusted"
+print(f"{m.repo or ''}|{m.pr or ''}|{kind}")
+PY
+)"
+IFS='|' read -r repo pr kind <<< "$info"
+if [ "$repo" != "$GITHUB_REPOSITORY" ]; then
+  echo "::error::secai: the bundle is for repository '$repo', not $GITHUB_REPOSITORY; refusing it"
+  exit 1
+fi
+
+runs="$("$SECAI_PY" -c 'from secai.config import load_settings; print(load_settings().runs_dir)')"
+run_dir="$runs/gh-${GITHUB_RUN_ID}-${INPUT_BUNDLE_NAME}"
+
+flags=()
+case "$INPUT_TRAIN" in
+  false) flags+=(--no-train) ;;
+  auto) if [ "$kind" != trusted ]; then flags+=(--no-train); fi ;;
+esac
+if [ "$kind" != trusted ]; then
+  flags+=(--no-publish)
+fi
+
+status=0
+secai run --bundle "$bundle" --out "$run_dir" --no-progress ${flags[@]+"${flags[@]}"} || status=$?
+
+if [ -f "$run_dir/summary.md" ]; then
+  cat "$run_dir/summary.md" >> "$GITHUB_STEP_SUMMARY"
+fi
+echo "run-dir=$run_dir" >> "$GITHUB_OUTPUT"
+
+if [ -n "$pr" ] && [ "$INPUT_COMMENT" = true ]; then
+  secai comment --repo "$GITHUB_REPOSITORY" --pr "$pr" "$run_dir" || status=$?
+fi
+exit "$status"
