@@ -3,9 +3,12 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import EXAMPLES
-from secai.errors import ParseError
+from secai.errors import InputError, ParseError
+from secai.findings import Finding
 from secai.ingest import parse_file
 from secai.parsers import Document, find_parser
 from secai.parsers import safety
@@ -95,3 +98,23 @@ def test_bad_later_row_is_a_parse_error_naming_the_file(tmp_path):
     bad.write_text(json.dumps([good] * 5 + [["pyyaml", "<5.4", 5, None, "1"]]))
     with pytest.raises(ParseError, match="safety.json: safety row 5"):
         parse_file(bad)
+
+
+_cell = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12),
+                  st.sampled_from(["<1.0", ">=2.2,<2.2.10", "<=1", "CVE-2020-1747", ""]),
+                  st.dictionaries(st.sampled_from(["base_score", "base_severity"]), st.one_of(st.floats(), st.text(max_size=5)), max_size=2))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.lists(st.lists(_cell, min_size=0, max_size=8), max_size=6), st.integers(min_value=0, max_value=27))
+def test_mutated_reports_give_findings_or_a_parse_error(tmp_path_factory, rows, keep):
+    real = json.loads(REPORT.read_text())
+    path = tmp_path_factory.mktemp("safety") / "safety.json"
+    path.write_text(json.dumps(real[keep:keep + 2] + rows))
+    try:
+        findings, _ = parse_file(path)
+    except InputError as e:
+        assert str(e).startswith(str(path))
+        return
+    for f in findings:
+        Finding.model_validate(f.model_dump())
