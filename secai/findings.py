@@ -176,7 +176,8 @@ class Finding(BaseModel):
 
     def dedupe_key(self) -> tuple:
         """Same identity and same line: the same finding reported twice (merged SARIF, SARIF + JSON)."""
-        line = self.location.start_line if self.location else None
+        # A whole-file check has no line in some formats and line 1 in others (Checkov, Trivy).
+        line = (self.location.start_line or 1) if self.location else None
         return self.identity() + (line,)
 
     def primary_id(self) -> str:
