@@ -127,10 +127,10 @@ def usage_python(facts: CardFacts) -> str:
     if facts.fused:
         return (
             "from mlx_lm import generate, load\n\n"
-            f'model, tokenizer = load("{facts.repo_ref}")\n'
+            f'model, tok = load("{facts.repo_ref}")\n'
             f'messages = [{{"role": "user", "content": "{EXAMPLE_PROMPT}"}}]\n'
-            "prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True)\n"
-            "print(generate(model, tokenizer, prompt=prompt, max_tokens=200))\n"
+            "prompt = tok.apply_chat_template(messages, add_generation_prompt=True)\n"
+            "print(generate(model, tok, prompt=prompt, max_tokens=200))\n"
         )
     if facts.embedded:
         base_line = (
@@ -146,10 +146,10 @@ def usage_python(facts: CardFacts) -> str:
         "from mlx_lm import generate, load\n\n"
         + base_line
         + f'adapter_path = snapshot_download("{facts.repo_ref}")\n'
-        "model, tokenizer = load(base, adapter_path=adapter_path)\n"
+        "model, tok = load(base, adapter_path=adapter_path)\n"
         f'messages = [{{"role": "user", "content": "{EXAMPLE_PROMPT}"}}]\n'
-        "prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True)\n"
-        "print(generate(model, tokenizer, prompt=prompt, max_tokens=200))\n"
+        "prompt = tok.apply_chat_template(messages, add_generation_prompt=True)\n"
+        "print(generate(model, tok, prompt=prompt, max_tokens=200))\n"
     )
 
 
