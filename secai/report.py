@@ -92,10 +92,14 @@ def _number(v: Any) -> float | None:
 
 
 def loss_series(training: Any, kind: str = "train") -> list[tuple[int, float]]:
-    """Per-step losses from `adapter/training.json`, whichever of the usual shapes it uses:
-    a list of numbers, of `[step, loss]`, or of `{step|iteration, loss|train_loss|val_loss}`."""
+    """Per-step losses from `adapter/training.json` (`history.train`/`history.val`, or a top-level
+    list): numbers, `[step, loss]` pairs, or `{step|iteration, loss|train_loss|val_loss}` rows."""
     if not isinstance(training, dict):
         return []
+    if isinstance(training.get("history"), dict):  # secai.train: {"history": {"train": [...], "val": [...]}}
+        found = loss_series(training["history"], kind)
+        if found:
+            return found
     keys = {"train": ("train_losses", "train_loss", "losses", "steps", "history", "train"),
             "val": ("val_losses", "val_loss", "validation", "valid", "val")}[kind]
     for key in keys:

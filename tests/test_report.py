@@ -37,6 +37,15 @@ def _write(run_dir, findings=None, **files):
     return run_dir
 
 
+def test_loss_series_shapes():
+    from secai.report import loss_series
+
+    assert loss_series({"train_losses": [3.0, 2.0]}) == [(1, 3.0), (2, 2.0)]
+    assert loss_series({"losses": [[10, 1.5], [20, "nan"], [30, 1.0]]}) == [(10, 1.5), (30, 1.0)]
+    assert loss_series({"history": {"val": [{"iteration": 5, "val_loss": 0.7}]}}, "val") == [(5, 0.7)]
+    assert loss_series({"history": "broken"}) == [] and loss_series(None) == []
+
+
 def test_right_after_fetch_only_findings(tmp_path):
     settings = load_settings()
     run = _write(tmp_path / "r", [_finding(1), _finding(2, Severity.low, tool="trivy")],
@@ -89,8 +98,9 @@ def test_analysis_training_evaluation_and_links(tmp_path):
         tmp_path / "r", [f],
         eval_json={"base": {"faithfulness": 0.25, "hallucination_rate": 0.4},
                    "tuned": {"faithfulness": 0.75, "hallucination_rate": 0.0}, "gate": {"passed": True}},
-        adapter__training_json={"train_losses": [{"step": s, "loss": 4.0 / s} for s in range(1, 101)],
-                                "val_losses": [{"step": 50, "val_loss": 0.5}]},
+        adapter__training_json={"history": {
+            "train": [{"iteration": s, "train_loss": 4.0 / s, "learning_rate": 1e-4} for s in range(1, 101)],
+            "val": [{"iteration": 0, "val_loss": 3.9}, {"iteration": 50, "val_loss": 0.5}]}},
         publish_json={"dataset": {"repo": "me/ds", "url": "https://huggingface.co/datasets/me/ds"},
                       "model": {"url": "javascript:alert(1)"}},
     )
