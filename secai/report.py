@@ -129,6 +129,13 @@ def publish_links(data: Any, label: str = "", depth: int = 0) -> list[tuple[str,
     out: list[tuple[str, str]] = []
     if depth > 4:
         return out
+    if isinstance(data, dict) and isinstance(data.get("repos"), list):  # secai.publish's PublishResult
+        if data.get("dry_run"):
+            return out
+        for r in data["repos"]:
+            if isinstance(r, dict) and isinstance(r.get("url"), str) and r["url"].startswith("https://"):
+                out.append((f"{r.get('kind') or 'repo'}: {r.get('repo_id') or r['url']}", r["url"]))
+        return out[:10]
     if isinstance(data, dict):
         for k, v in data.items():
             if isinstance(v, str) and "url" in str(k).lower() and v.startswith(("https://", "http://")):

@@ -46,6 +46,17 @@ def test_loss_series_shapes():
     assert loss_series({"history": "broken"}) == [] and loss_series(None) == []
 
 
+def test_publish_links_from_a_publish_result():
+    from secai.report import publish_links
+
+    res = {"dry_run": False, "published": True, "repos": [
+        {"kind": "dataset", "repo_id": "me/ds", "url": "https://huggingface.co/datasets/me/ds"},
+        {"kind": "model", "repo_id": "me/m", "url": "https://huggingface.co/me/m"}]}
+    assert publish_links(res) == [("dataset: me/ds", "https://huggingface.co/datasets/me/ds"),
+                                  ("model: me/m", "https://huggingface.co/me/m")]
+    assert publish_links({**res, "dry_run": True}) == []
+
+
 def test_right_after_fetch_only_findings(tmp_path):
     settings = load_settings()
     run = _write(tmp_path / "r", [_finding(1), _finding(2, Severity.low, tool="trivy")],
