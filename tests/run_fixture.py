@@ -146,3 +146,14 @@ def make_run(run_dir: Path, base: Path, adapter_src: Path | None = None, *, run_
         write_adapter(base, run_dir / "adapter")
     write_eval(run_dir, passed=eval_passed)
     return run_dir
+
+
+_ADAPTERS: dict[str, Path] = {}
+
+
+def shared_adapter(base: Path, tmp_root: Path) -> Path:
+    """One trained adapter per base model per test session (training takes ~15 s)."""
+    key = str(base)
+    if key not in _ADAPTERS:
+        _ADAPTERS[key] = write_adapter(base, Path(tmp_root) / "adapter")
+    return _ADAPTERS[key]
