@@ -36,7 +36,7 @@ DATASET_VERSION = "1"
 CHARS_PER_TOKEN = 3
 
 
-class TestFacts(BaseModel):
+class FindingFacts(BaseModel):
     """What evaluation checks an answer against (kept beside test.jsonl, not inside it)."""
 
     fingerprint: str
@@ -66,7 +66,7 @@ class Example(BaseModel):
     category: str
     group: str
     messages: list[dict[str, str]]
-    facts: TestFacts
+    facts: FindingFacts
     flagged: bool = False
     flag_reasons: list[str] = Field(default_factory=list)
 
@@ -106,10 +106,10 @@ def training_decision(run_meta: dict[str, Any] | None, settings: Settings) -> tu
 
 # -- examples -----------------------------------------------------------------------------------
 
-def facts_for(f: Finding) -> TestFacts:
+def facts_for(f: Finding) -> FindingFacts:
     pkg = f.package
     text = " ".join(filter(None, [f.title, f.message, f.description, f.remediation, *f.references]))
-    return TestFacts(
+    return FindingFacts(
         fingerprint=f.fingerprint,
         tool=canonical_tool(f.tool),
         category=f.category.value,
@@ -410,8 +410,8 @@ def read_split(dataset_dir: str | Path, split: str) -> list[dict]:
     return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def read_test_facts(dataset_dir: str | Path) -> list[TestFacts]:
+def read_test_facts(dataset_dir: str | Path) -> list[FindingFacts]:
     p = Path(dataset_dir) / "test_facts.jsonl"
     if not p.exists():
         return []
-    return [TestFacts.model_validate_json(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [FindingFacts.model_validate_json(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
