@@ -91,27 +91,48 @@ def _read_limited(path: Path, limits: Limits) -> bytes:
     return data
 
 
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKETS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[{]}")
+_BRACKETS = bytes.maketrans(b"[{]}", b"(())")
+_NOT_SYNTAX = bytes(b for b in range(256) if b not in b'"[{]}')
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STEPS = bytes.maketrans(b"()", b"\x02\x00")
 
 
 def _json_depth_ok(data: bytes, max_depth: int) -> bool:
-    """Bracket depth outside strings, computed at C speed: strings are cut out, brackets become
-    2 (open) or 0 (close), and depth after bracket i is their running sum minus i + 1."""
+    """Whether brackets outside JSON strings nest at most `max_depth` deep, at C speed."""
     if data.count(b"[") + data.count(b"{") <= max_depth:
         return True
-    # Fast estimate ignoring strings. Brackets inside strings can only make it wrong by what the
-    # strings hold; json's own recursion guard still stops anything deeper than ~1000 levels.
-    if _max_depth(data.translate(_BRACKETS, _NOT_BRACKETS)) <= max_depth:
-        return True
-    return _max_depth(_JSON_STRING.sub(b"", data).translate(_BRACKETS, _NOT_BRACKETS)) <= max_depth
+    brackets = left = _outside_strings(data).translate(_BRACKETS)
+    if b"(" * (max_depth + 1) in brackets:
+        return False
+    # Each pass deletes the innermost pairs, so a balanced sequence is empty after as many passes
+    # as it is deep (real reports are a handful of levels deep); a pair still there after
+    # `max_depth` passes encloses more than `max_depth` levels.
+    for _ in range(max_depth):
+        shorter = left.replace(b"()", b"")
+        if len(shorter) == len(left):
+            break
+        left = shorter
+    else:
+        if b"()" in left:
+            return False
+    # Unmatched brackets left over (truncated or invalid JSON): count the exact depth instead.
+    return not left or _max_depth(brackets) <= max_depth
+
+
+def _outside_strings(data: bytes) -> bytes:
+    """The brackets of a JSON text that are not inside string literals."""
+    if b"\\" in data:  # drop escape sequences (`\\"` among them) the way the JSON lexer reads them
+        data = _ESCAPE.sub(b"", data)
+    return b"".join(data.translate(None, _NOT_SYNTAX).split(b'"')[::2])
 
 
 def _max_depth(brackets: bytes) -> int:
+    """Deepest running depth of a `(`/`)` sequence: opens become 2 and closes 0, so the depth
+    after bracket i is the running sum minus i + 1."""
     if not brackets:
         return 0
-    return max(map(operator.sub, itertools.accumulate(brackets), range(1, len(brackets) + 1)))
+    steps = brackets.translate(_STEPS)
+    return max(map(operator.sub, itertools.accumulate(steps), range(1, len(steps) + 1)))
 
 
 def load_document(path: Path, limits: Limits | None = None, display: str | None = None) -> Document | None:

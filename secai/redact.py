@@ -51,8 +51,10 @@ def placeholder(value: str) -> str:
     return f"[REDACTED:{secret_hash(value)[:12]}]"
 
 
-_TOKEN_HINT = re.compile(r"gh[pousr]_|github_pat_|hf_|A[KSGIR][A-Z]{2}[A-Z0-9]{16}|xox|[sr]k[-_]|AIza|glpat-|npm_|pypi-|SG\.|eyJ|-----BEGIN")
 _ASSIGN_HINTS = ("pass", "pwd", "secret", "token", "key")
+# What `_ASSIGN_RE` needs after its keyword; checked at each keyword before running the full regex.
+_ASSIGN_TAIL = re.compile(r"[\w.-]*\s*[:=]")
+_ASSIGN_HINT_RE = re.compile(r"(?:pass|pwd|secret|token|key)[\w.-]*\s*[:=]", re.IGNORECASE)
 
 
 def redact_text(text: str | None, secrets: list[str] | tuple[str, ...] = ()) -> str | None:
@@ -71,29 +73,80 @@ def _assign(m: re.Match) -> str:
     return m.group(1) + placeholder(value)
 
 
+def _token(m: re.Match) -> str:
+    return placeholder(m.group(0))
+
+
+def _may_assign(text: str) -> bool:
+    """Cheap necessary condition for `_ASSIGN_RE` to match: a keyword followed by `:` or `=`."""
+    if not text.isascii():  # case folding beyond ASCII: let the case-insensitive regex decide
+        return _ASSIGN_HINT_RE.search(text) is not None
+    low = text.lower()
+    for hint in _ASSIGN_HINTS:
+        i = low.find(hint)
+        while i >= 0:
+            if _ASSIGN_TAIL.match(low, i + len(hint)):
+                return True
+            i = low.find(hint, i + 1)
+    return False
+
+
 def _redact(text: str | None, secrets: list[str]) -> str | None:
     if not text:
         return text
     for s in secrets:
         if s in text:
             text = text.replace(s, placeholder(s))
-    # Cheap checks first: most finding text holds no token and no assignment.
-    if _TOKEN_HINT.search(text):
-        text = _TOKEN_RE.sub(lambda m: placeholder(m.group(0)), text)
-    low = text.lower()
-    if any(h in low for h in _ASSIGN_HINTS):
+    text = _TOKEN_RE.sub(_token, text)
+    if _may_assign(text):
         text = _ASSIGN_RE.sub(_assign, text)
     return text
 
 
-def _walk(value: Any, secrets: list[str]) -> Any:
-    if isinstance(value, str):
-        return _redact(value, secrets)
-    if isinstance(value, list):
-        return [_walk(v, secrets) for v in value]
-    if isinstance(value, dict):
-        return {k: _walk(v, secrets) for k, v in value.items()}
-    return value
+class Redactor:
+    """Redacts with one list of secret values. Results are remembered per text, because report
+    text repeats (the same rule help on every result), so keep one per document, not forever."""
+
+    def __init__(self, secrets: list[str] | tuple[str, ...] = ()):
+        self.secrets = _secret_list(secrets)
+        self._memo: dict[str, str] = {}
+
+    def text(self, text: str | None) -> str | None:
+        if not text:
+            return text
+        out = self._memo.get(text)
+        if out is None:
+            out = self._memo[text] = _redact(text, self.secrets)
+        return out
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        return value
+
+    def finding(self, finding):
+        text = self.text
+        for name in ("title", "message", "description", "remediation", "url"):
+            old = getattr(finding, name)
+            new = text(old)
+            if new is not old:
+                setattr(finding, name, new)
+        if finding.references:
+            finding.references = [text(r) for r in finding.references]
+        if finding.extra:
+            finding.extra = self.value(finding.extra)
+        loc = finding.location
+        if loc is not None and loc.snippet:
+            loc.snippet = text(loc.snippet)
+        for inst in finding.instances:
+            inst.evidence = text(inst.evidence)
+            inst.attack = text(inst.attack)
+            inst.url = text(inst.url) or inst.url
+        return finding
 
 
 def redact_finding(finding, secrets: list[str] | None = None):
@@ -102,15 +155,16 @@ def redact_finding(finding, secrets: list[str] | None = None):
     `secrets` are values a scanner reported as matched secrets; parsers of secret scanners pass
     them here (or set `extra['secret_sha256']` and never keep the value at all).
     """
-    secrets = _secret_list(secrets or [])
-    for field in ("title", "message", "description", "remediation", "url"):
-        setattr(finding, field, _walk(getattr(finding, field), secrets))
-    finding.references = _walk(finding.references, secrets)
-    finding.extra = _walk(finding.extra, secrets)
-    if finding.location and finding.location.snippet:
-        finding.location.snippet = _redact(finding.location.snippet, secrets)
-    for inst in finding.instances:
-        inst.evidence = _redact(inst.evidence, secrets)
-        inst.attack = _redact(inst.attack, secrets)
-        inst.url = _redact(inst.url, secrets) or inst.url
-    return finding
+    return Redactor(secrets or ()).finding(finding)
+
+
+def redact_findings(findings, secrets_of=lambda f: ()) -> None:
+    """Redact many findings in place, sharing the work between findings with the same secrets.
+    `secrets_of(finding)` gives the secret values a scanner reported for that finding."""
+    redactors: dict[tuple[str, ...], Redactor] = {}
+    for f in findings:
+        key = tuple(secrets_of(f) or ())
+        r = redactors.get(key)
+        if r is None:
+            r = redactors[key] = Redactor(key)
+        r.finding(f)

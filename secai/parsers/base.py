@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from secai.errors import ParseError
 from secai.findings import Finding
-from secai.redact import redact_finding
+from secai.redact import redact_findings
 
 
 @dataclass
@@ -83,6 +83,6 @@ def run_parser(mod: ModuleType, doc: Document, source: str) -> list[Finding]:
     for f in findings:
         if not f.source:
             f.source = source
-        # Secret scanners hand the matched values over in extra["_secrets"]; they never go further.
-        redact_finding(f, f.extra.pop("_secrets", None))
+    # Secret scanners hand the matched values over in extra["_secrets"]; they never go further.
+    redact_findings(findings, lambda f: f.extra.pop("_secrets", None))
     return findings
