@@ -9,6 +9,7 @@ carry their package facts in the message text, which is parsed into a `Package`.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -166,6 +167,7 @@ class _Rules:
     def __init__(self, run: dict):
         driver = _dict(_dict(run.get("tool")).get("driver"))
         self.driver = driver
+        self._facts: dict[int, _RuleFacts] = {}
         self.by_index = [r if isinstance(r, dict) else {} for r in _list(driver.get("rules"))]
         self.by_id: dict[str, dict] = {}
         for ext in [driver] + [_dict(e) for e in _list(_dict(run.get("tool")).get("extensions"))]:
@@ -201,6 +203,14 @@ class _Rules:
             rule_id = rule.get("id") if isinstance(rule.get("id"), str) else ""
         return rule_id, rule
 
+    def facts(self, rule: dict) -> "_RuleFacts":
+        """What a rule contributes to each of its results, worked out once per rule."""
+        hit = self._facts.get(id(rule))
+        if hit is not None and hit.rule is rule:
+            return hit
+        facts = self._facts[id(rule)] = _RuleFacts(rule, self)
+        return facts
+
     def cwes(self, *holders: dict) -> list[int]:
         out: list[int] = []
         for h in holders:
@@ -216,6 +226,22 @@ class _Rules:
                 elif comp == "CWE" or tid.upper().startswith("CWE"):
                     out += cwe_ids(int(tid) if tid.isdigit() else tid)
         return sorted(set(out))
+
+
+class _RuleFacts:
+    def __init__(self, rule: dict, rules: _Rules):
+        self.rule = rule
+        props = _dict(rule.get("properties"))
+        self.props = props
+        self.title = _text(rule.get("shortDescription")) or (rule.get("name") if isinstance(rule.get("name"), str) else None)
+        self.description = _text(rule.get("fullDescription")) or _text(rule.get("help")) or _text(props.get("description"))
+        self.help_md = _text(_dict(rule.get("help")).get("markdown")) or _text(_dict(rule.get("help")).get("text"))
+        self.help_uri = rule.get("helpUri") if isinstance(rule.get("helpUri"), str) else None
+        self.references = [r for r in _list(props.get("references")) if isinstance(r, str)]
+        self.cwes = rules.cwes(rule)
+        self.tag_vulns = vuln_ids_in(" ".join(str(t) for t in _list(props.get("tags"))))
+        self.tags = [str(t).lower() for t in _list(props.get("tags"))]
+        self.name = str(rule.get("name", ""))
 
 
 # -- Trivy and Gitleaks enrichment -----------------------------------------------------------------
@@ -369,9 +395,8 @@ def _suppressed(result: dict) -> bool:
     return bool(sup) and not all(s.get("status") == "rejected" for s in sup)
 
 
-def _category(tool: str, rule_id: str, rule: dict, package: Package | None, fields: dict) -> Category:
-    tags = [str(t).lower() for t in _list(_dict(rule.get("properties")).get("tags"))]
-    rule_name = str(rule.get("name", ""))
+def _category(tool: str, rule_id: str, facts: _RuleFacts, package: Package | None, fields: dict) -> Category:
+    tags, rule_name = facts.tags, facts.name
     if package is not None:
         return Category.dependency
     if tool == "trivy":
@@ -415,6 +440,12 @@ def _locations(result: dict, roots: list[str], artifacts: list[dict]) -> list[Lo
     return locs or [None]
 
 
+@lru_cache(maxsize=4096)
+def _rule_id_vuln(rule_id: str) -> tuple[str, ...]:
+    vid = normalize_vuln_id(rule_id)
+    return (vid,) if vuln_ids_in(rule_id) == [vid] else ()
+
+
 def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, os_family) -> list[Finding]:
     rule_id, rule = rules.lookup(result)
     message = _message(result, rule, rules.driver)
@@ -429,24 +460,27 @@ def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, o
         rule = rules.by_id.get(rule_id, {})
     rule_id = rule_id or "unknown"
 
-    title = _text(rule.get("shortDescription")) or (rule.get("name") if isinstance(rule.get("name"), str) else None)
+    facts = rules.facts(rule)
+    title = facts.title
     title = title or (message.splitlines()[0] if message else rule_id)
-    description = _text(rule.get("fullDescription")) or _text(rule.get("help")) or _text(rule_props.get("description"))
-    help_md = _text(_dict(rule.get("help")).get("markdown")) or _text(_dict(rule.get("help")).get("text"))
+    description = facts.description
+    help_md = facts.help_md
     remediation = None
     restated = [t for t in (description, title, message) if t]
     if help_md and tool != "trivy" and not any(help_md.startswith(t) for t in restated):
         remediation = help_md  # guidance, not the rule's description restated (Checkov, Trivy)
     references = unique(
-        [rule.get("helpUri") if isinstance(rule.get("helpUri"), str) else None]
-        + [r for r in _list(rule_props.get("references")) + _list(props.get("references")) if isinstance(r, str)]
+        [facts.help_uri]
+        + facts.references + [r for r in _list(props.get("references")) if isinstance(r, str)]
         + _links(message if tool == "trivy" else None)
     )
-    cwe = rules.cwes(rule, result)
+    cwe = facts.cwes
+    if result.get("properties") or result.get("taxa") or result.get("relationships"):
+        cwe = sorted(set(cwe + rules.cwes(result)))
     vulns = unique(
-        ([normalize_vuln_id(rule_id)] if vuln_ids_in(rule_id) == [normalize_vuln_id(rule_id)] else [])
+        list(_rule_id_vuln(rule_id))
         + vuln_ids_in(fields.get("Vulnerability"))
-        + vuln_ids_in(" ".join(str(t) for t in _list(rule_props.get("tags"))))
+        + facts.tag_vulns
     )
     extra: dict[str, Any] = {}
     for key in ("precision", "problem.severity", "confidence", "issue_confidence"):
@@ -484,7 +518,7 @@ def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, o
             title=title[:300],
             severity=severity,
             raw_severity=raw,
-            category=_category(tool, rule_id, rule, package, fields),
+            category=_category(tool, rule_id, facts, package, fields),
             cwe=cwe,
             vulnerability_ids=vulns,
             package=package,
