@@ -383,3 +383,46 @@ def test_bundle_reader_refuses_tampered_metadata(tmp_path):
         (tmp_path / "bundle.json").write_text(json.dumps({**meta, key: bad}))
         with pytest.raises(InputError, match="bundle.json"):
             read_bundle(tmp_path)
+
+
+# -- process: the self-hosted half, on the bundle collect wrote ---------------------------------------
+
+def test_process_runs_the_pipeline_and_comments(tmp_path, pr_event, tiny_model, gh, monkeypatch):
+    """The process steps on a PR bundle: analysis only (no training, no publishing for PR data),
+    summary added to the job, one comment upserted on the loopback GitHub server."""
+    gh.state.add_pull("acme/webapp", 57, "deps/jackson", HEAD_SHA)
+    (tmp_path / "collect").mkdir()
+    collect = make_runner(tmp_path / "collect", pr_event, paths="scan-results/bandit-results/bandit.sarif")
+    assert collect.run_collect().returncode == 0
+    bundle = Path(collect.steps["collect"]["bundle-path"])
+
+    (tmp_path / "process").mkdir()
+    r = Runner(tmp_path / "process", pr_event, {"command": "process", "github-token": gh.state.token})
+    shutil.copytree(bundle, r.runner_temp / "secai-in" / "secai-bundle")  # what download-artifact does
+    r.steps["venv"] = {"python": sys.executable}
+    r.github_env.update({"GITHUB_API_URL": gh.url, "SECAI_MODEL__NAME": str(tiny_model),
+                         "SECAI_ANALYZE__MAX_TOKENS": "8", "SECAI_ANALYZE__BATCH_SIZE": "16"})
+    steps = [s for s in action()["runs"]["steps"] if s.get("if") == "inputs.command == 'process'"]
+    assert [("uses" in s, s.get("id")) for s in steps] == [(True, None), (False, "venv"), (False, "process")]
+    proc = r.run_step(steps[2])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    run_dir = Path(r.steps["process"]["run-dir"])
+    assert (run_dir / "analysis.jsonl").is_file() and (run_dir / "comment.md").is_file()
+    assert not (run_dir / "adapter").exists() and not (run_dir / "publish.json").exists()
+    assert r.summary.exists() and r.summary.read_text().strip()
+    comments = gh.state.comments[("acme/webapp", 57)]
+    assert len(comments) == 1 and "secai-report" in comments[0]["body"]
+    assert gh.state.token not in proc.stdout + proc.stderr
+
+
+def test_process_refuses_a_bundle_of_another_repository(tmp_path, pr_event):
+    from secai.bundle import BundleMeta, write_bundle
+
+    r = Runner(tmp_path, pr_event, {"command": "process"})
+    write_bundle(r.runner_temp / "secai-in" / "secai-bundle", BundleMeta(repo="evil/other", pr=57), [], {})
+    r.steps["venv"] = {"python": sys.executable}
+    step = next(s for s in action()["runs"]["steps"] if s.get("id") == "process")
+    proc = r.run_step(step)
+    assert proc.returncode == 1
+    assert "the bundle is for repository 'evil/other', not acme/webapp; refusing it" in proc.stdout
