@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
+from functools import lru_cache
 from enum import Enum
 from typing import Any, Iterable
 
@@ -176,9 +177,11 @@ class Finding(BaseModel):
 
     def dedupe_key(self) -> tuple:
         """Same identity and same line: the same finding reported twice (merged SARIF, SARIF + JSON)."""
+        return self.identity() + (self._dedupe_line(),)
+
+    def _dedupe_line(self) -> int | None:
         # A whole-file check has no line in some formats and line 1 in others (Checkov, Trivy).
-        line = (self.location.start_line or 1) if self.location else None
-        return self.identity() + (line,)
+        return (self.location.start_line or 1) if self.location else None
 
     def primary_id(self) -> str:
         return self.vulnerability_ids[0] if self.vulnerability_ids else self.rule_id
@@ -286,6 +289,7 @@ _TOOL_ALIASES = {
 }
 
 
+@lru_cache(maxsize=1024)
 def canonical_tool(name: str) -> str:
     n = (name or "").strip().lower()
     return _TOOL_ALIASES.get(n, n.replace(" ", "-"))
@@ -294,11 +298,8 @@ def canonical_tool(name: str) -> str:
 # -- fingerprints and dedupe ----------------------------------------------------------------------
 
 def _digest(parts: Iterable[Any]) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(str(part if part is not None else "").encode("utf-8", "surrogatepass"))
-        h.update(b"\x1f")
-    return h.hexdigest()[:32]
+    text = "".join(f"{part if part is not None else ''}\x1f" for part in parts)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def assign_fingerprints(findings: list[Finding]) -> list[Finding]:
@@ -309,14 +310,23 @@ def assign_fingerprints(findings: list[Finding]) -> list[Finding]:
     order of appearance (the approach of GitHub's `primaryLocationLineHash`), so inserting or
     removing unrelated lines does not change any fingerprint.
     """
+    _fingerprint([(f.identity(), f) for f in findings])
+    return findings
+
+
+def _start_line(f: Finding) -> int:
+    return (f.location.start_line or 0) if f.location else 0
+
+
+def _fingerprint(identified: list[tuple[tuple, Finding]]) -> None:
     groups: dict[tuple, list[Finding]] = defaultdict(list)
-    for f in findings:
-        groups[f.identity() + (f.primary_id(),)].append(f)
+    for identity, f in identified:
+        groups[identity + (f.primary_id(),)].append(f)
     for key, members in groups.items():
-        members.sort(key=lambda f: ((f.location.start_line or 0) if f.location else 0))
+        if len(members) > 1:
+            members.sort(key=_start_line)
         for ordinal, f in enumerate(members):
             f.fingerprint = _digest(key + (ordinal,))
-    return findings
 
 
 def _merge_into(keep: Finding, other: Finding) -> None:
@@ -344,14 +354,18 @@ def _merge_into(keep: Finding, other: Finding) -> None:
 def dedupe(findings: Iterable[Finding]) -> list[Finding]:
     """Collapse findings that are the same finding reported more than once, keeping the richest
     facts of each copy, then assign fingerprints. Order of first appearance is kept."""
-    by_key: dict[tuple, Finding] = {}
+    by_key: dict[tuple, tuple[tuple, Finding]] = {}
     for f in findings:
-        key = f.dedupe_key()
-        if key in by_key:
-            _merge_into(by_key[key], f)
+        identity = f.identity()  # merging never changes it: it is part of the key
+        key = identity + (f._dedupe_line(),)
+        kept = by_key.get(key)
+        if kept is not None:
+            _merge_into(kept[1], f)
         else:
-            by_key[key] = f
-    return assign_fingerprints(list(by_key.values()))
+            by_key[key] = (identity, f)
+    identified = list(by_key.values())
+    _fingerprint(identified)
+    return [f for _, f in identified]
 
 
 SEVERITY_ORDER = [Severity.critical, Severity.high, Severity.medium, Severity.low, Severity.info]

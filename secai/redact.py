@@ -120,32 +120,35 @@ class Redactor:
         return out
 
     def value(self, value: Any) -> Any:
+        """`value` with its strings redacted, at any depth; the same object when nothing changed."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, list):
-            return [self.value(v) for v in value]
+            new = [self.value(v) for v in value]
+            return value if all(a is b for a, b in zip(new, value)) else new
         if isinstance(value, dict):
-            return {k: self.value(v) for k, v in value.items()}
+            new = {k: self.value(v) for k, v in value.items()}
+            return value if all(new[k] is v for k, v in value.items()) else new
         return value
 
     def finding(self, finding):
         text = self.text
         for name in ("title", "message", "description", "remediation", "url"):
             old = getattr(finding, name)
-            new = text(old)
-            if new is not old:
-                setattr(finding, name, new)
-        if finding.references:
-            finding.references = [text(r) for r in finding.references]
-        if finding.extra:
-            finding.extra = self.value(finding.extra)
+            if old and text(old) is not old:
+                setattr(finding, name, text(old))
+        for name in ("references", "extra"):
+            old = getattr(finding, name)
+            if old and self.value(old) is not old:
+                setattr(finding, name, self.value(old))
         loc = finding.location
-        if loc is not None and loc.snippet:
+        if loc is not None and loc.snippet and text(loc.snippet) is not loc.snippet:
             loc.snippet = text(loc.snippet)
         for inst in finding.instances:
-            inst.evidence = text(inst.evidence)
-            inst.attack = text(inst.attack)
-            inst.url = text(inst.url) or inst.url
+            for name in ("evidence", "attack", "url"):
+                old = getattr(inst, name)
+                if old and text(old) is not old:
+                    setattr(inst, name, text(old))
         return finding
 
 
