@@ -231,7 +231,8 @@ class Pipeline:
                 raise _Stop(why)
             from secai.train import train_adapter
 
-            res = train_adapter(self.run_dir / "dataset", self.run_dir / "adapter", self.resolved_model(), self.settings)
+            res = train_adapter(self.run_dir / "dataset", self.run_dir / "adapter", self.resolved_model(), self.settings,
+                                progress=self.progress)
             note = getattr(res, "summary", None) or ""
             return ["adapter/adapters.safetensors", "adapter/adapter_config.json", "adapter/training.json"], note
 
@@ -262,7 +263,7 @@ class Pipeline:
                 raise _Stop(why)
             from secai.validate import validate_run
 
-            res = validate_run(self.run_dir, self.settings)
+            res = validate_run(self.run_dir, self.settings, base=self.resolved_model())
             return ["validation.json"], "passed" if res.passed else "FAILED"
 
         self._stage("validate", inputs, run)
@@ -282,7 +283,7 @@ class Pipeline:
                 raise _Stop(why)
             from secai.publish import publish_run
 
-            publish_run(self.run_dir, self.settings)
+            publish_run(self.run_dir, self.settings, base=self.resolved_model())
             return ["publish.json"], "published"
 
         self._stage("publish", inputs, run)
@@ -290,7 +291,7 @@ class Pipeline:
     def report(self) -> None:
         names = ["findings.json", "analysis.jsonl", "eval.json", "validation.json", "publish.json", "run.json",
                  "adapter/training.json"]
-        inputs = hash_value([_file_hash(self.run_dir, *names), self.settings.github.model_dump()])
+        inputs = hash_value([_file_hash(self.run_dir, *names), self.settings.github.model_dump(), self._baseline()])
 
         def run():
             from secai.commands.parse import finding_json  # noqa: F401  (keeps the JSON shape in one place)
@@ -302,6 +303,18 @@ class Pipeline:
             return ["comment.md", "summary.md", "findings.sarif"], ""
 
         self._stage("report", inputs, run)
+
+    def _baseline(self) -> str | None:
+        """Which stored run the report compares with (a newer base-branch run changes the report)."""
+        data = json.loads((self.run_dir / "run.json").read_text(encoding="utf-8"))
+        is_pr = bool(data.get("pr")) or data.get("event") in ("pull_request", "pull_request_target")
+        branch = data.get("base_branch") if is_pr else data.get("branch")
+        if not data.get("repo") or not branch or not self.settings.store_path.exists():
+            return None
+        from secai.store import Store
+
+        with Store(self.settings.store_path) as store:
+            return store.baseline_run(data["repo"], branch, exclude=data.get("run_id"))
 
     # -- the whole run -----------------------------------------------------------------------------
     def run(self) -> PipelineResult:

@@ -116,9 +116,11 @@ def _run_bundle(bundle: Path, settings: Settings, args):
         raise SecaiError(f"{meta_file}: invalid JSON ({e})") from None
     pr = data.get("pr")
     branch = data.get("branch")
-    trusted = (not pr) and (not data.get("is_fork")) and branch in settings.dataset.trusted_branches
+    event = data.get("event")
+    trusted = ((not pr) and (not data.get("is_fork")) and event not in ("pull_request", "pull_request_target")
+               and branch in settings.dataset.trusted_branches)
     meta = RunMeta(repo=data.get("repo"), run_id=str(data.get("run_id") or ""), head_sha=data.get("sha"),
-                   branch=branch, pr=pr, event=data.get("event"), is_fork=bool(data.get("is_fork")), trusted=trusted)
+                   branch=branch, pr=pr, event=event, is_fork=bool(data.get("is_fork")), trusted=trusted)
     run_dir = Path(args.out) if args.out else _default_run_dir(
         settings, f"{meta.repo}:{meta.run_id}:{(bundle / 'findings.json').stat().st_size}", "bundle")
     run_dir.mkdir(parents=True, exist_ok=True)
