@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from bisect import bisect_right
+from typing import Any, Iterable, Iterator
+
+try:  # linear-time scans of a whole report's text at once; without it every text is scanned alone
+    import re2
+except ImportError:  # pragma: no cover - google-re2 is a core dependency, but has no wheel everywhere
+    re2 = None
 
 from secai.log import known_tokens
 
@@ -103,21 +109,68 @@ def _redact(text: str | None, secrets: list[str]) -> str | None:
     return text
 
 
+# Supersets of `_TOKEN_RE` and `_ASSIGN_RE` in RE2 syntax, run over many ASCII texts joined by
+# newlines: a text where neither finds anything cannot need redaction (beyond given secrets).
+# RE2's `\s` and `\w` are ASCII-only, hence the explicit classes (Python's whitespace set).
+_RE2_PREFILTERS = [
+    _TOKEN_RE.pattern,
+    r"(?i)(?:pass|pwd|secret|token|key)[^:=\t\n\r\f ]*[\t\n\x0b\x0c\r\x1c-\x1f\x85\pZ]*[:=]",
+] if re2 is not None else []
+_RE2 = [re2.compile(p.encode()) for p in _RE2_PREFILTERS]
+
+
+def _suspects(texts: list[str]) -> set[int]:
+    """Indexes of `texts` (ASCII) in which some prefilter matches."""
+    joined = "\n".join(texts).encode("ascii")  # bytes: offsets are then the same as in the texts
+    starts, pos = [], 0
+    for t in texts:
+        starts.append(pos)
+        pos += len(t) + 1
+    hits: set[int] = set()
+    for rx in _RE2:
+        pos = 0
+        while (m := rx.search(joined, pos)) is not None:
+            i = bisect_right(starts, m.start()) - 1
+            hits.add(i)
+            if i + 1 >= len(starts):
+                break
+            pos = starts[i + 1]  # a match may run on into later texts; look at each text afresh
+    return hits
+
+
 class Redactor:
     """Redacts with one list of secret values. Results are remembered per text, because report
     text repeats (the same rule help on every result), so keep one per document, not forever."""
 
     def __init__(self, secrets: list[str] | tuple[str, ...] = ()):
         self.secrets = _secret_list(secrets)
-        self._memo: dict[str, str] = {}
+        self._clean: set[str] = set()
+        self._redacted: dict[str, str] = {}
 
     def text(self, text: str | None) -> str | None:
-        if not text:
+        """`text` redacted; the very same object when there was nothing to redact."""
+        if not text or text in self._clean:
             return text
-        out = self._memo.get(text)
+        out = self._redacted.get(text)
         if out is None:
-            out = self._memo[text] = _redact(text, self.secrets)
+            out = _redact(text, self.secrets)
+            if out == text:
+                self._clean.add(text)
+                return text
+            self._redacted[text] = out
         return out
+
+    def prefilter(self, texts: Iterable[str]) -> None:
+        """Scan many texts in one pass and remember the ones with nothing to redact."""
+        if not _RE2:
+            return
+        todo = [t for t in set(texts) if t and t.isascii() and t not in self._clean and t not in self._redacted]
+        if len(todo) < 8:
+            return
+        suspects = _suspects(todo)
+        for i, t in enumerate(todo):
+            if i not in suspects and not any(s in t for s in self.secrets):
+                self._clean.add(t)
 
     def value(self, value: Any) -> Any:
         """`value` with its strings redacted, at any depth; the same object when nothing changed."""
@@ -164,10 +217,37 @@ def redact_finding(finding, secrets: list[str] | None = None):
 def redact_findings(findings, secrets_of=lambda f: ()) -> None:
     """Redact many findings in place, sharing the work between findings with the same secrets.
     `secrets_of(finding)` gives the secret values a scanner reported for that finding."""
-    redactors: dict[tuple[str, ...], Redactor] = {}
+    groups: dict[tuple[str, ...], list] = {}
     for f in findings:
-        key = tuple(secrets_of(f) or ())
-        r = redactors.get(key)
-        if r is None:
-            r = redactors[key] = Redactor(key)
-        r.finding(f)
+        groups.setdefault(tuple(secrets_of(f) or ()), []).append(f)
+    for secrets, members in groups.items():
+        r = Redactor(secrets)
+        r.prefilter(t for f in members for t in _texts(f))
+        for f in members:
+            r.finding(f)
+
+
+def _texts(finding) -> Iterator[str]:
+    """The strings `Redactor.finding` looks at."""
+    for name in ("title", "message", "description", "remediation", "url"):
+        v = getattr(finding, name)
+        if v:
+            yield v
+    yield from finding.references
+    if finding.extra:
+        yield from _strings(finding.extra)
+    if finding.location is not None and finding.location.snippet:
+        yield finding.location.snippet
+    for inst in finding.instances:
+        yield from (v for v in (inst.evidence, inst.attack, inst.url) if v)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
