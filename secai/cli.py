@@ -33,6 +33,9 @@ COMMANDS = [
     "collect",
 ]
 
+#: Commands that run MLX models: on a Linux CPU they re-run under the OpenBLAS preload.
+ML_COMMANDS = {"analyze", "dataset", "train", "evaluate", "validate", "run", "watch"}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -64,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     try:
         settings = load_settings(args.config)
+        if argv is None and args.command in ML_COMMANDS:
+            from secai.blas import maybe_reexec
+
+            maybe_reexec(sys.argv[1:], settings.model.openblas_preload)
         return int(args.func(args, settings) or 0)
     except SecaiError as e:
         logging.getLogger("secai").error("%s", e)
