@@ -91,7 +91,8 @@ def encode_prompt(tokenizer, finding: Finding, max_tokens: int) -> PreparedPromp
             if len(ids) <= max_tokens:
                 break
         if len(ids) > max_tokens:  # the system prompt and identifying facts alone overflow
-            ids = ids[: max_tokens - 1] + ids[-1:]
+            tail = min(16, max_tokens // 4)  # keep the block's end and the generation prompt
+            ids = ids[: max_tokens - tail] + ids[-tail:]
         truncated = True
     return PreparedPrompt(fingerprint=finding.fingerprint, tokens=ids, truncated=truncated)
 
