@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -47,7 +48,7 @@ def _member_kind(info: zipfile.ZipInfo) -> str:
         return "symlink"
     if mode and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
         return "device"
-    if info.is_dir():
+    if info.filename.endswith("/"):  # ZipInfo.is_dir() fails on the empty name a NUL leaves
         return "dir"
     return "file"
 
@@ -99,7 +100,10 @@ def extract_zip(
                 result.problems.append(UnsafeArchive(where, "entry resolves outside the folder; skipped"))
                 continue
             if kind == "dir":
-                target.mkdir(parents=True, exist_ok=True)
+                try:
+                    target.mkdir(parents=True, exist_ok=True)
+                except OSError as e:  # a file of the same name came first
+                    result.problems.append(UnsafeArchive(where, f"cannot create folder ({e.strerror or e}); skipped"))
                 continue
             if info.file_size > max_file:
                 result.problems.append(
@@ -125,11 +129,11 @@ def extract_zip(
 
 def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, max_file: int, budget: int, where: str):
     """Stream one member, counting real bytes (headers may lie about sizes)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".part")
     written = 0
     cap = min(max_file, budget)
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         with zf.open(info) as src, open(tmp, "wb") as out:
             while True:
                 chunk = src.read(_CHUNK)
@@ -139,14 +143,21 @@ def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, max_f
                 if written > cap:
                     raise UnsafeArchive(where, "entry inflates beyond the size limit; skipped")
                 out.write(chunk)
+        os.replace(tmp, target)
     except UnsafeArchive as e:
-        tmp.unlink(missing_ok=True)
+        _unlink(tmp)
         return e
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as e:
-        tmp.unlink(missing_ok=True)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as e:
+        _unlink(tmp)
         return UnsafeArchive(where, f"unreadable entry ({type(e).__name__}: {e}); skipped")
-    os.replace(tmp, target)
     return written
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # e.g. a folder of that name, made by an earlier entry
+        pass
 
 
 def is_zip(path: Path) -> bool:
