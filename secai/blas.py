@@ -63,9 +63,9 @@ def preload_env(environ: dict[str, str], enabled: bool = True, platform: str = s
     return env
 
 
-def maybe_reexec(argv: list[str], enabled: bool = True) -> None:
-    """Replace this process with `python -m secai.cli ARGV` under the OpenBLAS preload when that
-    applies; return normally otherwise (and when the exec itself fails)."""
+def maybe_reexec(argv: list[str], enabled: bool = True, command: list[str] | None = None) -> None:
+    """Replace this process with `COMMAND ARGV` (default `python -m secai.cli`) under the OpenBLAS
+    preload when that applies; return normally otherwise (and when the exec itself fails)."""
     if "mlx" in sys.modules or "mlx.core" in sys.modules:
         return  # too late: the bundled BLAS is already loaded in this process
     env = preload_env(dict(os.environ), enabled)
@@ -75,7 +75,8 @@ def maybe_reexec(argv: list[str], enabled: bool = True) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        os.execve(sys.executable, [sys.executable, "-m", "secai.cli", *argv], env)
+        cmd = command or [sys.executable, "-m", "secai.cli"]
+        os.execve(cmd[0], [*cmd, *argv], env)
     except OSError as e:
         log.debug("OpenBLAS re-exec failed (%s); continuing without it", e)
 
