@@ -2,7 +2,11 @@
 `secai.ingest.parse_file`; the only exceptions that may come out are the project's own input
 errors, and whatever parses is a valid, redacted finding list.
 
-CI-sized by default. Raise the example count per test with SECAI_FUZZ_EXAMPLES (e.g. 5000).
+Also: random bytes, and the redaction layer's one-pass prefilter against plain redaction.
+No raw secret of the corpus's gitleaks reports may come out, in findings or in error messages.
+
+CI-sized by default (about 8,000 inputs here, plus tests/test_fuzz_zip.py); raise the example
+count per test with SECAI_FUZZ_EXAMPLES (e.g. 5000).
 """
 
 import copy
@@ -14,12 +18,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import DOJO, MPO, ROOT
+from conftest import DOJO, EXAMPLES as EXAMPLE_APP, MPO, ROOT
+from secai import redact
 from secai.errors import InputError
 from secai.findings import Finding
 from secai.ingest import parse_file
+from test_fuzz_zip import report_count
 
-EXAMPLES = int(os.environ.get("SECAI_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("SECAI_FUZZ_EXAMPLES", "0")) or 200
+COUNT = {"inputs": 0}
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -47,6 +54,7 @@ SEEDS = {
     "checkov-json": DOJO / "checkov" / "checkov-report-many-vuln.json",
     "semgrep-json": DOJO / "semgrep" / "many_findings.json",
     "osv-scanner": DOJO / "osv_scanner" / "some_findings.json",
+    "safety": EXAMPLE_APP / "artifacts" / "safety-results" / "safety.json",
 }
 JSON_SEEDS = [k for k, p in SEEDS.items() if p.suffix != ".xml"]
 XML_SEEDS = [k for k, p in SEEDS.items() if p.suffix == ".xml"]
@@ -72,29 +80,36 @@ def _write(tmp_dir, name: str, data: bytes):
     return path
 
 
-def _check(path, seed_key: str) -> None:
+def _check(path, seed_key: str = "") -> None:
+    COUNT["inputs"] += 1
     try:
         findings, _ = parse_file(path)
     except InputError as e:
         assert str(e).startswith(str(path)), "the error must name the file"
         assert "\n" not in e.problem, "the error must be one line"
+        assert not any(secret in str(e) for secret in ALL_SECRETS)
         return
     for f in findings:
         assert isinstance(f, Finding)
         dumped = f.model_dump_json()
         assert "_secrets" not in f.extra
-        for secret in SECRETS.get(seed_key, ()):
+        for secret in ALL_SECRETS:
             assert secret not in dumped
 
 
-def _secrets_of(key: str) -> list[str]:
-    """Raw secret values in a seed; they must never come out, whatever the mutation."""
-    if key != "gitleaks-v8":
-        return []
-    return [v for item in json.loads(SEEDS[key].read_text()) for v in (item["Secret"], item["Match"])]
+def _gitleaks_secrets() -> set[str]:
+    """Raw secret values in the corpus's gitleaks reports (legacy ones are already REDACTED)."""
+    found: set[str] = set()
+    for item in json.loads((DOJO / "gitleaks" / "gitleaks8_many.json").read_text()):
+        found |= {item["Secret"], item["Match"]}
+    for item in json.loads((DOJO / "gitleaks" / "redacted_data_many.json").read_text()):
+        found.add(item["offender"])
+    for run in json.loads((DOJO / "sarif" / "gitleaks_7.5.0.sarif").read_text())["runs"]:
+        found |= {r["properties"]["offender"] for r in run.get("results", [])}
+    return {s for s in found if s and "REDACTED" not in s}
 
 
-SECRETS = {k: _secrets_of(k) for k in SEEDS}
+ALL_SECRETS = _gitleaks_secrets()
 
 
 def _nodes(doc, path=()):
@@ -132,6 +147,12 @@ _SEED_NODES = {k: _nodes(d) for k, d in _SEED_DOCS.items()}
 @pytest.fixture(scope="module")
 def fuzz_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("fuzz")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_count(request):
+    yield
+    report_count(request, f"parser fuzz: {COUNT['inputs']} inputs through parse_file/redaction, 0 unhandled exceptions")
 
 
 @pytest.mark.parametrize("key", list(SEEDS))
@@ -191,3 +212,26 @@ def test_seeds_parse_cleanly():
     for key, path in SEEDS.items():
         findings, fmt = parse_file(path)
         assert fmt and findings, key
+
+
+@FUZZ
+@given(prefix=st.sampled_from([b"", b"{", b"[", b"<", b"\xef\xbb\xbf{", b'{"runs":[', b"<?xml version='1.0'?><"]),
+       body=st.binary(max_size=400))
+def test_random_bytes(fuzz_dir, prefix, body):
+    _check(_write(fuzz_dir, "random.json", prefix + body))
+
+
+_TOKENS = ["ghp_" + "A1b2C3d4E5" * 4, "AKIAIOSFODNN7EXAMPLE", "ANPA" + "Q" * 16, "xoxb-1234567890-abc",
+           "hf_" + "x" * 34, "eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.c2lnbmF0dXJlcw", "-----BEGIN RSA PRIVATE KEY-----\nMIIE",
+           "password = 'hunter2!!'", "API_KEY: abcdef123456", "secret\u00a0=\u00a0s3cr3tvalue", "secret\x1c=\x0bvalue123", "token=", "keyboard"]
+
+
+@FUZZ
+@given(texts=st.lists(st.lists(st.one_of(st.text(max_size=30), st.sampled_from(_TOKENS)), max_size=5).map("".join),
+                      min_size=1, max_size=30))
+def test_redaction_prefilter_matches_plain_redaction(texts):
+    """The one-pass prefilter over many texts only skips work: results equal text-by-text redaction."""
+    COUNT["inputs"] += 1
+    r = redact.Redactor()
+    r.prefilter(texts + [f"filler {i}" for i in range(8)])  # enough texts for the joined scan to run
+    assert [r.text(t) for t in texts] == [redact._redact(t, r.secrets) for t in texts]
