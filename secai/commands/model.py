@@ -13,8 +13,8 @@ def add_parser(sub) -> None:
     msub = p.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     pull = msub.add_parser("pull", help="download/convert the model into the cache (idempotent)")
     pull.add_argument("name", nargs="?", help="embedded (default), a local MLX folder, or a Hub id")
-    pull.add_argument("--runtime", action="store_true",
-                      help="also prepare the variant this machine runs (float32 copy on a CPU)")
+    pull.add_argument("--base-only", action="store_true",
+                      help="skip preparing the variant this machine runs (the float32 copy on a CPU)")
     pull.set_defaults(func=run)
     info = msub.add_parser("info", help="architecture, parameters, quantization, chat template, cache path")
     info.add_argument("name", nargs="?", help="embedded (default), a local MLX folder, or a Hub id")
@@ -28,7 +28,7 @@ def run(args, settings: Settings) -> int:
     resolved = resolve_model(args.name or settings.model.name, settings)
     if args.model_command == "pull":
         print(f"{resolved.model_id} ({resolved.revision}) ready at {resolved.path}")
-        if args.runtime:
+        if not args.base_only:
             rt = runtime_model(resolved, settings, "infer")
             print(f"runtime variant ({rt.revision}) ready at {rt.path}")
         return 0
