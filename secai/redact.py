@@ -41,7 +41,7 @@ _TOKEN_RE = re.compile("|".join(f"(?:{p})" for p in _TOKEN_PATTERNS))
 # `password = "hunter2"`-style assignments: keep the key, redact the value.
 _ASSIGN_RE = re.compile(
     r"""(?ix)
-    (\b[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret)[\w.-]*\b
+    (\b[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret)s?(?:[_.-][\w.-]*)?\b
      \s*[:=]\s*["']?)
     ([^\s"'`,;]{6,})
     """

@@ -28,3 +28,10 @@ def test_finding_fields_and_reported_secret_values():
                 extra={"match": "KEY=s3cr3t-value-42"})
     redact_finding(f, ["s3cr3t-value-42"])
     assert "s3cr3t-value-42" not in f.model_dump_json()
+
+
+def test_identifiers_that_merely_contain_a_keyword_are_not_secrets():
+    code = "model, tokenizer = load('base')\nkeyboard = layout_name_here"
+    assert redact_text(code) == code
+    assert "hunter2hunter2" not in redact_text("db_password = hunter2hunter2")
+    assert "abcdef123456" not in redact_text("GITHUB_TOKEN: abcdef123456")
