@@ -94,7 +94,10 @@ class Pipeline:
                  meta: RunMeta | None = None, model: str | None = None, stages: list[str] | None = None,
                  publish: bool | None = None, progress: bool = True):
         self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SecaiError(f"{self.run_dir}: cannot create the run folder: {e.strerror}") from None
         self.settings = settings
         self.artifacts = [Path(a) for a in (artifacts or [])]
         self.model_name = model or settings.model.name
@@ -103,10 +106,13 @@ class Pipeline:
         self.progress = progress
         self.manifest = Manifest.load(self.run_dir)
         self.result = PipelineResult(run_dir=str(self.run_dir))
-        if meta is not None:
-            atomic_write_json(self.run_dir / "run.json", meta.model_dump())
-        elif not (self.run_dir / "run.json").exists():
-            atomic_write_json(self.run_dir / "run.json", RunMeta().model_dump())
+        try:
+            if meta is not None:
+                atomic_write_json(self.run_dir / "run.json", meta.model_dump())
+            elif not (self.run_dir / "run.json").exists():
+                atomic_write_json(self.run_dir / "run.json", RunMeta().model_dump())
+        except OSError as e:
+            raise SecaiError(f"{self.run_dir}: cannot write run.json: {e.strerror}") from None
         self.meta = read_run_meta(self.run_dir)
         self._resolved = None
 
@@ -133,7 +139,11 @@ class Pipeline:
         started = time.time()
         log.info("%-9s running", name)
         try:
-            outputs, note = fn()
+            try:
+                outputs, note = fn()
+            except OSError as e:  # a full disk or an unwritable run folder, not a crash
+                where = e.filename or self.run_dir
+                raise SecaiError(f"{where}: {name} stage could not write its output: {e.strerror or e}") from None
         except _Stop as e:
             self.manifest.record(self.run_dir, name, inputs, [], "skipped", started, note=str(e))
             self.result.stages.append(StageOutcome(stage=name, status="skipped", note=str(e),
@@ -141,7 +151,10 @@ class Pipeline:
             log.info("%-9s skipped: %s", name, e)
             return
         except SecaiError as e:
-            self.manifest.record(self.run_dir, name, inputs, [], "failed", started, note=str(e))
+            try:
+                self.manifest.record(self.run_dir, name, inputs, [], "failed", started, note=str(e))
+            except OSError:
+                pass  # the failure is still reported; an unrecorded stage simply runs again
             self.result.stages.append(StageOutcome(stage=name, status="failed", note=str(e),
                                                    seconds=round(time.time() - started, 2)))
             log.error("%s stage failed: %s", name, e)
@@ -230,6 +243,12 @@ class Pipeline:
             if why:
                 raise _Stop(why)
             from secai.train import train_adapter
+
+            damaged = self.manifest.damaged(self.run_dir, "train")
+            if damaged:
+                # The best adapter exists only in adapters.safetensors: train again from scratch.
+                log.warning("%s changed since training; training again", ", ".join(damaged))
+                shutil.rmtree(self.run_dir / "adapter", ignore_errors=True)
 
             res = train_adapter(self.run_dir / "dataset", self.run_dir / "adapter", self.resolved_model(), self.settings,
                                 progress=self.progress)

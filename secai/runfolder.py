@@ -30,6 +30,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) from None  # name the file, not the temp name
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -102,6 +105,14 @@ class Manifest(BaseModel):
             if not f.is_file() or sha256_file(f) != digest:
                 return False
         return True
+
+    def damaged(self, run_dir: Path, stage: str) -> list[str]:
+        """Outputs a completed stage recorded that are now missing or changed."""
+        rec = self.stages.get(stage)
+        if rec is None or rec.status != "done":
+            return []
+        return [rel for rel, digest in rec.outputs.items()
+                if not (Path(run_dir) / rel).is_file() or sha256_file(Path(run_dir) / rel) != digest]
 
     def record(self, run_dir: Path, stage: str, inputs: str, outputs: Iterable[str | Path], status: str,
                started: float, note: str = "") -> StageRecord:

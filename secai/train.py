@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -196,7 +197,10 @@ def _save_safetensors(path: Path, arrays: dict, metadata: dict[str, str] | None 
 
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.safetensors")
     try:
-        mx.save_safetensors(str(tmp), arrays, metadata=metadata or {})
+        try:
+            mx.save_safetensors(str(tmp), arrays, metadata=metadata or {})
+        except RuntimeError as e:  # MLX reports a full disk or an unwritable folder this way
+            raise OSError(errno.EIO, str(e).splitlines()[0], str(path)) from None
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
