@@ -106,18 +106,22 @@ def secret_problems(files: dict[str, bytes]) -> list[str]:
         except UnicodeDecodeError:
             problems.append(f"{path}: not valid UTF-8 text")
             continue
-        texts = [text]
-        if path.endswith((".json", ".jsonl")):
-            texts += _json_strings(text)
-        for t in texts:
-            if redact_text(t) != t:
-                line = next((i + 1 for i, ln in enumerate(text.splitlines()) if redact_text(ln) != ln), None)
-                problems.append(f"{path}: holds a secret-looking value" + (f" (line {line})" if line else ""))
+        # JSON is checked string by string: in its escaped form `path:13\\nmessage` would look like
+        # an assignment of a 6-character value, which the decoded text does not hold.
+        lines = text.splitlines() if path.endswith(".jsonl") else [text]
+        for i, ln in enumerate(lines):
+            texts = _json_strings(ln) if path.endswith((".json", ".jsonl")) else [ln]
+            if texts is None:
+                texts = [ln]
+            if any(redact_text(t) != t for t in texts):
+                where = f" (line {i + 1})" if path.endswith(".jsonl") else ""
+                problems.append(f"{path}: holds a secret-looking value{where}")
                 break
     return problems
 
 
-def _json_strings(text: str) -> list[str]:
+def _json_strings(text: str) -> list[str] | None:
+    """Every string (keys too) of one JSON document; None when `text` is not JSON."""
     out: list[str] = []
 
     def walk(v: Any) -> None:
@@ -127,14 +131,14 @@ def _json_strings(text: str) -> list[str]:
             for x in v:
                 walk(x)
         elif isinstance(v, dict):
-            for x in v.values():
+            for k, x in v.items():
+                out.append(k)
                 walk(x)
 
-    for line in text.splitlines() if text.lstrip()[:1] != "[" else [text]:
-        try:
-            walk(json.loads(line))
-        except ValueError:
-            continue
+    try:
+        walk(json.loads(text))
+    except ValueError:
+        return None
     return out
 
 
