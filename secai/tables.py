@@ -7,6 +7,7 @@ from typing import IO
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from secai.findings import SEVERITY_ORDER, Finding, count_by_severity
 
@@ -29,12 +30,13 @@ def print_findings_table(findings: list[Finding], file: IO[str] | None = None) -
     for col in ("severity", "tool", "id", "title", "where"):
         table.add_column(col, overflow="fold")
     for f in sorted(findings, key=lambda f: (order[f.severity.value], f.tool, f.primary_id())):
+        # Finding text is untrusted: Text() shows it literally instead of reading rich markup in it.
         table.add_row(
-            f"[{_STYLE[f.severity.value]}]{f.severity.value}[/]",
-            f.tool,
-            f.primary_id(),
-            (f.title or "")[:80],
-            _where(f),
+            Text(f.severity.value, style=_STYLE[f.severity.value]),
+            Text(f.tool),
+            Text(f.primary_id()),
+            Text((f.title or "")[:80]),
+            Text(_where(f)),
             style="dim" if f.suppressed else None,
         )
     console.print(table)
@@ -48,6 +50,6 @@ def print_findings_table(findings: list[Finding], file: IO[str] | None = None) -
     for f in findings:
         per_tool.setdefault(f.tool, Counter())[f.severity.value] += 1
     for tool, c in sorted(per_tool.items()):
-        summary.add_row(tool, *(str(c[s.value]) for s in SEVERITY_ORDER), str(sum(c.values())))
+        summary.add_row(Text(tool), *(str(c[s.value]) for s in SEVERITY_ORDER), str(sum(c.values())))
     summary.add_row("[bold]all[/]", *(str(sev[s.value]) for s in SEVERITY_ORDER), str(len(findings)))
     console.print(summary)
