@@ -208,8 +208,8 @@ NO_FIX_PHRASE = "No fixed version"
 NO_REMEDIATION_PHRASE = "No remediation"
 
 DESCRIPTION_CHARS = 160
-REMEDIATION_CHARS = 300
-MAX_REFERENCES = 2
+REMEDIATION_CHARS = 200
+MAX_REFERENCES = 1
 
 
 def cwe_label(cwe: int) -> str:
@@ -287,9 +287,8 @@ def _fix(f: Finding) -> str:
         what = trim(f.title, 80) or f.rule_id
         at = file_line(f) or "the reported location"
         return (
-            f"Treat the {what} secret at {at} as exposed: revoke and rotate it now, remove it from the file "
-            "and from the git history (for example with git filter-repo), and load it from a secret store "
-            "or an environment variable instead. The value is not shown here."
+            f"Revoke and rotate the {what} secret at {at}, remove it from the file and the git history, "
+            "and load it from a secret store instead. The value is not shown here."
         )
     if f.category in (Category.dependency, Category.license) and f.package is not None:
         pkg = f.package
@@ -298,8 +297,7 @@ def _fix(f: Finding) -> str:
             return f"Upgrade {pkg.name} from {pkg.version or 'the installed version'} to {fixed}."
         return (
             f"{NO_FIX_PHRASE} of {pkg.name} is published by the scanner for {f.primary_id()}. "
-            f"Watch the advisory for a patched release; meanwhile limit exposure (remove or replace {pkg.name} "
-            "if it is not needed, or keep untrusted input away from the affected code)."
+            "Monitor the advisory for a patched release and limit exposure meanwhile."
         )
     remediation = trim(f.remediation, REMEDIATION_CHARS)
     target = file_line(f) or (f.url or "")
@@ -309,10 +307,7 @@ def _fix(f: Finding) -> str:
     if remediation:
         return f"{remediation.rstrip('.')}." + (f" Location: {target}." if target else "")
     message = trim(f.message, REMEDIATION_CHARS)
-    text = (
-        f"{NO_REMEDIATION_PHRASE} text is published by the scanner for {f.rule_id}. "
-        f"Review {target or 'the reported code'} and change it so the reported pattern no longer applies"
-    )
+    text = f"{NO_REMEDIATION_PHRASE} text is published by the scanner. Review {target or 'the reported code'}"
     if message and message != trim(f.title, REMEDIATION_CHARS):
         text += f": {message.rstrip('.')}."
     else:

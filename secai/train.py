@@ -38,6 +38,7 @@ ADAPTER_FILE = "adapters.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 RECIPE_VERSION = "1"
 PAD_MULTIPLE = 8
+MAX_VALID_ROWS = 24
 
 
 class TrainResult(BaseModel):
@@ -477,6 +478,10 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
     cfg = settings.train
     train_rows = read_jsonl(dataset_dir / "train.jsonl")
     valid_rows = read_jsonl(dataset_dir / "valid.jsonl")
+    if len(valid_rows) > MAX_VALID_ROWS:
+        # Validation runs every few steps: an evenly spaced subset keeps it cheap and representative.
+        step = len(valid_rows) / MAX_VALID_ROWS
+        valid_rows = [valid_rows[int(i * step)] for i in range(MAX_VALID_ROWS)]
     if len(train_rows) < cfg.batch_size:
         raise SecaiError(f"{dataset_dir / 'train.jsonl'}: {len(train_rows)} examples, need at least the batch size ({cfg.batch_size})")
 

@@ -1,0 +1,32 @@
+"""`secai-runner evaluate DATASET ADAPTER`: base vs tuned faithfulness on the test split, with the gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from secai.config import Settings
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="score the base model and base + adapter on the held-out test split")
+    p.add_argument("dataset", metavar="DATASET_DIR")
+    p.add_argument("adapter", metavar="ADAPTER_DIR")
+    p.add_argument("--model", help="base model: embedded, a local MLX folder, or a Hub id")
+    p.add_argument("--out", metavar="FILE", help="where to write eval.json (default: next to the dataset folder)")
+    p.add_argument("--max-examples", type=int, help="score only the first N test examples")
+    p.add_argument("--no-gate", action="store_true", help="report only; do not fail when the margin is missed")
+    p.set_defaults(func=run)
+
+
+def run(args, settings: Settings) -> int:
+    from secai.evaluate import evaluate_adapter, print_table
+    from secai.model import resolve_model
+
+    if args.max_examples is not None:
+        settings.evaluate.max_examples = args.max_examples
+    if args.no_gate:
+        settings.evaluate.gate = False
+    resolved = resolve_model(args.model or settings.model.name, settings)
+    res = evaluate_adapter(Path(args.dataset), Path(args.adapter), resolved, settings, out=args.out)
+    print_table(res)
+    return 0 if res.gate.passed else 1
