@@ -209,3 +209,14 @@ def test_duplicates_are_dropped(tmp_path):
     res = build_dataset([f, f.model_copy(deep=True), twin], tmp_path, load_settings())
     assert sum(res.counts.values()) == 1
     assert res.excluded == {"duplicate fingerprint": 1, "identical facts": 1}
+
+
+def test_dataset_command(tmp_path, capsys):
+    from secai.cli import main
+
+    assert main(["dataset", str(DOJO / "trivy"), "--out", str(tmp_path / "ds"), "--branch", "main"]) == 0
+    out = capsys.readouterr().out
+    assert "train" in out and "branch 'main' is trusted" in out
+    assert (tmp_path / "ds" / "train.jsonl").read_text().strip()
+    assert main(["dataset", str(DOJO / "trivy"), "--out", str(tmp_path / "pr"), "--pr", "5"]) == 0
+    assert json.loads((tmp_path / "pr" / "stats.json").read_text())["splits"]["train"] == 0
