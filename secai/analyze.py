@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from secai.config import Settings
 from secai.findings import Finding, assign_fingerprints
 from secai.model import ResolvedModel, load, resolve_model, runtime_model
-from secai.prompts import PROMPT_VERSION, SYSTEM_PROMPT, Verdict, parse_answer, render_facts
+from secai.prompts import PROMPT_VERSION, SYSTEM_PROMPT, Verdict, answer_complete, parse_answer, render_facts
 from secai.store import Store
 
 log = logging.getLogger("secai")
@@ -97,11 +97,6 @@ def encode_prompt(tokenizer, finding: Finding, max_tokens: int) -> PreparedPromp
     return PreparedPrompt(fingerprint=finding.fingerprint, tokens=ids, truncated=truncated)
 
 
-def _batches(prompts: list[PreparedPrompt], size: int) -> list[list[PreparedPrompt]]:
-    ordered = sorted(prompts, key=lambda p: len(p.tokens))
-    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
-
-
 class _Progress:
     """A rich progress bar with findings/s on stderr (or nothing)."""
 
@@ -136,25 +131,169 @@ class _Progress:
             self._p.stop()
 
 
-def generate_batched(model, tokenizer, prompts: list[PreparedPrompt], *, batch_size: int, max_tokens: int,
-                     on_batch=None) -> dict[str, str]:
-    """fingerprint -> generated text, over length-sorted batches."""
-    from mlx_lm import batch_generate
+class GenerationStats(BaseModel):
+    """Where generation time went: prompt processing (prefill) vs token-by-token decoding."""
 
+    sequences: int = 0
+    #: Prompt tokens shared by every prompt, processed once and reused through a copied KV cache.
+    shared_prefix_tokens: int = 0
+    #: Prompt tokens processed per sequence (everything after the shared prefix).
+    prefill_tokens: int = 0
+    prefill_seconds: float = 0.0
+    generated_tokens: int = 0
+    decode_seconds: float = 0.0
+
+    @property
+    def prefill_tps(self) -> float:
+        return self.prefill_tokens / self.prefill_seconds if self.prefill_seconds else 0.0
+
+    @property
+    def decode_tps(self) -> float:
+        return self.generated_tokens / self.decode_seconds if self.decode_seconds else 0.0
+
+
+def shared_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
+    """Tokens at the start of every prompt, leaving each prompt at least one token of its own
+    (the token decoding starts from)."""
+    if not prompts:
+        return 0
+    first, limit = prompts[0], min(len(p) for p in prompts) - 1
+    n = 0
+    while n < limit and all(p[n] == first[n] for p in prompts):
+        n += 1
+    return max(0, n)
+
+
+class _Prefiller:
+    """Builds each sequence's KV cache: the shared prefix once, then its own tokens.
+
+    Only the transformer body runs here, not the output projection: its logits for prompt
+    positions would be thrown away (on SmolLM2 the 49k-row projection is a fifth of the work).
+    """
+
+    def __init__(self, model, step: int = 512):
+        import mlx.nn as nn
+
+        inner = getattr(model, "model", None)
+        self.model = model
+        self.body = inner if isinstance(inner, nn.Module) else model
+        self.step = step
+        self.prefix: list | None = None
+
+    def _run(self, tokens: Sequence[int], cache: list) -> None:
+        import mlx.core as mx
+
+        for i in range(0, len(tokens), self.step):
+            chunk = mx.array(tokens[i : i + self.step])[None]
+            try:
+                self.body(chunk, cache=cache)
+            except TypeError:  # an architecture whose body has another signature
+                self.body = self.model
+                self.model(chunk, cache=cache)
+            mx.eval([c.state for c in cache])
+
+    def set_prefix(self, tokens: Sequence[int]) -> None:
+        from mlx_lm.models.cache import make_prompt_cache
+
+        cache = make_prompt_cache(self.model)
+        if tokens and all(c.is_trimmable() for c in cache):
+            self._run(tokens, cache)
+            self.prefix = cache
+        else:
+            self.prefix = None
+
+    def cache_for(self, tokens: Sequence[int]) -> list:
+        """A fresh cache holding `tokens` (which start with the prefix when one is set)."""
+        import copy
+
+        from mlx_lm.models.cache import make_prompt_cache
+
+        if self.prefix is not None:
+            cache = copy.deepcopy(self.prefix)
+            tokens = tokens[self.prefix[0].offset :]
+        else:
+            cache = make_prompt_cache(self.model)
+        if tokens:
+            self._run(tokens, cache)
+        return cache
+
+
+def generate_batched(model, tokenizer, prompts: list[PreparedPrompt], *, batch_size: int, max_tokens: int,
+                     on_batch=None, stats: GenerationStats | None = None) -> dict[str, str]:
+    """fingerprint -> generated text (greedy), `batch_size` sequences decoded together.
+
+    The prompts' common prefix (system prompt and intro) is processed once; each prompt's own
+    tokens are processed alone, so no prompt is padded to another's length. Sequences decode as one
+    batch and stop at EOS, at `max_tokens`, or once the answer format is complete; freed slots are
+    refilled from the remaining prompts (shortest first) while the others keep decoding.
+    `on_batch(prompts, texts)` is called as sequences finish.
+    """
+    import time as _time
+    from collections import deque
+
+    from mlx_lm.generate import BatchGenerator
+
+    stats = stats if stats is not None else GenerationStats()
+    if not prompts:
+        return {}
+    prefill = _Prefiller(model)
+    prefix = shared_prefix_length([p.tokens for p in prompts])
+    t0 = _time.perf_counter()
+    prefill.set_prefix(prompts[0].tokens[:prefix])
+    stats.prefill_seconds += _time.perf_counter() - t0
+    stats.shared_prefix_tokens = prefix if prefill.prefix is not None else 0
+
+    gen = BatchGenerator(
+        model,
+        max_tokens=max_tokens,
+        stop_tokens=[[t] for t in tokenizer.eos_token_ids],
+        completion_batch_size=batch_size,
+        prefill_batch_size=batch_size,
+    )
+    pending = deque(sorted(prompts, key=lambda p: len(p.tokens)))
+    active: dict[int, PreparedPrompt] = {}
+    generated: dict[int, list[int]] = {}
     out: dict[str, str] = {}
-    for batch in _batches(prompts, batch_size):
-        resp = batch_generate(
-            model,
-            tokenizer,
-            prompts=[p.tokens for p in batch],
-            max_tokens=max_tokens,
-            completion_batch_size=batch_size,
-            prefill_batch_size=batch_size,
-        )
-        texts = dict(zip((p.fingerprint for p in batch), resp.texts))
-        out.update(texts)
-        if on_batch is not None:
-            on_batch(batch, texts)
+    refill_at = max(1, batch_size // 4)  # refill in groups: each group costs one extra small decode step
+
+    try:
+        while pending or active:
+            free = batch_size - len(active)
+            if pending and (not active or free >= min(refill_at, len(pending))):
+                group = [pending.popleft() for _ in range(min(free, len(pending)))]
+                t0 = _time.perf_counter()
+                caches = [prefill.cache_for(p.tokens[:-1]) for p in group]
+                stats.prefill_seconds += _time.perf_counter() - t0
+                stats.prefill_tokens += sum(len(p.tokens) - 1 - stats.shared_prefix_tokens for p in group)
+                stats.sequences += len(group)
+                uids = gen.insert([[p.tokens[-1]] for p in group], caches=caches)
+                for uid, p in zip(uids, group):
+                    active[uid] = p
+                    generated[uid] = []
+            t0 = _time.perf_counter()
+            responses = gen.next_generated()
+            stats.decode_seconds += _time.perf_counter() - t0
+            finished: list[int] = []
+            for r in responses:
+                tokens = generated[r.uid]
+                if r.finish_reason != "stop":
+                    tokens.append(r.token)
+                if r.finish_reason is not None:
+                    finished.append(r.uid)
+                elif answer_complete(tokenizer.decode(tokens)):
+                    gen.remove([r.uid])
+                    finished.append(r.uid)
+            if finished:
+                texts = {}
+                for uid in finished:
+                    stats.generated_tokens += len(generated[uid])
+                    texts[active[uid].fingerprint] = tokenizer.decode(generated.pop(uid))
+                done = [active.pop(uid) for uid in finished]
+                out.update(texts)
+                if on_batch is not None:
+                    on_batch(done, texts)
+    finally:
+        gen.close()
     return out
 
 
@@ -176,11 +315,13 @@ def analyze_findings(
     no_cache: bool = False,
     progress: bool = True,
     loaded: tuple[Any, Any] | None = None,
+    stats: GenerationStats | None = None,
 ) -> list[Analysis]:
     """One `Analysis` per distinct finding (by fingerprint), in input order.
 
     `model` is a resolved model or a model name (default `settings.model.name`); `loaded` is an
-    already loaded `(model, tokenizer)` of that model, to skip loading it again.
+    already loaded `(model, tokenizer)` of that model, to skip loading it again; `stats`, when
+    given, receives the prefill/decode figures of the generation.
     """
     unique = _unique_findings(findings)
     if not unique:
@@ -224,7 +365,7 @@ def analyze_findings(
 
             try:
                 generate_batched(lm, tokenizer, prompts, batch_size=settings.analyze.batch_size,
-                                 max_tokens=settings.analyze.max_tokens, on_batch=store_batch)
+                                 max_tokens=settings.analyze.max_tokens, on_batch=store_batch, stats=stats)
             finally:
                 bar.close()
     return [results[f.fingerprint] for f in unique]

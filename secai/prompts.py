@@ -214,6 +214,18 @@ def _clean_answer(text: str) -> str:
     return " ".join(text.replace("**", "").split()).strip()
 
 
+_VERDICT_LABEL_RE = re.compile(r"^[ \t>*_#-]*verdict[ \t*_]*[:：]", re.IGNORECASE | re.MULTILINE)
+_REMEDIATION_DONE_RE = re.compile(
+    r"^[ \t>*_#-]*(?:remediation|fix|recommendation)[ \t*_]*[:：][^\n]*\S[^\n]*\n", re.IGNORECASE | re.MULTILINE
+)
+
+
+def answer_complete(text: str) -> bool:
+    """Whether `text` already holds a whole answer: a verdict and a remediation line ended by a
+    newline. Generation can stop there; anything after it is not part of the format."""
+    return bool(_VERDICT_LABEL_RE.search(text) and _REMEDIATION_DONE_RE.search(text))
+
+
 def parse_answer(text: str) -> ParsedAnswer:
     """Read verdict, risk and remediation out of model output.
 

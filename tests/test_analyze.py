@@ -82,13 +82,6 @@ def test_empty_input(settings):
     assert analyze_findings([], settings, progress=False) == []
 
 
-def test_batches_are_length_sorted():
-    prompts = [analyze_mod.PreparedPrompt(fingerprint=str(i), tokens=[0] * n, truncated=False)
-               for i, n in enumerate([5, 1, 9, 3, 7])]
-    batches = analyze_mod._batches(prompts, 2)
-    assert [[len(p.tokens) for p in b] for b in batches] == [[1, 3], [5, 7], [9]]
-
-
 def test_too_long_finding_is_truncated_with_a_warning(settings, caplog):
     settings.analyze.max_prompt_tokens = 300
     f = long_finding(200_000)
@@ -154,3 +147,78 @@ def test_cli_rejects_bad_batch_size(capsys):
     with pytest.raises(SystemExit):
         main(["analyze", "x", "--batch-size", "0"])
     assert "at least 1" in capsys.readouterr().err
+
+
+# -- the generation engine ---------------------------------------------------------------------
+
+@pytest.fixture()
+def tiny_loaded(tiny_model):
+    return load(resolve_model(str(tiny_model), load_settings()))
+
+
+def prepared(tok, findings) -> list[analyze_mod.PreparedPrompt]:
+    return [encode_prompt(tok, f, 100_000) for f in findings]
+
+
+def test_shared_prefix_leaves_every_prompt_a_token_of_its_own():
+    assert analyze_mod.shared_prefix_length([[1, 2, 3, 4], [1, 2, 5]]) == 2
+    assert analyze_mod.shared_prefix_length([[1, 2], [1, 2, 3]]) == 1
+    assert analyze_mod.shared_prefix_length([[1, 2, 3]]) == 2
+    assert analyze_mod.shared_prefix_length([[5], [5]]) == 0
+    assert analyze_mod.shared_prefix_length([[1, 2], [3, 4]]) == 0
+    assert analyze_mod.shared_prefix_length([]) == 0
+
+
+def test_cache_from_shared_prefix_gives_the_logits_of_a_full_prefill(tiny_loaded, corpus_findings):
+    import mlx.core as mx
+    from mlx_lm.models.cache import make_prompt_cache
+
+    lm, tok = tiny_loaded
+    prompts = [p.tokens for p in prepared(tok, corpus_findings[:3])]
+    prefix = analyze_mod.shared_prefix_length(prompts)
+    assert prefix > 50  # the system prompt and the intro are shared
+    pre = analyze_mod._Prefiller(lm, step=37)  # chunks that do not line up with the prefix
+    pre.set_prefix(prompts[0][:prefix])
+    for p in prompts:
+        cache = pre.cache_for(p[:-1])
+        reused = lm(mx.array([p[-1:]]), cache=cache)[0, -1]
+        full = lm(mx.array([p]), cache=make_prompt_cache(lm))[0, -1]
+        assert mx.allclose(reused, full, atol=1e-4).item()
+    assert pre.prefix[0].offset == prefix  # copies were extended, never the shared prefix
+
+
+def test_batched_generation_matches_sequential_greedy_generation(tiny_loaded, corpus_findings):
+    from mlx_lm import generate
+
+    lm, tok = tiny_loaded
+    prompts = prepared(tok, corpus_findings[:5])
+    stats = analyze_mod.GenerationStats()
+    done = []
+    out = analyze_mod.generate_batched(lm, tok, prompts, batch_size=2, max_tokens=10, stats=stats,
+                                       on_batch=lambda batch, texts: done.extend(p.fingerprint for p in batch))
+    assert sorted(done) == sorted(out) == sorted(p.fingerprint for p in prompts)
+    for p in prompts:
+        assert out[p.fingerprint] == generate(lm, tok, p.tokens, max_tokens=10)
+    assert stats.sequences == 5 and stats.shared_prefix_tokens > 50
+    assert stats.prefill_tokens == sum(len(p.tokens) - 1 - stats.shared_prefix_tokens for p in prompts)
+    assert 5 <= stats.generated_tokens <= 50 and stats.prefill_seconds > 0 and stats.decode_seconds > 0
+
+
+def test_generation_stops_once_the_answer_is_complete(tiny_loaded, corpus_findings, monkeypatch):
+    lm, tok = tiny_loaded
+    prompts = prepared(tok, corpus_findings[:4])
+    monkeypatch.setattr(analyze_mod, "answer_complete", lambda text: True)
+    stats = analyze_mod.GenerationStats()
+    analyze_mod.generate_batched(lm, tok, prompts, batch_size=4, max_tokens=30, stats=stats)
+    assert stats.generated_tokens <= len(prompts)  # one token each (none when it was EOS)
+
+
+def test_answer_complete_needs_a_verdict_and_a_finished_remediation_line():
+    from secai.prompts import answer_complete, format_answer
+
+    whole = format_answer("needs review", "An attacker could read files.", "Upgrade libfoo to 1.1.")
+    assert not answer_complete(whole)  # the remediation line may still be going
+    assert answer_complete(whole + "\n")
+    assert answer_complete("**Verdict:** likely true positive\nFix: pin the action.\nMore text")
+    assert not answer_complete("Risk: x\nRemediation: upgrade\n")
+    assert not answer_complete("Verdict: needs review\nRemediation:\n")
