@@ -165,18 +165,16 @@ def shared_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
 
 
 class _Prefiller:
-    """Builds each sequence's KV cache: the shared prefix once, then its own tokens.
+    """Builds each sequence's KV cache: the shared prefix once, then its own tokens, one sequence at
+    a time. Only the caches are evaluated, so MLX never computes the logits of prompt positions.
 
-    Only the transformer body runs here, not the output projection: its logits for prompt
-    positions would be thrown away (on SmolLM2 the 49k-row projection is a fifth of the work).
+    One at a time, because batched prefill pads every prompt to the longest and, on a CPU,
+    materializes a padded attention mask and scores per sequence: measured here it ran at less
+    than half the tokens/s of single-sequence prefill (bench/analyze.py --batch-generate).
     """
 
     def __init__(self, model, step: int = 512):
-        import mlx.nn as nn
-
-        inner = getattr(model, "model", None)
         self.model = model
-        self.body = inner if isinstance(inner, nn.Module) else model
         self.step = step
         self.prefix: list | None = None
 
@@ -184,12 +182,7 @@ class _Prefiller:
         import mlx.core as mx
 
         for i in range(0, len(tokens), self.step):
-            chunk = mx.array(tokens[i : i + self.step])[None]
-            try:
-                self.body(chunk, cache=cache)
-            except TypeError:  # an architecture whose body has another signature
-                self.body = self.model
-                self.model(chunk, cache=cache)
+            self.model(mx.array(tokens[i : i + self.step])[None], cache=cache)
             mx.eval([c.state for c in cache])
 
     def set_prefix(self, tokens: Sequence[int]) -> None:

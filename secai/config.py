@@ -47,8 +47,8 @@ class ModelSettings(_Section):
 
 
 class AnalyzeSettings(_Section):
-    batch_size: int = Field(16, ge=1)
-    max_tokens: int = Field(200, ge=8)
+    batch_size: int = Field(32, ge=1)
+    max_tokens: int = Field(64, ge=8)
     #: Prompt tokens kept per finding before the facts are truncated with a note.
     max_prompt_tokens: int = Field(1024, ge=64)
     cache: bool = True

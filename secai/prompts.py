@@ -19,7 +19,7 @@ from secai.findings import Finding
 
 #: Bump whenever the system prompt, the facts layout or the answer format changes: cached analyses
 #: made with another version are not reused.
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"
 
 Verdict = Literal["likely true positive", "needs review", "likely false positive"]
 VERDICTS: tuple[str, ...] = ("likely true positive", "needs review", "likely false positive")
@@ -109,19 +109,48 @@ def _fact_lines(f: Finding) -> list[tuple[str, str]]:
     return [(k, _one_line(v)) for k, v in facts if v]
 
 
-def _free_text(f: Finding) -> list[tuple[str, str]]:
+#: Free-text fields (message, description, ...) are cut at about this many characters: the
+#: identifying facts are in the lines above, and the grounded answers (secai/answers.py) never use
+#: more than the first 200 characters of a field. Long advisory prose only costs prompt tokens.
+FREE_TEXT_CHARS = 800
+
+
+def _cap(text: str, limit: int = FREE_TEXT_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    cut = max(head.rfind(". "), head.rfind(".\n"))
+    if cut < limit // 2:
+        cut = max(head.rfind(" "), head.rfind("\n"))
+    return (head[: cut + 1] if cut > 0 else head).rstrip() + " …"
+
+
+def _without_repeated_lines(text: str, known: str) -> str:
+    """`text` minus `Label: value` lines whose value is empty or already among the facts above
+    (Trivy repeats package, version, severity and fixed version in its message)."""
+    keep = []
+    for line in text.splitlines():
+        label, sep, value = line.partition(":")
+        value = value.strip()
+        if sep and len(label) <= 30 and (not value or (len(value) >= 3 and value.lower() in known)):
+            continue
+        keep.append(line)
+    return "\n".join(keep)
+
+
+def _free_text(f: Finding, known: str = "") -> list[tuple[str, str]]:
     texts: list[tuple[str, str]] = []
     if f.message and f.message != f.title:
-        texts.append(("message", f.message))
+        texts.append(("message", _without_repeated_lines(neutralize(f.message), known)))
     if f.description and f.description not in (f.message, f.title):
-        texts.append(("description", f.description))
+        texts.append(("description", neutralize(f.description)))
     if f.remediation:
-        texts.append(("scanner remediation", f.remediation))
+        texts.append(("scanner remediation", neutralize(f.remediation)))
     if f.location and f.location.snippet:
-        texts.append(("code", f.location.snippet))
+        texts.append(("code", neutralize(f.location.snippet)))
     if f.instances and f.instances[0].evidence:
-        texts.append(("evidence", f.instances[0].evidence))
-    return [(k, neutralize(v).strip()) for k, v in texts if v and str(v).strip()]
+        texts.append(("evidence", neutralize(f.instances[0].evidence)))
+    return [(k, _cap(v.strip())) for k, v in texts if v and v.strip()]
 
 
 class RenderedFacts(BaseModel):
@@ -133,7 +162,7 @@ def render_facts(finding: Finding, max_chars: int | None = None) -> RenderedFact
     """The intro line plus the fenced facts block; long free text is cut (with a note inside the
     block) so the whole stays within `max_chars` when that is possible."""
     head = [f"{k}: {v}" for k, v in _fact_lines(finding)]
-    free = _free_text(finding)
+    free = _free_text(finding, "\n".join(head).lower())
 
     def build(parts: list[tuple[str, str]], note: bool) -> str:
         body = head + [f"{k}: {v}" for k, v in parts if v]
