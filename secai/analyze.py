@@ -1,8 +1,9 @@
 """Batched, cached analysis of findings with the base (or a given) model.
 
 Each distinct finding is analysed once per model revision and prompt version: results are cached
-in the SQLite store by fingerprint. Findings not in the cache are rendered as ChatML prompts,
-sorted by length and generated in batches with `mlx_lm.batch_generate`.
+in the SQLite store by fingerprint. Findings not in the cache are rendered as ChatML prompts and
+generated greedily by `generate_batched`: the prompts' shared prefix is processed once, each prompt's
+own tokens alone, and decoding runs batched (mlx-lm's `BatchGenerator`), shortest prompts first.
 """
 
 from __future__ import annotations
