@@ -99,9 +99,10 @@ _STEPS = bytes.maketrans(b"()", b"\x02\x00")
 
 def _json_depth_ok(data: bytes, max_depth: int) -> bool:
     """Whether brackets outside JSON strings nest at most `max_depth` deep, at C speed."""
-    if data.count(b"[") + data.count(b"{") <= max_depth:
+    outside = _outside_strings(data)
+    if outside.count(b"[") + outside.count(b"{") <= max_depth:
         return True
-    brackets = left = _outside_strings(data).translate(_BRACKETS)
+    brackets = left = outside.translate(_BRACKETS)
     if b"(" * (max_depth + 1) in brackets:
         return False
     # Each pass deletes the innermost pairs, so a balanced sequence is empty after as many passes
@@ -123,7 +124,10 @@ def _outside_strings(data: bytes) -> bytes:
     """The brackets of a JSON text that are not inside string literals."""
     if b"\\" in data:  # drop escape sequences (`\\"` among them) the way the JSON lexer reads them
         data = _ESCAPE.sub(b"", data)
-    return b"".join(data.translate(None, _NOT_SYNTAX).split(b'"')[::2])
+    # Quotes and brackets only; then strings without brackets in them (nearly all) are `""`, and
+    # dropping `""` pairs, wherever they fall, keeps the rest paired as before.
+    syntax = data.translate(None, _NOT_SYNTAX).replace(b'""', b"")
+    return b"".join(syntax.split(b'"')[::2]) if b'"' in syntax else syntax
 
 
 def _max_depth(brackets: bytes) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from bisect import bisect_right
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 try:  # linear-time scans of a whole report's text at once; without it every text is scanned alone
     import re2
@@ -53,7 +53,8 @@ def secret_hash(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def placeholder(value: str) -> str:
+def redaction_marker(value: str) -> str:
+    """The `[REDACTED:<hash>]` text that stands in for a secret value."""
     return f"[REDACTED:{secret_hash(value)[:12]}]"
 
 
@@ -76,11 +77,11 @@ def _assign(m: re.Match) -> str:
     value = m.group(2)
     if _REDACTED_RE.fullmatch(value) or value.startswith("[REDACTED"):
         return m.group(0)
-    return m.group(1) + placeholder(value)
+    return m.group(1) + redaction_marker(value)
 
 
 def _token(m: re.Match) -> str:
-    return placeholder(m.group(0))
+    return redaction_marker(m.group(0))
 
 
 def _may_assign(text: str) -> bool:
@@ -102,7 +103,7 @@ def _redact(text: str | None, secrets: list[str]) -> str | None:
         return text
     for s in secrets:
         if s in text:
-            text = text.replace(s, placeholder(s))
+            text = text.replace(s, redaction_marker(s))
     text = _TOKEN_RE.sub(_token, text)
     if _may_assign(text):
         text = _ASSIGN_RE.sub(_assign, text)
@@ -164,13 +165,15 @@ class Redactor:
         """Scan many texts in one pass and remember the ones with nothing to redact."""
         if not _RE2:
             return
-        todo = [t for t in set(texts) if t and t.isascii() and t not in self._clean and t not in self._redacted]
+        clean, redacted = self._clean, self._redacted
+        unique_texts = texts if isinstance(texts, (set, frozenset)) else set(texts)
+        todo = [t for t in unique_texts if t and t.isascii() and t not in clean and t not in redacted]
         if len(todo) < 8:
             return
         suspects = _suspects(todo)
-        for i, t in enumerate(todo):
-            if i not in suspects and not any(s in t for s in self.secrets):
-                self._clean.add(t)
+        secrets = self.secrets
+        clean.update(t for i, t in enumerate(todo)
+                     if i not in suspects and not (secrets and any(s in t for s in secrets)))
 
     def value(self, value: Any) -> Any:
         """`value` with its strings redacted, at any depth; the same object when nothing changed."""
@@ -183,6 +186,19 @@ class Redactor:
             new = {k: self.value(v) for k, v in value.items()}
             return value if all(new[k] is v for k, v in value.items()) else new
         return value
+
+    def findings(self, findings: list) -> None:
+        """Redact many findings in place. Their texts are sorted out first (most reports have
+        nothing to redact), so the findings are walked again only when some text changes."""
+        texts: list[str] = []
+        for f in findings:
+            _collect_texts(f, texts)
+        unique_texts = set(texts)
+        self.prefilter(unique_texts)
+        text = self.text
+        if any(text(t) is not t for t in unique_texts):
+            for f in findings:
+                self.finding(f)
 
     def finding(self, finding):
         text = self.text
@@ -221,33 +237,32 @@ def redact_findings(findings, secrets_of=lambda f: ()) -> None:
     for f in findings:
         groups.setdefault(tuple(secrets_of(f) or ()), []).append(f)
     for secrets, members in groups.items():
-        r = Redactor(secrets)
-        r.prefilter(t for f in members for t in _texts(f))
-        for f in members:
-            r.finding(f)
+        Redactor(secrets).findings(members)
 
 
-def _texts(finding) -> Iterator[str]:
-    """The strings `Redactor.finding` looks at."""
-    for name in ("title", "message", "description", "remediation", "url"):
-        v = getattr(finding, name)
+def _collect_texts(f, out: list[str]) -> None:
+    """Append the strings `Redactor.finding` looks at."""
+    for v in (f.title, f.message, f.description, f.remediation, f.url):
         if v:
-            yield v
-    yield from finding.references
-    if finding.extra:
-        yield from _strings(finding.extra)
-    if finding.location is not None and finding.location.snippet:
-        yield finding.location.snippet
-    for inst in finding.instances:
-        yield from (v for v in (inst.evidence, inst.attack, inst.url) if v)
+            out.append(v)
+    out += f.references
+    if f.extra:
+        _strings(f.extra, out)
+    loc = f.location
+    if loc is not None and loc.snippet:
+        out.append(loc.snippet)
+    for inst in f.instances:
+        for v in (inst.evidence, inst.attack, inst.url):
+            if v:
+                out.append(v)
 
 
-def _strings(value: Any) -> Iterator[str]:
+def _strings(value: Any, out: list[str]) -> None:
     if isinstance(value, str):
-        yield value
+        out.append(value)
     elif isinstance(value, list):
         for v in value:
-            yield from _strings(v)
+            _strings(v, out)
     elif isinstance(value, dict):
         for v in value.values():
-            yield from _strings(v)
+            _strings(v, out)

@@ -1,5 +1,5 @@
 from secai.findings import Category, Finding, Instance, Location, Severity
-from secai.redact import placeholder, redact_finding, redact_text
+from secai.redact import redact_finding, redact_text, redaction_marker
 from secai.log import mask_tokens
 
 GH = "ghp_" + "A1b2C3d4E5" * 4
@@ -10,7 +10,7 @@ def test_token_formats_and_assignments_are_redacted():
     text = f"token {GH} aws {AWS} password: 'sup3rsecret!' hf_{'x' * 34}"
     out = redact_text(text)
     assert GH not in out and AWS not in out and "sup3rsecret!" not in out and "hf_xxx" not in out
-    assert placeholder(GH) in out
+    assert redaction_marker(GH) in out
     # Idempotent: redacting twice changes nothing.
     assert redact_text(out) == out
 
