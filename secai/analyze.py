@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from pydantic import BaseModel
 
@@ -19,6 +19,9 @@ from secai.findings import Finding, assign_fingerprints
 from secai.model import ResolvedModel, load, resolve_model, runtime_model
 from secai.prompts import PROMPT_VERSION, SYSTEM_PROMPT, Verdict, answer_complete, parse_answer, render_facts
 from secai.store import Store
+
+if TYPE_CHECKING:
+    from secai.cpu_forward import ModelForward
 
 log = logging.getLogger("secai")
 
@@ -167,31 +170,27 @@ def shared_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
 
 class _Prefiller:
     """Builds each sequence's KV cache: the shared prefix once, then its own tokens, one sequence at
-    a time. Only the caches are evaluated, so MLX never computes the logits of prompt positions.
+    a time. Only the caches are evaluated, so no logits of prompt positions are computed.
 
     One at a time, because batched prefill pads every prompt to the longest and, on a CPU,
     materializes a padded attention mask and scores per sequence: measured here it ran at less
     than half the tokens/s of single-sequence prefill (bench/analyze.py --batch-generate).
     """
 
-    def __init__(self, model, step: int = 512):
+    def __init__(self, model, step: int = 512, forward: ModelForward | None = None):
+        from secai.cpu_forward import ModelForward
+
         self.model = model
-        self.step = step
+        self.forward = forward or ModelForward(model, step)
+        self.forward.prefill_step = step
         self.prefix: list | None = None
 
-    def _run(self, tokens: Sequence[int], cache: list) -> None:
-        import mlx.core as mx
-
-        for i in range(0, len(tokens), self.step):
-            self.model(mx.array(tokens[i : i + self.step])[None], cache=cache)
-            mx.eval([c.state for c in cache])
-
     def set_prefix(self, tokens: Sequence[int]) -> None:
-        from mlx_lm.models.cache import make_prompt_cache
+        from mlx_lm.models.cache import KVCache, make_prompt_cache
 
         cache = make_prompt_cache(self.model)
-        if tokens and all(c.is_trimmable() for c in cache):
-            self._run(tokens, cache)
+        if tokens and all(type(c) is KVCache for c in cache):
+            self.forward.prefill(tokens, cache)
             self.prefix = cache
         else:
             self.prefix = None
@@ -208,8 +207,52 @@ class _Prefiller:
         else:
             cache = make_prompt_cache(self.model)
         if tokens:
-            self._run(tokens, cache)
+            self.forward.prefill(tokens, cache)
         return cache
+
+
+class _Decoding:
+    """Sequences decoding together greedily in one left-padded batch cache."""
+
+    def __init__(self, forward: ModelForward):
+        self.forward = forward
+        self.cache: list | None = None
+        self.prompts: list[PreparedPrompt] = []
+        self.tokens: list[list[int]] = []
+        self.next: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def add(self, prompts: list[PreparedPrompt], caches: list[list]) -> None:
+        """Join sequences whose `caches` hold all of their prompt but the last token."""
+        merged = [type(layer[0]).merge(list(layer)) for layer in zip(*caches)]
+        if self.cache is None:
+            self.cache = merged
+        else:
+            for mine, new in zip(self.cache, merged):
+                mine.extend(new)
+        self.prompts += prompts
+        self.tokens += [[] for _ in prompts]
+        self.next += [p.tokens[-1] for p in prompts]
+
+    def step(self) -> list[int]:
+        """One token for every sequence."""
+        import mlx.core as mx
+
+        out = self.forward.greedy(mx.array(self.next), self.cache).tolist()
+        self.next = out
+        return out
+
+    def keep(self, indices: list[int]) -> None:
+        if not indices:
+            self.cache, self.prompts, self.tokens, self.next = None, [], [], []
+            return
+        for c in self.cache:
+            c.filter(indices)
+        self.prompts = [self.prompts[i] for i in indices]
+        self.tokens = [self.tokens[i] for i in indices]
+        self.next = [self.next[i] for i in indices]
 
 
 def generate_batched(model, tokenizer, prompts: list[PreparedPrompt], *, batch_size: int, max_tokens: int,
@@ -225,69 +268,58 @@ def generate_batched(model, tokenizer, prompts: list[PreparedPrompt], *, batch_s
     import time as _time
     from collections import deque
 
-    from mlx_lm.generate import BatchGenerator
-
     stats = stats if stats is not None else GenerationStats()
     if not prompts:
         return {}
-    prefill = _Prefiller(model)
+    from secai.cpu_forward import forward_for
+
+    forward = forward_for(model)
+    prefill = _Prefiller(model, forward=forward)
     prefix = shared_prefix_length([p.tokens for p in prompts])
     t0 = _time.perf_counter()
     prefill.set_prefix(prompts[0].tokens[:prefix])
     stats.prefill_seconds += _time.perf_counter() - t0
     stats.shared_prefix_tokens = prefix if prefill.prefix is not None else 0
 
-    gen = BatchGenerator(
-        model,
-        max_tokens=max_tokens,
-        stop_tokens=[[t] for t in tokenizer.eos_token_ids],
-        completion_batch_size=batch_size,
-        prefill_batch_size=batch_size,
-    )
+    eos = set(tokenizer.eos_token_ids)
     pending = deque(sorted(prompts, key=lambda p: len(p.tokens)))
-    active: dict[int, PreparedPrompt] = {}
-    generated: dict[int, list[int]] = {}
+    batch = _Decoding(forward)
     out: dict[str, str] = {}
     refill_at = max(1, batch_size // 4)  # refill in groups: each group costs one extra small decode step
 
-    try:
-        while pending or active:
-            free = batch_size - len(active)
-            if pending and (not active or free >= min(refill_at, len(pending))):
-                group = [pending.popleft() for _ in range(min(free, len(pending)))]
-                t0 = _time.perf_counter()
-                caches = [prefill.cache_for(p.tokens[:-1]) for p in group]
-                stats.prefill_seconds += _time.perf_counter() - t0
-                stats.prefill_tokens += sum(len(p.tokens) - 1 - stats.shared_prefix_tokens for p in group)
-                stats.sequences += len(group)
-                uids = gen.insert([[p.tokens[-1]] for p in group], caches=caches)
-                for uid, p in zip(uids, group):
-                    active[uid] = p
-                    generated[uid] = []
+    while pending or len(batch):
+        free = batch_size - len(batch)
+        if pending and (not len(batch) or free >= min(refill_at, len(pending))):
+            group = [pending.popleft() for _ in range(min(free, len(pending)))]
             t0 = _time.perf_counter()
-            responses = gen.next_generated()
-            stats.decode_seconds += _time.perf_counter() - t0
-            finished: list[int] = []
-            for r in responses:
-                tokens = generated[r.uid]
-                if r.finish_reason != "stop":
-                    tokens.append(r.token)
-                if r.finish_reason is not None:
-                    finished.append(r.uid)
-                elif answer_complete(tokenizer.decode(tokens)):
-                    gen.remove([r.uid])
-                    finished.append(r.uid)
-            if finished:
-                texts = {}
-                for uid in finished:
-                    stats.generated_tokens += len(generated[uid])
-                    texts[active[uid].fingerprint] = tokenizer.decode(generated.pop(uid))
-                done = [active.pop(uid) for uid in finished]
-                out.update(texts)
-                if on_batch is not None:
-                    on_batch(done, texts)
-    finally:
-        gen.close()
+            caches = [prefill.cache_for(p.tokens[:-1]) for p in group]
+            stats.prefill_seconds += _time.perf_counter() - t0
+            stats.prefill_tokens += sum(len(p.tokens) - 1 - stats.shared_prefix_tokens for p in group)
+            stats.sequences += len(group)
+            batch.add(group, caches)
+        t0 = _time.perf_counter()
+        new = batch.step()
+        stats.decode_seconds += _time.perf_counter() - t0
+        keep, finished = [], []
+        for i, (token, tokens) in enumerate(zip(new, batch.tokens)):
+            if token in eos:
+                finished.append(i)
+                continue
+            tokens.append(token)
+            if len(tokens) >= max_tokens or answer_complete(tokenizer.decode(tokens)):
+                finished.append(i)
+            else:
+                keep.append(i)
+        if finished:
+            texts = {}
+            for i in finished:
+                stats.generated_tokens += len(batch.tokens[i])
+                texts[batch.prompts[i].fingerprint] = tokenizer.decode(batch.tokens[i])
+            done = [batch.prompts[i] for i in finished]
+            batch.keep(keep)
+            out.update(texts)
+            if on_batch is not None:
+                on_batch(done, texts)
     return out
 
 

@@ -1,0 +1,148 @@
+"""The forward passes analysis runs: the model's own, or on a CPU a llama forward pass that takes
+its exponentials from numpy.
+
+The `mlx[cpu]` wheel computes `exp` one element at a time, about 20x slower than numpy here
+(docs/analyze-speed.md). Two steps of a llama layer are mostly exponentials: the attention softmax
+and the SiLU of the MLP. `NumpyExpForward` runs the model's own layers and weights and moves just
+those two steps to numpy; every matrix product stays in MLX (OpenBLAS). Greedy decoding takes the
+argmax of the logits directly, without the log-softmax over the whole vocabulary that
+`mlx_lm`'s generators compute for sampling.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import mlx.core as mx
+import numpy as np
+
+
+class ModelForward:
+    """The model's own forward pass (any mlx-lm model, any device)."""
+
+    def __init__(self, model, prefill_step: int = 512):
+        self.model = model
+        self.prefill_step = prefill_step
+
+    def prefill(self, tokens: Sequence[int], cache: list) -> None:
+        """Extend `cache` (one single-sequence cache per layer) with `tokens`; no logits are computed."""
+        for i in range(0, len(tokens), self.prefill_step):
+            self._extend(mx.array(tokens[i : i + self.prefill_step])[None], cache)
+            mx.eval([c.state for c in cache])
+
+    def greedy(self, tokens: mx.array, cache: list) -> mx.array:
+        """The next token of each sequence: `tokens` has shape (B,), `cache` is batched."""
+        return mx.argmax(self.model(tokens[:, None], cache=cache)[:, -1], axis=-1)
+
+    def _extend(self, tokens: mx.array, cache: list) -> None:
+        self.model(tokens, cache=cache)
+
+
+class NumpyExpForward(ModelForward):
+    """A llama forward pass with the attention softmax and the SiLU computed in numpy.
+
+    Works with mlx-lm's `KVCache` (one sequence) and left-padded `BatchKVCache`.
+    """
+
+    def greedy(self, tokens: mx.array, cache: list) -> mx.array:
+        h = self._hidden(tokens[:, None], cache)[:, -1]
+        m = self.model
+        logits = m.model.embed_tokens.as_linear(h) if m.args.tie_word_embeddings else m.lm_head(h)
+        return mx.argmax(logits, axis=-1)
+
+    def _extend(self, tokens: mx.array, cache: list) -> None:
+        self._hidden(tokens, cache, cache_only=True)
+
+    def _hidden(self, tokens: mx.array, cache: list, cache_only: bool = False) -> mx.array:
+        inner = self.model.model
+        h = inner.embed_tokens(tokens)
+        last = len(inner.layers) - 1
+        for i, (layer, c) in enumerate(zip(inner.layers, cache)):
+            x = layer.input_layernorm(h)
+            if cache_only and i == last:  # only the last layer's keys and values are still needed
+                self._attention(layer.self_attn, x, c, kv_only=True)
+                return h
+            h = h + self._attention(layer.self_attn, x, c)
+            mlp = layer.mlp
+            x = layer.post_attention_layernorm(h)
+            h = h + mlp.down_proj(_silu(mlp.gate_proj(x)) * mlp.up_proj(x))
+        return inner.norm(h)
+
+    @staticmethod
+    def _attention(at, x: mx.array, cache, kv_only: bool = False) -> mx.array | None:
+        B, L, _ = x.shape
+        nh, nkv = at.n_heads, at.n_kv_heads
+        k = at.k_proj(x).reshape(B, L, nkv, -1).transpose(0, 2, 1, 3)
+        v = at.v_proj(x).reshape(B, L, nkv, -1).transpose(0, 2, 1, 3)
+        start = _buffer_index(cache)
+        left_padding = getattr(cache, "left_padding", None)
+        if kv_only:
+            cache.update_and_fetch(at.rope(k, offset=cache.offset), v)
+            return None
+        q = at.q_proj(x).reshape(B, L, nh, -1).transpose(0, 2, 1, 3)
+        q = at.rope(q, offset=cache.offset)
+        keys, values = cache.update_and_fetch(at.rope(k, offset=cache.offset), v)
+        hd, rep = q.shape[-1], nh // nkv
+        # Query heads sharing a key/value head are stacked along the query axis: (B, nkv, rep*L, hd).
+        q = (q * at.scale).reshape(B, nkv, rep * L, hd)
+        scores = keys @ q.swapaxes(-1, -2)  # (B, nkv, Lk, rep*L): keys lead, so they are not copied
+        probs = _softmax_keys(np.array(scores), start, L, rep, left_padding)
+        out = mx.array(probs).swapaxes(-1, -2) @ values  # (B, nkv, rep*L, hd)
+        out = out.reshape(B, nh, L, hd).transpose(0, 2, 1, 3).reshape(B, L, -1)
+        return at.o_proj(out)
+
+
+def _buffer_index(cache) -> int:
+    """Where the next keys go in the cache's buffer (the query positions' origin)."""
+    idx = getattr(cache, "_idx", None)
+    return int(idx) if idx is not None else int(cache.offset)
+
+
+def _softmax_keys(s: np.ndarray, start: int, L: int, rep: int, left_padding) -> np.ndarray:
+    """Softmax over the key axis of scores laid out (B, nkv, Lk, rep*L), in place: query i (buffer
+    position start+i) sees keys 0..start+i, minus each row's left padding."""
+    B, nkv, Lk, _ = s.shape
+    s = s.reshape(B, nkv, Lk, rep, L)
+    j = np.arange(Lk)
+    hidden = np.zeros((B, 1, Lk, 1, L), dtype=bool)
+    if L > 1 or start + L < Lk:
+        hidden |= (j[:, None] > start + np.arange(L)[None, :])[None, None, :, None, :]
+    if left_padding is not None:
+        pad = np.array(left_padding)
+        if pad.any():
+            hidden |= (j[None, :] < pad[:, None])[:, None, :, None, None]
+    if hidden.any():
+        np.copyto(s, -np.inf, where=hidden)
+    s -= s.max(axis=2, keepdims=True)
+    np.exp(s, out=s)
+    s /= s.sum(axis=2, keepdims=True)
+    return s.reshape(B, nkv, Lk, rep * L)
+
+
+def _silu(x: mx.array) -> mx.array:
+    g = np.array(x)
+    with np.errstate(over="ignore"):
+        d = np.exp(-g)
+    d += 1.0
+    g /= d
+    return mx.array(g)
+
+
+def forward_for(model) -> ModelForward:
+    """The fastest forward pass that is exact for `model` on the current device."""
+    args = getattr(model, "args", None)
+    if mx.default_device() == mx.cpu and getattr(args, "model_type", None) == "llama" and _plain_llama(model):
+        return NumpyExpForward(model)
+    return ModelForward(model)
+
+
+def _plain_llama(model) -> bool:
+    """mlx-lm's llama layout with full attention everywhere (no sliding window, no extra norms)."""
+    from mlx_lm.models import llama
+
+    inner = getattr(model, "model", None)
+    return (
+        isinstance(model, llama.Model)
+        and all(t == "full_attention" for t in inner.layer_types)
+        and all(type(layer) is llama.TransformerBlock and type(layer.mlp) is llama.MLP for layer in inner.layers)
+    )
