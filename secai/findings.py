@@ -154,7 +154,7 @@ class Finding(BaseModel):
     @field_validator("cwe")
     @classmethod
     def _unique_cwe(cls, v: list[int]) -> list[int]:
-        return sorted(set(int(c) for c in v))
+        return sorted(set(map(int, v))) if v else v
 
     @field_validator("vulnerability_ids", "references")
     @classmethod
@@ -244,15 +244,11 @@ def normalize_vuln_id(v: str) -> str:
 
 
 def unique(values: Iterable[Any]) -> list[Any]:
-    seen: set = set()
-    out = []
-    for v in values:
-        if v is None or v == "":
-            continue
-        if v not in seen:
-            seen.add(v)
-            out.append(v)
-    return out
+    """The values in order of first appearance, without repeats, None or ""."""
+    first = dict.fromkeys(values)
+    first.pop(None, None)
+    first.pop("", None)
+    return list(first)
 
 
 def normalize_path(path: str) -> str:
@@ -298,7 +294,7 @@ def canonical_tool(name: str) -> str:
 # -- fingerprints and dedupe ----------------------------------------------------------------------
 
 def _digest(parts: Iterable[Any]) -> str:
-    text = "".join(f"{part if part is not None else ''}\x1f" for part in parts)
+    text = "\x1f".join(["" if part is None else str(part) for part in parts]) + "\x1f"
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 

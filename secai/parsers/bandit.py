@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from secai.findings import Category, Finding, Location, cwe_ids, severity_from_text
+from secai.parsers.common import positive_int
 
 NAME = "bandit"
 KIND = "json"
@@ -24,16 +25,6 @@ def _str(value: Any) -> str | None:
     return s or None
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        return None
-    try:
-        n = int(value)
-    except ValueError:
-        return None
-    return n if n > 0 else None
-
-
 def _finding(r: Any, source: str) -> Finding:
     if not isinstance(r, dict):
         raise ValueError("result is not an object")
@@ -41,8 +32,8 @@ def _finding(r: Any, source: str) -> Finding:
     if not test_id or not filename:
         raise ValueError("result without test_id or filename")
     text = _str(r.get("issue_text")) or test_id
-    line = _int(r.get("line_number"))
-    lines = [n for n in (_int(x) for x in r.get("line_range") or [] if isinstance(r.get("line_range"), list)) if n]
+    line = positive_int(r.get("line_number"))
+    lines = [n for n in (positive_int(x) for x in r.get("line_range") or [] if isinstance(r.get("line_range"), list)) if n]
     end = max([line or 0, *lines]) or None
     cwe = r.get("issue_cwe") if isinstance(r.get("issue_cwe"), dict) else {}
     raw = _str(r.get("issue_severity"))

@@ -11,6 +11,7 @@ from typing import Any
 
 from secai.errors import ParseError
 from secai.findings import Category, Finding, Location, Severity
+from secai.parsers.common import positive_int
 
 NAME = "detect-secrets"
 KIND = "json"
@@ -25,16 +26,6 @@ def detect(doc: Any) -> bool:
     )
 
 
-def _line(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        return None
-    try:
-        n = int(value)
-    except ValueError:
-        return None
-    return n if n > 0 else None
-
-
 def parse(doc: Any, source: str) -> list[Finding]:
     version = doc.get("version") if isinstance(doc.get("version"), str) else None
     findings = []
@@ -46,7 +37,7 @@ def parse(doc: Any, source: str) -> list[Finding]:
                 raise ParseError(source, f"detect-secrets result in {file_name!r} has no type")
             kind = s["type"]
             path = s.get("filename") if isinstance(s.get("filename"), str) and s.get("filename") else file_name
-            line = _line(s.get("line_number"))
+            line = positive_int(s.get("line_number"))
             extra: dict[str, Any] = {}
             if isinstance(s.get("hashed_secret"), str):
                 extra["hashed_secret"] = s["hashed_secret"]

@@ -68,6 +68,27 @@ def _ids(*texts: Any) -> list[str]:
     return unique(ids)
 
 
+def _finding(adv: dict, ids: list[str], title: str, raw: str | None, package: str, installed: str | None,
+             candidate_fixes: list[str], **fields: Any) -> Finding:
+    """One npm advisory on one package; `fields` are the rest of the Finding."""
+    return Finding(
+        tool="npm-audit",
+        title=title,
+        severity=severity_from_text(raw),
+        raw_severity=raw,
+        category=Category.dependency,
+        cwe=cwe_ids(adv.get("cwe")),
+        vulnerability_ids=ids,
+        package=Package(
+            ecosystem="npm",
+            name=package,
+            version=installed,
+            fixed_versions=smallest_fix_above(installed, candidate_fixes, "npm"),
+        ),
+        **fields,
+    )
+
+
 # -- npm 6 -----------------------------------------------------------------------------------------
 
 def _v6_actions(doc: dict, source: str) -> dict[str, list[dict]]:
@@ -134,21 +155,9 @@ def _v6(doc: dict, source: str) -> list[Finding]:
                 extra["dev"] = True
             title = _str(adv.get("title")) or f"Vulnerability in {module}"
             findings.append(
-                Finding(
-                    tool="npm-audit",
+                _finding(
+                    adv, ids, title, raw, module, installed, patched + action_fixes,
                     rule_id=ids[0] if ids else adv_id,
-                    title=title,
-                    severity=severity_from_text(raw),
-                    raw_severity=raw,
-                    category=Category.dependency,
-                    cwe=cwe_ids(adv.get("cwe")),
-                    vulnerability_ids=ids,
-                    package=Package(
-                        ecosystem="npm",
-                        name=module,
-                        version=installed,
-                        fixed_versions=smallest_fix_above(installed, patched + action_fixes, "npm"),
-                    ),
                     message=f"{title} in {module}" + (f" {installed}" if installed else ""),
                     description=_str(adv.get("overview")),
                     remediation="\n".join(unique(remediation_lines)) or None,
@@ -215,20 +224,9 @@ def _v7(doc: dict, source: str) -> list[Finding]:
                 if v not in (None, [], "")
             }
             findings.append(
-                Finding(
-                    tool="npm-audit",
+                _finding(
+                    adv, ids, title, raw, package, None, _bounds(advisory_range, "<") + fix_versions,
                     rule_id=ids[0] if ids else (adv_id or title),
-                    title=title,
-                    severity=severity_from_text(raw),
-                    raw_severity=raw,
-                    category=Category.dependency,
-                    cwe=cwe_ids(adv.get("cwe")),
-                    vulnerability_ids=ids,
-                    package=Package(
-                        ecosystem="npm",
-                        name=package,
-                        fixed_versions=smallest_fix_above(None, _bounds(advisory_range, "<") + fix_versions, "npm"),
-                    ),
                     message=f"{title} in {package}",
                     remediation=fix_text,
                     references=[url] if url else [],

@@ -52,14 +52,15 @@ def detect(doc: Any) -> bool:
 # -- paths -----------------------------------------------------------------------------------------
 
 # CI workspaces: what follows them is the repository checkout.
-_WORKSPACE_RES = [
-    re.compile(r"^/home/runner/work/[^/]+/[^/]+/"),  # GitHub-hosted runners
-    re.compile(r"^/__w/[^/]+/[^/]+/"),  # GitHub container jobs
-    re.compile(r"^/Users/runner/work/[^/]+/[^/]+/"),  # macOS runners
-    re.compile(r"^[A-Za-z]:/a/[^/]+/[^/]+/"),  # Windows runners (D:\a\repo\repo\)
-    re.compile(r"^/github/workspace/"),  # Docker actions
-    re.compile(r"^/builds/[^/]+/[^/]+/"),  # GitLab
-]
+_WORKSPACE_RE = re.compile("|".join([
+    r"^/home/runner/work/[^/]+/[^/]+/",  # GitHub-hosted runners
+    r"^/__w/[^/]+/[^/]+/",  # GitHub container jobs
+    r"^/Users/runner/work/[^/]+/[^/]+/",  # macOS runners
+    r"^[A-Za-z]:/a/[^/]+/[^/]+/",  # Windows runners (D:\a\repo\repo\)
+    r"^/github/workspace/",  # Docker actions
+    r"^/builds/[^/]+/[^/]+/",  # GitLab
+]))
+_DRIVE_RE = re.compile(r"[A-Za-z]:/")  # used with .match: anchored
 
 
 def repo_relative(path: str, roots: list[str] = ()) -> str:
@@ -72,15 +73,14 @@ def repo_relative(path: str, roots: list[str] = ()) -> str:
         if p.startswith("//"):
             p = p[1:]
     p = p.replace("\\", "/")
-    if re.match(r"^/[A-Za-z]:/", p):
+    if p[:1] == "/" and _DRIVE_RE.match(p, 1):
         p = p[1:]
-    for root in sorted(roots, key=len, reverse=True):
+    for root in sorted(roots, key=len, reverse=True) if roots else ():
         if root and root != "/" and p.startswith(root):
             return p[len(root):].lstrip("/") or p
-    for rx in _WORKSPACE_RES:
-        m = rx.match(p)
-        if m:
-            return p[m.end():]
+    m = _WORKSPACE_RE.match(p)
+    if m:
+        return p[m.end():]
     while p.startswith("./"):
         p = p[2:]
     return p
@@ -90,7 +90,7 @@ def _uri_root(uri: Any) -> str | None:
     if not isinstance(uri, str) or not uri:
         return None
     root = repo_relative(uri) if uri.lower().startswith("file:") else unquote(uri).replace("\\", "/")
-    if not root.startswith("/") and not re.match(r"^[A-Za-z]:/", root):
+    if not root.startswith("/") and not _DRIVE_RE.match(root):
         return None
     return root if root.endswith("/") else root + "/"
 
@@ -149,6 +149,9 @@ def _score(v: Any) -> float | None:
     return s if 0.0 <= s <= 10.0 else None
 
 
+_PLACEHOLDER = re.compile(r"\{(\d+)\}")
+
+
 def _message(result: dict, rule: dict, driver: dict) -> str:
     msg = _dict(result.get("message"))
     text = _text(msg)
@@ -157,7 +160,7 @@ def _message(result: dict, rule: dict, driver: dict) -> str:
         strings = {**_dict(driver.get("globalMessageStrings")), **_dict(rule.get("messageStrings"))}
         text = _text(strings.get(msg["id"]))
     if text and args:
-        text = re.sub(r"\{(\d+)\}", lambda m: args[int(m.group(1))] if int(m.group(1)) < len(args) else m.group(0), text)
+        text = _PLACEHOLDER.sub(lambda m: args[int(m.group(1))] if int(m.group(1)) < len(args) else m.group(0), text)
     return text or ""
 
 
@@ -258,8 +261,11 @@ def _trivy_fields(text: str) -> dict[str, str]:
     return fields
 
 
+_LINK = re.compile(r"\((https?://[^)\s]+)\)")
+
+
 def _links(text: str | None) -> list[str]:
-    return re.findall(r"\((https?://[^)\s]+)\)", text or "")
+    return _LINK.findall(text) if text else []
 
 
 def _os_family(run: dict) -> str | None:
@@ -283,6 +289,9 @@ def _os_family(run: dict) -> str | None:
     return best if counts[best] else None
 
 
+_MAVEN_NAME = re.compile(r"[\w.-]+\.[\w.-]+:[\w.-]+")
+
+
 def trivy_language_ecosystem(path: str | None, name: str) -> str | None:
     """Ecosystem of a Trivy language package from where it was found (or its name's shape)."""
     p = (path or "").lower()
@@ -299,9 +308,12 @@ def trivy_language_ecosystem(path: str | None, name: str) -> str | None:
     ):
         if base.endswith(suffixes) or p.endswith(suffixes):
             return eco
-    if re.fullmatch(r"[\w.-]+\.[\w.-]+:[\w.-]+", name):
+    if _MAVEN_NAME.fullmatch(name):
         return "Maven"  # groupId:artifactId
     return None
+
+
+_SUFFIX = re.compile(r"\.\w+$")
 
 
 def _trivy_package(fields: dict[str, str], path: str | None, os_family: str | None, props: dict) -> Package | None:
@@ -314,7 +326,7 @@ def _trivy_package(fields: dict[str, str], path: str | None, os_family: str | No
     if purl and purl.startswith("pkg:"):
         eco = _PURL_ECOSYSTEMS.get(purl[4:].split("/", 1)[0].lower())
     eco = eco or trivy_language_ecosystem(path, name)
-    if eco is None and path and "/" in path and not re.search(r"\.\w+$", path):
+    if eco is None and path and "/" in path and not _SUFFIX.search(path):
         eco = os_family  # an OS package of an image ("owner/image" path)
     fixed = versions.smallest_fix_above(installed, versions.split_versions(fields.get("Fixed Version")), eco)
     return Package(ecosystem=eco, name=name, version=installed, fixed_versions=fixed, purl=purl)
