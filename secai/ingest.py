@@ -197,7 +197,7 @@ def _decode_json(body: bytes, name: str) -> Any:
     if _msgspec_decode is not None and b"\x00" not in body:
         try:
             return _msgspec_decode(body)
-        except (msgspec.DecodeError, RecursionError):
+        except (ValueError, RecursionError):  # msgspec.DecodeError, UnicodeDecodeError
             pass
     text = _text(body, name)
     try:
