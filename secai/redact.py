@@ -110,25 +110,34 @@ def _redact(text: str | None, secrets: list[str]) -> str | None:
     return text
 
 
-# Supersets of `_TOKEN_RE` and `_ASSIGN_RE` in RE2 syntax, run over many ASCII texts joined by
-# newlines: a text where neither finds anything cannot need redaction (beyond given secrets).
-# RE2's `\s` and `\w` are ASCII-only, hence the explicit classes (Python's whitespace set).
+def _redact_assignments(text: str) -> str:
+    """`_redact` of a text known to hold no given secret and no token."""
+    return _ASSIGN_RE.sub(_assign, text)
+
+
+# `_TOKEN_RE` and `_ASSIGN_RE` in RE2 syntax, run over many ASCII texts joined by newlines: a
+# text where neither finds anything needs no redaction (beyond given secrets). A match may run on
+# into the next text (only ever a false alarm). On ASCII, RE2's `\w` and `\b` are Python's; its
+# `\s` is not, hence the explicit class of what Python's `\s` matches in ASCII.
+_S = r"\t\n\x0b\x0c\r\x1c-\x1f "
 _RE2_PREFILTERS = [
     _TOKEN_RE.pattern,
-    r"(?i)(?:pass|pwd|secret|token|key)[^:=\t\n\r\f ]*[\t\n\x0b\x0c\r\x1c-\x1f\x85\pZ]*[:=]",
+    r"(?i)\b[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key"
+    rf"|client[_-]?secret)s?(?:[_.-][\w.-]*)?\b[{_S}]*[:=][{_S}]*[\"']?[^{_S}\"'`,;]{{6,}}",
 ] if re2 is not None else []
 _RE2 = [re2.compile(p.encode()) for p in _RE2_PREFILTERS]
 
 
-def _suspects(texts: list[str]) -> set[int]:
-    """Indexes of `texts` (ASCII) in which some prefilter matches."""
+def _suspects(texts: list[str]) -> list[set[int]]:
+    """For each prefilter, the indexes of `texts` (ASCII) in which it matches."""
     joined = "\n".join(texts).encode("ascii")  # bytes: offsets are then the same as in the texts
     starts, pos = [], 0
     for t in texts:
         starts.append(pos)
         pos += len(t) + 1
-    hits: set[int] = set()
+    found = []
     for rx in _RE2:
+        hits: set[int] = set()
         pos = 0
         while (m := rx.search(joined, pos)) is not None:
             i = bisect_right(starts, m.start()) - 1
@@ -136,7 +145,8 @@ def _suspects(texts: list[str]) -> set[int]:
             if i + 1 >= len(starts):
                 break
             pos = starts[i + 1]  # a match may run on into later texts; look at each text afresh
-    return hits
+        found.append(hits)
+    return found
 
 
 class Redactor:
@@ -147,6 +157,7 @@ class Redactor:
         self.secrets = _secret_list(secrets)
         self._clean: set[str] = set()
         self._redacted: dict[str, str] = {}
+        self._no_token: set[str] = set()  # prefiltered: an assignment at most
 
     def text(self, text: str | None) -> str | None:
         """`text` redacted; the very same object when there was nothing to redact."""
@@ -154,7 +165,7 @@ class Redactor:
             return text
         out = self._redacted.get(text)
         if out is None:
-            out = _redact(text, self.secrets)
+            out = _redact_assignments(text) if text in self._no_token else _redact(text, self.secrets)
             if out == text:
                 self._clean.add(text)
                 return text
@@ -170,10 +181,15 @@ class Redactor:
         todo = [t for t in unique_texts if t and t.isascii() and t not in clean and t not in redacted]
         if len(todo) < 8:
             return
-        suspects = _suspects(todo)
+        tokens, assignments = _suspects(todo)
         secrets = self.secrets
-        clean.update(t for i, t in enumerate(todo)
-                     if i not in suspects and not (secrets and any(s in t for s in secrets)))
+        for i, t in enumerate(todo):
+            if i in tokens or (secrets and any(s in t for s in secrets)):
+                continue
+            if i in assignments:
+                self._no_token.add(t)
+            else:
+                clean.add(t)
 
     def value(self, value: Any) -> Any:
         """`value` with its strings redacted, at any depth; the same object when nothing changed."""
