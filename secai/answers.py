@@ -8,10 +8,13 @@ like any analysis), filled the same way for every finding:
           <title>. CWE-<n> (<name>). <the scanner's description, trimmed>
     Remediation: <upgrade to the chosen fixed version | the scanner's remediation + location |
           rotate the secret | an honest "no fixed version / no remediation is published" with
-          what to do meanwhile> References: <up to two of the scanner's links>.
+          what to do meanwhile>
 
-Nothing is invented: versions, paths, ids and links are copied from the finding, and every
-string goes through the redaction layer once more.
+Nothing is invented: versions, paths and ids are copied from the finding, and every string goes
+through the redaction layer once more. Every fact in an answer is also in the prompt the model
+sees (secai.prompts), so training teaches copying, not recall: the scanner's reference links are
+left out of both (they cost prompt tokens on every analysis, and a model trained to write links
+it was not shown learns to invent them).
 """
 
 from __future__ import annotations
@@ -209,7 +212,6 @@ NO_REMEDIATION_PHRASE = "No remediation"
 
 DESCRIPTION_CHARS = 160
 REMEDIATION_CHARS = 200
-MAX_REFERENCES = 1
 
 
 def cwe_label(cwe: int) -> str:
@@ -328,11 +330,6 @@ def _risk(f: Finding) -> str:
     return " ".join(parts)
 
 
-def _references(f: Finding) -> str:
-    refs = [r for r in f.references if r.startswith(("http://", "https://"))][:MAX_REFERENCES]
-    return f"References: {', '.join(refs)}." if refs else ""
-
-
 def verdict_for(f: Finding) -> Verdict:
     """A verdict the scanner's own facts support: never stronger than what it reported."""
     if f.suppressed:
@@ -352,10 +349,5 @@ def verdict_for(f: Finding) -> Verdict:
 
 def build_answer(f: Finding) -> str:
     """The grounded answer for one finding, in the analysis answer format of `secai.prompts`:
-    Verdict, Risk (what, where, CWE, the scanner's description) and Remediation (the fix, then
-    the scanner's references)."""
-    remediation = _fix(f)
-    refs = _references(f)
-    if refs:
-        remediation = f"{remediation} {refs}"
-    return redact_text(format_answer(verdict_for(f), _risk(f), remediation)) or ""
+    Verdict, Risk (what, where, CWE, the scanner's description) and Remediation (the fix)."""
+    return redact_text(format_answer(verdict_for(f), _risk(f), _fix(f))) or ""

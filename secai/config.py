@@ -93,6 +93,8 @@ class TrainSettings(_Section):
     patience: int = Field(4, ge=1)
     max_seq_length: int = Field(1024, ge=64)
     grad_checkpoint: bool = False
+    #: Run the frozen blocks below the adapted ones once per example and train from their output.
+    cache_trunk: bool = True
 
 
 class EvaluateSettings(_Section):

@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator
 
 from pydantic import BaseModel, Field
 
+from secai import trunk
 from secai.config import Settings
 from secai.errors import SecaiError
 from secai.runfolder import atomic_write_json, sha256_file
@@ -50,6 +51,7 @@ class TrainResult(BaseModel):
     first_val_loss: float | None = None
     final_train_loss: float | None = None
     stopped_early: bool = False
+    diverged_at: int | None = None
     resumed_from: int | None = None
     tokens_per_second: float | None = None
     input_tokens_per_second: float | None = None
@@ -71,6 +73,14 @@ class TrainPlan(BaseModel):
 
 class _EarlyStop(Exception):
     pass
+
+
+class _Diverged(Exception):
+    """The training loss became NaN or infinite: the steps after the best adapter are useless."""
+
+    def __init__(self, iteration: int):
+        super().__init__(iteration)
+        self.iteration = iteration
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -139,7 +149,8 @@ class LengthSortedBatches:
         arr = np.zeros((len(rows), width), np.int32)
         for r, ((tokens, _), n) in enumerate(zip(rows, lengths)):
             arr[r, :n] = tokens[:n]
-        return mx.array(arr), mx.array([[off, n] for (_, off), n in zip(rows, lengths)]), sum(lengths)
+        # mlx-lm's mask covers target positions offset..length; length - 1 is the last real token.
+        return mx.array(arr), mx.array([[off, n - 1] for (_, off), n in zip(rows, lengths)]), sum(lengths)
 
     def __call__(self, dataset, batch_size, max_seq_length, loop=False, seed=None, comm_group=None) -> Iterator:
         import numpy as np
@@ -240,6 +251,11 @@ def load_checkpoint(path: Path, model, optimizer, fingerprint: str) -> dict[str,
     return state
 
 
+def _finite(x: float) -> float | None:
+    """JSON has no NaN: a non-finite number is recorded as null."""
+    return x if math.isfinite(x) else None
+
+
 # -- progress and callbacks ---------------------------------------------------------------------
 
 class _QuietUI:
@@ -290,7 +306,11 @@ def _make_callback_class():
         """Records every report, keeps the best adapter, checkpoints, and stops early."""
 
         def __init__(self, *, model, optimizer, out: Path, start: int, state: dict[str, Any], patience: int,
-                     batches: LengthSortedBatches, progress, on_step: Callable[[int], None] | None):
+                     batches: LengthSortedBatches, progress, on_step: Callable[[int], None] | None,
+                     validate: Callable[[], float] | None, steps_per_eval: int, iters: int):
+            self.validate = validate
+            self.steps_per_eval = steps_per_eval
+            self.iters = iters
             self.model = model
             self.optimizer = optimizer
             self.out = out
@@ -308,10 +328,12 @@ def _make_callback_class():
             real = sum(self.batches.real_tokens[self._consumed : self._consumed + steps])
             self._consumed += steps
             it_s = float(info["iterations_per_second"])
+            if not math.isfinite(float(info["train_loss"])):
+                raise _Diverged(it)
             row = {
                 "iteration": it,
                 "train_loss": round(float(info["train_loss"]), 5),
-                "learning_rate": float(info["learning_rate"]),
+                "learning_rate": _finite(float(info["learning_rate"])),
                 "iterations_per_second": round(it_s, 4),
                 "tokens_per_second": round(float(info["tokens_per_second"]), 2),
                 "input_tokens_per_second": round(real * it_s / max(steps, 1), 2),
@@ -322,12 +344,10 @@ def _make_callback_class():
             self.state["iteration"] = it
             if self.progress is not None:
                 self.progress.update(it, row)
+            if self.validate is not None and it % self.steps_per_eval == 0 and it < self.iters:
+                self.record_val(it, self.validate())
             if self.on_step is not None:
                 self.on_step(it)
-
-        def on_val_loss_report(self, info: dict) -> None:
-            it = self.start + int(info["iteration"])
-            self.record_val(it, float(info["val_loss"]))
 
         def record_val(self, it: int, val_loss: float) -> None:
             st = self.state
@@ -467,7 +487,7 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
     """
     import mlx.core as mx
     import numpy as np
-    from mlx_lm.tuner.trainer import TrainingArgs, evaluate, train
+    from mlx_lm.tuner.trainer import TrainingArgs, default_loss, evaluate, train
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
     from secai.model import load, runtime_model
@@ -505,6 +525,16 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
     optimizer = make_optimizer(plan)
     train_set = tokenize(train_rows, tokenizer)
     valid_set = tokenize(valid_rows, tokenizer) if valid_rows else []
+    use_trunk = cfg.cache_trunk and trunk.supported(model, plan.num_layers)
+    if use_trunk:
+        t0 = time.perf_counter()
+        encoded = trunk.encode(model, train_set + valid_set, plan.num_layers, cfg.max_seq_length)
+        train_set, valid_set = encoded[: len(train_set)], encoded[len(train_set) :]
+        log.info("train: frozen trunk (%d of %d blocks) encoded once for %d examples in %.1fs",
+                 len(model.layers) - plan.num_layers, len(model.layers), len(train_set) + len(valid_set),
+                 time.perf_counter() - t0)
+    loss_fn = trunk.make_loss(plan.num_layers) if use_trunk else default_loss
+    Batching = trunk.Batches if use_trunk else LengthSortedBatches
 
     ckpt = out / CHECKPOINT_FILE
     state = load_checkpoint(ckpt, model, optimizer, fingerprint)
@@ -521,7 +551,7 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
     start = int(state["iteration"])
     mx.random.seed(cfg.seed + start)
 
-    batches = LengthSortedBatches(seed=cfg.seed, skip=start)
+    batches = Batching(seed=cfg.seed, skip=start)
     remaining = plan.iters - start
     last_file = out / f".last.{os.getpid()}.safetensors"
     args = TrainingArgs(
@@ -529,26 +559,44 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
         steps_per_eval=cfg.steps_per_eval, steps_per_save=10**9, max_seq_length=cfg.max_seq_length,
         adapter_file=str(last_file), grad_checkpoint=cfg.grad_checkpoint,
     )
+    def validate() -> float:
+        # secai schedules validation by the global step (mlx-lm's own schedule counts the steps of
+        # this process, so a resumed run would validate at other steps than an uninterrupted one).
+        loss = evaluate(model, valid_set, batch_size=cfg.batch_size, num_batches=-1, loss=loss_fn,
+                        max_seq_length=cfg.max_seq_length, iterate_batches=Batching(cfg.seed))
+        model.train()
+        return float(loss)
+
     Recorder = _make_callback_class()
     with _Progress(plan.iters, start, progress) as bar:
         recorder = Recorder(model=model, optimizer=optimizer, out=out, start=start, state=state,
-                            patience=cfg.patience, batches=batches, progress=bar, on_step=on_step)
+                            patience=cfg.patience, batches=batches, progress=bar, on_step=on_step,
+                            validate=validate if valid_set else None, steps_per_eval=cfg.steps_per_eval,
+                            iters=plan.iters)
         if remaining > 0 and not state.get("stopped_early"):
             try:
+                if start == 0 and valid_set:
+                    recorder.record_val(0, validate())
                 with _quiet_trainer_ui():
-                    train(model, optimizer, train_set, valid_set or None, args=args,
+                    train(model, optimizer, train_set, None, args=args, loss=loss_fn,
                           iterate_batches=batches, training_callback=recorder)
             except _EarlyStop:
                 log.info("early stop at step %d: no validation improvement in %d evaluations",
                          state["iteration"], cfg.patience)
+            except _Diverged as e:
+                log.warning("training loss became NaN/inf at step %d; keeping the best adapter (step %s). "
+                            "A lower train.learning_rate avoids this.", e.iteration, state["best_iteration"])
+                state["stopped_early"] = True
+                state["diverged_at"] = e.iteration
+                if (out / ADAPTER_FILE).exists():
+                    model.load_weights(str(out / ADAPTER_FILE), strict=False)
+                save_checkpoint(ckpt, model, optimizer, state)
             finally:
                 last_file.unlink(missing_ok=True)
         if not state.get("stopped_early") and valid_set:
             final_it = state["history"]["train"][-1]["iteration"] if state["history"]["train"] else start
-            loss = evaluate(model, valid_set, batch_size=cfg.batch_size, num_batches=-1,
-                            max_seq_length=cfg.max_seq_length, iterate_batches=LengthSortedBatches(cfg.seed))
             try:
-                recorder.record_val(final_it, loss)
+                recorder.record_val(final_it, validate())
             except _EarlyStop:
                 pass
     if not valid_set or not (out / ADAPTER_FILE).exists():
@@ -587,6 +635,7 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
         first_val_loss=hist["val"][0]["val_loss"] if hist["val"] else None,
         final_train_loss=tr[-1]["train_loss"] if tr else None,
         stopped_early=bool(state.get("stopped_early")),
+        diverged_at=state.get("diverged_at"),
         resumed_from=resumed_from,
         tokens_per_second=mean("tokens_per_second"),
         input_tokens_per_second=mean("input_tokens_per_second"),
@@ -609,6 +658,7 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
                       "min_learning_rate": plan.min_learning_rate},
         "mask_prompt": True,
         "batching": f"length-sorted, padded to a multiple of {PAD_MULTIPLE}",
+        "frozen_trunk_cached": use_trunk,
         "openblas_preloaded": "openblas" in os.environ.get("LD_PRELOAD", ""),
         "result": result.model_dump(),
         "history": hist,

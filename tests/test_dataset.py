@@ -8,7 +8,7 @@ from huggingface_hub import DatasetCard
 from conftest import CORPUS, DOJO
 from secai.config import load_settings
 from secai.dataset import SPLITS, build_dataset, group_keys, read_split, read_test_facts, training_decision
-from secai.findings import Category, Finding, Location, Package, Severity, dedupe
+from secai.findings import Category, Finding, Location, Package, Severity, dedupe, vuln_ids_in
 from secai.ingest import collect
 
 
@@ -220,3 +220,19 @@ def test_dataset_command(tmp_path, capsys):
     assert (tmp_path / "ds" / "train.jsonl").read_text().strip()
     assert main(["dataset", str(DOJO / "trivy"), "--out", str(tmp_path / "pr"), "--pr", "5"]) == 0
     assert json.loads((tmp_path / "pr" / "stats.json").read_text())["splits"]["train"] == 0
+
+
+def test_every_link_and_advisory_id_in_an_answer_is_in_its_prompt(built):
+    # The model can only learn to copy what it is shown: an answer fact missing from the prompt
+    # teaches it to invent.
+    out, _ = built
+    n = 0
+    for s in SPLITS:
+        for row in read_split(out, s):
+            prompt, answer = row["messages"][1]["content"], row["messages"][2]["content"]
+            for url in re.findall(r"https?://[^\s,)]+", answer):
+                assert url.rstrip(".") in prompt
+            for vid in vuln_ids_in(answer):
+                assert vid.lower() in prompt.lower()
+                n += 1
+    assert n > 20

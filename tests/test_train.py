@@ -56,8 +56,8 @@ def test_loss_goes_down_and_best_adapter_is_kept(dataset_dir, tmp_path, resolved
     assert res.best_val_loss < res.first_val_loss
     best = min(val, key=lambda v: v["val_loss"])
     assert (res.best_iteration, res.best_val_loss) == (best["iteration"], pytest.approx(best["val_loss"], abs=1e-4))
-    # mlx-lm validates before step k*N, i.e. after k*N-1 steps; secai adds the final one.
-    assert [v["iteration"] for v in val][:3] == [0, 3, 7] and val[-1]["iteration"] == 24
+    # Validation before training, after every N global steps, and after the last step.
+    assert [v["iteration"] for v in val] == [0, 4, 8, 12, 16, 20, 24]
     # The recipe is recorded.
     assert rec["dataset_sha256"] and rec["seed"] == 0 and rec["versions"]["mlx-lm"] != "unknown"
     assert rec["base_model"]["model_id"] == resolved.model_id and rec["mask_prompt"] is True
@@ -91,7 +91,7 @@ def test_resume_continues_from_the_checkpoint(dataset_dir, tmp_path, resolved):
     s = _settings(steps_per_eval=3, max_iters=12)
     full = tmp_path / "full"
     train_adapter(dataset_dir, full, resolved, s, progress=False)
-    reference = json.loads((full / "training.json").read_text())["history"]["train"]
+    reference = json.loads((full / "training.json").read_text())["history"]
 
     out = tmp_path / "adapter"
 
@@ -104,12 +104,16 @@ def test_resume_continues_from_the_checkpoint(dataset_dir, tmp_path, resolved):
     assert (out / CHECKPOINT_FILE).exists() and not (out / "training.json").exists()
 
     res = train_adapter(dataset_dir, out, resolved, s, progress=False)
-    assert res.resumed_from == 5  # the last validation (and checkpoint) before the crash at 8
-    hist = json.loads((out / "training.json").read_text())["history"]["train"]
-    assert [r["iteration"] for r in hist] == list(range(1, 13))
-    # Same batches, same optimizer state: the resumed steps match an uninterrupted run.
-    for a, b in zip(hist[5:], reference[5:]):
+    assert res.resumed_from == 6  # the last validation (and checkpoint) before the crash at 8
+    hist = json.loads((out / "training.json").read_text())["history"]
+    assert [r["iteration"] for r in hist["train"]] == list(range(1, 13))
+    # Same batches, same optimizer state, validation at the same global steps: the resumed run
+    # matches an uninterrupted one.
+    assert [v["iteration"] for v in hist["val"]] == [v["iteration"] for v in reference["val"]] == [0, 3, 6, 9, 12]
+    for a, b in zip(hist["train"][6:], reference["train"][6:]):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3, abs=1e-3)
+    for a, b in zip(hist["val"], reference["val"]):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-3, abs=1e-3)
 
 
 def test_changed_dataset_starts_over(dataset_dir, tmp_path, resolved):
@@ -136,3 +140,41 @@ def test_batches_are_length_sorted_and_resumable():
     assert set(widths) <= {8, 40, 48}
     again = LengthSortedBatches(seed=1, skip=3)(data, 2, 1024, loop=True)
     assert [next(again)[0].shape[1] for _ in range(5)] == widths[3:]
+
+
+def test_diverging_loss_stops_and_keeps_the_best_adapter(dataset_dir, tmp_path, resolved, monkeypatch):
+    import mlx.core as mx
+    import mlx.optimizers as optim
+
+    import secai.train
+
+    # A NaN learning rate turns the weights into NaN after the first update.
+    monkeypatch.setattr(secai.train, "make_optimizer", lambda plan: optim.Adam(learning_rate=float("nan")))
+    out = tmp_path / "adapter"
+    res = train_adapter(dataset_dir, out, resolved, _settings(steps_per_eval=2), progress=False)
+    assert res.diverged_at == 2 and res.stopped_early and res.iterations < res.planned_iters
+    text = (out / "training.json").read_text()
+    rec = json.loads(text, parse_constant=lambda c: pytest.fail(f"training.json holds {c}"))
+    assert all(r["train_loss"] == r["train_loss"] for r in rec["history"]["train"])
+    saved = mx.load(str(out / ADAPTER_FILE))
+    assert saved and all(bool(mx.isfinite(v).all()) for v in saved.values())
+
+
+def test_top_layers_train_from_the_cached_trunk(dataset_dir, tmp_path, resolved, tiny_model):
+    from mlx_lm import load
+
+    out = tmp_path / "adapter"
+    res = train_adapter(dataset_dir, out, resolved, _settings(min_iters=16, max_iters=16, num_layers=1), progress=False)
+    rec = json.loads((out / "training.json").read_text())
+    assert rec["frozen_trunk_cached"] is True and res.iterations == 16
+    losses = [r["train_loss"] for r in rec["history"]["train"]]
+    assert sum(losses[-4:]) < sum(losses[:4]) and res.best_val_loss < res.first_val_loss
+    assert json.loads((out / "adapter_config.json").read_text())["num_layers"] == 1
+    model, _ = load(str(tiny_model), adapter_path=str(out))
+    assert all(".layers.1." in k for k in mx_keys(out))
+
+
+def mx_keys(out):
+    import mlx.core as mx
+
+    return list(mx.load(str(out / ADAPTER_FILE)))
