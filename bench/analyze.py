@@ -79,7 +79,7 @@ def plain_batch_generate(lm, tok, prompts: list[list[int]], max_tokens: int, bat
 
 
 def describe(label: str, seconds: float, n: int, s: GenerationStats) -> str:
-    prefix = f" + {s.shared_prefix_tokens} shared once" if s.shared_prefix_tokens else ""
+    prefix = f" (+{s.reused_tokens} reused)" if s.reused_tokens else ""
     return (f"{label:<26}{seconds:8.2f} s {n / seconds:6.2f} findings/s | prefill {s.prefill_tokens} tok{prefix} "
             f"{s.prefill_seconds:6.1f} s {s.prefill_tps:6.0f} tok/s | decode {s.generated_tokens} tok "
             f"{s.decode_seconds:6.1f} s {s.decode_tps:6.1f} tok/s")

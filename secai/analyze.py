@@ -2,8 +2,9 @@
 
 Each distinct finding is analysed once per model revision and prompt version: results are cached
 in the SQLite store by fingerprint. Findings not in the cache are rendered as ChatML prompts and
-generated greedily by `generate_batched`: the prompts' shared prefix is processed once, each prompt's
-own tokens alone, and decoding runs batched (mlx-lm's `BatchGenerator`), shortest prompts first.
+generated greedily by `generate_batched`: prompts are processed in sorted order, each reusing the
+keys and values of what it shares with the previous one, and decode as one batch
+(docs/analyze-speed.md has the measurements behind each choice).
 """
 
 from __future__ import annotations
@@ -139,9 +140,10 @@ class GenerationStats(BaseModel):
     """Where generation time went: prompt processing (prefill) vs token-by-token decoding."""
 
     sequences: int = 0
-    #: Prompt tokens shared by every prompt, processed once and reused through a copied KV cache.
-    shared_prefix_tokens: int = 0
-    #: Prompt tokens processed per sequence (everything after the shared prefix).
+    #: Prompt tokens whose keys and values were copied from the previous prompt's cache (the
+    #: system prompt, the intro and whatever else the two prompts start with) instead of computed.
+    reused_tokens: int = 0
+    #: Prompt tokens computed (everything a prompt does not share with the one before it).
     prefill_tokens: int = 0
     prefill_seconds: float = 0.0
     generated_tokens: int = 0
@@ -156,24 +158,22 @@ class GenerationStats(BaseModel):
         return self.generated_tokens / self.decode_seconds if self.decode_seconds else 0.0
 
 
-def shared_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
-    """Tokens at the start of every prompt, leaving each prompt at least one token of its own
-    (the token decoding starts from)."""
-    if not prompts:
-        return 0
-    first, limit = prompts[0], min(len(p) for p in prompts) - 1
-    n = 0
-    while n < limit and all(p[n] == first[n] for p in prompts):
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n, limit = 0, min(len(a), len(b))
+    while n < limit and a[n] == b[n]:
         n += 1
-    return max(0, n)
+    return n
 
 
 class _Prefiller:
-    """Builds each sequence's KV cache: the shared prefix once, then its own tokens, one sequence at
-    a time. Only the caches are evaluated, so no logits of prompt positions are computed.
+    """Builds each sequence's KV cache, one sequence at a time, starting from a copy of the
+    previous sequence's cache cut to the tokens the two prompts start with. Fed prompts in sorted
+    order, every prompt reuses the system prompt and intro, and findings of the same tool and rule
+    reuse their common facts too (a prefix tree walked in order). Only the caches are evaluated,
+    so no logits of prompt positions are computed.
 
-    One at a time, because batched prefill pads every prompt to the longest and, on a CPU,
-    materializes a padded attention mask and scores per sequence: measured here it ran at less
+    One sequence at a time, because batched prefill pads every prompt to the longest and, on a
+    CPU, materializes a padded attention mask and scores per sequence: measured here it ran at less
     than half the tokens/s of single-sequence prefill (bench/analyze.py --batch-generate).
     """
 
@@ -181,34 +181,29 @@ class _Prefiller:
         from secai.cpu_forward import ModelForward
 
         self.model = model
-        self.forward = forward or ModelForward(model, step)
+        self.forward = forward or ModelForward(model)
         self.forward.prefill_step = step
-        self.prefix: list | None = None
+        self._last: tuple[list[int], list] | None = None
 
-    def set_prefix(self, tokens: Sequence[int]) -> None:
+    def cache_for(self, tokens: Sequence[int]) -> tuple[list, int]:
+        """A fresh cache holding `tokens`, and how many of them were reused rather than computed."""
         from mlx_lm.models.cache import KVCache, make_prompt_cache
 
+        tokens = list(tokens)
         cache = make_prompt_cache(self.model)
-        if tokens and all(type(c) is KVCache for c in cache):
-            self.forward.prefill(tokens, cache)
-            self.prefix = cache
-        else:
-            self.prefix = None
-
-    def cache_for(self, tokens: Sequence[int]) -> list:
-        """A fresh cache holding `tokens` (which start with the prefix when one is set)."""
-        import copy
-
-        from mlx_lm.models.cache import make_prompt_cache
-
-        if self.prefix is not None:
-            cache = copy.deepcopy(self.prefix)
-            tokens = tokens[self.prefix[0].offset :]
-        else:
-            cache = make_prompt_cache(self.model)
-        if tokens:
-            self.forward.prefill(tokens, cache)
-        return cache
+        reused = 0
+        if self._last is not None and all(type(c) is KVCache for c in cache):
+            last_tokens, last_cache = self._last
+            reused = common_prefix_length(last_tokens, tokens)
+            if reused:
+                for mine, old in zip(cache, last_cache):
+                    # A slice is a new array: extending this cache never touches the old one.
+                    mine.keys, mine.values = old.keys[..., :reused, :], old.values[..., :reused, :]
+                    mine.offset = reused
+        if len(tokens) > reused:
+            self.forward.prefill(tokens[reused:], cache)
+        self._last = (tokens, cache)
+        return cache, reused
 
 
 class _Decoding:
@@ -259,10 +254,10 @@ def generate_batched(model, tokenizer, prompts: list[PreparedPrompt], *, batch_s
                      on_batch=None, stats: GenerationStats | None = None) -> dict[str, str]:
     """fingerprint -> generated text (greedy), `batch_size` sequences decoded together.
 
-    The prompts' common prefix (system prompt and intro) is processed once; each prompt's own
-    tokens are processed alone, so no prompt is padded to another's length. Sequences decode as one
-    batch and stop at EOS, at `max_tokens`, or once the answer format is complete; freed slots are
-    refilled from the remaining prompts (shortest first) while the others keep decoding.
+    Prompts are processed in sorted order, each alone (no padding to another's length) and only
+    from where it stops sharing tokens with the previous one. Sequences decode as one batch and stop
+    at EOS, at `max_tokens`, or once the answer format is complete; freed slots are refilled from
+    the remaining prompts while the others keep decoding.
     `on_batch(prompts, texts)` is called as sequences finish.
     """
     import time as _time
@@ -275,14 +270,9 @@ def generate_batched(model, tokenizer, prompts: list[PreparedPrompt], *, batch_s
 
     forward = forward_for(model)
     prefill = _Prefiller(model, forward=forward)
-    prefix = shared_prefix_length([p.tokens for p in prompts])
-    t0 = _time.perf_counter()
-    prefill.set_prefix(prompts[0].tokens[:prefix])
-    stats.prefill_seconds += _time.perf_counter() - t0
-    stats.shared_prefix_tokens = prefix if prefill.prefix is not None else 0
 
     eos = set(tokenizer.eos_token_ids)
-    pending = deque(sorted(prompts, key=lambda p: len(p.tokens)))
+    pending = deque(sorted(prompts, key=lambda p: p.tokens))  # neighbours share the longest prefixes
     batch = _Decoding(forward)
     out: dict[str, str] = {}
     refill_at = max(1, batch_size // 4)  # refill in groups: each group costs one extra small decode step
@@ -292,9 +282,13 @@ def generate_batched(model, tokenizer, prompts: list[PreparedPrompt], *, batch_s
         if pending and (not len(batch) or free >= min(refill_at, len(pending))):
             group = [pending.popleft() for _ in range(min(free, len(pending)))]
             t0 = _time.perf_counter()
-            caches = [prefill.cache_for(p.tokens[:-1]) for p in group]
+            caches = []
+            for p in group:
+                cache, reused = prefill.cache_for(p.tokens[:-1])
+                caches.append(cache)
+                stats.reused_tokens += reused
+                stats.prefill_tokens += len(p.tokens) - 1 - reused
             stats.prefill_seconds += _time.perf_counter() - t0
-            stats.prefill_tokens += sum(len(p.tokens) - 1 - stats.shared_prefix_tokens for p in group)
             stats.sequences += len(group)
             batch.add(group, caches)
         t0 = _time.perf_counter()

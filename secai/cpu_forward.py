@@ -56,26 +56,25 @@ class NumpyExpForward(ModelForward):
     def _hidden(self, tokens: mx.array, cache: list, cache_only: bool = False) -> mx.array:
         inner = self.model.model
         h = inner.embed_tokens(tokens)
+        hidden = _hidden_keys(cache[0], tokens.shape[1])  # the same for every layer
         last = len(inner.layers) - 1
         for i, (layer, c) in enumerate(zip(inner.layers, cache)):
             x = layer.input_layernorm(h)
             if cache_only and i == last:  # only the last layer's keys and values are still needed
-                self._attention(layer.self_attn, x, c, kv_only=True)
+                self._attention(layer.self_attn, x, c, hidden, kv_only=True)
                 return h
-            h = h + self._attention(layer.self_attn, x, c)
+            h = h + self._attention(layer.self_attn, x, c, hidden)
             mlp = layer.mlp
             x = layer.post_attention_layernorm(h)
             h = h + mlp.down_proj(_silu(mlp.gate_proj(x)) * mlp.up_proj(x))
         return inner.norm(h)
 
     @staticmethod
-    def _attention(at, x: mx.array, cache, kv_only: bool = False) -> mx.array | None:
+    def _attention(at, x: mx.array, cache, hidden: np.ndarray | None, kv_only: bool = False) -> mx.array | None:
         B, L, _ = x.shape
         nh, nkv = at.n_heads, at.n_kv_heads
         k = at.k_proj(x).reshape(B, L, nkv, -1).transpose(0, 2, 1, 3)
         v = at.v_proj(x).reshape(B, L, nkv, -1).transpose(0, 2, 1, 3)
-        start = _buffer_index(cache)
-        left_padding = getattr(cache, "left_padding", None)
         if kv_only:
             cache.update_and_fetch(at.rope(k, offset=cache.offset), v)
             return None
@@ -85,38 +84,44 @@ class NumpyExpForward(ModelForward):
         hd, rep = q.shape[-1], nh // nkv
         # Query heads sharing a key/value head are stacked along the query axis: (B, nkv, rep*L, hd).
         q = (q * at.scale).reshape(B, nkv, rep * L, hd)
-        scores = keys @ q.swapaxes(-1, -2)  # (B, nkv, Lk, rep*L): keys lead, so they are not copied
-        probs = _softmax_keys(np.array(scores), start, L, rep, left_padding)
-        out = mx.array(probs).swapaxes(-1, -2) @ values  # (B, nkv, rep*L, hd)
+        if L == 1:  # keys leading: a batch's sliced key buffer is not copied
+            scores = np.asarray(keys @ q.swapaxes(-1, -2)).transpose(0, 1, 3, 2)
+        else:
+            scores = np.asarray(q @ keys.swapaxes(-1, -2))
+        probs = _softmax(scores, L, rep, hidden)  # (B, nkv, rep*L, Lk)
+        out = mx.array(probs) @ values  # (B, nkv, rep*L, hd)
         out = out.reshape(B, nh, L, hd).transpose(0, 2, 1, 3).reshape(B, L, -1)
         return at.o_proj(out)
 
 
-def _buffer_index(cache) -> int:
-    """Where the next keys go in the cache's buffer (the query positions' origin)."""
+def _hidden_keys(cache, L: int) -> np.ndarray | None:
+    """Which keys each of `L` new queries must not see, shaped (B, 1, 1, L, Lk) (None: it sees all).
+
+    Query i sits at buffer position start+i and sees keys 0..start+i, except a batch row's left
+    padding (mlx-lm's `BatchKVCache` aligns sequences of different lengths on the right).
+    """
     idx = getattr(cache, "_idx", None)
-    return int(idx) if idx is not None else int(cache.offset)
+    start = int(idx) if idx is not None else int(cache.offset)
+    j = np.arange(start + L)
+    pad = getattr(cache, "left_padding", None)
+    pad = np.array(pad) if pad is not None else np.zeros(1, dtype=np.int64)
+    if L == 1 and not pad.any():
+        return None
+    future = j[None, :] > start + np.arange(L)[:, None]  # (L, Lk)
+    padding = j[None, :] < pad[:, None]  # (B, Lk)
+    return (future[None] | padding[:, None, :])[:, None, None]
 
 
-def _softmax_keys(s: np.ndarray, start: int, L: int, rep: int, left_padding) -> np.ndarray:
-    """Softmax over the key axis of scores laid out (B, nkv, Lk, rep*L), in place: query i (buffer
-    position start+i) sees keys 0..start+i, minus each row's left padding."""
-    B, nkv, Lk, _ = s.shape
-    s = s.reshape(B, nkv, Lk, rep, L)
-    j = np.arange(Lk)
-    hidden = np.zeros((B, 1, Lk, 1, L), dtype=bool)
-    if L > 1 or start + L < Lk:
-        hidden |= (j[:, None] > start + np.arange(L)[None, :])[None, None, :, None, :]
-    if left_padding is not None:
-        pad = np.array(left_padding)
-        if pad.any():
-            hidden |= (j[None, :] < pad[:, None])[:, None, :, None, None]
-    if hidden.any():
+def _softmax(scores: np.ndarray, L: int, rep: int, hidden: np.ndarray | None) -> np.ndarray:
+    """Softmax over the last axis of scores laid out (B, nkv, rep*L, Lk), as a new array."""
+    B, nkv, _, Lk = scores.shape
+    s = np.array(scores, order="C").reshape(B, nkv, rep, L, Lk)
+    if hidden is not None:
         np.copyto(s, -np.inf, where=hidden)
-    s -= s.max(axis=2, keepdims=True)
+    s -= s.max(axis=-1, keepdims=True)
     np.exp(s, out=s)
-    s /= s.sum(axis=2, keepdims=True)
-    return s.reshape(B, nkv, Lk, rep * L)
+    s /= s.sum(axis=-1, keepdims=True)
+    return s.reshape(B, nkv, rep * L, Lk)
 
 
 def _silu(x: mx.array) -> mx.array:

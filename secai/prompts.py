@@ -19,7 +19,7 @@ from secai.findings import Finding
 
 #: Bump whenever the system prompt, the facts layout or the answer format changes: cached analyses
 #: made with another version are not reused.
-PROMPT_VERSION = "2"
+PROMPT_VERSION = "3"
 
 Verdict = Literal["likely true positive", "needs review", "likely false positive"]
 VERDICTS: tuple[str, ...] = ("likely true positive", "needs review", "likely false positive")
@@ -125,14 +125,43 @@ def _cap(text: str, limit: int = FREE_TEXT_CHARS) -> str:
     return (head[: cut + 1] if cut > 0 else head).rstrip() + " …"
 
 
-def _without_repeated_lines(text: str, known: str) -> str:
+#: Words that, next to fact values and links, say nothing new ("Vulnerability CVE-…",
+#: "Link: [CVE-…](…)", "pkg 1.0 is affected by GHSA-…; fixed in 1.1").
+_FILLER_WORDS = frozenset("vulnerability link is affected by fixed in version versions see the and of".split())
+_URL_RE = re.compile(r"https?://\S+")
+_WORD_RE = re.compile(r"[a-z]+")
+
+
+def _fact_values(f: Finding) -> list[str]:
+    """The finding's identifying values as they appear in scanner prose (lowercase, longest first)."""
+    values = [f.rule_id, *f.vulnerability_ids, *(f"cwe-{c}" for c in f.cwe)]
+    if f.package:
+        values += [f.package.name, f.package.version or "", *f.package.fixed_versions]
+    if f.location:
+        values.append(f.location.path)
+    return sorted({v.lower() for v in values if v and len(v) >= 3}, key=len, reverse=True)
+
+
+def _restates_facts(line: str, values: list[str]) -> bool:
+    rest = _URL_RE.sub(" ", line.lower())
+    found = False
+    for v in values:
+        if v in rest:
+            rest, found = rest.replace(v, " "), True
+    return found and all(w in _FILLER_WORDS for w in _WORD_RE.findall(rest))
+
+
+def _without_repeated_lines(text: str, known: str, values: list[str] = ()) -> str:
     """`text` minus `Label: value` lines whose value is empty or already among the facts above
-    (Trivy repeats package, version, severity and fixed version in its message)."""
+    (Trivy repeats package, version, severity and fixed version in its message), and minus lines
+    made only of fact values, links and filler words."""
     keep = []
     for line in text.splitlines():
         label, sep, value = line.partition(":")
         value = value.strip()
         if sep and len(label) <= 30 and (not value or (len(value) >= 3 and value.lower() in known)):
+            continue
+        if _restates_facts(line, values):
             continue
         keep.append(line)
     return "\n".join(keep)
@@ -141,7 +170,7 @@ def _without_repeated_lines(text: str, known: str) -> str:
 def _free_text(f: Finding, known: str = "") -> list[tuple[str, str]]:
     texts: list[tuple[str, str]] = []
     if f.message and f.message != f.title:
-        texts.append(("message", _without_repeated_lines(neutralize(f.message), known)))
+        texts.append(("message", _without_repeated_lines(neutralize(f.message), known, _fact_values(f))))
     if f.description and f.description not in (f.message, f.title):
         texts.append(("description", neutralize(f.description)))
     if f.remediation:

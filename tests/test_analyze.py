@@ -160,31 +160,31 @@ def prepared(tok, findings) -> list[analyze_mod.PreparedPrompt]:
     return [encode_prompt(tok, f, 100_000) for f in findings]
 
 
-def test_shared_prefix_leaves_every_prompt_a_token_of_its_own():
-    assert analyze_mod.shared_prefix_length([[1, 2, 3, 4], [1, 2, 5]]) == 2
-    assert analyze_mod.shared_prefix_length([[1, 2], [1, 2, 3]]) == 1
-    assert analyze_mod.shared_prefix_length([[1, 2, 3]]) == 2
-    assert analyze_mod.shared_prefix_length([[5], [5]]) == 0
-    assert analyze_mod.shared_prefix_length([[1, 2], [3, 4]]) == 0
-    assert analyze_mod.shared_prefix_length([]) == 0
+def test_common_prefix_length():
+    assert analyze_mod.common_prefix_length([1, 2, 3, 4], [1, 2, 5]) == 2
+    assert analyze_mod.common_prefix_length([1, 2], [1, 2, 3]) == 2
+    assert analyze_mod.common_prefix_length([5], [6]) == 0
+    assert analyze_mod.common_prefix_length([], [1]) == 0
 
 
-def test_cache_from_shared_prefix_gives_the_logits_of_a_full_prefill(tiny_loaded, corpus_findings):
+def test_cache_reusing_the_previous_prompt_gives_the_logits_of_a_full_prefill(tiny_loaded, corpus_findings):
     import mlx.core as mx
     from mlx_lm.models.cache import make_prompt_cache
 
     lm, tok = tiny_loaded
-    prompts = [p.tokens for p in prepared(tok, corpus_findings[:3])]
-    prefix = analyze_mod.shared_prefix_length(prompts)
-    assert prefix > 50  # the system prompt and the intro are shared
-    pre = analyze_mod._Prefiller(lm, step=37)  # chunks that do not line up with the prefix
-    pre.set_prefix(prompts[0][:prefix])
-    for p in prompts:
-        cache = pre.cache_for(p[:-1])
+    prompts = sorted(p.tokens for p in prepared(tok, corpus_findings[:4]))
+    pre = analyze_mod._Prefiller(lm, step=37)  # chunks that do not line up with the shared part
+    caches = []
+    for i, p in enumerate(prompts):
+        cache, reused = pre.cache_for(p[:-1])
+        caches.append(cache)
+        assert reused == (analyze_mod.common_prefix_length(prompts[i - 1][:-1], p[:-1]) if i else 0)
+        assert i == 0 or reused > 50  # the system prompt and the intro at least
+    for p, cache in zip(prompts, caches):  # extending a cache never changed the one it came from
+        assert cache[0].offset == len(p) - 1
         reused = lm(mx.array([p[-1:]]), cache=cache)[0, -1]
         full = lm(mx.array([p]), cache=make_prompt_cache(lm))[0, -1]
         assert mx.allclose(reused, full, atol=1e-4).item()
-    assert pre.prefix[0].offset == prefix  # copies were extended, never the shared prefix
 
 
 def test_batched_generation_matches_sequential_greedy_generation(tiny_loaded, corpus_findings):
@@ -199,8 +199,8 @@ def test_batched_generation_matches_sequential_greedy_generation(tiny_loaded, co
     assert sorted(done) == sorted(out) == sorted(p.fingerprint for p in prompts)
     for p in prompts:
         assert out[p.fingerprint] == generate(lm, tok, p.tokens, max_tokens=10)
-    assert stats.sequences == 5 and stats.shared_prefix_tokens > 50
-    assert stats.prefill_tokens == sum(len(p.tokens) - 1 - stats.shared_prefix_tokens for p in prompts)
+    assert stats.sequences == 5 and stats.reused_tokens > 4 * 50
+    assert stats.prefill_tokens + stats.reused_tokens == sum(len(p.tokens) - 1 for p in prompts)
     assert 5 <= stats.generated_tokens <= 50 and stats.prefill_seconds > 0 and stats.decode_seconds > 0
 
 

@@ -66,6 +66,24 @@ def test_facts_carry_package_version_fix_and_ids():
     assert "untrusted" in text.splitlines()[0]
 
 
+def test_message_lines_that_only_restate_facts_are_left_out():
+    message = (
+        "Vulnerability CVE-2023-32681\n"
+        "Link: [CVE-2023-32681](https://avd.aquasec.com/nvd/cve-2023-32681)\n"
+        "requests 2.19.0 is affected by GHSA-j8r2-6x86-q33q; fixed in 2.31.0\n"
+        "CVE-2023-32681 lets a proxy read the Proxy-Authorization header.\n"
+        "Requests leaks headers on redirect."
+    )
+    body = block_body(render_facts(dep_finding(message=message)).text)
+    message_lines = body[[i for i, line in enumerate(body) if line.startswith("message:")][0]:]
+    assert message_lines == [
+        "message: CVE-2023-32681 lets a proxy read the Proxy-Authorization header.",
+        "Requests leaks headers on redirect.",
+    ]
+    only_facts = block_body(render_facts(dep_finding(message="Vulnerability CVE-2023-32681")).text)
+    assert not any(line.startswith("message:") for line in only_facts)
+
+
 def test_facts_carry_file_lines_and_snippet():
     body = "\n".join(block_body(render_finding_facts(code_finding())))
     assert "file: app/db.py:12-14" in body
