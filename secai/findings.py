@@ -9,7 +9,7 @@ from functools import lru_cache
 from enum import Enum
 from typing import Any, Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Severity(str, Enum):
@@ -151,15 +151,17 @@ class Finding(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
     fingerprint: str = ""
 
-    @field_validator("cwe")
-    @classmethod
-    def _unique_cwe(cls, v: list[int]) -> list[int]:
-        return sorted(set(map(int, v))) if v else v
-
-    @field_validator("vulnerability_ids", "references")
-    @classmethod
-    def _unique_keep_order(cls, v: list[str]) -> list[str]:
-        return unique(v)
+    @model_validator(mode="after")
+    def _unique_lists(self) -> "Finding":
+        """CWE ids sorted without repeats; advisory ids and references without repeats, in order.
+        One call for all three (validation hands over fresh lists, so they change in place)."""
+        if self.cwe:
+            self.cwe[:] = sorted(set(self.cwe))
+        if self.vulnerability_ids:
+            self.vulnerability_ids[:] = unique(self.vulnerability_ids)
+        if self.references:
+            self.references[:] = unique(self.references)
+        return self
 
     # -- identity -------------------------------------------------------------------------------
     def identity(self) -> tuple:
@@ -293,8 +295,11 @@ def canonical_tool(name: str) -> str:
 
 # -- fingerprints and dedupe ----------------------------------------------------------------------
 
-def _digest(parts: Iterable[Any]) -> str:
-    text = "\x1f".join(["" if part is None else str(part) for part in parts]) + "\x1f"
+def _digest_text(parts: Iterable[Any]) -> str:
+    return "".join([("" if part is None else str(part)) + "\x1f" for part in parts])
+
+
+def _sha32(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
@@ -321,8 +326,9 @@ def _fingerprint(identified: list[tuple[tuple, Finding]]) -> None:
     for key, members in groups.items():
         if len(members) > 1:
             members.sort(key=_start_line)
+        prefix = _digest_text(key)
         for ordinal, f in enumerate(members):
-            f.fingerprint = _digest(key + (ordinal,))
+            f.fingerprint = _sha32(f"{prefix}{ordinal}\x1f")
 
 
 def _merge_into(keep: Finding, other: Finding) -> None:
