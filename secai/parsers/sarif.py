@@ -171,6 +171,7 @@ class _Rules:
         driver = _dict(_dict(run.get("tool")).get("driver"))
         self.driver = driver
         self._facts: dict[int, _RuleFacts] = {}
+        self._tag_cwe_memo: dict[tuple, list[int]] = {}
         self.by_index = [r if isinstance(r, dict) else {} for r in _list(driver.get("rules"))]
         self.by_id: dict[str, dict] = {}
         for ext in [driver] + [_dict(e) for e in _list(_dict(run.get("tool")).get("extensions"))]:
@@ -214,11 +215,22 @@ class _Rules:
         facts = self._facts[id(rule)] = _RuleFacts(rule, self)
         return facts
 
+    def _tag_cwes(self, tags: list) -> list[int]:
+        """CWE ids in a tag list; rules of one run mostly repeat a few tag lists."""
+        if not all(type(t) is str for t in tags):  # 1, 1.0 and True are one key but not one tag
+            return cwe_ids(tags)
+        key = tuple(tags)
+        hit = self._tag_cwe_memo.get(key)
+        if hit is None:
+            hit = self._tag_cwe_memo[key] = cwe_ids(tags)
+        return hit
+
     def cwes(self, *holders: dict) -> list[int]:
         out: list[int] = []
         for h in holders:
             props = _dict(h.get("properties"))
-            out += cwe_ids(_list(props.get("tags")), props.get("cwe"), props.get("CWE"), props.get("cwe_ids"))
+            out += self._tag_cwes(_list(props.get("tags")))
+            out += cwe_ids(props.get("cwe"), props.get("CWE"), props.get("cwe_ids"))
             for rel in _list(h.get("relationships")) + _list(h.get("taxa")):
                 rel = _dict(rel)
                 target = _dict(rel.get("target")) or rel
@@ -268,22 +280,28 @@ def _links(text: str | None) -> list[str]:
     return _LINK.findall(text) if text else []
 
 
+_INSTALLED = re.compile(r"^Installed Version:\s*(\S+)", re.MULTILINE)
+_DEBIAN = re.compile(r"deb\d+u\d+|\+deb\d")
+_ALPINE = re.compile(r"-r\d+$")
+_RED_HAT = re.compile(r"\.el\d")
+
+
 def _os_family(run: dict) -> str | None:
     """Trivy's SARIF does not name the image's OS; its package versions usually do."""
     counts = {"Ubuntu": 0, "Debian": 0, "Alpine": 0, "Red Hat": 0}
     for res in _list(run.get("results")):
         text = _text(_dict(_dict(res).get("message"))) or ""
-        m = re.search(r"^Installed Version:\s*(\S+)", text, re.MULTILINE)
+        m = _INSTALLED.search(text)
         if not m:
             continue
         v = m.group(1)
         if "ubuntu" in v:
             counts["Ubuntu"] += 1
-        elif re.search(r"deb\d+u\d+|\+deb\d", v):
+        elif _DEBIAN.search(v):
             counts["Debian"] += 1
-        elif re.search(r"-r\d+$", v):
+        elif _ALPINE.search(v):
             counts["Alpine"] += 1
-        elif re.search(r"\.el\d", v):
+        elif _RED_HAT.search(v):
             counts["Red Hat"] += 1
     best = max(counts, key=counts.get)
     return best if counts[best] else None
@@ -429,7 +447,9 @@ def _category(tool: str, rule_id: str, facts: _RuleFacts, package: Package | Non
     return Category.code
 
 
-def _locations(result: dict, roots: list[str], artifacts: list[dict]) -> list[Location | None]:
+def _locations(result: dict, roots: list[str], artifacts: list[dict], lines: bool = True) -> list[Location | None]:
+    """Each location of a result (None for one without a usable URI); only paths, no lines or
+    snippet, when not `lines`."""
     locs: list[Location | None] = []
     for loc in _list(result.get("locations")):
         phys = _dict(_dict(loc).get("physicalLocation"))
@@ -440,6 +460,9 @@ def _locations(result: dict, roots: list[str], artifacts: list[dict]) -> list[Lo
             uri = _dict(artifacts[idx].get("location")).get("uri")
         if not isinstance(uri, str) or not uri.strip():
             locs.append(None)
+            continue
+        if not lines:
+            locs.append(Location(path=repo_relative(uri, roots)))
             continue
         region = _dict(phys.get("region"))
         context = _dict(phys.get("contextRegion"))
@@ -507,15 +530,14 @@ def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, o
         if isinstance(props.get("commit"), str):
             extra["commit"] = props["commit"]
 
-    locations = _locations(result, roots, artifacts)
+    trivy_package = bool(fields.get("Package"))
+    # Trivy's "line 1" of an image or jar is a placeholder: package findings get the path only.
+    locations = _locations(result, roots, artifacts, lines=not trivy_package)
     out = []
     for loc in locations:
         package = None
-        if fields.get("Package"):
+        if trivy_package:
             package = _trivy_package(fields, loc.path if loc else None, os_family, props)
-            if loc is not None:
-                loc.start_line = loc.end_line = None  # Trivy's "line 1" of an image or jar is a placeholder
-                loc.snippet = None
         elif isinstance(props.get("package"), dict):
             package = _exported_package(props["package"])
         if tool == "gitleaks" and loc is not None and loc.snippet and not secrets:
