@@ -210,8 +210,8 @@ TOOL_NAMES = {
 NO_FIX_PHRASE = "No fixed version"
 NO_REMEDIATION_PHRASE = "No remediation"
 
-DESCRIPTION_CHARS = 160
-REMEDIATION_CHARS = 200
+DESCRIPTION_CHARS = 120
+REMEDIATION_CHARS = 160
 
 
 def cwe_label(cwe: int) -> str:
@@ -278,7 +278,7 @@ def _summary(f: Finding) -> str:
     if w:
         parts.append(w)
     line = " ".join(parts) + "."
-    title = trim(f.title, 160)
+    title = trim(f.title, 120)
     if title and ident not in title:
         line += f" {title.rstrip('.')}."
     return line
@@ -310,7 +310,8 @@ def _fix(f: Finding) -> str:
         return f"{remediation.rstrip('.')}." + (f" Location: {target}." if target else "")
     message = trim(f.message, REMEDIATION_CHARS)
     text = f"{NO_REMEDIATION_PHRASE} text is published by the scanner. Review {target or 'the reported code'}"
-    if message and message != trim(f.title, REMEDIATION_CHARS):
+    # The risk sentence already quotes the message when the scanner gave no description.
+    if message and message != trim(f.title, REMEDIATION_CHARS) and f.description:
         text += f": {message.rstrip('.')}."
     else:
         text += "."

@@ -67,11 +67,11 @@ class DatasetSettings(_Section):
 
 class TrainSettings(_Section):
     seed: int = 0
-    rank: int = Field(16, ge=1)
+    rank: int = Field(8, ge=1)
     scale: float = 20.0
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     #: Transformer blocks (from the top) that get adapters; -1 for all.
-    num_layers: int = -1
+    num_layers: int = 8
     keys: list[str] = Field(
         default_factory=lambda: [
             "self_attn.q_proj",
@@ -85,10 +85,10 @@ class TrainSettings(_Section):
     )
     learning_rate: float = Field(5e-4, gt=0)
     batch_size: int = Field(4, ge=1)
-    epochs: float = Field(3.0, gt=0)
+    epochs: float = Field(1.0, gt=0)
     #: Upper bound on iterations whatever the dataset size.
-    max_iters: int = Field(600, ge=1)
-    min_iters: int = Field(40, ge=1)
+    max_iters: int = Field(300, ge=1)
+    min_iters: int = Field(30, ge=1)
     steps_per_eval: int = Field(10, ge=1)
     patience: int = Field(4, ge=1)
     max_seq_length: int = Field(1024, ge=64)
@@ -101,7 +101,7 @@ class EvaluateSettings(_Section):
     gate: bool = True
     #: The tuned model's faithfulness must exceed the base model's by this much.
     margin: float = 0.2
-    max_tokens: int = Field(200, ge=8)
+    max_tokens: int = Field(192, ge=8)
     #: Test examples scored; 0 for all.
     max_examples: int = Field(0, ge=0)
 

@@ -40,7 +40,8 @@ def resolved(tiny_model):
 
 
 def _settings(**train):
-    base = {"min_iters": 1, "max_iters": 24, "steps_per_eval": 4, "patience": 50, "learning_rate": 2e-3, "rank": 8}
+    base = {"min_iters": 1, "max_iters": 24, "steps_per_eval": 4, "patience": 50, "learning_rate": 2e-3, "rank": 8,
+            "epochs": 3.0}
     base.update(train)
     return load_settings(overrides={"train": base})
 
@@ -130,7 +131,9 @@ def test_plan_iterations_from_epochs():
     assert plan_training(100, 10, 30, s).iters == 50
     assert plan_training(8, 2, 30, s).iters == 10
     assert plan_training(1000, 10, 30, s).iters == 100
-    assert plan_training(100, 10, 30, s).num_layers == 30
+    assert plan_training(100, 10, 30, s).num_layers == 8  # the default: the top 8 blocks
+    every = load_settings(overrides={"train": {"num_layers": -1}})
+    assert plan_training(100, 10, 30, every).num_layers == 30
 
 
 def test_batches_are_length_sorted_and_resumable():
