@@ -154,13 +154,15 @@ class Finding(BaseModel):
     @model_validator(mode="after")
     def _unique_lists(self) -> "Finding":
         """CWE ids sorted without repeats; advisory ids and references without repeats, in order.
-        One call for all three (validation hands over fresh lists, so they change in place)."""
-        if self.cwe:
-            self.cwe[:] = sorted(set(self.cwe))
-        if self.vulnerability_ids:
-            self.vulnerability_ids[:] = unique(self.vulnerability_ids)
-        if self.references:
-            self.references[:] = unique(self.references)
+        One call for all three (validation hands over fresh lists, so they change in place); a
+        list of one (nearly every finding's advisory ids) needs work only when it holds ""."""
+        cwe, vulns, refs = self.cwe, self.vulnerability_ids, self.references
+        if len(cwe) > 1:
+            cwe[:] = sorted(set(cwe))
+        if len(vulns) > 1 or (vulns and not vulns[0]):
+            vulns[:] = unique(vulns)
+        if len(refs) > 1 or (refs and not refs[0]):
+            refs[:] = unique(refs)
         return self
 
     # -- identity -------------------------------------------------------------------------------

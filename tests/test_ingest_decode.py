@@ -90,7 +90,8 @@ def _depth_by_lexing(data: bytes) -> int:
 
 
 @settings(max_examples=2000, deadline=None)
-@given(data=st.lists(st.sampled_from([b"[", b"]", b"{", b"}", b'"', b"\\", b'\\"', b"\\\\", b"a", b","]), max_size=60)
+@given(data=st.lists(st.sampled_from([b"[", b"]", b"{", b"}", b'"', b"\\", b'\\"', b"\\\\", b"\\[", b"\\}", b"a", b","]),
+                        max_size=60)
        .map(b"".join), max_depth=st.integers(min_value=1, max_value=6))
 def test_depth_check_matches_a_plain_lexer_on_well_formed_brackets(data, max_depth):
     if _balanced_outside_strings(data):
