@@ -206,15 +206,19 @@ class Redactor:
     def findings(self, findings: list) -> None:
         """Redact many findings in place. Their texts are sorted out first (most reports have
         nothing to redact), so the findings are walked again only when some text changes."""
-        texts: list[str] = []
+        per_finding = []
         for f in findings:
+            texts: list[str] = []
             _collect_texts(f, texts)
-        unique_texts = set(texts)
+            per_finding.append(texts)
+        unique_texts = set().union(*per_finding)
         self.prefilter(unique_texts)
         text = self.text
-        if any(text(t) is not t for t in unique_texts):
-            for f in findings:
-                self.finding(f)
+        changing = {t for t in unique_texts - self._clean if text(t) is not t}
+        if changing:
+            for f, texts in zip(findings, per_finding):
+                if not changing.isdisjoint(texts):
+                    self.finding(f)
 
     def finding(self, finding):
         text = self.text

@@ -87,5 +87,6 @@ def _finding(check: Any, check_type: str, version: Any, source: str) -> Finding:
         message=f"{name}" + (f" (resource {resource})" if resource else ""),
         remediation=f"See the Checkov guideline: {guideline}" if guideline else None,
         references=unique([guideline]),
+        source=source,
         extra=extra,
     )

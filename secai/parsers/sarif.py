@@ -257,6 +257,13 @@ class _RuleFacts:
         self.tag_vulns = vuln_ids_in(" ".join(str(t) for t in _list(props.get("tags"))))
         self.tags = [str(t).lower() for t in _list(props.get("tags"))]
         self.name = str(rule.get("name", ""))
+        # a rule's own `security-severity` (when its result has none), its extra facts, and the
+        # references of a result that adds none of its own
+        score = _score(props.get("security-severity"))
+        self.severity = (severity_from_score(score), str(props["security-severity"])) if score is not None else None
+        self.extra = {k: v for k in _EXTRA_KEYS if isinstance(v := props.get(k), (str, int, float))}
+        self.extra_from_result = tuple(k for k in _EXTRA_KEYS if k not in props)
+        self.own_references = unique([self.help_uri] + self.references)
 
 
 # -- Trivy and Gitleaks enrichment -----------------------------------------------------------------
@@ -406,15 +413,19 @@ def _parse_run(run: dict, driver: dict, source: str) -> list[Finding]:
             raise ParseError(source, f"SARIF result {j} of tool {driver['name']} is not an object")
         if result.get("kind") not in (None, "fail"):
             continue
-        out += _parse_result(result, rules, tool, tool_version, roots, artifacts, os_family)
+        out += _parse_result(result, rules, tool, tool_version, roots, artifacts, os_family, source)
     return out
 
 
-def _severity(result: dict, rule: dict) -> tuple[Severity, str]:
-    for holder in (result, rule):
-        score = _score(_dict(holder.get("properties")).get("security-severity"))
-        if score is not None:
-            return severity_from_score(score), str(_dict(holder.get("properties"))["security-severity"])
+_EXTRA_KEYS = ("precision", "problem.severity", "confidence", "issue_confidence")
+
+
+def _severity(result: dict, props: dict, rule: dict, facts: _RuleFacts) -> tuple[Severity, str]:
+    score = _score(props.get("security-severity"))
+    if score is not None:
+        return severity_from_score(score), str(props["security-severity"])
+    if facts.severity is not None:
+        return facts.severity
     level = result.get("level") or _dict(rule.get("defaultConfiguration")).get("level") or "warning"
     level = str(level).lower()
     return _LEVELS.get(level, Severity.medium), level
@@ -481,21 +492,20 @@ def _rule_id_vuln(rule_id: str) -> tuple[str, ...]:
     return (vid,) if vuln_ids_in(rule_id) == [vid] else ()
 
 
-def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, os_family) -> list[Finding]:
+def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, os_family, source) -> list[Finding]:
     rule_id, rule = rules.lookup(result)
     message = _message(result, rule, rules.driver)
     props = _dict(result.get("properties"))
-    rule_props = _dict(rule.get("properties"))
-    severity, raw = _severity(result, rule)
     secrets: list[str] = []
     fields = _trivy_fields(message) if tool == "trivy" else {}
+    facts = first_facts = rules.facts(rule)  # severity and extra facts: of the rule the result names
+    severity, raw = _severity(result, props, rule, facts)
 
     if not rule_id and tool == "gitleaks":  # gitleaks 7 leaves ruleId out; its message names the rule
         rule_id = re.sub(r"\s+secret detected$", "", message).strip()
         rule = rules.by_id.get(rule_id, {})
+        facts = rules.facts(rule)
     rule_id = rule_id or "unknown"
-
-    facts = rules.facts(rule)
     title = facts.title
     title = title or (message.splitlines()[0] if message else rule_id)
     description = facts.description
@@ -504,11 +514,12 @@ def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, o
     restated = [t for t in (description, title, message) if t]
     if help_md and tool != "trivy" and not any(help_md.startswith(t) for t in restated):
         remediation = help_md  # guidance, not the rule's description restated (Checkov, Trivy)
-    references = unique(
-        [facts.help_uri]
-        + facts.references + [r for r in _list(props.get("references")) if isinstance(r, str)]
-        + _links(message if tool == "trivy" else None)
-    )
+    own = [r for r in _list(props.get("references")) if isinstance(r, str)] if props else []
+    links = _links(message) if tool == "trivy" else []
+    if own or links:
+        references = unique([facts.help_uri] + facts.references + own + links)
+    else:
+        references = facts.own_references
     cwe = facts.cwes
     if result.get("properties") or result.get("taxa") or result.get("relationships"):
         cwe = sorted(set(cwe + rules.cwes(result)))
@@ -517,22 +528,27 @@ def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, o
         + vuln_ids_in(fields.get("Vulnerability"))
         + facts.tag_vulns
     )
-    extra: dict[str, Any] = {}
-    for key in ("precision", "problem.severity", "confidence", "issue_confidence"):
-        value = rule_props.get(key, props.get(key))
-        if isinstance(value, (str, int, float)):
-            extra[key] = value
+    extra: dict[str, Any] = first_facts.extra
+    if props and any(k in props for k in first_facts.extra_from_result):
+        rule_props = first_facts.props
+        extra = {}
+        for key in _EXTRA_KEYS:
+            value = rule_props.get(key, props.get(key))
+            if isinstance(value, (str, int, float)):
+                extra[key] = value
 
     if tool == "gitleaks":
         for key in ("offender", "secret", "Secret", "match", "Match"):
             if isinstance(props.get(key), str):
                 secrets.append(props[key])
         if isinstance(props.get("commit"), str):
-            extra["commit"] = props["commit"]
+            extra = {**extra, "commit": props["commit"]}
 
     trivy_package = bool(fields.get("Package"))
     # Trivy's "line 1" of an image or jar is a placeholder: package findings get the path only.
     locations = _locations(result, roots, artifacts, lines=not trivy_package)
+    suppressed = _suppressed(result)
+    url = props["url"] if isinstance(props.get("url"), str) else None
     out = []
     for loc in locations:
         package = None
@@ -561,9 +577,10 @@ def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, o
             description=description,
             remediation=f_remediation,
             references=references,
-            url=props["url"] if isinstance(props.get("url"), str) else None,
-            suppressed=_suppressed(result),
-            extra=dict(extra),
+            url=url,
+            suppressed=suppressed,
+            source=source,
+            extra=extra,
         )
         if secrets:
             finding.extra["_secrets"] = list(secrets)

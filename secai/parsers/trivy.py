@@ -196,6 +196,7 @@ def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, so
         description=_str(v.get("Description")),
         remediation=f"Upgrade {name} to {fixed[0]} or later." if fixed else None,
         references=_references(v),
+        source=source,
         extra=extra,
     )
 
