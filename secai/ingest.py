@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import gc
 import itertools
 import json
@@ -169,16 +170,49 @@ def load_document(path: Path, limits: Limits | None = None, display: str | None 
         raise UnknownFormat(name, "not a JSON or XML report")
     body = raw[3:] if raw.startswith(codecs.BOM_UTF8) else raw
     if kind == "json":
-        if not _json_depth_ok(raw, limits.max_json_depth):
-            _text(body, name)  # a text problem is reported first, as for any other file
-            raise ParseError(name, f"JSON nested deeper than {limits.max_json_depth} levels")
-        data = _decode_json(body, name)
+        # Both decoders stop at the interpreter's recursion limit, so decoding first is safe; the
+        # nesting of what they built is then counted per container instead of per byte. Broken
+        # JSON gets the byte-level count, so a too-deep text is reported as such either way.
+        try:
+            data = _decode_json(body, name)
+        except ParseError:
+            _check_json_depth(raw, body, name, limits.max_json_depth)
+            raise
+        if _nested_deeper(data, limits.max_json_depth):
+            _check_json_depth(raw, body, name, limits.max_json_depth)
         if data is None or data == []:  # gitleaks, checkov and others write these when clean
             return None
         if not isinstance(data, (dict, list)):
             raise UnknownFormat(name, "JSON is not an object or array")
         return Document("json", data, name)
     return Document("xml", _parse_xml(_text(body, name), name), name)
+
+
+def _check_json_depth(raw: bytes, body: bytes, name: str, max_depth: int) -> None:
+    if not _json_depth_ok(raw, max_depth):
+        _text(body, name)  # a text problem is reported first, as for any other file
+        raise ParseError(name, f"JSON nested deeper than {max_depth} levels")
+
+
+_IS_DICT = functools.partial(operator.is_, dict)
+_IS_LIST = functools.partial(operator.is_, list)
+
+
+def _nested_deeper(data: Any, max_depth: int) -> bool:
+    """Whether decoded JSON nests containers more than `max_depth` deep: one level at a time, in C
+    loops (chain, map, compress) rather than a Python step per value."""
+    dicts = [data] if type(data) is dict else []
+    lists = [data] if type(data) is list else []
+    depth = 0
+    while dicts or lists:
+        depth += 1
+        if depth > max_depth:
+            return True
+        values = [*itertools.chain.from_iterable(map(dict.values, dicts)), *itertools.chain.from_iterable(lists)]
+        types = [*map(type, values)]
+        dicts = [*itertools.compress(values, map(_IS_DICT, types))]
+        lists = [*itertools.compress(values, map(_IS_LIST, types))]
+    return False
 
 
 def _text(body: bytes, name: str) -> str:

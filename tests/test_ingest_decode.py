@@ -1,5 +1,6 @@
 """The fast paths of loading a report give exactly what the plain ones give: JSON decoding (msgspec
-first, the json module for whatever it refuses) and the bytes-level JSON depth check."""
+first, the json module for whatever it refuses), the bytes-level JSON depth check and the nesting
+count of decoded JSON."""
 
 import json
 
@@ -7,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from secai.config import Limits
 from secai.errors import ParseError
-from secai.ingest import _decode_json, _json_depth_ok
+from secai.ingest import _decode_json, _json_depth_ok, _nested_deeper, load_document
 
 _scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
@@ -123,3 +125,32 @@ def test_depth_check_on_real_shapes(depth):
     doc = json.dumps({"runs": [{"results": []}], "note": "a [quoted] \\\" { bracket"})
     nested = ("[" * depth) + doc + ("]" * depth)
     assert _json_depth_ok(nested.encode(), 256) == (depth + 4 <= 256)  # the report itself is 4 deep
+
+
+_nested = st.recursive(_scalars, lambda kids: st.one_of(st.lists(kids, max_size=3),
+                                                       st.dictionaries(st.text(max_size=3), kids, max_size=3)),
+                       max_leaves=30)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(value=_nested, max_depth=st.integers(min_value=0, max_value=8))
+def test_nesting_of_decoded_json_matches_the_lexer(value, max_depth):
+    text = json.dumps(value).encode()
+    assert _nested_deeper(json.loads(text), max_depth) == (_depth_by_lexing(text) > max_depth)
+
+
+@pytest.mark.parametrize("depth", [250, 260, 5000])
+@pytest.mark.parametrize("tail", [b"", b",", b"\xff"])
+def test_too_deep_json_is_refused_whole_or_broken(tmp_path, depth, tail):
+    path = tmp_path / "deep.json"
+    path.write_bytes(b"[" * depth + b"1" + tail + b"]" * depth)
+    try:
+        load_document(path, Limits(), "deep.json")
+        problem = None
+    except ParseError as e:
+        problem = e.problem
+    if depth > 256:
+        expected = "not valid UTF-8" if tail == b"\xff" else "JSON nested deeper than 256 levels"
+        assert problem is not None and problem.startswith(expected)
+    else:
+        assert (problem is None) == (tail == b"")
