@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import functools
 import gc
 import itertools
 import json
@@ -194,24 +193,20 @@ def _check_json_depth(raw: bytes, body: bytes, name: str, max_depth: int) -> Non
         raise ParseError(name, f"JSON nested deeper than {max_depth} levels")
 
 
-_IS_DICT = functools.partial(operator.is_, dict)
-_IS_LIST = functools.partial(operator.is_, list)
+_CONTAINER_TYPE = frozenset((dict, list)).__contains__
 
 
 def _nested_deeper(data: Any, max_depth: int) -> bool:
-    """Whether decoded JSON nests containers more than `max_depth` deep: one level at a time, in C
-    loops (chain, map, compress) rather than a Python step per value."""
-    dicts = [data] if type(data) is dict else []
-    lists = [data] if type(data) is list else []
+    """Whether decoded JSON nests containers more than `max_depth` deep, counted one level at a
+    time with C loops (chain, map, compress) over the values rather than a Python step per value."""
+    level = [data] if type(data) in (dict, list) else []
     depth = 0
-    while dicts or lists:
+    while level:
         depth += 1
         if depth > max_depth:
             return True
-        values = [*itertools.chain.from_iterable(map(dict.values, dicts)), *itertools.chain.from_iterable(lists)]
-        types = [*map(type, values)]
-        dicts = [*itertools.compress(values, map(_IS_DICT, types))]
-        lists = [*itertools.compress(values, map(_IS_LIST, types))]
+        values = [*itertools.chain.from_iterable([c.values() if type(c) is dict else c for c in level])]
+        level = [*itertools.compress(values, map(_CONTAINER_TYPE, map(type, values)))]
     return False
 
 
