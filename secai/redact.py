@@ -125,28 +125,30 @@ _RE2_PREFILTERS = [
     r"(?i)\b[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key"
     rf"|client[_-]?secret)s?(?:[_.-][\w.-]*)?\b[{_S}]*[:=][{_S}]*[\"']?[^{_S}\"'`,;]{{6,}}",
 ] if re2 is not None else []
-_RE2 = [re2.compile(p.encode()) for p in _RE2_PREFILTERS]
+_RE2_TOKEN = re2.compile(_RE2_PREFILTERS[0].encode()) if re2 is not None else None
+# Either pattern, so the joined texts are scanned once; the few texts it flags are then scanned
+# alone for tokens.
+_RE2_ANY = re2.compile("|".join(f"(?:{p})" for p in _RE2_PREFILTERS).encode()) if re2 is not None else None
 
 
-def _suspects(texts: list[str]) -> list[set[int]]:
-    """For each prefilter, the indexes of `texts` (ASCII) in which it matches."""
+def _suspects(texts: list[str]) -> tuple[set[int], set[int]]:
+    """The indexes of `texts` (ASCII) in which a token may be, and those in which a token or an
+    assignment may be."""
     joined = "\n".join(texts).encode("ascii")  # bytes: offsets are then the same as in the texts
     starts, pos = [], 0
     for t in texts:
         starts.append(pos)
         pos += len(t) + 1
-    found = []
-    for rx in _RE2:
-        hits: set[int] = set()
-        pos = 0
-        while (m := rx.search(joined, pos)) is not None:
-            i = bisect_right(starts, m.start()) - 1
-            hits.add(i)
-            if i + 1 >= len(starts):
-                break
-            pos = starts[i + 1]  # a match may run on into later texts; look at each text afresh
-        found.append(hits)
-    return found
+    hits: set[int] = set()
+    pos = 0
+    while (m := _RE2_ANY.search(joined, pos)) is not None:
+        i = bisect_right(starts, m.start()) - 1
+        hits.add(i)
+        if i + 1 >= len(starts):
+            break
+        pos = starts[i + 1]  # a match may run on into later texts; look at each text afresh
+    tokens = {i for i in hits if _RE2_TOKEN.search(texts[i].encode("ascii")) is not None}
+    return tokens, hits
 
 
 class Redactor:
@@ -174,7 +176,7 @@ class Redactor:
 
     def prefilter(self, texts: Iterable[str]) -> None:
         """Scan many texts in one pass and remember the ones with nothing to redact."""
-        if not _RE2:
+        if _RE2_ANY is None:
             return
         clean, redacted = self._clean, self._redacted
         unique_texts = texts if isinstance(texts, (set, frozenset)) else set(texts)
