@@ -134,24 +134,21 @@ def decide_gate(base: ModelScore, tuned: ModelScore, settings: Settings) -> Gate
 
 
 def generate_answers(model, tokenizer, prompts: list[list[dict]], *, batch_size: int, max_tokens: int) -> tuple[list[str], float]:
-    """Greedy answers in the order of `prompts`, generated in length-sorted batches; also the
+    """Greedy answers in the order of `prompts`, through the analysis generator (shared prompt
+    prefix processed once, batched decoding, stop at EOS or a complete answer); also the
     generated tokens per second."""
-    from mlx_lm import batch_generate
+    from secai.analyze import GenerationStats, PreparedPrompt, generate_batched
 
-    ids = [tokenizer.apply_chat_template(p, add_generation_prompt=True, return_dict=False) for p in prompts]
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    out: list[str] = [""] * len(ids)
-    generated = 0
+    prepared = [
+        PreparedPrompt(fingerprint=str(i), truncated=False,
+                       tokens=list(tokenizer.apply_chat_template(p, add_generation_prompt=True, return_dict=False)))
+        for i, p in enumerate(prompts)
+    ]
+    stats = GenerationStats()
     started = time.perf_counter()
-    for k in range(0, len(order), batch_size):
-        chunk = order[k : k + batch_size]
-        resp = batch_generate(model, tokenizer, prompts=[ids[i] for i in chunk], max_tokens=max_tokens,
-                              completion_batch_size=len(chunk), prefill_batch_size=len(chunk))
-        for i, text in zip(chunk, resp.texts):
-            out[i] = text
-            generated += len(tokenizer.encode(text))
+    texts = generate_batched(model, tokenizer, prepared, batch_size=batch_size, max_tokens=max_tokens, stats=stats)
     seconds = time.perf_counter() - started
-    return out, (generated / seconds if seconds > 0 else 0.0)
+    return [texts[p.fingerprint] for p in prepared], (stats.generated_tokens / seconds if seconds > 0 else 0.0)
 
 
 def print_table(result: EvalResult, file=None) -> None:
