@@ -301,10 +301,6 @@ def _digest_text(parts: Iterable[Any]) -> str:
     return "".join([("" if part is None else str(part)) + "\x1f" for part in parts])
 
 
-def _sha32(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
 def assign_fingerprints(findings: list[Finding]) -> list[Finding]:
     """Give each finding a stable fingerprint.
 
@@ -324,25 +320,41 @@ def _start_line(f: Finding) -> int:
 def _fingerprint(identified: list[tuple[tuple, Finding]]) -> None:
     groups: dict[tuple, list[Finding]] = defaultdict(list)
     for identity, f in identified:
-        groups[identity + (f.primary_id(),)].append(f)
+        vulns = f.vulnerability_ids  # primary_id(), inline: this runs for every finding
+        groups[identity + (vulns[0] if vulns else f.rule_id,)].append(f)
+    sha256 = hashlib.sha256
     for key, members in groups.items():
         if len(members) > 1:
             members.sort(key=_start_line)
         prefix = _digest_text(key)
         for ordinal, f in enumerate(members):
-            f.fingerprint = _sha32(f"{prefix}{ordinal}\x1f")
+            f.fingerprint = sha256(f"{prefix}{ordinal}\x1f".encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def _merge_into(keep: Finding, other: Finding) -> None:
-    keep.vulnerability_ids = unique(keep.vulnerability_ids + other.vulnerability_ids)
-    keep.cwe = sorted(set(keep.cwe) | set(other.cwe))
-    keep.references = unique(keep.references + other.references)
+    # Assigning a pydantic field is a Python-level call; most copies add nothing, so lists are
+    # assigned only when the merge changes them.
+    if other.vulnerability_ids:
+        merged = unique(keep.vulnerability_ids + other.vulnerability_ids)
+        if merged != keep.vulnerability_ids:
+            keep.vulnerability_ids = merged
+    if other.cwe:
+        merged = sorted(set(keep.cwe) | set(other.cwe))
+        if merged != keep.cwe:
+            keep.cwe = merged
+    if other.references:
+        merged = unique(keep.references + other.references)
+        if merged != keep.references:
+            keep.references = merged
     if keep.package and other.package:
-        keep.package.fixed_versions = unique(keep.package.fixed_versions + other.package.fixed_versions)
-    known = {(i.url, i.method, i.param) for i in keep.instances}
-    for inst in other.instances:
-        if (inst.url, inst.method, inst.param) not in known:
-            keep.instances.append(inst)
+        merged = unique(keep.package.fixed_versions + other.package.fixed_versions)
+        if merged != keep.package.fixed_versions:
+            keep.package.fixed_versions = merged
+    if other.instances:
+        known = {(i.url, i.method, i.param) for i in keep.instances}
+        for inst in other.instances:
+            if (inst.url, inst.method, inst.param) not in known:
+                keep.instances.append(inst)
     for attr in ("description", "remediation", "tool_version", "url"):
         if not getattr(keep, attr) and getattr(other, attr):
             setattr(keep, attr, getattr(other, attr))
@@ -361,7 +373,8 @@ def dedupe(findings: Iterable[Finding]) -> list[Finding]:
     by_key: dict[tuple, tuple[tuple, Finding]] = {}
     for f in findings:
         identity = f.identity()  # merging never changes it: it is part of the key
-        key = identity + (f._dedupe_line(),)
+        loc = f.location  # _dedupe_line(), inline
+        key = identity + (((loc.start_line or 1) if loc else None),)
         kept = by_key.get(key)
         if kept is not None:
             _merge_into(kept[1], f)
