@@ -527,12 +527,8 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
     valid_set = tokenize(valid_rows, tokenizer) if valid_rows else []
     use_trunk = cfg.cache_trunk and trunk.supported(model, plan.num_layers)
     if use_trunk:
-        t0 = time.perf_counter()
-        encoded = trunk.encode(model, train_set + valid_set, plan.num_layers, cfg.max_seq_length)
-        train_set, valid_set = encoded[: len(train_set)], encoded[len(train_set) :]
-        log.info("train: frozen trunk (%d of %d blocks) encoded once for %d examples in %.1fs",
-                 len(model.layers) - plan.num_layers, len(model.layers), len(train_set) + len(valid_set),
-                 time.perf_counter() - t0)
+        train_set = trunk.Encoded(model, train_set, plan.num_layers, cfg.max_seq_length)
+        valid_set = trunk.Encoded(model, valid_set, plan.num_layers, cfg.max_seq_length) if valid_set else []
     loss_fn = trunk.make_loss(plan.num_layers) if use_trunk else default_loss
     Batching = trunk.Batches if use_trunk else LengthSortedBatches
 
@@ -599,6 +595,11 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
                 recorder.record_val(final_it, validate())
             except _EarlyStop:
                 pass
+    if use_trunk:
+        log.info("train: the frozen trunk (%d of %d blocks) ran once for %d examples, %.1fs in all",
+                 len(model.layers) - plan.num_layers, len(model.layers),
+                 train_set.encoded + (valid_set.encoded if valid_set else 0),
+                 train_set.seconds + (valid_set.seconds if valid_set else 0.0))
     if not valid_set or not (out / ADAPTER_FILE).exists():
         # No validation split: the last adapter is the only one there is.
         from mlx.utils import tree_flatten

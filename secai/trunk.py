@@ -18,6 +18,7 @@ whole model per step (`supported()` says which).
 from __future__ import annotations
 
 import math
+import time
 from typing import Iterator
 
 from secai.errors import SecaiError
@@ -95,42 +96,74 @@ def common_prefix(examples: list[tuple[list[int], int]]) -> int:
     return max(n, 0)
 
 
+class Encoded:
+    """The training examples with the trunk's outputs, computed on first use.
+
+    Item `i` is `(tokens, answer_offset, hidden, prefix_hidden)`: `prefix_hidden` is the trunk's
+    output for the prefix every example shares (one array for all, computed up front), `hidden`
+    its output for the example's own model inputs after it (all tokens but the last, at most
+    `max_seq_length - 1` in all). An example is encoded when a batch first needs it, so a short
+    run pays only for the examples it trains on.
+    """
+
+    def __init__(self, model, examples: list[tuple[list[int], int]], num_layers: int, max_seq_length: int):
+        import mlx.core as mx
+
+        self.examples = []
+        for tokens, offset in examples:
+            tokens = list(tokens[:max_seq_length])
+            if len(tokens) < 2 or offset >= len(tokens):
+                raise SecaiError(f"a training example has no answer tokens within {max_seq_length} tokens")
+            self.examples.append((tokens, offset))
+        inner = _inner(model)
+        self._embed = inner.embed_tokens
+        self._trunk = inner.layers[: len(inner.layers) - num_layers]
+        self._hidden: dict[int, object] = {}
+        self.seconds = 0.0
+        t0 = time.perf_counter()
+        self.prefix_length = n = common_prefix(self.examples) if self.examples else 0
+        prefix = self._embed(mx.array(self.examples[0][0][:n] if n else [], dtype=mx.int32)[None])
+        self._caches: list = [None] * len(self._trunk)
+        if n:
+            caches = []
+            for layer in self._trunk:
+                record = _PrefixCache()
+                prefix = layer(prefix, _mask(n), cache=record)
+                caches.append((record.keys, record.values))
+            mx.eval(prefix, caches)
+            self._caches = caches
+        self.prefix = prefix[0]
+        self.seconds += time.perf_counter() - t0
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def token_length(self, i: int) -> int:
+        return len(self.examples[i][0])
+
+    def __getitem__(self, i: int) -> tuple:
+        tokens, offset = self.examples[i]
+        if i not in self._hidden:
+            import mlx.core as mx
+
+            t0 = time.perf_counter()
+            h = self._embed(mx.array(tokens[self.prefix_length : -1], dtype=mx.int32)[None])
+            for layer, kv in zip(self._trunk, self._caches):
+                h = layer(h, _mask(h.shape[1]), cache=_PrefixCache(*kv) if kv is not None else None)
+            mx.eval(h)
+            self._hidden[i] = h[0]
+            self.seconds += time.perf_counter() - t0
+        return tokens, offset, self._hidden[i], self.prefix
+
+    @property
+    def encoded(self) -> int:
+        return len(self._hidden)
+
+
 def encode(model, examples: list[tuple[list[int], int]], num_layers: int, max_seq_length: int) -> list[tuple]:
-    """Per example `(tokens, answer_offset, hidden, prefix_hidden)`.
-
-    `prefix_hidden` is the trunk's output for the prefix all examples share (one array for all),
-    `hidden` its output for the example's own model inputs after it (all tokens but the last, at
-    most `max_seq_length - 1` in all)."""
-    import mlx.core as mx
-
-    inner = _inner(model)
-    trunk = inner.layers[: len(inner.layers) - num_layers]
-    cut = []
-    for tokens, offset in examples:
-        tokens = list(tokens[:max_seq_length])
-        if len(tokens) < 2 or offset >= len(tokens):
-            raise SecaiError(f"a training example has no answer tokens within {max_seq_length} tokens")
-        cut.append((tokens, offset))
-    if not cut:
-        return []
-    n = common_prefix(cut)
-    prefix = inner.embed_tokens(mx.array(cut[0][0][:n], dtype=mx.int32)[None])
-    caches: list = [(None, None)] * len(trunk)
-    if n:
-        caches = []
-        for layer in trunk:
-            record = _PrefixCache()
-            prefix = layer(prefix, _mask(n), cache=record)
-            caches.append((record.keys, record.values))
-        mx.eval(prefix, caches)
-    out = []
-    for tokens, offset in cut:
-        h = inner.embed_tokens(mx.array(tokens[n:-1], dtype=mx.int32)[None])
-        for layer, (keys, values) in zip(trunk, caches):
-            h = layer(h, _mask(h.shape[1]), cache=_PrefixCache(keys, values) if n else None)
-        mx.eval(h)
-        out.append((tokens, offset, h[0], prefix[0]))
-    return out
+    """Every example of `Encoded`, computed now."""
+    enc = Encoded(model, examples, num_layers, max_seq_length)
+    return [enc[i] for i in range(len(enc))]
 
 
 def loss(model, prefix, hidden, positions, targets, weights, *, num_layers: int):
@@ -205,7 +238,8 @@ class Batches:
     def __call__(self, dataset, batch_size, max_seq_length, loop=False, seed=None, comm_group=None) -> Iterator:
         import numpy as np
 
-        order = sorted(range(len(dataset)), key=lambda i: len(dataset[i][0]))
+        length = getattr(dataset, "token_length", None) or (lambda i: len(dataset[i][0]))
+        order = sorted(range(len(dataset)), key=length)
         if not loop:
             for i in range(0, len(order), batch_size):
                 yield batch_arrays([dataset[j] for j in order[i : i + batch_size]], max_seq_length)[0]

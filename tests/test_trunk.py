@@ -89,3 +89,12 @@ def test_common_prefix_stops_before_the_first_answer_token():
     assert trunk.common_prefix([([1, 2, 3, 4, 5], 4), ([1, 2, 3, 9, 9], 3)]) == 2
     assert trunk.common_prefix([([1, 2, 3, 4], 3)]) == 2
     assert trunk.common_prefix([([1, 2], 1), ([5, 2], 1)]) == 0
+
+
+def test_examples_are_encoded_when_a_batch_first_needs_them(adapted):
+    model, examples = adapted
+    enc = trunk.Encoded(model, examples * 2, 2, 1024)
+    assert enc.encoded == 0 and enc.prefix.shape[0] == 9
+    stream = trunk.Batches(seed=0)(enc, 2, 1024, loop=True)
+    next(stream)
+    assert enc.encoded == 2 and enc.token_length(1) == len(examples[1][0])
