@@ -201,6 +201,12 @@ class Finding(BaseModel):
         return f"[{self.severity.value}] {self.tool} {self.primary_id()} {where}".strip()
 
 
+#: A Finding from a dict of its fields (package, location and instances may be dicts too): the same
+#: validation as `Finding(**fields)`, without BaseModel.__init__'s keyword round trip and with the
+#: nested models built by pydantic-core instead of in Python (about a quarter fewer instructions).
+build_finding = Finding.__pydantic_validator__.validate_python
+
+
 # -- helpers used by parsers ------------------------------------------------------------------------
 
 _CWE_RE = re.compile(r"CWE[-_ ]?(\d{1,5})", re.IGNORECASE)

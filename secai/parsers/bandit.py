@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from secai.findings import Category, Finding, Location, cwe_ids, severity_from_text
+from secai.findings import Category, Finding, build_finding, cwe_ids, severity_from_text
 from secai.parsers.common import positive_int
 
 NAME = "bandit"
@@ -46,20 +46,20 @@ def _finding(r: Any, source: str) -> Finding:
         }.items()
         if v is not None
     }
-    return Finding(
-        tool="bandit",
-        rule_id=test_id,
-        title=text,
-        severity=severity_from_text(raw),
-        raw_severity=raw,
-        category=Category.code,
-        cwe=cwe_ids(cwe.get("id")),
-        location=Location(path=filename, start_line=line, end_line=end, snippet=_str(r.get("code"))),
-        message=text,
-        references=[u for u in (_str(r.get("more_info")), _str(cwe.get("link"))) if u],
-        source=source,
-        extra=extra,
-    )
+    return build_finding({
+        "tool": "bandit",
+        "rule_id": test_id,
+        "title": text,
+        "severity": severity_from_text(raw),
+        "raw_severity": raw,
+        "category": Category.code,
+        "cwe": cwe_ids(cwe.get("id")),
+        "location": {"path": filename, "start_line": line, "end_line": end, "snippet": _str(r.get("code"))},
+        "message": text,
+        "references": [u for u in (_str(r.get("more_info")), _str(cwe.get("link"))) if u],
+        "source": source,
+        "extra": extra,
+    })
 
 
 def parse(doc: Any, source: str) -> list[Finding]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from secai.errors import ParseError
-from secai.findings import Category, Finding, Location, Severity, cwe_ids, severity_from_text, unique
+from secai.findings import Category, Finding, Location, Severity, build_finding, cwe_ids, severity_from_text, unique
 from secai.parsers.sarif import repo_relative
 
 NAME = "checkov-json"
@@ -74,19 +74,19 @@ def _finding(check: Any, check_type: str, version: Any, source: str) -> Finding:
             extra[key] = check[key]
     if isinstance(resource, str):
         extra["resource"] = resource
-    return Finding(
-        tool="checkov",
-        tool_version=str(version) if version else None,
-        rule_id=check_id,
-        title=name,
-        severity=severity_from_text(raw, Severity.medium),
-        raw_severity=str(raw) if raw is not None else None,
-        category=Category.iac,
-        cwe=cwe_ids(check.get("cwe")),
-        location=location,
-        message=f"{name}" + (f" (resource {resource})" if resource else ""),
-        remediation=f"See the Checkov guideline: {guideline}" if guideline else None,
-        references=unique([guideline]),
-        source=source,
-        extra=extra,
-    )
+    return build_finding({
+        "tool": "checkov",
+        "tool_version": str(version) if version else None,
+        "rule_id": check_id,
+        "title": name,
+        "severity": severity_from_text(raw, Severity.medium),
+        "raw_severity": str(raw) if raw is not None else None,
+        "category": Category.iac,
+        "cwe": cwe_ids(check.get("cwe")),
+        "location": location,
+        "message": f"{name}" + (f" (resource {resource})" if resource else ""),
+        "remediation": f"See the Checkov guideline: {guideline}" if guideline else None,
+        "references": unique([guideline]),
+        "source": source,
+        "extra": extra,
+    })

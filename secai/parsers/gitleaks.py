@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from secai.findings import Category, Finding, Location, Severity
+from secai.findings import Category, Finding, Severity, build_finding
 from secai.redact import secret_hash
 
 NAME = "gitleaks"
@@ -113,18 +113,17 @@ def _finding(f: dict[str, Any], source: str) -> Finding:
     start = f["start"]
     end = f["end"] if f["end"] and start and f["end"] >= start else start
     title = f["title"] or f["rule"]
-    return Finding(
-        tool="gitleaks",
-        rule_id=f["rule"],
-        title=title,
-        # Gitleaks has no severity; a committed secret is treated as high (as DefectDojo does).
-        severity=Severity.high,
-        category=Category.secret,
-        location=Location(path=f["file"], start_line=start, end_line=end),
-        message=f"{title} found in {f['file']}" + (f":{start}" if start else ""),
-        source=source,
-        extra=extra,
-    )
+    return build_finding({
+        "tool": "gitleaks",
+        "rule_id": f["rule"],
+        "title": title,
+        "severity": Severity.high,
+        "category": Category.secret,
+        "location": {"path": f["file"], "start_line": start, "end_line": end},
+        "message": f"{title} found in {f['file']}" + (f":{start}" if start else ""),
+        "source": source,
+        "extra": extra,
+    })
 
 
 def parse(doc: Any, source: str) -> list[Finding]:

@@ -13,8 +13,8 @@ from secai.errors import ParseError
 from secai.findings import (
     Category,
     Finding,
-    Package,
     Severity,
+    build_finding,
     cwe_ids,
     normalize_vuln_id,
     severity_from_score,
@@ -133,30 +133,25 @@ def _finding(match: Any, distro: str | None, version: str | None, source: str, s
         }.items()
         if v
     }
-    return Finding(
-        tool="grype",
-        tool_version=version,
-        rule_id=vid,
-        title=f"{vid} in {name} {installed or ''}".strip(),
-        severity=severity,
-        raw_severity=raw,
-        category=Category.dependency,
-        cwe=cwe_ids(cwes),
-        vulnerability_ids=[normalize_vuln_id(vid)] + [normalize_vuln_id(i) for i in (_str(r.get("id")) for r in related) if i],
-        package=Package(
-            ecosystem=ecosystem,
-            name=name,
-            version=installed,
-            fixed_versions=fixed,
-            purl=_str(artifact.get("purl")),
-        ),
-        message=description.split("\n", 1)[0] if description else f"{vid} in {name}",
-        description=description,
-        references=[r for r in references if r],
-        suppressed=suppressed,
-        source=source,
-        extra=extra,
-    )
+    return build_finding({
+        "tool": "grype",
+        "tool_version": version,
+        "rule_id": vid,
+        "title": f"{vid} in {name} {installed or ''}".strip(),
+        "severity": severity,
+        "raw_severity": raw,
+        "category": Category.dependency,
+        "cwe": cwe_ids(cwes),
+        "vulnerability_ids": [normalize_vuln_id(vid)] + [normalize_vuln_id(i) for i in (_str(r.get("id")) for r in related) if i],
+        "package": {"ecosystem": ecosystem, "name": name, "version": installed, "fixed_versions": fixed,
+                    "purl": _str(artifact.get("purl"))},
+        "message": description.split("\n", 1)[0] if description else f"{vid} in {name}",
+        "description": description,
+        "references": [r for r in references if r],
+        "suppressed": suppressed,
+        "source": source,
+        "extra": extra,
+    })
 
 
 def _merge(keep: Finding, other: Finding) -> None:

@@ -15,8 +15,8 @@ from secai.findings import (
     Category,
     Finding,
     Location,
-    Package,
     Severity,
+    build_finding,
     cwe_ids,
     normalize_vuln_id,
     severity_from_score,
@@ -101,22 +101,22 @@ def _package_findings(entry: dict, path: str | None) -> list[Finding]:
         summary = next((m["summary"] for m in members if isinstance(m.get("summary"), str) and m["summary"]), None)
         details = next((m["details"] for m in members if isinstance(m.get("details"), str) and m["details"]), None)
         vid = str(primary["id"])
-        out.append(Finding(
-            tool="osv-scanner",
-            rule_id=vid,
-            title=summary or f"{vid} in {name}",
-            severity=severity,
-            raw_severity=raw,
-            category=Category.dependency,
-            cwe=cwe,
-            vulnerability_ids=[normalize_vuln_id(vid)] + [i for i in ids if i != normalize_vuln_id(vid)],
-            package=Package(ecosystem=eco, name=name, version=installed, fixed_versions=fixed),
-            location=Location(path=path) if path else None,
-            message=f"{name} {installed or ''} is affected by {vid}" + (f"; fixed in {fixed[0]}" if fixed else "; no fixed version"),
-            description=(details or summary or "").strip() or None,
-            remediation=f"Upgrade {name} to {fixed[0]} or later." if fixed else None,
-            references=refs,
-        ))
+        out.append(build_finding({
+            "tool": "osv-scanner",
+            "rule_id": vid,
+            "title": summary or f"{vid} in {name}",
+            "severity": severity,
+            "raw_severity": raw,
+            "category": Category.dependency,
+            "cwe": cwe,
+            "vulnerability_ids": [normalize_vuln_id(vid)] + [i for i in ids if i != normalize_vuln_id(vid)],
+            "package": {"ecosystem": eco, "name": name, "version": installed, "fixed_versions": fixed},
+            "location": Location(path=path) if path else None,
+            "message": f"{name} {installed or ''} is affected by {vid}" + (f"; fixed in {fixed[0]}" if fixed else "; no fixed version"),
+            "description": (details or summary or "").strip() or None,
+            "remediation": f"Upgrade {name} to {fixed[0]} or later." if fixed else None,
+            "references": refs,
+        }))
     return out
 
 

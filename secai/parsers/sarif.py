@@ -21,6 +21,7 @@ from secai.findings import (
     Location,
     Package,
     Severity,
+    build_finding,
     canonical_tool,
     cwe_ids,
     normalize_vuln_id,
@@ -561,27 +562,27 @@ def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, o
         f_remediation = remediation
         if package and package.fixed_versions:
             f_remediation = f"Upgrade {package.name} to {package.fixed_versions[0]} or later."
-        finding = Finding(
-            tool=tool,
-            tool_version=tool_version,
-            rule_id=rule_id,
-            title=title[:300],
-            severity=severity,
-            raw_severity=raw,
-            category=_category(tool, rule_id, facts, package, fields),
-            cwe=cwe,
-            vulnerability_ids=vulns,
-            package=package,
-            location=loc,
-            message=message,
-            description=description,
-            remediation=f_remediation,
-            references=references,
-            url=url,
-            suppressed=suppressed,
-            source=source,
-            extra=extra,
-        )
+        finding = build_finding({
+            "tool": tool,
+            "tool_version": tool_version,
+            "rule_id": rule_id,
+            "title": title[:300],
+            "severity": severity,
+            "raw_severity": raw,
+            "category": _category(tool, rule_id, facts, package, fields),
+            "cwe": cwe,
+            "vulnerability_ids": vulns,
+            "package": package,
+            "location": loc,
+            "message": message,
+            "description": description,
+            "remediation": f_remediation,
+            "references": references,
+            "url": url,
+            "suppressed": suppressed,
+            "source": source,
+            "extra": extra,
+        })
         if secrets:
             finding.extra["_secrets"] = list(secrets)
         out.append(finding)

@@ -14,9 +14,9 @@ from secai.errors import ParseError
 from secai.findings import (
     Category,
     Finding,
-    Location,
     Package,
     Severity,
+    build_finding,
     cwe_ids,
     severity_from_text,
     unique,
@@ -132,24 +132,24 @@ def _finding(r: dict, version: str | None) -> Finding:
                 info["lockfile"] = lockfile
     if _is_secret(rule_id, meta):
         category = Category.secret
-    return Finding(
-        tool="semgrep",
-        tool_version=version,
-        rule_id=rule_id,
-        title=title,
-        severity=severity,
-        raw_severity=raw,
-        category=category,
-        cwe=cwe_ids(meta.get("cwe")),
-        vulnerability_ids=vulns,
-        package=package,
-        location=Location(path=repo_relative(path), start_line=start, end_line=end, snippet=snippet),
-        message=message,
-        description=message or None,
-        remediation=remediation,
-        references=refs,
-        extra=info,
-    )
+    return build_finding({
+        "tool": "semgrep",
+        "tool_version": version,
+        "rule_id": rule_id,
+        "title": title,
+        "severity": severity,
+        "raw_severity": raw,
+        "category": category,
+        "cwe": cwe_ids(meta.get("cwe")),
+        "vulnerability_ids": vulns,
+        "package": package,
+        "location": {"path": repo_relative(path), "start_line": start, "end_line": end, "snippet": snippet},
+        "message": message,
+        "description": message or None,
+        "remediation": remediation,
+        "references": refs,
+        "extra": info,
+    })
 
 
 def _is_secret(rule_id: str, meta: dict) -> bool:

@@ -13,7 +13,18 @@ from typing import Any
 
 from secai import versions
 from secai.errors import ParseError
-from secai.findings import Category, Finding, Location, Package, Severity, cwe_ids, severity_from_text, unique, vuln_ids_in
+from secai.findings import (
+    Category,
+    Finding,
+    Location,
+    Package,
+    Severity,
+    build_finding,
+    cwe_ids,
+    severity_from_text,
+    unique,
+    vuln_ids_in,
+)
 from secai.parsers.sarif import _PURL_ECOSYSTEMS, repo_relative
 
 NAME = "trivy-json"
@@ -179,26 +190,26 @@ def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, so
             if entry.get("V3Score") is not None:
                 extra["cvss_v3_score"] = entry.get("V3Score")
             break
-    return Finding(
-        tool="trivy",
-        tool_version=version,
-        rule_id=vid,
-        title=_str(v.get("Title")) or f"{vid} {name} {installed or ''}".strip(),
-        severity=severity_from_text(v.get("Severity"), Severity.info),
-        raw_severity=_str(v.get("Severity")),
-        category=Category.dependency,
-        cwe=cwe_ids(v.get("CweIDs")),
-        vulnerability_ids=unique(vuln_ids_in(vid) or [vid]),
-        package=Package(ecosystem=eco, name=name, version=installed, fixed_versions=fixed,
-                        purl=purl if isinstance(purl, str) else None),
-        location=Location(path=path),
-        message=f"{name} {installed or ''} is affected by {vid}" + (f"; fixed in {', '.join(fixed)}" if fixed else "; no fixed version"),
-        description=_str(v.get("Description")),
-        remediation=f"Upgrade {name} to {fixed[0]} or later." if fixed else None,
-        references=_references(v),
-        source=source,
-        extra=extra,
-    )
+    return build_finding({
+        "tool": "trivy",
+        "tool_version": version,
+        "rule_id": vid,
+        "title": _str(v.get("Title")) or f"{vid} {name} {installed or ''}".strip(),
+        "severity": severity_from_text(v.get("Severity"), Severity.info),
+        "raw_severity": _str(v.get("Severity")),
+        "category": Category.dependency,
+        "cwe": cwe_ids(v.get("CweIDs")),
+        "vulnerability_ids": unique(vuln_ids_in(vid) or [vid]),
+        "package": {"ecosystem": eco, "name": name, "version": installed, "fixed_versions": fixed,
+                    "purl": purl if isinstance(purl, str) else None},
+        "location": {"path": path},
+        "message": f"{name} {installed or ''} is affected by {vid}" + (f"; fixed in {', '.join(fixed)}" if fixed else "; no fixed version"),
+        "description": _str(v.get("Description")),
+        "remediation": f"Upgrade {name} to {fixed[0]} or later." if fixed else None,
+        "references": _references(v),
+        "source": source,
+        "extra": extra,
+    })
 
 
 def _lines(meta: dict) -> tuple[int | None, int | None]:
@@ -224,21 +235,21 @@ def _misconfiguration(m: dict, target: str, typ: str, version) -> Finding:
     extra = {k: m[k] for k in ("AVDID", "Type", "Namespace") if isinstance(m.get(k), str)}
     if meta.get("Resource"):
         extra["resource"] = str(meta["Resource"])
-    return Finding(
-        tool="trivy",
-        tool_version=version,
-        rule_id=rule_id,
-        title=_str(m.get("Title")) or rule_id,
-        severity=severity_from_text(m.get("Severity"), Severity.medium),
-        raw_severity=_str(m.get("Severity")),
-        category=Category.iac,
-        location=Location(path=repo_relative(target), start_line=start, end_line=end, snippet=snippet) if target else None,
-        message=_str(m.get("Message")) or _str(m.get("Title")) or rule_id,
-        description=_str(m.get("Description")),
-        remediation=_str(m.get("Resolution")),
-        references=_references(m),
-        extra=extra,
-    )
+    return build_finding({
+        "tool": "trivy",
+        "tool_version": version,
+        "rule_id": rule_id,
+        "title": _str(m.get("Title")) or rule_id,
+        "severity": severity_from_text(m.get("Severity"), Severity.medium),
+        "raw_severity": _str(m.get("Severity")),
+        "category": Category.iac,
+        "location": Location(path=repo_relative(target), start_line=start, end_line=end, snippet=snippet) if target else None,
+        "message": _str(m.get("Message")) or _str(m.get("Title")) or rule_id,
+        "description": _str(m.get("Description")),
+        "remediation": _str(m.get("Resolution")),
+        "references": _references(m),
+        "extra": extra,
+    })
 
 
 def _secret(s: dict, target: str, version) -> Finding:
@@ -246,18 +257,18 @@ def _secret(s: dict, target: str, version) -> Finding:
     _, code_lines = _code(s)
     match = _str(s.get("Match"))
     title = _str(s.get("Title")) or _str(s.get("RuleID")) or "secret"
-    finding = Finding(
-        tool="trivy",
-        tool_version=version,
-        rule_id=_str(s.get("RuleID")) or "secret",
-        title=title,
-        severity=severity_from_text(s.get("Severity"), Severity.high),
-        raw_severity=_str(s.get("Severity")),
-        category=Category.secret,
-        location=Location(path=repo_relative(target), start_line=start, end_line=end, snippet=match) if target else None,
-        message=f"{title} in {target}" + (f" line {start}" if start else ""),
-        extra={"secret_category": s["Category"]} if isinstance(s.get("Category"), str) else {},
-    )
+    finding = build_finding({
+        "tool": "trivy",
+        "tool_version": version,
+        "rule_id": _str(s.get("RuleID")) or "secret",
+        "title": title,
+        "severity": severity_from_text(s.get("Severity"), Severity.high),
+        "raw_severity": _str(s.get("Severity")),
+        "category": Category.secret,
+        "location": Location(path=repo_relative(target), start_line=start, end_line=end, snippet=match) if target else None,
+        "message": f"{title} in {target}" + (f" line {start}" if start else ""),
+        "extra": {"secret_category": s["Category"]} if isinstance(s.get("Category"), str) else {},
+    })
     # The matched line (even when Trivy masked it with '*') is handed to the redaction layer whole.
     finding.extra["_secrets"] = [x for x in [match] + code_lines if x]
     return finding
@@ -267,17 +278,17 @@ def _license(lic: dict, target: str, version) -> Finding:
     name = _str(lic.get("Name")) or "unknown license"
     pkg = _str(lic.get("PkgName"))
     path = _str(lic.get("FilePath")) or target
-    return Finding(
-        tool="trivy",
-        tool_version=version,
-        rule_id=f"license:{name}",
-        title=f"License {name}" + (f" ({lic['Category']})" if lic.get("Category") else "") + (f" in {pkg}" if pkg else ""),
-        severity=severity_from_text(lic.get("Severity"), Severity.low),
-        raw_severity=_str(lic.get("Severity")),
-        category=Category.license,
-        package=Package(name=pkg) if pkg else None,
-        location=Location(path=repo_relative(path)) if path else None,
-        message=f"{pkg or path} is licensed under {name}",
-        references=unique([_str(lic.get("Link"))]),
-        extra={"license_category": lic["Category"]} if isinstance(lic.get("Category"), str) else {},
-    )
+    return build_finding({
+        "tool": "trivy",
+        "tool_version": version,
+        "rule_id": f"license:{name}",
+        "title": f"License {name}" + (f" ({lic['Category']})" if lic.get("Category") else "") + (f" in {pkg}" if pkg else ""),
+        "severity": severity_from_text(lic.get("Severity"), Severity.low),
+        "raw_severity": _str(lic.get("Severity")),
+        "category": Category.license,
+        "package": Package(name=pkg) if pkg else None,
+        "location": Location(path=repo_relative(path)) if path else None,
+        "message": f"{pkg or path} is licensed under {name}",
+        "references": unique([_str(lic.get("Link"))]),
+        "extra": {"license_category": lic["Category"]} if isinstance(lic.get("Category"), str) else {},
+    })

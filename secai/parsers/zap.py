@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from secai.errors import ParseError
-from secai.findings import Category, Finding, Instance, Severity, cwe_ids, severity_from_text, unique
+from secai.findings import Category, Finding, Instance, Severity, build_finding, cwe_ids, severity_from_text, unique
 
 NAME = "zap-json"
 KIND = "json"
@@ -139,24 +139,24 @@ def alert_finding(alert: dict, site: str | None, tool_version: str | None, sourc
         }.items()
         if v
     }
-    return Finding(
-        tool="zap",
-        tool_version=tool_version,
-        rule_id=rule_id or title,
-        title=title or rule_id,
-        severity=severity,
-        raw_severity=raw,
-        category=Category.dast,
-        cwe=cwe_ids(_text(alert.get("cweid"))),
-        url=instances[0].url if instances else site,
-        instances=instances,
-        message=description.split("\n", 1)[0] if description else (title or ""),
-        description=description or None,
-        remediation=remediation,
-        references=split_urls(html_to_text(_text(alert.get("reference")))),
-        source=source,
-        extra=extra,
-    )
+    return build_finding({
+        "tool": "zap",
+        "tool_version": tool_version,
+        "rule_id": rule_id or title,
+        "title": title or rule_id,
+        "severity": severity,
+        "raw_severity": raw,
+        "category": Category.dast,
+        "cwe": cwe_ids(_text(alert.get("cweid"))),
+        "url": instances[0].url if instances else site,
+        "instances": instances,
+        "message": description.split("\n", 1)[0] if description else (title or ""),
+        "description": description or None,
+        "remediation": remediation,
+        "references": split_urls(html_to_text(_text(alert.get("reference")))),
+        "source": source,
+        "extra": extra,
+    })
 
 
 def detect(doc: Any) -> bool:
