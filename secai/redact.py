@@ -8,6 +8,7 @@ recognisable (and countable) without the value ever being kept.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from bisect import bisect_right
 from typing import Any, Iterable
@@ -86,6 +87,8 @@ def _token(m: re.Match) -> str:
 
 def _may_assign(text: str) -> bool:
     """Cheap necessary condition for `_ASSIGN_RE` to match: a keyword followed by `:` or `=`."""
+    if ":" not in text and "=" not in text:
+        return False
     if not text.isascii():  # case folding beyond ASCII: let the case-insensitive regex decide
         return _ASSIGN_HINT_RE.search(text) is not None
     low = text.lower()
@@ -135,10 +138,7 @@ def _suspects(texts: list[str]) -> tuple[set[int], set[int]]:
     """The indexes of `texts` (ASCII) in which a token may be, and those in which a token or an
     assignment may be."""
     joined = "\n".join(texts).encode("ascii")  # bytes: offsets are then the same as in the texts
-    starts, pos = [], 0
-    for t in texts:
-        starts.append(pos)
-        pos += len(t) + 1
+    starts = [*itertools.accumulate(map((1).__add__, map(len, texts[:-1])), initial=0)]
     hits: set[int] = set()
     pos = 0
     while (m := _RE2_ANY.search(joined, pos)) is not None:
@@ -180,11 +180,18 @@ class Redactor:
             return
         clean, redacted = self._clean, self._redacted
         unique_texts = texts if isinstance(texts, (set, frozenset)) else set(texts)
-        todo = [t for t in unique_texts if t and t.isascii() and t not in clean and t not in redacted]
+        todo = [*filter(str.isascii, unique_texts)]
+        if clean or redacted:
+            todo = [t for t in todo if t not in clean and t not in redacted]
         if len(todo) < 8:
             return
         tokens, assignments = _suspects(todo)
         secrets = self.secrets
+        if not secrets:  # what the loop below does, in set operations
+            clean.update(todo)
+            clean.difference_update([todo[i] for i in assignments])
+            self._no_token.update([todo[i] for i in assignments - tokens])
+            return
         for i, t in enumerate(todo):
             if i in tokens or (secrets and any(s in t for s in secrets)):
                 continue
@@ -269,7 +276,11 @@ def _collect_texts(f, out: list[str]) -> None:
             out.append(v)
     out += f.references
     if f.extra:
-        _strings(f.extra, out)
+        for v in f.extra.values():  # mostly plain strings and numbers
+            if isinstance(v, str):
+                out.append(v)
+            elif isinstance(v, (list, dict)):
+                _strings(v, out)
     loc = f.location
     if loc is not None and loc.snippet:
         out.append(loc.snippet)
