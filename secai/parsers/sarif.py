@@ -125,8 +125,9 @@ def _text(v: Any) -> str | None:
         return v.strip() or None
     if isinstance(v, dict):
         for key in ("text", "markdown"):
-            if isinstance(v.get(key), str) and v[key].strip():
-                return v[key].strip()
+            text = v.get(key)
+            if isinstance(text, str) and (text := text.strip()):
+                return text
     return None
 
 
@@ -231,7 +232,9 @@ class _Rules:
         for h in holders:
             props = _dict(h.get("properties"))
             out += self._tag_cwes(_list(props.get("tags")))
-            out += cwe_ids(props.get("cwe"), props.get("CWE"), props.get("cwe_ids"))
+            named = (props.get("cwe"), props.get("CWE"), props.get("cwe_ids"))
+            if named != (None, None, None):
+                out += cwe_ids(*named)
             for rel in _list(h.get("relationships")) + _list(h.get("taxa")):
                 rel = _dict(rel)
                 target = _dict(rel.get("target")) or rel
@@ -251,12 +254,14 @@ class _RuleFacts:
         self.props = props
         self.title = _text(rule.get("shortDescription")) or (rule.get("name") if isinstance(rule.get("name"), str) else None)
         self.description = _text(rule.get("fullDescription")) or _text(rule.get("help")) or _text(props.get("description"))
-        self.help_md = _text(_dict(rule.get("help")).get("markdown")) or _text(_dict(rule.get("help")).get("text"))
+        help_ = _dict(rule.get("help"))
+        self.help_md = _text(help_.get("markdown")) or _text(help_.get("text"))
         self.help_uri = rule.get("helpUri") if isinstance(rule.get("helpUri"), str) else None
         self.references = [r for r in _list(props.get("references")) if isinstance(r, str)]
         self.cwes = rules.cwes(rule)
-        self.tag_vulns = vuln_ids_in(" ".join(str(t) for t in _list(props.get("tags"))))
-        self.tags = [str(t).lower() for t in _list(props.get("tags"))]
+        tags = [str(t) for t in _list(props.get("tags"))]
+        self.tag_vulns = vuln_ids_in(" ".join(tags))
+        self.tags = [t.lower() for t in tags]
         self.name = str(rule.get("name", ""))
         # a rule's own `security-severity` (when its result has none), its extra facts, and the
         # references of a result that adds none of its own
