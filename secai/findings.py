@@ -205,6 +205,9 @@ class Finding(BaseModel):
 #: validation as `Finding(**fields)`, without BaseModel.__init__'s keyword round trip and with the
 #: nested models built by pydantic-core instead of in Python (about a quarter fewer instructions).
 build_finding = Finding.__pydantic_validator__.validate_python
+#: The same for a Location or a Package on its own.
+build_location = Location.__pydantic_validator__.validate_python
+build_package = Package.__pydantic_validator__.validate_python
 
 
 # -- helpers used by parsers ------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from secai.findings import (
     Package,
     Severity,
     build_finding,
+    build_location,
+    build_package,
     canonical_tool,
     cwe_ids,
     normalize_vuln_id,
@@ -360,7 +362,7 @@ def _trivy_package(fields: dict[str, str], path: str | None, os_family: str | No
     if eco is None and path and "/" in path and not _SUFFIX.search(path):
         eco = os_family  # an OS package of an image ("owner/image" path)
     fixed = versions.smallest_fix_above(installed, versions.split_versions(fields.get("Fixed Version")), eco)
-    return Package(ecosystem=eco, name=name, version=installed, fixed_versions=fixed, purl=purl)
+    return build_package({"ecosystem": eco, "name": name, "version": installed, "fixed_versions": fixed, "purl": purl})
 
 
 _PURL_ECOSYSTEMS = {
@@ -479,7 +481,7 @@ def _locations(result: dict, roots: list[str], artifacts: list[dict], lines: boo
             locs.append(None)
             continue
         if not lines:
-            locs.append(Location(path=repo_relative(uri, roots)))
+            locs.append(build_location({"path": repo_relative(uri, roots)}))
             continue
         region = _dict(phys.get("region"))
         context = _dict(phys.get("contextRegion"))
@@ -488,7 +490,7 @@ def _locations(result: dict, roots: list[str], artifacts: list[dict], lines: boo
         if start and end and end < start:
             end = start
         snippet = _text(region.get("snippet")) or _text(context.get("snippet"))
-        locs.append(Location(path=repo_relative(uri, roots), start_line=start, end_line=end, snippet=snippet))
+        locs.append(build_location({"path": repo_relative(uri, roots), "start_line": start, "end_line": end, "snippet": snippet}))
     return locs or [None]
 
 
