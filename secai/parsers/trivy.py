@@ -9,6 +9,7 @@ redacted) and licenses are kept too.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from secai import versions
@@ -65,6 +66,7 @@ def detect(doc: Any) -> bool:
     return "ClusterName" in doc and any(k in doc for k in ("Resources", "Vulnerabilities", "Misconfigurations"))
 
 
+@lru_cache(maxsize=1024)  # every vulnerability of a target asks again
 def target_path(target: str, os_packages: bool) -> str:
     """The path Trivy's SARIF gives a target: for OS packages the image repository
     (`ghcr.io/o/img:tag (ubuntu 24.04)` -> `o/img`), else the target itself."""
