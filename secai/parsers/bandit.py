@@ -33,7 +33,8 @@ def _finding(r: Any, source: str) -> Finding:
         raise ValueError("result without test_id or filename")
     text = _str(r.get("issue_text")) or test_id
     line = positive_int(r.get("line_number"))
-    lines = [n for n in (positive_int(x) for x in r.get("line_range") or [] if isinstance(r.get("line_range"), list)) if n]
+    line_range = r.get("line_range")
+    lines = [n for n in map(positive_int, line_range) if n] if isinstance(line_range, list) else []
     end = max([line or 0, *lines]) or None
     cwe = r.get("issue_cwe") if isinstance(r.get("issue_cwe"), dict) else {}
     raw = _str(r.get("issue_severity"))

@@ -258,6 +258,8 @@ class _RuleFacts:
         self.description = _text(rule.get("fullDescription")) or _text(rule.get("help")) or _text(props.get("description"))
         help_ = _dict(rule.get("help"))
         self.help_md = _text(help_.get("markdown")) or _text(help_.get("text"))
+        # whether the help text only restates the rule's description or title (then it is no remediation)
+        self.help_restates = bool(self.help_md) and any(self.help_md.startswith(t) for t in (self.description, self.title) if t)
         self.help_uri = rule.get("helpUri") if isinstance(rule.get("helpUri"), str) else None
         self.references = [r for r in _list(props.get("references")) if isinstance(r, str)]
         self.cwes = rules.cwes(rule)
@@ -519,8 +521,8 @@ def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, o
     description = facts.description
     help_md = facts.help_md
     remediation = None
-    restated = [t for t in (description, title, message) if t]
-    if help_md and tool != "trivy" and not any(help_md.startswith(t) for t in restated):
+    if help_md and tool != "trivy" and not facts.help_restates and not (message and help_md.startswith(message)) \
+            and not (not facts.title and title and help_md.startswith(title)):
         remediation = help_md  # guidance, not the rule's description restated (Checkov, Trivy)
     own = [r for r in _list(props.get("references")) if isinstance(r, str)] if props else []
     links = _links(message) if tool == "trivy" else []
