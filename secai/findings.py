@@ -221,6 +221,8 @@ _VULN_ID_RE = re.compile(
 
 def cwe_ids(*values: Any) -> list[int]:
     """CWE numbers from strings like 'CWE-79', 'CWE-79: Improper...', ints, or lists of either."""
+    if len(values) == 1 and values[0] is None:  # the usual call: a field the report leaves out
+        return []
     out: list[int] = []
     for value in values:
         if value is None:
@@ -249,6 +251,7 @@ def vuln_ids_in(text: str | None) -> list[str]:
     return unique(normalize_vuln_id(m) for m in _VULN_ID_RE.findall(text))
 
 
+@lru_cache(maxsize=4096)  # advisory ids repeat across a report's packages and aliases
 def normalize_vuln_id(v: str) -> str:
     v = v.strip()
     if v[:4].upper() == "GHSA":
