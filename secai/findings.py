@@ -309,8 +309,9 @@ def canonical_tool(name: str) -> str:
 
 # -- fingerprints and dedupe ----------------------------------------------------------------------
 
-def _digest_text(parts: Iterable[Any]) -> str:
-    return "".join([("" if part is None else str(part)) + "\x1f" for part in parts])
+def _digest_text(parts: tuple[str, ...]) -> str:
+    # identity() and primary_id() give strings only
+    return "\x1f".join(parts) + "\x1f"
 
 
 def assign_fingerprints(findings: list[Finding]) -> list[Finding]:

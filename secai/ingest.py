@@ -193,21 +193,20 @@ def _check_json_depth(raw: bytes, body: bytes, name: str, max_depth: int) -> Non
         raise ParseError(name, f"JSON nested deeper than {max_depth} levels")
 
 
-_CONTAINER_TYPE = frozenset((dict, list)).__contains__
-
-
 def _nested_deeper(data: Any, max_depth: int) -> bool:
     """Whether decoded JSON nests containers more than `max_depth` deep, counted one level at a
-    time with C loops (chain, map, compress) over the values rather than a Python step per value."""
+    time: `gc.get_referents` lists the values of all of a level's dicts and lists in one C call,
+    and JSON's scalars refer to nothing, so they add nothing to the level after theirs."""
     level = [data] if type(data) in (dict, list) else []
-    depth = 0
+    levels = 0
+    deepest: list = []
     while level:
-        depth += 1
-        if depth > max_depth:
+        levels += 1
+        if levels > max_depth + 1:  # a container on level max_depth + 1 had values
             return True
-        values = [*itertools.chain.from_iterable([c.values() if type(c) is dict else c for c in level])]
-        level = [*itertools.compress(values, map(_CONTAINER_TYPE, map(type, values)))]
-    return False
+        deepest, level = level, gc.get_referents(*level)
+    # The last level holds containers (then it is the depth) or only scalars (one less).
+    return levels > max_depth and any(type(v) in (dict, list) for v in deepest)
 
 
 def _text(body: bytes, name: str) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
+
+from secai import versions
 
 
 def positive_int(value: Any) -> int | None:
@@ -14,3 +17,17 @@ def positive_int(value: Any) -> int | None:
     except ValueError:
         return None
     return n if n > 0 else None
+
+
+def fixes_above(installed: str | None, fixed: list[str], ecosystem: str | None) -> list[str]:
+    """`versions.smallest_fix_above`, remembered for plain string arguments: a report (and the
+    merged SARIF next to its parts) names the same package versions and fixes many times."""
+    if (installed is None or type(installed) is str) and (ecosystem is None or type(ecosystem) is str) \
+            and all(type(v) is str for v in fixed):
+        return list(_fixes_above(installed, tuple(fixed), ecosystem))
+    return versions.smallest_fix_above(installed, fixed, ecosystem)
+
+
+@lru_cache(maxsize=8192)
+def _fixes_above(installed: str | None, fixed: tuple[str, ...], ecosystem: str | None) -> tuple[str, ...]:
+    return tuple(versions.smallest_fix_above(installed, fixed, ecosystem))

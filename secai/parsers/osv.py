@@ -23,6 +23,7 @@ from secai.findings import (
     severity_from_text,
     unique,
 )
+from secai.parsers.common import fixes_above
 from secai.parsers.sarif import repo_relative
 
 NAME = "osv-scanner"
@@ -94,7 +95,7 @@ def _package_findings(entry: dict, path: str | None) -> list[Finding]:
         fixed = []
         for m in members:
             fixed += _fixed_versions(m, name, eco)
-        fixed = versions.smallest_fix_above(installed, fixed, eco)
+        fixed = fixes_above(installed, fixed, eco)
         cwe = cwe_ids([_dict(m.get("database_specific")).get("cwe_ids") for m in members])
         refs = unique(r.get("url") for m in members for r in _list(m.get("references")) if isinstance(r, dict)
                       and isinstance(r.get("url"), str))

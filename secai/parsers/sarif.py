@@ -31,6 +31,7 @@ from secai.findings import (
     unique,
     vuln_ids_in,
 )
+from secai.parsers.common import fixes_above
 
 NAME = "sarif"
 KIND = "json"
@@ -363,7 +364,7 @@ def _trivy_package(fields: dict[str, str], path: str | None, os_family: str | No
     eco = eco or trivy_language_ecosystem(path, name)
     if eco is None and path and "/" in path and not _SUFFIX.search(path):
         eco = os_family  # an OS package of an image ("owner/image" path)
-    fixed = versions.smallest_fix_above(installed, versions.split_versions(fields.get("Fixed Version")), eco)
+    fixed = fixes_above(installed, versions.split_versions(fields.get("Fixed Version")), eco)
     return build_package({"ecosystem": eco, "name": name, "version": installed, "fixed_versions": fixed, "purl": purl})
 
 

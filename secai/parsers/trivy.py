@@ -26,6 +26,7 @@ from secai.findings import (
     unique,
     vuln_ids_in,
 )
+from secai.parsers.common import fixes_above
 from secai.parsers.sarif import _PURL_ECOSYSTEMS, repo_relative
 
 NAME = "trivy-json"
@@ -179,7 +180,7 @@ def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, so
     name = str(v["PkgName"])
     installed = _str(v.get("InstalledVersion"))
     eco = _ecosystem(result, v)
-    fixed = versions.smallest_fix_above(installed, versions.split_versions(v.get("FixedVersion")), eco)
+    fixed = fixes_above(installed, versions.split_versions(v.get("FixedVersion")), eco)
     purl = (v.get("PkgIdentifier") or {}).get("PURL") if isinstance(v.get("PkgIdentifier"), dict) else None
     pkg_path = _str(v.get("PkgPath"))
     path = repo_relative(pkg_path) if pkg_path else target_path(target, os_pkgs)
