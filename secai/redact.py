@@ -215,17 +215,17 @@ class Redactor:
     def findings(self, findings: list) -> None:
         """Redact many findings in place. Their texts are sorted out first (most reports have
         nothing to redact), so the findings are walked again only when some text changes."""
-        per_finding = []
+        texts: list[str] = []
         for f in findings:
-            texts: list[str] = []
             _collect_texts(f, texts)
-            per_finding.append(texts)
-        unique_texts = set().union(*per_finding)
+        unique_texts = set(texts)
         self.prefilter(unique_texts)
         text = self.text
         changing = {t for t in unique_texts - self._clean if text(t) is not t}
         if changing:
-            for f, texts in zip(findings, per_finding):
+            for f in findings:
+                texts.clear()
+                _collect_texts(f, texts)
                 if not changing.isdisjoint(texts):
                     self.finding(f)
 
@@ -262,9 +262,14 @@ def redact_finding(finding, secrets: list[str] | None = None):
 def redact_findings(findings, secrets_of=lambda f: ()) -> None:
     """Redact many findings in place, sharing the work between findings with the same secrets.
     `secrets_of(finding)` gives the secret values a scanner reported for that finding."""
+    reported = [secrets_of(f) for f in findings]
+    if not any(reported):  # the usual case: no scanner-reported secrets
+        if findings:
+            Redactor(()).findings(findings)
+        return
     groups: dict[tuple[str, ...], list] = {}
-    for f in findings:
-        groups.setdefault(tuple(secrets_of(f) or ()), []).append(f)
+    for f, found in zip(findings, reported):
+        groups.setdefault(tuple(found or ()), []).append(f)
     for secrets, members in groups.items():
         Redactor(secrets).findings(members)
 

@@ -177,6 +177,7 @@ class _Rules:
         self.driver = driver
         self._facts: dict[int, _RuleFacts] = {}
         self._tag_cwe_memo: dict[tuple, list[int]] = {}
+        self._tag_facts_memo: dict[tuple, tuple[list[str], list[str]]] = {}
         self.by_index = [r if isinstance(r, dict) else {} for r in _list(driver.get("rules"))]
         self.by_id: dict[str, dict] = {}
         for ext in [driver] + [_dict(e) for e in _list(_dict(run.get("tool")).get("extensions"))]:
@@ -230,6 +231,17 @@ class _Rules:
             hit = self._tag_cwe_memo[key] = cwe_ids(tags)
         return hit
 
+    def tag_facts(self, tags: list) -> tuple[list[str], list[str]]:
+        """The advisory ids in a rule's tags and the tags in lower case, once per tag list."""
+        key = tuple(tags) if all(type(t) is str for t in tags) else None
+        hit = self._tag_facts_memo.get(key) if key is not None else None
+        if hit is None:
+            strings = [str(t) for t in tags]
+            hit = (vuln_ids_in(" ".join(strings)), [t.lower() for t in strings])
+            if key is not None:
+                self._tag_facts_memo[key] = hit
+        return hit
+
     def cwes(self, *holders: dict) -> list[int]:
         out: list[int] = []
         for h in holders:
@@ -264,9 +276,7 @@ class _RuleFacts:
         self.help_uri = rule.get("helpUri") if isinstance(rule.get("helpUri"), str) else None
         self.references = [r for r in _list(props.get("references")) if isinstance(r, str)]
         self.cwes = rules.cwes(rule)
-        tags = [str(t) for t in _list(props.get("tags"))]
-        self.tag_vulns = vuln_ids_in(" ".join(tags))
-        self.tags = [t.lower() for t in tags]
+        self.tag_vulns, self.tags = rules.tag_facts(_list(props.get("tags")))
         self.name = str(rule.get("name", ""))
         # a rule's own `security-severity` (when its result has none), its extra facts, and the
         # references of a result that adds none of its own
