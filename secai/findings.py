@@ -213,8 +213,9 @@ build_package = Package.__pydantic_validator__.validate_python
 # -- helpers used by parsers ------------------------------------------------------------------------
 
 _CWE_RE = re.compile(r"CWE[-_ ]?(\d{1,5})", re.IGNORECASE)
+# The lookahead (the letters an id can start with, in any case) lets the scan pass other positions fast.
 _VULN_ID_RE = re.compile(
-    r"\b(CVE-\d{4}-\d{4,}|GHSA(?:-[23456789cfghjmpqrvwx]{4}){3}|PYSEC-\d{4}-\d+|GO-\d{4}-\d+|RUSTSEC-\d{4}-\d+|OSV-\d{4}-\d+|DSA-\d+-\d+|DLA-\d+-\d+|ELSA-\d{4}-\d+|RHSA-\d{4}:\d+|ALAS2?-\d{4}-\d+|SNYK-[A-Z0-9-]+|NSWG-ECO-\d+|MAL-\d{4}-\d+)\b",
+    r"(?=[CGPRODEASNM])\b(CVE-\d{4}-\d{4,}|GHSA(?:-[23456789cfghjmpqrvwx]{4}){3}|PYSEC-\d{4}-\d+|GO-\d{4}-\d+|RUSTSEC-\d{4}-\d+|OSV-\d{4}-\d+|DSA-\d+-\d+|DLA-\d+-\d+|ELSA-\d{4}-\d+|RHSA-\d{4}:\d+|ALAS2?-\d{4}-\d+|SNYK-[A-Z0-9-]+|NSWG-ECO-\d+|MAL-\d{4}-\d+)\b",
     re.IGNORECASE,
 )
 

@@ -38,7 +38,9 @@ _TOKEN_PATTERNS = [
     r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
     r"-----BEGIN[ A-Z]*PRIVATE KEY-----[\s\S]*?(?:-----END[ A-Z]*PRIVATE KEY-----|$)",
 ]
-_TOKEN_RE = re.compile("|".join(f"(?:{p})" for p in _TOKEN_PATTERNS))
+_TOKEN_ALTERNATIVES = "|".join(f"(?:{p})" for p in _TOKEN_PATTERNS)
+# The lookahead (the characters a token can start with) lets the scan pass other positions fast.
+_TOKEN_RE = re.compile(f"(?=[ghAxsrnpSe-])(?:{_TOKEN_ALTERNATIVES})")
 # `password = "hunter2"`-style assignments: keep the key, redact the value.
 _ASSIGN_RE = re.compile(
     r"""(?ix)
@@ -62,7 +64,7 @@ def redaction_marker(value: str) -> str:
 _ASSIGN_HINTS = ("pass", "pwd", "secret", "token", "key")
 # What `_ASSIGN_RE` needs after its keyword; checked at each keyword before running the full regex.
 _ASSIGN_TAIL = re.compile(r"[\w.-]*\s*[:=]")
-_ASSIGN_HINT_RE = re.compile(r"(?:pass|pwd|secret|token|key)[\w.-]*\s*[:=]", re.IGNORECASE)
+_ASSIGN_HINT_RE = re.compile(r"(?=[pstk])(?:pass|pwd|secret|token|key)[\w.-]*\s*[:=]", re.IGNORECASE)
 
 
 def redact_text(text: str | None, secrets: list[str] | tuple[str, ...] = ()) -> str | None:
@@ -124,7 +126,7 @@ def _redact_assignments(text: str) -> str:
 # `\s` is not, hence the explicit class of what Python's `\s` matches in ASCII.
 _S = r"\t\n\x0b\x0c\r\x1c-\x1f "
 _RE2_PREFILTERS = [
-    _TOKEN_RE.pattern,
+    _TOKEN_ALTERNATIVES,
     r"(?i)\b[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key"
     rf"|client[_-]?secret)s?(?:[_.-][\w.-]*)?\b[{_S}]*[:=][{_S}]*[\"']?[^{_S}\"'`,;]{{6,}}",
 ] if re2 is not None else []
