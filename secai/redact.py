@@ -218,17 +218,17 @@ class Redactor:
         """Redact many findings in place. Their texts are sorted out first (most reports have
         nothing to redact), so the findings are walked again only when some text changes."""
         texts: list[str] = []
+        ends = []  # finding i's texts end at ends[i]
         for f in findings:
             _collect_texts(f, texts)
+            ends.append(len(texts))
         unique_texts = set(texts)
         self.prefilter(unique_texts)
         text = self.text
         changing = {t for t in unique_texts - self._clean if text(t) is not t}
         if changing:
-            for f in findings:
-                texts.clear()
-                _collect_texts(f, texts)
-                if not changing.isdisjoint(texts):
+            for f, start, end in zip(findings, [0, *ends], ends):
+                if not changing.isdisjoint(texts[start:end]):
                     self.finding(f)
 
     def finding(self, finding):
