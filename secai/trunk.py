@@ -88,6 +88,25 @@ def _blocks(layers, prefix, hidden):
     return prefix, hidden
 
 
+def _numpy_block(layer, h, kv):
+    """One llama block through `secai.cpu_forward`'s numpy-exponential attention and SiLU, after
+    the prefix keys/values `kv` (or none); the output and the extended keys/values."""
+    from mlx_lm.models.cache import KVCache
+
+    from secai.cpu_forward import NumpyExpForward, _hidden_keys, _silu
+
+    cache = KVCache()
+    if kv is not None:
+        cache.keys, cache.values = kv
+        cache.offset = int(kv[0].shape[2])
+    hidden = _hidden_keys(cache, h.shape[1])
+    h = h + NumpyExpForward._attention(layer.self_attn, layer.input_layernorm(h), cache, hidden)
+    x = layer.post_attention_layernorm(h)
+    mlp = layer.mlp
+    h = h + mlp.down_proj(_silu(mlp.gate_proj(x)) * mlp.up_proj(x))
+    return h, (cache.keys[..., : cache.offset, :], cache.values[..., : cache.offset, :])
+
+
 def common_prefix(examples: list[tuple[list[int], int]]) -> int:
     """Tokens every example starts with, short of its first predicted position."""
     first = examples[0][0]
@@ -119,25 +138,44 @@ class Encoded:
             if len(tokens) < 2 or offset >= len(tokens):
                 raise SecaiError(f"a training example has no answer tokens within {max_seq_length} tokens")
             self.examples.append((tokens, offset))
+        from secai.cpu_forward import NumpyExpForward, forward_for
+
         inner = _inner(model)
         self._embed = inner.embed_tokens
         self._trunk = inner.layers[: len(inner.layers) - num_layers]
+        # Nothing is differentiated here, so on a CPU the trunk can take analysis's forward pass
+        # with its exponentials in numpy (secai/cpu_forward.py).
+        self._numpy = isinstance(forward_for(model), NumpyExpForward)
         self._hidden: dict[int, object] = {}
         self.seconds = 0.0
         t0 = time.perf_counter()
         self.prefix_length = n = common_prefix(self.examples) if self.examples else 0
-        prefix = self._embed(mx.array(self.examples[0][0][:n] if n else [], dtype=mx.int32)[None])
         self._caches: list = [None] * len(self._trunk)
+        prefix, caches = self._run(self.examples[0][0][:n] if n else [], self._caches)
         if n:
-            caches = []
-            for layer in self._trunk:
-                record = _PrefixCache()
-                prefix = layer(prefix, _mask(n), cache=record)
-                caches.append((record.keys, record.values))
-            mx.eval(prefix, caches)
             self._caches = caches
         self.prefix = prefix[0]
         self.seconds += time.perf_counter() - t0
+
+    def _run(self, tokens: list[int], caches: list) -> tuple:
+        """The trunk's output for `tokens` after the cached prefix keys/values `caches` (None
+        entries: no prefix), and the keys/values of prefix + tokens per block."""
+        import mlx.core as mx
+
+        h = self._embed(mx.array(tokens, dtype=mx.int32)[None])
+        out = []
+        if not tokens:
+            return h, out
+        for layer, kv in zip(self._trunk, caches):
+            if self._numpy:
+                h, kv = _numpy_block(layer, h, kv)
+            else:
+                cache = _PrefixCache(*kv) if kv is not None else _PrefixCache()
+                h = layer(h, _mask(h.shape[1], cache.offset), cache=cache)
+                kv = (cache.keys, cache.values)
+            out.append(kv)
+        mx.eval(h, out)
+        return h, out
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -151,10 +189,7 @@ class Encoded:
             import mlx.core as mx
 
             t0 = time.perf_counter()
-            h = self._embed(mx.array(tokens[self.prefix_length : -1], dtype=mx.int32)[None])
-            for layer, kv in zip(self._trunk, self._caches):
-                h = layer(h, _mask(h.shape[1], self.prefix_length), cache=_PrefixCache(*kv) if kv is not None else None)
-            mx.eval(h)
+            h, _ = self._run(tokens[self.prefix_length : -1], self._caches)
             self._hidden[i] = h[0]
             self.seconds += time.perf_counter() - t0
         return tokens, offset, self._hidden[i], self.prefix

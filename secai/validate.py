@@ -72,6 +72,8 @@ class BaseInfo(BaseModel):
     path: str
     embedded: bool = False
     license: str = "other"
+    #: The folder generation loads: the variant this machine runs (float32 on a CPU), as in training.
+    runtime_path: str | None = None
 
 
 class AdapterError(SecaiError):
@@ -268,13 +270,20 @@ def test_prompts(dataset_dir: Path, n: int = GENERATE_EXAMPLES) -> list[list[dic
 
 def generate_samples(base: BaseInfo, adapter_dir: Path, prompts: list[list[dict[str, str]]],
                      max_tokens: int = GENERATE_TOKENS) -> list[Sample]:
-    from mlx_lm import generate, load
+    from mlx_lm import load
 
-    model, tokenizer = load(base.path, adapter_path=str(adapter_dir))
+    from secai.analyze import PreparedPrompt, generate_batched
+
+    model, tokenizer = load(base.runtime_path or base.path, adapter_path=str(adapter_dir))
+    prepared = [
+        PreparedPrompt(fingerprint=str(i), truncated=False,
+                       tokens=list(tokenizer.apply_chat_template(m, add_generation_prompt=True, return_dict=False)))
+        for i, m in enumerate(prompts)
+    ]
+    answers = generate_batched(model, tokenizer, prepared, batch_size=len(prepared), max_tokens=max_tokens)
     samples = []
-    for messages in prompts:
-        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        answer = generate(model, tokenizer, prompt=prompt, max_tokens=max_tokens)
+    for p, messages in zip(prepared, prompts):
+        answer = answers[p.fingerprint]
         why = degenerate_reason(tokenizer.encode(answer, add_special_tokens=False) if answer else [], answer)
         samples.append(Sample(prompt=messages[-1]["content"][:300], answer=answer, ok=not why, why=why))
     return samples
@@ -311,9 +320,12 @@ def resolve_base(run_dir: Path, settings: Settings, base: Any = None) -> BaseInf
         recorded = _read_json(Path(run_dir) / "adapter" / "training.json").get("base_model")
         model_id = (recorded.get("model_id") if isinstance(recorded, dict) else recorded) or path.name
         return BaseInfo(model_id=str(model_id), path=str(path), license=_base_license(path))
+    from secai.model import runtime_model
+
     embedded = getattr(base, "source", "") == "embedded" or base.model_id == EMBEDDED_BASE_ID
     return BaseInfo(model_id=base.model_id, path=str(base.path), embedded=embedded,
-                    license=EMBEDDED_BASE_LICENSE if embedded else _base_license(Path(base.path)))
+                    license=EMBEDDED_BASE_LICENSE if embedded else _base_license(Path(base.path)),
+                    runtime_path=str(runtime_model(base, settings, purpose="infer").path))
 
 
 def run_facts(run_dir: Path, base: BaseInfo, *, dataset_repo: str | None = None, model_repo: str | None = None,

@@ -98,3 +98,20 @@ def test_examples_are_encoded_when_a_batch_first_needs_them(adapted):
     stream = trunk.Batches(seed=0)(enc, 2, 1024, loop=True)
     next(stream)
     assert enc.encoded == 2 and enc.token_length(1) == len(examples[1][0])
+
+
+def test_the_numpy_exponential_trunk_matches_the_model_s_own(adapted):
+    import mlx.core as mx
+
+    model, examples = adapted
+    fast = trunk.Encoded(model, examples, 2, 1024)
+    plain = trunk.Encoded(model, examples, 2, 1024)
+    plain._numpy = False
+    # The prefix was computed with the numpy path: recompute it the plain way.
+    plain._caches = [None] * len(plain._trunk)
+    prefix, caches = plain._run(plain.examples[0][0][: plain.prefix_length], plain._caches)
+    plain._caches, plain.prefix = caches, prefix[0]
+    assert fast._numpy, "a llama model on the CPU takes the numpy path"
+    assert mx.allclose(fast.prefix, plain.prefix, atol=1e-4).item()
+    for i in range(len(examples)):
+        assert mx.allclose(fast[i][2], plain[i][2], atol=1e-4).item()
