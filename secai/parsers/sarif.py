@@ -272,7 +272,9 @@ class _RuleFacts:
         help_ = _dict(rule.get("help"))
         self.help_md = _text(help_.get("markdown")) or _text(help_.get("text"))
         # whether the help text only restates the rule's description or title (then it is no remediation)
-        self.help_restates = bool(self.help_md) and any(self.help_md.startswith(t) for t in (self.description, self.title) if t)
+        help_md, description, title = self.help_md, self.description, self.title
+        self.help_restates = bool(help_md) and (bool(description) and help_md.startswith(description)
+                                                or bool(title) and help_md.startswith(title))
         self.help_uri = rule.get("helpUri") if isinstance(rule.get("helpUri"), str) else None
         self.references = [r for r in _list(props.get("references")) if isinstance(r, str)]
         self.cwes = rules.cwes(rule)
@@ -282,8 +284,11 @@ class _RuleFacts:
         # references of a result that adds none of its own
         score = _score(props.get("security-severity"))
         self.severity = (severity_from_score(score), str(props["security-severity"])) if score is not None else None
-        self.extra = {k: v for k in _EXTRA_KEYS if isinstance(v := props.get(k), (str, int, float))}
-        self.extra_from_result = tuple(k for k in _EXTRA_KEYS if k not in props)
+        self.extra = {}
+        for key in _EXTRA_KEYS:
+            if isinstance(value := props.get(key), (str, int, float)):
+                self.extra[key] = value
+        self.extra_from_result = tuple([key for key in _EXTRA_KEYS if key not in props])
         self.own_references = unique([self.help_uri] + self.references)
 
 
