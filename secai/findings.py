@@ -249,7 +249,14 @@ def vuln_ids_in(text: str | None) -> list[str]:
     """Advisory ids (CVE, GHSA, PYSEC, GO, RUSTSEC, ...) mentioned in free text, normalized."""
     if not text:
         return []
+    if type(text) is str and len(text) <= 64:  # an id or two: these repeat across a report's packages
+        return list(_short_vuln_ids(text))
     return unique(normalize_vuln_id(m) for m in _VULN_ID_RE.findall(text))
+
+
+@lru_cache(maxsize=4096)
+def _short_vuln_ids(text: str) -> tuple[str, ...]:
+    return tuple(unique(normalize_vuln_id(m) for m in _VULN_ID_RE.findall(text)))
 
 
 @lru_cache(maxsize=4096)  # advisory ids repeat across a report's packages and aliases

@@ -160,7 +160,7 @@ _PLACEHOLDER = re.compile(r"\{(\d+)\}")
 def _message(result: dict, rule: dict, driver: dict) -> str:
     msg = _dict(result.get("message"))
     text = _text(msg)
-    args = [str(a) for a in _list(msg.get("arguments"))]
+    args = [str(a) for a in _list(msg.get("arguments"))] if msg.get("arguments") else []
     if text is None and isinstance(msg.get("id"), str):
         strings = {**_dict(driver.get("globalMessageStrings")), **_dict(rule.get("messageStrings"))}
         text = _text(strings.get(msg["id"]))
@@ -458,6 +458,8 @@ def _severity(result: dict, props: dict, rule: dict, facts: _RuleFacts) -> tuple
 
 
 def _suppressed(result: dict) -> bool:
+    if not result.get("suppressions"):
+        return False
     sup = [_dict(s) for s in _list(result.get("suppressions"))]
     return bool(sup) and not all(s.get("status") == "rejected" for s in sup)
 
