@@ -13,6 +13,7 @@ import gc
 import itertools
 import json
 import operator
+import os
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -289,11 +290,12 @@ class Ingest:
             self._add_file(p, source=str(p), explicit=explicit)
 
     def _add_dir(self, d: Path, root: Path, label: str) -> None:
-        for f in sorted(d.rglob("*")):
-            if f.is_symlink():
+        for parts, entry in _tree(d):
+            f = d.joinpath(*parts)
+            if entry.is_symlink():
                 self._problem(f"{label}/{f.relative_to(root)}", "symbolic link; skipped", "skipped")
                 continue
-            if not f.is_file():
+            if not entry.is_file():
                 continue
             rel = f"{label}/{f.relative_to(root).as_posix()}"
             if artifacts.is_zip(f):
@@ -350,6 +352,27 @@ class Ingest:
             t.cleanup()
         self._tmp.clear()
         return self.result
+
+
+def _tree(root: Path) -> list[tuple[tuple[str, ...], os.DirEntry]]:
+    """What `sorted(root.rglob("*"))` lists (symbolic links listed, not followed; unreadable
+    directories left out), as path parts below `root` with their directory entries, whose file
+    types come with the listing instead of a stat() per file."""
+    found = []
+    todo = [((), os.fspath(root))]
+    while todo:
+        parts, directory = todo.pop()
+        try:
+            with os.scandir(directory) as it:
+                listing = list(it)
+        except PermissionError:
+            continue
+        for entry in listing:
+            found.append((item := (*parts, entry.name), entry))
+            if entry.is_dir(follow_symlinks=False):
+                todo.append((item, entry.path))
+    found.sort(key=operator.itemgetter(0))
+    return found
 
 
 @contextlib.contextmanager
