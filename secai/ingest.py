@@ -283,21 +283,21 @@ class Ingest:
         if not p.exists():
             self._problem(str(p), "no such file or directory")
         elif p.is_dir():
-            self._add_dir(p, root=p, label=str(p))
+            self._add_dir(p, label=str(p))
         elif artifacts.is_zip(p):
             self._add_zip(p, label=str(p))
         else:
             self._add_file(p, source=str(p), explicit=explicit)
 
-    def _add_dir(self, d: Path, root: Path, label: str) -> None:
+    def _add_dir(self, d: Path, label: str) -> None:
         for parts, entry in _tree(d):
-            f = d.joinpath(*parts)
+            rel = f"{label}/{'/'.join(parts)}"
             if entry.is_symlink():
-                self._problem(f"{label}/{f.relative_to(root)}", "symbolic link; skipped", "skipped")
+                self._problem(rel, "symbolic link; skipped", "skipped")
                 continue
             if not entry.is_file():
                 continue
-            rel = f"{label}/{f.relative_to(root).as_posix()}"
+            f = d.joinpath(*parts)
             if artifacts.is_zip(f):
                 self._add_zip(f, label=rel)
             else:
