@@ -74,7 +74,8 @@ def extract_zip(
     result = ExtractResult()
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as e:
+        # NotImplementedError: a damaged header can claim a zip version zipfile does not support.
         raise UnsafeArchive(archive, f"not a readable zip archive ({e})") from None
     with zf:
         try:

@@ -225,3 +225,19 @@ def real_zips() -> list[bytes]:
                     zf.write(f, f.relative_to(folder).as_posix())
         out.append(buf.getvalue())
     return out
+
+
+def test_unsupported_zip_version_is_a_one_line_refusal(tmp_path):
+    # Found by test_damaged_archives: a damaged central directory claiming "version needed to
+    # extract" 6.4 makes zipfile raise NotImplementedError in its constructor.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("report.json", "{}")
+    raw = bytearray(buf.getvalue())
+    central = raw.index(b"PK\x01\x02")
+    struct.pack_into("<H", raw, central + 6, 64)
+    archive = tmp_path / "damaged.zip"
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(UnsafeArchive) as e:
+        extract_zip(archive, tmp_path / "out", Limits())
+    assert "not a readable zip archive" in e.value.problem and "\n" not in e.value.problem
