@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
 # mlx-lm's report line: "  <it>    <loss> ▼    <tokens/sec>    <trained>k"
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 _REPORT_RE = re.compile(r"^\s*(\d+)\s+([\d.]+)\s+[▼▲]\s+([\d,]+)\s+([\d.]+)k\s*$")
 
 
@@ -68,7 +69,8 @@ def run_mlx_lm(data: Path, model_path: Path, out: Path, a, keys: list[str], env:
     started = time.perf_counter()
     proc = subprocess.run(cmd, check=True, env=dict(env, COLUMNS="200"), capture_output=True, text=True)
     wall = time.perf_counter() - started
-    rows = [m for line in proc.stdout.splitlines() if (m := _REPORT_RE.match(line))]
+    plain = _ANSI_RE.sub("", proc.stdout)
+    rows = [m for line in plain.splitlines() if (m := _REPORT_RE.match(line))]
     if not rows:
         raise SystemExit("could not read mlx_lm lora's progress lines:\n" + proc.stdout[-2000:])
     rates = [float(m.group(3).replace(",", "")) for m in rows]
