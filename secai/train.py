@@ -24,11 +24,12 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from pydantic import BaseModel, Field
 
 from secai import trunk
+from secai.batches import PAD_MULTIPLE, LengthSortedBatches
 from secai.config import Settings
 from secai.errors import SecaiError
 from secai.runfolder import atomic_write_json, sha256_file
@@ -38,7 +39,6 @@ log = logging.getLogger("secai")
 ADAPTER_FILE = "adapters.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 RECIPE_VERSION = "1"
-PAD_MULTIPLE = 8
 MAX_VALID_ROWS = 24
 
 
@@ -116,64 +116,6 @@ def tokenize(rows: list[dict], tokenizer) -> list[tuple[list[int], int]]:
 
     ds = ChatDataset(rows, tokenizer, chat_key="messages", mask_prompt=True)
     return [ds.process(ds[i]) for i in range(len(ds))]
-
-
-class LengthSortedBatches:
-    """Batches of similar length for mlx-lm's trainer (its `iterate_batches` signature).
-
-    Examples are sorted by token count and cut into batches once; each epoch visits the batches
-    in a seeded random order. `skip` drops the first batches of the stream (resume), and
-    `real_tokens` holds the unpadded token count of each batch handed out, for tokens/s.
-    """
-
-    def __init__(self, seed: int, skip: int = 0):
-        self.seed = seed
-        self.skip = skip
-        self.real_tokens: list[int] = []
-
-    @staticmethod
-    def _batches(dataset, batch_size: int) -> list[list[int]]:
-        order = sorted(range(len(dataset)), key=lambda i: len(dataset[i][0]))
-        if len(order) < batch_size:
-            raise SecaiError(f"dataset has {len(order)} examples, fewer than the batch size {batch_size}")
-        return [order[i : i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
-
-    @staticmethod
-    def _array(dataset, idx: list[int], max_seq_length: int):
-        import mlx.core as mx
-        import numpy as np
-
-        rows = [dataset[j] for j in idx]
-        lengths = [min(len(t), max_seq_length) for t, _ in rows]
-        width = min(PAD_MULTIPLE * math.ceil(max(lengths) / PAD_MULTIPLE), max_seq_length)
-        arr = np.zeros((len(rows), width), np.int32)
-        for r, ((tokens, _), n) in enumerate(zip(rows, lengths)):
-            arr[r, :n] = tokens[:n]
-        # mlx-lm's mask covers target positions offset..length; length - 1 is the last real token.
-        return mx.array(arr), mx.array([[off, n - 1] for (_, off), n in zip(rows, lengths)]), sum(lengths)
-
-    def __call__(self, dataset, batch_size, max_seq_length, loop=False, seed=None, comm_group=None) -> Iterator:
-        import numpy as np
-
-        if not loop:  # validation: every example once, in length order, the last batch may be short
-            order = sorted(range(len(dataset)), key=lambda i: len(dataset[i][0]))
-            for i in range(0, len(order), batch_size):
-                x, lengths, _ = self._array(dataset, order[i : i + batch_size], max_seq_length)
-                yield x, lengths
-            return
-        batches = self._batches(dataset, batch_size)
-        skip = self.skip
-        epoch = 0
-        while True:
-            order = np.random.default_rng(self.seed + epoch).permutation(len(batches))
-            epoch += 1
-            for b in order:
-                if skip > 0:
-                    skip -= 1
-                    continue
-                x, lengths, real = self._array(dataset, batches[b], max_seq_length)
-                self.real_tokens.append(real)
-                yield x, lengths
 
 
 # -- plan ---------------------------------------------------------------------------------------

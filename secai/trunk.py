@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Iterator
 
+from secai.batches import LengthSortedBatches
 from secai.errors import SecaiError
 
 #: Answer positions per batch are padded to a multiple of this, so compiled steps see few shapes.
@@ -265,35 +265,8 @@ def batch_arrays(rows: list[tuple], max_seq_length: int) -> tuple[tuple, int]:
     return arrays, sum(len(r[0]) for r in rows)
 
 
-class Batches:
-    """`iterate_batches` for encoded examples, with the order of `secai.train.LengthSortedBatches`
-    (length-sorted batches cut once, a seeded random order per epoch, `skip` for resume)."""
+class Batches(LengthSortedBatches):
+    """`LengthSortedBatches` (same order, seeding and resume) over `Encoded` examples."""
 
-    def __init__(self, seed: int, skip: int = 0):
-        self.seed = seed
-        self.skip = skip
-        self.real_tokens: list[int] = []
-
-    def __call__(self, dataset, batch_size, max_seq_length, loop=False, seed=None, comm_group=None) -> Iterator:
-        import numpy as np
-
-        length = getattr(dataset, "token_length", None) or (lambda i: len(dataset[i][0]))
-        order = sorted(range(len(dataset)), key=length)
-        if not loop:
-            for i in range(0, len(order), batch_size):
-                yield batch_arrays([dataset[j] for j in order[i : i + batch_size]], max_seq_length)[0]
-            return
-        if len(order) < batch_size:
-            raise SecaiError(f"dataset has {len(order)} examples, fewer than the batch size {batch_size}")
-        batches = [order[i : i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
-        skip, epoch = self.skip, 0
-        while True:
-            perm = np.random.default_rng(self.seed + epoch).permutation(len(batches))
-            epoch += 1
-            for b in perm:
-                if skip > 0:
-                    skip -= 1
-                    continue
-                arrays, real = batch_arrays([dataset[j] for j in batches[b]], max_seq_length)
-                self.real_tokens.append(real)
-                yield arrays
+    def arrays(self, dataset, idx: list[int], max_seq_length: int) -> tuple[tuple, int]:
+        return batch_arrays([dataset[j] for j in idx], max_seq_length)
