@@ -123,7 +123,8 @@ def _redact_assignments(text: str) -> str:
 # `_TOKEN_RE` and `_ASSIGN_RE` in RE2 syntax, run over many ASCII texts joined by newlines: a
 # text where neither finds anything needs no redaction (beyond given secrets). A match may run on
 # into the next text (only ever a false alarm). On ASCII, RE2's `\w` and `\b` are Python's; its
-# `\s` is not, hence the explicit class of what Python's `\s` matches in ASCII.
+# `\s` is not, hence the explicit class of what Python's `\s` matches in ASCII. Other texts are
+# scanned in their `_ascii_stand_in` form.
 _S = r"\t\n\x0b\x0c\r\x1c-\x1f "
 _RE2_PREFILTERS = [
     _TOKEN_ALTERNATIVES,
@@ -134,6 +135,30 @@ _RE2_TOKEN = re2.compile(_RE2_PREFILTERS[0].encode()) if re2 is not None else No
 # Either pattern, so the joined texts are scanned once; the few texts it flags are then scanned
 # alone for tokens.
 _RE2_ANY = re2.compile("|".join(f"(?:{p})" for p in _RE2_PREFILTERS).encode()) if re2 is not None else None
+
+
+# The non-ASCII characters that Python's case-insensitive matching takes for ASCII letters.
+_ASCII_FOLDS = {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
+
+
+def _stand_in(char: str) -> str:
+    if char in _ASCII_FOLDS:
+        return _ASCII_FOLDS[char]
+    if char.isalnum():  # Python's `\w`; a letter that is in no keyword nor token prefix
+        return "z"
+    if char.isspace():  # Python's `\s`
+        return " "
+    return "!"  # in no class of the patterns but their negated one
+
+
+def _ascii_stand_in(text: str) -> str:
+    r"""`text` with each non-ASCII character replaced by an ASCII one that both patterns treat
+    alike: wherever `_TOKEN_RE` or `_ASSIGN_RE` (Unicode, case-insensitive) matches in `text`, the
+    RE2 patterns match in the result at the same offsets. Tokens are ASCII (bar a private key's
+    body, which may be anything), and what `_ASSIGN_RE` asks of a character (a keyword's letter,
+    `\w`, `\s`, `\b` between them, or none of `\s"'`,;`) holds for its stand-in too."""
+    return _NON_ASCII_RE.sub(lambda m: "".join(map(_stand_in, m.group())), text)
 
 
 def _suspects(texts: list[str]) -> tuple[set[int], set[int]]:
@@ -182,12 +207,12 @@ class Redactor:
             return
         clean, redacted = self._clean, self._redacted
         unique_texts = texts if isinstance(texts, (set, frozenset)) else set(texts)
-        todo = [*filter(str.isascii, unique_texts)]
+        todo = [*unique_texts]
         if clean or redacted:
             todo = [t for t in todo if t not in clean and t not in redacted]
         if len(todo) < 8:
             return
-        tokens, assignments = _suspects(todo)
+        tokens, assignments = _suspects([t if t.isascii() else _ascii_stand_in(t) for t in todo])
         secrets = self.secrets
         if not secrets:  # what the loop below does, in set operations
             clean.update(todo)

@@ -1,9 +1,12 @@
+import re
+import string
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from secai.findings import Category, Finding, Instance, Location, Severity
 from secai.log import mask_tokens
-from secai.redact import Redactor, _redact, redact_finding, redact_text, redaction_marker
+from secai.redact import _ASCII_FOLDS, Redactor, _ascii_stand_in, _redact, redact_finding, redact_text, redaction_marker
 
 GH = "ghp_" + "A1b2C3d4E5" * 4
 AWS = "AKIA" + "IOSFODNN7EXAMPLE"
@@ -54,3 +57,44 @@ def test_prefiltered_redaction_equals_plain_redaction_on_assignments_and_tokens(
     r = Redactor(secrets)
     r.prefilter(texts + [f"filler {i}" for i in range(8)])
     assert [r.text(t) for t in texts] == [_redact(t, r.secrets) for t in texts]
+
+
+def test_ascii_stand_ins_are_of_the_same_class_for_every_character():
+    """What `_ascii_stand_in` relies on: Python's `\\w` and `\\s` are `str.isalnum` (or `_`) and
+    `str.isspace`, and `_ASCII_FOLDS` are all the non-ASCII characters that match an ASCII letter
+    case-insensitively."""
+    every = "".join(map(chr, range(0x80, 0x110000)))
+    assert set(re.findall(r"\w", every)) == {c for c in every if c.isalnum()}
+    assert set(re.findall(r"\s", every)) == {c for c in every if c.isspace()}
+    folds = {c: letter for letter in string.ascii_lowercase for c in re.findall(letter, every, re.IGNORECASE)}
+    assert folds == _ASCII_FOLDS
+    stand_ins = _ascii_stand_in(every)
+    assert stand_ins.isascii() and len(stand_ins) == len(every)
+
+
+_UNICODE = ["\u017f", "\u212a", "\u0130", "\u0131", "\u00a0", "\u2028", "\u3000", "\u0085", "\u1680", "\u00e9", "\u4e2d",
+            "\u0663", "\u2026", "\u2019", "\u201c", "\u2010", "\ud800", "\U0001f600", "\u00df", "\u03a3"]
+_NON_ASCII_TEXTS = st.lists(st.one_of(st.sampled_from(_FRAGMENTS + _UNICODE), st.text(max_size=4)), max_size=10).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(texts=st.lists(_NON_ASCII_TEXTS, min_size=1, max_size=12))
+def test_prefilter_of_non_ascii_texts_only_skips_texts_with_nothing_to_redact(texts):
+    """Case folding ('paſsword', 'apiKey' with a Kelvin sign, 'İ'), Unicode spaces and word
+    characters: a text the RE2 scan passes as clean is one that `_redact` leaves alone, and the
+    results equal plain redaction."""
+    r = Redactor()
+    r.prefilter(texts + [f"filler {i}" for i in range(8)])
+    for t in texts:
+        if t in r._clean:
+            assert _redact(t, r.secrets) == t
+    assert [r.text(t) for t in texts] == [_redact(t, r.secrets) for t in texts]
+
+
+def test_prefilter_flags_assignments_and_tokens_spelled_with_non_ascii_characters():
+    texts = ["pa\u017fsword\u00a0=\u3000hunter2!", "api\u212aey:\u2028abcdef123456", "SECRET=\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9",
+             "access_key_\u00e9t\u00e9 = abcdef123", "\u201c" + GH + "\u201d", "caf\u00e9 tokenizer \u2026", "kelvin \u212a token"]
+    r = Redactor()
+    r.prefilter(texts + [f"filler {i}" for i in range(8)])
+    assert [t in r._clean for t in texts] == [False, False, False, False, False, True, True]
+    assert [r.text(t) != t for t in texts] == [True, True, True, True, True, False, False]
