@@ -161,10 +161,13 @@ def _unlink(path: Path) -> None:
         pass
 
 
+ZIP_MAGIC = b"PK\x03\x04"
+
+
 def is_zip(path: Path) -> bool:
     try:
         with open(path, "rb") as fh:
-            return fh.read(4) == b"PK\x03\x04"
+            return fh.read(4) == ZIP_MAGIC
     except OSError:
         return False
 

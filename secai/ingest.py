@@ -15,6 +15,7 @@ import json
 import operator
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,22 +90,29 @@ def _sniff(head: bytes) -> Literal["json", "xml", "html", "empty", "other"]:
 def _read_limited(path: Path, limits: Limits) -> bytes:
     max_bytes = int(limits.max_file_mb * 1024 * 1024)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise InputError(path, f"file is {size} bytes, over the {limits.max_file_mb:g} MB limit")
-        with open(path, "rb") as fh:
-            # read(n) allocates n bytes up front, so ask for what stat() saw (and more only if
-            # the file grew since), not for the whole limit.
-            data = fh.read(size + 1)
-            if len(data) > size:
-                data += fh.read(max_bytes + 1 - len(data))
+        # os-level calls: a buffered open() adds an isatty ioctl, a seek and a second stat per file
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError
+            if info.st_size > max_bytes:
+                raise InputError(path, f"file is {info.st_size} bytes, over the {limits.max_file_mb:g} MB limit")
+            # Ask for what fstat() saw, then read on to the end in case the file grew meanwhile.
+            chunks = [os.read(fd, info.st_size + 1)]
+            total = len(chunks[0])
+            while chunks[-1] and total <= max_bytes:
+                chunks.append(os.read(fd, max_bytes + 1 - total))
+                total += len(chunks[-1])
+        finally:
+            os.close(fd)
     except IsADirectoryError:
         raise InputError(path, "is a directory") from None
     except OSError as e:
         raise InputError(path, f"cannot read file ({e.strerror or e})") from None
-    if len(data) > max_bytes:
+    if total > max_bytes:
         raise InputError(path, f"file is over the {limits.max_file_mb:g} MB limit")
-    return data
+    return chunks[0] if len(chunks) <= 2 else b"".join(chunks)
 
 
 _BRACKETS = bytes.maketrans(b"[{]}", b"(())")
@@ -155,14 +163,17 @@ def _max_depth(brackets: bytes) -> int:
     return max(map(operator.sub, itertools.accumulate(steps), range(1, len(steps) + 1)))
 
 
-def load_document(path: Path, limits: Limits | None = None, display: str | None = None) -> Document | None:
-    """Read a JSON or XML report. Returns None for an empty report (empty file, JSON null or []).
+def load_document(path: Path, limits: Limits | None = None, display: str | None = None,
+                  raw: bytes | None = None) -> Document | None:
+    """Read a JSON or XML report (`raw`: its bytes, when already read). Returns None for an empty
+    report (empty file, JSON null or []).
 
     Raises `UnknownFormat` for content that is neither, `ParseError` for broken JSON/XML.
     """
     limits = limits or Limits()
     name = display or str(path)
-    raw = _read_limited(path, limits)
+    if raw is None:
+        raw = _read_limited(path, limits)
     kind = _sniff(raw[:256])
     if kind == "empty":
         return None
@@ -254,10 +265,12 @@ def _parse_xml(text: str, name: str):
         raise ParseError(name, "XML nested too deeply") from None
 
 
-def parse_file(path: Path, source: str | None = None, limits: Limits | None = None) -> tuple[list[Finding], str | None]:
-    """Parse one report file. Returns (findings, format name or None for an empty report)."""
+def parse_file(path: Path, source: str | None = None, limits: Limits | None = None,
+               raw: bytes | None = None) -> tuple[list[Finding], str | None]:
+    """Parse one report file (`raw`: its bytes, when already read). Returns (findings, format
+    name or None for an empty report)."""
     source = source or str(path)
-    doc = load_document(path, limits, display=source)
+    doc = load_document(path, limits, display=source, raw=raw)
     if doc is None:
         return [], None
     mod = find_parser(doc)
@@ -295,13 +308,8 @@ class Ingest:
             if entry.is_symlink():
                 self._problem(rel, "symbolic link; skipped", "skipped")
                 continue
-            if not entry.is_file():
-                continue
-            f = d.joinpath(*parts)
-            if artifacts.is_zip(f):
-                self._add_zip(f, label=rel)
-            else:
-                self._add_file(f, source=rel, explicit=False)
+            if entry.is_file():
+                self._add_found(d.joinpath(*parts), rel)
 
     def _add_zip(self, z: Path, label: str) -> None:
         tmp = tempfile.TemporaryDirectory(prefix="secai-zip-")
@@ -319,12 +327,34 @@ class Ingest:
             rel = f"{label}!{f.relative_to(root.resolve()).as_posix()}"
             self._add_file(f, source=rel, explicit=False)
 
-    def _add_file(self, f: Path, source: str, explicit: bool) -> None:
+    def _add_found(self, f: Path, source: str) -> None:
+        """A file found in a directory: an artifact zip (by content, whatever its name), a report,
+        or a file to skip. A report is read once for both the zip check and the parse."""
+        if f.suffix.lower() in _SKIP_SUFFIXES:
+            if artifacts.is_zip(f):
+                self._add_zip(f, label=source)
+            else:
+                self._problem(source, "not a report; skipped", "skipped")
+            return
+        try:
+            raw = _read_limited(f, self.limits)
+        except InputError as e:
+            if artifacts.is_zip(f):  # a zip over the size limit for one report
+                self._add_zip(f, label=source)
+            else:
+                self._problem(source, e.problem)
+            return
+        if raw.startswith(artifacts.ZIP_MAGIC):
+            self._add_zip(f, label=source)
+        else:
+            self._add_file(f, source=source, explicit=False, raw=raw)
+
+    def _add_file(self, f: Path, source: str, explicit: bool, raw: bytes | None = None) -> None:
         if not explicit and f.suffix.lower() in _SKIP_SUFFIXES:
             self._problem(source, "not a report; skipped", "skipped")
             return
         try:
-            findings, fmt = parse_file(f, source, self.limits)
+            findings, fmt = parse_file(f, source, self.limits, raw=raw)
         except UnknownFormat as e:
             if explicit:
                 self._problem(source, e.problem)

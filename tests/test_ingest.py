@@ -80,6 +80,29 @@ def test_directory_with_nested_zip_and_non_reports(tmp_path):
         "zap.zip!report_html.html", "zap.zip!report_md.md", "run.log", "notes.txt", "image.png"}
 
 
+def test_zips_in_folders_are_found_by_content_whatever_their_name(tmp_path):
+    root = tmp_path / "artifacts"
+    root.mkdir()
+    _zap_artifact_zip(root / "zap-report.html")  # a zip under a name that is otherwise skipped
+    _zap_artifact_zip(root / "zap-report.json")  # and one under a report's name
+    (root / "bandit.json").write_bytes(BANDIT_ONE.read_bytes())
+    result = collect([root])
+    assert not result.errors
+    assert sorted(f.tool for f in result.findings) == ["bandit"] + ["zap"] * 8  # the two zips agree
+    assert {r.path.rsplit("/", 1)[-1] for r in result.reports} == {
+        "zap-report.html!report_json.json", "zap-report.json!report_json.json", "bandit.json"}
+
+
+def test_oversize_report_in_folder_is_one_error_and_the_rest_parse(tmp_path):
+    from secai.config import Limits
+
+    (tmp_path / "big.json").write_bytes(b"[" + b" " * 2_000_000 + b"]")
+    (tmp_path / "bandit.json").write_bytes(BANDIT_ONE.read_bytes())
+    result = collect([tmp_path], Limits(max_file_mb=1))
+    assert [str(p) for p in result.errors] == [f"{tmp_path}/big.json: file is 2000002 bytes, over the 1 MB limit"]
+    assert [f.tool for f in result.findings] == ["bandit"]
+
+
 @pytest.mark.parametrize("content", [b"", b"   \n", b"null", b"null\n", b"[]", b"\xef\xbb\xbf[ ]\n"])
 def test_empty_reports_are_a_warning_not_an_error(tmp_path, content):
     report = tmp_path / "gitleaks-report.json"
