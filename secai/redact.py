@@ -165,15 +165,18 @@ def _suspects(texts: list[str]) -> tuple[set[int], set[int]]:
     """The indexes of `texts` (ASCII) in which a token may be, and those in which a token or an
     assignment may be."""
     joined = "\n".join(texts).encode("ascii")  # bytes: offsets are then the same as in the texts
+    m = _RE2_ANY.search(joined)
+    if m is None:  # the usual case
+        return set(), set()
     starts = [*itertools.accumulate(map((1).__add__, map(len, texts[:-1])), initial=0)]
     hits: set[int] = set()
-    pos = 0
-    while (m := _RE2_ANY.search(joined, pos)) is not None:
+    while m is not None:
         i = bisect_right(starts, m.start()) - 1
         hits.add(i)
         if i + 1 >= len(starts):
             break
-        pos = starts[i + 1]  # a match may run on into later texts; look at each text afresh
+        # A match may run on into later texts; look at each text afresh.
+        m = _RE2_ANY.search(joined, starts[i + 1])
     tokens = {i for i in hits if _RE2_TOKEN.search(texts[i].encode("ascii")) is not None}
     return tokens, hits
 
@@ -303,21 +306,25 @@ def redact_findings(findings, secrets_of=lambda f: ()) -> None:
 
 def _collect_texts(f, out: list[str]) -> None:
     """Append the strings `Redactor.finding` looks at."""
-    for v in (f.title, f.message, f.description, f.remediation, f.url):
+    # The field values straight from the models' `__dict__`: a pydantic model's attribute read
+    # costs about three plain ones (BaseModel defines `__getattr__`).
+    fields = f.__dict__
+    for v in (fields["title"], fields["message"], fields["description"], fields["remediation"], fields["url"]):
         if v:
             out.append(v)
-    out += f.references
-    if f.extra:
-        for v in f.extra.values():  # mostly plain strings and numbers
+    out += fields["references"]
+    if extra := fields["extra"]:
+        for v in extra.values():  # mostly plain strings and numbers
             if isinstance(v, str):
                 out.append(v)
             elif isinstance(v, (list, dict)):
                 _strings(v, out)
-    loc = f.location
-    if loc is not None and loc.snippet:
-        out.append(loc.snippet)
-    for inst in f.instances:
-        for v in (inst.evidence, inst.attack, inst.url):
+    loc = fields["location"]
+    if loc is not None and (snippet := loc.__dict__["snippet"]):
+        out.append(snippet)
+    for inst in fields["instances"]:
+        inst_fields = inst.__dict__
+        for v in (inst_fields["evidence"], inst_fields["attack"], inst_fields["url"]):
             if v:
                 out.append(v)
 
