@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import DOJO, MPO
 from secai.errors import ParseError
@@ -138,3 +140,37 @@ def test_wrong_shape_is_a_parse_error(tmp_path):
     bad.write_text(json.dumps({"@version": "2.16.1", "site": [{"alerts": [{"pluginid": "1", "instances": {"a": 1}}]}]}))
     with pytest.raises(ParseError, match="malformed zap-json report"):
         parse_file(bad)
+
+
+def _parser_text(fragment: str) -> str:
+    """html_to_text through the HTML parser alone (no shortcut for bare block tags)."""
+    from secai.parsers.zap import _TextOnly
+
+    parser = _TextOnly()
+    parser.feed(fragment)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+# Tags the shortcut turns into line breaks, look-alikes it must leave to the parser (a vertical
+# tab ends no tag name there; a dotless i is no ASCII "i"), text, and other markup.
+_BARE = ["<p>", "</p>", "<P >", "</P\n>", "<br>", "<br/>", "<BR />", "</br>", "<li>", "</li>", "<h2>", "<pre>"]
+_LOOKALIKES = ["<p\x0b>", "</p\x0b>", "<l\u0131>", "</ p>", "<p/ >", "<p class='x'>", "<br//>"]
+_TEXT = ["text", "more text", " ", "\n", "\r\n", "\t", "\u00a0", "x", ">", "a > b"]
+_OTHER = ["<b>", "</b>", "<script>", "</script>", "<!-- <p> -->", "&amp;", "&", "&#60;p&#62;", "<", "a < b"]
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(st.lists(st.sampled_from(_BARE + _TEXT), max_size=12), st.sampled_from(_LOOKALIKES + _OTHER + [""]))
+def test_bare_block_tag_shortcut_reads_like_the_parser(pieces, odd):
+    for fragment in ("".join(pieces), "".join(pieces[:3] + ["x", odd, "y"] + pieces[3:])):
+        assert html_to_text(fragment) == _parser_text(fragment)
+
+
+def test_bare_block_tag_shortcut_on_every_zap_field_of_the_corpus():
+    fields = [alert.get(key) for site in json.loads(FULL.read_text())["site"] + json.loads(BASELINE.read_text())["site"]
+              for alert in site["alerts"] for key in ("desc", "solution", "otherinfo", "reference")]
+    fields = [f for f in fields if f]
+    assert len(fields) > 20
+    assert [html_to_text(f) for f in fields] == [_parser_text(f) for f in fields]

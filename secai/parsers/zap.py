@@ -47,14 +47,23 @@ class _TextOnly(HTMLParser):
             self.parts.append(data)
 
 
+# ZAP's usual markup: block tags without attributes (`<p>`, `</p>`, `<br/>`), each a line break
+# as `_TextOnly` makes it; ASCII case and whitespace, as the parser reads tag names.
+_BARE_BLOCK_TAG = re.compile(r"<(?:/(?:p|br|li|div|tr|ul|ol|pre|h[1-6])[ \t\n\r\f]*|(?:p|br|li|div|tr|ul|ol|pre|h[1-6])[ \t\n\r\f]*/?)>",
+                             re.IGNORECASE | re.ASCII)
+
+
 def html_to_text(fragment: Any) -> str:
     """Plain text of ZAP's HTML-ish fields, one paragraph per line."""
     if fragment is None:
         return ""
-    parser = _TextOnly()
-    parser.feed(str(fragment))
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    text = _BARE_BLOCK_TAG.sub("\n", str(fragment))
+    if "<" in text or "&" in text:  # other markup or character references: the full parser
+        parser = _TextOnly()
+        parser.feed(str(fragment))
+        parser.close()
+        text = "".join(parser.parts)
+    lines = (" ".join(line.split()) for line in text.splitlines())
     return "\n".join(line for line in lines if line)
 
 
