@@ -164,7 +164,7 @@ def _unlink(path: Path) -> None:
 ZIP_MAGIC = b"PK\x03\x04"
 
 
-def is_zip(path: Path) -> bool:
+def is_zip(path: str | Path) -> bool:
     try:
         with open(path, "rb") as fh:
             return fh.read(4) == ZIP_MAGIC

@@ -309,9 +309,9 @@ class Ingest:
                 self._problem(rel, "symbolic link; skipped", "skipped")
                 continue
             if entry.is_file():
-                self._add_found(d.joinpath(*parts), rel)
+                self._add_found(entry.path, rel)
 
-    def _add_zip(self, z: Path, label: str) -> None:
+    def _add_zip(self, z: str | Path, label: str) -> None:
         tmp = tempfile.TemporaryDirectory(prefix="secai-zip-")
         self._tmp.append(tmp)
         try:
@@ -327,10 +327,10 @@ class Ingest:
             rel = f"{label}!{f.relative_to(root.resolve()).as_posix()}"
             self._add_file(f, source=rel, explicit=False)
 
-    def _add_found(self, f: Path, source: str) -> None:
+    def _add_found(self, f: str, source: str) -> None:
         """A file found in a directory: an artifact zip (by content, whatever its name), a report,
         or a file to skip. A report is read once for both the zip check and the parse."""
-        if f.suffix.lower() in _SKIP_SUFFIXES:
+        if _suffix(f) in _SKIP_SUFFIXES:
             if artifacts.is_zip(f):
                 self._add_zip(f, label=source)
             else:
@@ -349,8 +349,8 @@ class Ingest:
         else:
             self._add_file(f, source=source, explicit=False, raw=raw)
 
-    def _add_file(self, f: Path, source: str, explicit: bool, raw: bytes | None = None) -> None:
-        if not explicit and f.suffix.lower() in _SKIP_SUFFIXES:
+    def _add_file(self, f: str | Path, source: str, explicit: bool, raw: bytes | None = None) -> None:
+        if not explicit and _suffix(f) in _SKIP_SUFFIXES:
             self._problem(source, "not a report; skipped", "skipped")
             return
         try:
@@ -358,7 +358,7 @@ class Ingest:
         except UnknownFormat as e:
             if explicit:
                 self._problem(source, e.problem)
-            elif f.suffix.lower() in (".json", ".sarif", ".xml"):
+            elif _suffix(f) in (".json", ".sarif", ".xml"):
                 self._problem(source, e.problem + "; skipped", "warning")
             else:
                 self._problem(source, "not a report; skipped", "skipped")
@@ -382,6 +382,10 @@ class Ingest:
             t.cleanup()
         self._tmp.clear()
         return self.result
+
+
+def _suffix(path: str | Path) -> str:
+    return os.path.splitext(path)[1].lower()
 
 
 def _tree(root: Path) -> list[tuple[tuple[str, ...], os.DirEntry]]:
