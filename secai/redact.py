@@ -7,6 +7,7 @@ recognisable (and countable) without the value ever being kept.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import itertools
 import re
@@ -123,8 +124,8 @@ def _redact_assignments(text: str) -> str:
 # `_TOKEN_RE` and `_ASSIGN_RE` in RE2 syntax, run over many ASCII texts joined by newlines: a
 # text where neither finds anything needs no redaction (beyond given secrets). A match may run on
 # into the next text (only ever a false alarm). On ASCII, RE2's `\w` and `\b` are Python's; its
-# `\s` is not, hence the explicit class of what Python's `\s` matches in ASCII. Other texts are
-# scanned in their `_ascii_stand_in` form.
+# `\s` is not, hence the explicit class of what Python's `\s` matches in ASCII. Other characters
+# are scanned as their `_ascii_stand_ins`.
 _S = r"\t\n\x0b\x0c\r\x1c-\x1f "
 _RE2_PREFILTERS = [
     _TOKEN_ALTERNATIVES,
@@ -139,7 +140,6 @@ _RE2_ANY = re2.compile("|".join(f"(?:{p})" for p in _RE2_PREFILTERS).encode()) i
 
 # The non-ASCII characters that Python's case-insensitive matching takes for ASCII letters.
 _ASCII_FOLDS = {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}
-_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
 
 
 def _stand_in(char: str) -> str:
@@ -152,19 +152,26 @@ def _stand_in(char: str) -> str:
     return "!"  # in no class of the patterns but their negated one
 
 
-def _ascii_stand_in(text: str) -> str:
-    r"""`text` with each non-ASCII character replaced by an ASCII one that both patterns treat
-    alike: wherever `_TOKEN_RE` or `_ASSIGN_RE` (Unicode, case-insensitive) matches in `text`, the
-    RE2 patterns match in the result at the same offsets. Tokens are ASCII (bar a private key's
-    body, which may be anything), and what `_ASSIGN_RE` asks of a character (a keyword's letter,
-    `\w`, `\s`, `\b` between them, or none of `\s"'`,;`) holds for its stand-in too."""
-    return _NON_ASCII_RE.sub(lambda m: "".join(map(_stand_in, m.group())), text)
+def _ascii_stand_ins(error: UnicodeError) -> tuple[str, int]:
+    r"""Encoding error handler: each non-ASCII character stands in as an ASCII one that both
+    patterns treat alike, so that wherever `_TOKEN_RE` or `_ASSIGN_RE` (Unicode, case-insensitive)
+    matches in a text, the RE2 patterns match in its encoding at the same offsets. Tokens are
+    ASCII (bar a private key's body, which may be anything), and what `_ASSIGN_RE` asks of a
+    character (a keyword's letter, `\w`, `\s`, `\b` between them, or none of `\s"'`,;`) holds
+    for its stand-in too."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    return "".join(map(_stand_in, error.object[error.start:error.end])), error.end
+
+
+_STAND_INS = "secai.redact.ascii_stand_ins"
+codecs.register_error(_STAND_INS, _ascii_stand_ins)
 
 
 def _suspects(texts: list[str]) -> tuple[set[int], set[int]]:
-    """The indexes of `texts` (ASCII) in which a token may be, and those in which a token or an
+    """The indexes of `texts` in which a token may be, and those in which a token or an
     assignment may be."""
-    joined = "\n".join(texts).encode("ascii")  # bytes: offsets are then the same as in the texts
+    joined = "\n".join(texts).encode("ascii", _STAND_INS)  # a byte a character: the texts' offsets
     m = _RE2_ANY.search(joined)
     if m is None:  # the usual case
         return set(), set()
@@ -177,7 +184,7 @@ def _suspects(texts: list[str]) -> tuple[set[int], set[int]]:
             break
         # A match may run on into later texts; look at each text afresh.
         m = _RE2_ANY.search(joined, starts[i + 1])
-    tokens = {i for i in hits if _RE2_TOKEN.search(texts[i].encode("ascii")) is not None}
+    tokens = {i for i in hits if _RE2_TOKEN.search(texts[i].encode("ascii", _STAND_INS)) is not None}
     return tokens, hits
 
 
@@ -215,7 +222,7 @@ class Redactor:
             todo = [t for t in todo if t not in clean and t not in redacted]
         if len(todo) < 8:
             return
-        tokens, assignments = _suspects([t if t.isascii() else _ascii_stand_in(t) for t in todo])
+        tokens, assignments = _suspects(todo)
         secrets = self.secrets
         if not secrets:  # what the loop below does, in set operations
             clean.update(todo)
