@@ -220,7 +220,7 @@ class Redactor:
         todo = [*unique_texts]
         if clean or redacted:
             todo = [t for t in todo if t not in clean and t not in redacted]
-        if len(todo) < 8:
+        if not todo:
             return
         tokens, assignments = _suspects(todo)
         secrets = self.secrets

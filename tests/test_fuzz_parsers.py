@@ -233,5 +233,5 @@ def test_redaction_prefilter_matches_plain_redaction(texts):
     """The one-pass prefilter over many texts only skips work: results equal text-by-text redaction."""
     COUNT["inputs"] += 1
     r = redact.Redactor()
-    r.prefilter(texts + [f"filler {i}" for i in range(8)])  # enough texts for the joined scan to run
+    r.prefilter(texts + [f"filler {i}" for i in range(8)])  # more texts for a match to run on into
     assert [r.text(t) for t in texts] == [redact._redact(t, r.secrets) for t in texts]

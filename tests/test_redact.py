@@ -50,12 +50,12 @@ _FRAGMENTS = ["password", "PWD", "Secrets", "token", "api_key", "access.key", "c
 
 @settings(max_examples=300, deadline=None)
 @given(texts=st.lists(st.lists(st.sampled_from(_FRAGMENTS), max_size=8).map("".join), min_size=1, max_size=12),
-       secrets=st.sampled_from([(), ("hunter22",)]))
-def test_prefiltered_redaction_equals_plain_redaction_on_assignments_and_tokens(texts, secrets):
+       secrets=st.sampled_from([(), ("hunter22",)]), fillers=st.integers(min_value=0, max_value=8))
+def test_prefiltered_redaction_equals_plain_redaction_on_assignments_and_tokens(texts, secrets, fillers):
     """The joined RE2 scan sorts texts into clean / assignment only / anything: same results as
     redacting each text alone."""
     r = Redactor(secrets)
-    r.prefilter(texts + [f"filler {i}" for i in range(8)])
+    r.prefilter(texts + [f"filler {i}" for i in range(fillers)])
     assert [r.text(t) for t in texts] == [_redact(t, r.secrets) for t in texts]
 
 
