@@ -168,15 +168,22 @@ class Finding(BaseModel):
     # -- identity -------------------------------------------------------------------------------
     def identity(self) -> tuple:
         """What makes two findings the same finding, ignoring line numbers."""
-        pkg = self.package
+        # Field values straight from the instance dicts: this runs for every finding in a dedupe,
+        # and a pydantic model's attribute reads are slower than dict reads.
+        fields = self.__dict__
+        loc, pkg = fields["location"], fields["package"]
+        path = loc.__dict__["path"] if loc is not None else ""
+        if pkg is None:
+            return (canonical_tool(fields["tool"]), fields["rule_id"], path, "", "", "", fields["url"] or "")
+        pkg = pkg.__dict__
         return (
-            canonical_tool(self.tool),
-            self.rule_id,
-            self.location.path if self.location else "",
-            (pkg.ecosystem or "").lower() if pkg else "",
-            pkg.name if pkg else "",
-            (pkg.version or "") if pkg else "",
-            self.url or "",
+            canonical_tool(fields["tool"]),
+            fields["rule_id"],
+            path,
+            (pkg["ecosystem"] or "").lower(),
+            pkg["name"],
+            pkg["version"] or "",
+            fields["url"] or "",
         )
 
     def dedupe_key(self) -> tuple:
@@ -317,11 +324,6 @@ def canonical_tool(name: str) -> str:
 
 # -- fingerprints and dedupe ----------------------------------------------------------------------
 
-def _digest_text(parts: tuple[str, ...]) -> str:
-    # identity() and primary_id() give strings only
-    return "\x1f".join(parts) + "\x1f"
-
-
 def assign_fingerprints(findings: list[Finding]) -> list[Finding]:
     """Give each finding a stable fingerprint.
 
@@ -341,51 +343,59 @@ def _start_line(f: Finding) -> int:
 def _fingerprint(identified: list[tuple[tuple, Finding]]) -> None:
     groups: dict[tuple, list[Finding]] = defaultdict(list)
     for identity, f in identified:
-        vulns = f.vulnerability_ids  # primary_id(), inline: this runs for every finding
-        groups[identity + (vulns[0] if vulns else f.rule_id,)].append(f)
+        fields = f.__dict__
+        vulns = fields["vulnerability_ids"]  # primary_id(), inline: this runs for every finding
+        groups[identity + (vulns[0] if vulns else fields["rule_id"],)].append(f)
     sha256 = hashlib.sha256
     for key, members in groups.items():
         if len(members) > 1:
             members.sort(key=_start_line)
-        prefix = _digest_text(key)
+        prefix = "\x1f".join(key)  # identity() and primary_id() give strings only
         for ordinal, f in enumerate(members):
-            f.fingerprint = sha256(f"{prefix}{ordinal}\x1f".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+            text = f"{prefix}\x1f{ordinal}\x1f".encode("utf-8", "surrogatepass")
+            # What pydantic's __setattr__ does for a plain field, without looking up its handler.
+            f.__dict__["fingerprint"] = sha256(text).hexdigest()[:32]
+            f.__pydantic_fields_set__.add("fingerprint")
 
 
 def _merge_into(keep: Finding, other: Finding) -> None:
-    # Assigning a pydantic field is a Python-level call; most copies add nothing, so lists are
-    # assigned only when the merge changes them.
-    if other.vulnerability_ids:
-        merged = unique(keep.vulnerability_ids + other.vulnerability_ids)
-        if merged != keep.vulnerability_ids:
+    # Fields are read from the instance dicts (faster than pydantic's attribute reads) and assigned
+    # through pydantic only when the merge changes them: most copies add nothing.
+    kept, new = keep.__dict__, other.__dict__
+    if new["vulnerability_ids"]:
+        merged = unique(kept["vulnerability_ids"] + new["vulnerability_ids"])
+        if merged != kept["vulnerability_ids"]:
             keep.vulnerability_ids = merged
-    if other.cwe:
-        merged = sorted(set(keep.cwe) | set(other.cwe))
-        if merged != keep.cwe:
+    if new["cwe"]:
+        merged = sorted(set(kept["cwe"]) | set(new["cwe"]))
+        if merged != kept["cwe"]:
             keep.cwe = merged
-    if other.references:
-        merged = unique(keep.references + other.references)
-        if merged != keep.references:
+    if new["references"]:
+        merged = unique(kept["references"] + new["references"])
+        if merged != kept["references"]:
             keep.references = merged
-    if keep.package and other.package:
-        merged = unique(keep.package.fixed_versions + other.package.fixed_versions)
-        if merged != keep.package.fixed_versions:
-            keep.package.fixed_versions = merged
-    if other.instances:
-        known = {(i.url, i.method, i.param) for i in keep.instances}
-        for inst in other.instances:
+    if kept["package"] and new["package"]:
+        fixed = kept["package"].fixed_versions
+        merged = unique(fixed + new["package"].fixed_versions)
+        if merged != fixed:
+            kept["package"].fixed_versions = merged
+    if new["instances"]:
+        instances = kept["instances"]
+        known = {(i.url, i.method, i.param) for i in instances}
+        for inst in new["instances"]:
             if (inst.url, inst.method, inst.param) not in known:
-                keep.instances.append(inst)
-    for attr in ("description", "remediation", "tool_version", "url"):
-        if not getattr(keep, attr) and getattr(other, attr):
-            setattr(keep, attr, getattr(other, attr))
-    if other.severity.rank > keep.severity.rank:
-        keep.severity = other.severity
-        keep.raw_severity = other.raw_severity
-    sources = unique(keep.extra.get("also_in", []) + [other.source] + other.extra.get("also_in", []))
-    sources = [s for s in sources if s != keep.source]
+                instances.append(inst)
+    for name in ("description", "remediation", "tool_version", "url"):
+        if not kept[name] and new[name]:
+            setattr(keep, name, new[name])
+    if new["severity"].rank > kept["severity"].rank:
+        keep.severity = new["severity"]
+        keep.raw_severity = new["raw_severity"]
+    extra = kept["extra"]
+    sources = unique(extra.get("also_in", []) + [new["source"]] + new["extra"].get("also_in", []))
+    sources = [s for s in sources if s != kept["source"]]
     if sources:
-        keep.extra["also_in"] = sources
+        extra["also_in"] = sources
 
 
 def dedupe(findings: Iterable[Finding]) -> list[Finding]:
