@@ -87,3 +87,22 @@ def test_wrong_shape():
     doc = {"errors": [], "results": [{"check_id": "x", "extra": {}}]}
     with pytest.raises(ParseError, match="lacks check_id or path"):
         run_doc(doc)
+
+
+def test_results_of_one_rule_keep_their_own_metadata():
+    """Rule facts are worked out once per rule, but a result whose metadata differs (two configs
+    with one rule id) gets its own, and no two findings share a list."""
+    def result(line, meta):
+        return {"check_id": "rules.sqli", "path": "app.py", "start": {"line": line}, "end": {"line": line},
+                "extra": {"message": "SQL injection", "severity": "ERROR", "metadata": meta}}
+
+    meta_a = {"cwe": ["CWE-89: SQL Injection"], "owasp": ["A03:2021 - Injection"], "references": ["https://a.example"]}
+    meta_b = {"cwe": ["CWE-564"], "owasp": ["A1:2017 - Injection"], "category": "security"}
+    fs = run_doc({"errors": [], "results": [result(1, meta_a), result(2, meta_a), result(3, meta_b), result(4, meta_a)]})
+    assert [f.cwe for f in fs] == [[89], [89], [564], [89]]
+    assert [f.extra.get("owasp") for f in fs] == [["A03:2021 - Injection"]] * 2 + [["A1:2017 - Injection"]] + [["A03:2021 - Injection"]]
+    assert [f.references for f in fs] == [["https://a.example"]] * 2 + [[]] + [["https://a.example"]]
+    assert [f.extra.get("category") for f in fs] == [None, None, "security", None]
+    fs[0].extra["owasp"].append("changed")
+    fs[0].references.append("https://changed.example")
+    assert fs[1].extra["owasp"] == ["A03:2021 - Injection"] and fs[1].references == ["https://a.example"]

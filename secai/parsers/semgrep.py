@@ -62,10 +62,11 @@ def parse(doc: Any, source: str) -> list[Finding]:
         raise ParseError(source, "Semgrep report has no 'results' array")
     version = doc.get("version") if isinstance(doc.get("version"), str) else None
     merged: dict[tuple, Finding] = {}
+    rules: dict[str, _RuleFacts] = {}
     for i, r in enumerate(doc["results"]):
         if not isinstance(r, dict) or not isinstance(r.get("check_id"), str) or not isinstance(r.get("path"), str):
             raise ParseError(source, f"Semgrep result {i} lacks check_id or path")
-        f = _finding(r, version)
+        f = _finding(r, version, rules)
         key = (f.rule_id, f.location.path if f.location else "", f.location.start_line if f.location else None)
         if key in merged:
             _merge(merged[key], f)
@@ -85,10 +86,30 @@ def _merge(keep: Finding, other: Finding) -> None:
     keep.extra["merged_results"] = keep.extra.get("merged_results", 1) + 1
 
 
-def _finding(r: dict, version: str | None) -> Finding:
+class _RuleFacts:
+    """What a rule's metadata gives each of its results; Semgrep repeats the metadata on every
+    result, so this is worked out once per rule and metadata."""
+
+    def __init__(self, rule_id: str, meta: dict):
+        self.meta = meta
+        self.title = rule_id.rsplit(".", 1)[-1].replace("-", " ").replace("_", " ")
+        self.info = {key: meta[key] for key in ("confidence", "likelihood", "impact", "category")
+                     if isinstance(meta.get(key), str)}
+        self.owasp = _strs(meta.get("owasp"))
+        self.refs = unique(_strs(meta.get("references")) + _strs(meta.get("source-rule-url")) + _strs(meta.get("source")))
+        self.vulns = unique(vuln_ids_in(" ".join(_strs(meta.get("cve")) + _strs(meta.get("ghsa"))
+                                                 + _strs(meta.get("sca-vuln-database-identifier")))))
+        self.cwe = cwe_ids(meta.get("cwe"))
+        self.secret = _is_secret(rule_id, meta)
+
+
+def _finding(r: dict, version: str | None, rules: dict[str, _RuleFacts]) -> Finding:
     extra = r.get("extra") if isinstance(r.get("extra"), dict) else {}
     meta = extra.get("metadata") if isinstance(extra.get("metadata"), dict) else {}
     rule_id = r["check_id"]
+    facts = rules.get(rule_id)
+    if facts is None or facts.meta != meta:
+        facts = rules[rule_id] = _RuleFacts(rule_id, meta)
     raw = str(extra.get("severity") or "").upper() or None
     severity = _SEVERITY.get(raw or "", Severity.medium)
     message = str(extra.get("message") or "").strip()
@@ -104,17 +125,9 @@ def _finding(r: dict, version: str | None) -> Finding:
     elif isinstance(extra.get("fix_regex"), dict):
         fr = extra["fix_regex"]
         remediation = f"Suggested fix: replace /{fr.get('regex', '')}/ with {fr.get('replacement', '')!r}"
-    info: dict[str, Any] = {}
-    for key in ("confidence", "likelihood", "impact", "category"):
-        if isinstance(meta.get(key), str):
-            info[key] = meta[key]
-    owasp = _strs(meta.get("owasp"))
-    if owasp:
-        info["owasp"] = owasp
-    refs = unique(_strs(meta.get("references")) + _strs(meta.get("source-rule-url")) + _strs(meta.get("source")))
-    title = rule_id.rsplit(".", 1)[-1].replace("-", " ").replace("_", " ")
-    vulns = unique(vuln_ids_in(" ".join(_strs(meta.get("cve")) + _strs(meta.get("ghsa"))
-                                        + _strs(meta.get("sca-vuln-database-identifier")))))
+    info: dict[str, Any] = dict(facts.info)
+    if facts.owasp:
+        info["owasp"] = list(facts.owasp)  # the finding's own list: nested values are not copied
     package = None
     category = Category.code
     sca = extra.get("sca_info") if isinstance(extra.get("sca_info"), dict) else None
@@ -130,24 +143,24 @@ def _finding(r: dict, version: str | None) -> Finding:
             info["reachable"] = bool(sca.get("reachable"))
             if lockfile:
                 info["lockfile"] = lockfile
-    if _is_secret(rule_id, meta):
+    if facts.secret:
         category = Category.secret
     return build_finding({
         "tool": "semgrep",
         "tool_version": version,
         "rule_id": rule_id,
-        "title": title,
+        "title": facts.title,
         "severity": severity,
         "raw_severity": raw,
         "category": category,
-        "cwe": cwe_ids(meta.get("cwe")),
-        "vulnerability_ids": vulns,
+        "cwe": facts.cwe,
+        "vulnerability_ids": facts.vulns,
         "package": package,
         "location": {"path": repo_relative(path), "start_line": start, "end_line": end, "snippet": snippet},
         "message": message,
         "description": message or None,
         "remediation": remediation,
-        "references": refs,
+        "references": facts.refs,
         "extra": info,
     })
 
