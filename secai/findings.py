@@ -7,9 +7,9 @@ import re
 from collections import defaultdict
 from functools import lru_cache
 from enum import Enum
-from typing import Any, Iterable
+from typing import Annotated, Any, Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
 class Severity(str, Enum):
@@ -88,6 +88,19 @@ class Category(str, Enum):
     license = "license"
 
 
+def normalize_path(path: str) -> str:
+    """Repo-relative, forward slashes, no `file://`, no leading `./`."""
+    p = str(path).strip()
+    if "\\" not in p and not p.startswith(("file://", "./")):  # most paths: nothing to change
+        return p
+    if p.startswith("file://"):
+        p = p[len("file://") :]
+    p = p.replace("\\", "/")
+    while p.startswith("./"):
+        p = p[2:]
+    return p
+
+
 class Package(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -101,15 +114,10 @@ class Package(BaseModel):
 class Location(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: str
+    path: Annotated[str, AfterValidator(normalize_path)]
     start_line: int | None = None
     end_line: int | None = None
     snippet: str | None = None
-
-    @field_validator("path")
-    @classmethod
-    def _repo_relative(cls, v: str) -> str:
-        return normalize_path(v)
 
 
 class Instance(BaseModel):
@@ -154,14 +162,15 @@ class Finding(BaseModel):
     @model_validator(mode="after")
     def _unique_lists(self) -> "Finding":
         """CWE ids sorted without repeats; advisory ids and references without repeats, in order.
-        One call for all three (validation hands over fresh lists, so they change in place); a
-        list of one (nearly every finding's advisory ids) needs work only when it holds ""."""
-        cwe, vulns, refs = self.cwe, self.vulnerability_ids, self.references
+        One call for all three (validation hands over fresh lists, so they change in place); the
+        lists are nearly always without repeats already, and then they are left as they are."""
+        fields = self.__dict__
+        cwe, vulns, refs = fields["cwe"], fields["vulnerability_ids"], fields["references"]
         if len(cwe) > 1:
             cwe[:] = sorted(set(cwe))
-        if len(vulns) > 1 or (vulns and not vulns[0]):
+        if (len(vulns) > 1 and len(set(vulns)) < len(vulns)) or "" in vulns:
             vulns[:] = unique(vulns)
-        if len(refs) > 1 or (refs and not refs[0]):
+        if (len(refs) > 1 and len(set(refs)) < len(refs)) or "" in refs:
             refs[:] = unique(refs)
         return self
 
@@ -280,17 +289,6 @@ def unique(values: Iterable[Any]) -> list[Any]:
     first.pop(None, None)
     first.pop("", None)
     return list(first)
-
-
-def normalize_path(path: str) -> str:
-    """Repo-relative, forward slashes, no `file://`, no leading `./`."""
-    p = str(path).strip()
-    if p.startswith("file://"):
-        p = p[len("file://") :]
-    p = p.replace("\\", "/")
-    while p.startswith("./"):
-        p = p[2:]
-    return p
 
 
 _TOOL_ALIASES = {

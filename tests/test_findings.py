@@ -1,6 +1,8 @@
+import pytest
+
 from secai.findings import (
-    Category, Finding, Location, Package, Severity, assign_fingerprints, cwe_ids, dedupe,
-    severity_from_score, severity_from_text, vuln_ids_in,
+    Category, Finding, Location, Package, Severity, assign_fingerprints, build_finding, build_location, cwe_ids,
+    dedupe, severity_from_score, severity_from_text, vuln_ids_in,
 )
 
 
@@ -26,6 +28,28 @@ def test_paths_are_repo_relative():
     assert Location(path="file://./src\\a.py").path == "src/a.py"
 
 
+@pytest.mark.parametrize("raw, path", [
+    ("src/a.py", "src/a.py"), (" src/a.py\n", "src/a.py"), ("././a.py", "a.py"), (".\\a\\b.py", "a/b.py"),
+    (".a/b", ".a/b"), ("../a", "../a"), (" ./file://x", "file://x"), ("file:///abs/a.py", "/abs/a.py"), ("", ""),
+])
+def test_location_path_normalized_however_built(raw, path):
+    built = [Location(path=raw), build_location({"path": raw}), Location.model_validate({"path": raw}),
+             Location.model_validate_json(Location.model_construct(path=raw).model_dump_json())]
+    assert [loc.path for loc in built] == [path] * len(built)
+    assert Finding(tool="t", rule_id="r", title="t", severity="low", category="code", location={"path": raw}).location.path == path
+
+
+def test_finding_lists_unique_however_built():
+    fields = dict(tool="t", rule_id="r", title="t", severity=Severity.low, category=Category.code, cwe=[79, 22, 79],
+                  vulnerability_ids=["CVE-1", "", "CVE-2", "CVE-1"], references=["a", "a"])
+    built = [Finding(**fields), build_finding(fields), Finding.model_validate(fields),
+             Finding.model_validate_json(Finding.model_construct(**fields).model_dump_json())]
+    for f in built:
+        assert (f.cwe, f.vulnerability_ids, f.references) == ([22, 79], ["CVE-1", "CVE-2"], ["a"])
+    one = build_finding(dict(fields, cwe=[5], vulnerability_ids=[""], references=["x", "y"]))
+    assert (one.cwe, one.vulnerability_ids, one.references) == ([5], [], ["x", "y"])
+
+
 def test_fingerprint_survives_unrelated_line_shifts():
     before = assign_fingerprints([_code(10), _code(40), _code(5, rule="R2")])
     after = assign_fingerprints([_code(13), _code(43), _code(9, rule="R2")])
@@ -47,7 +71,18 @@ def test_dedupe_merges_copies_and_keeps_facts():
     assert out[0].severity is Severity.high and out[0].cwe == [79]
     assert out[0].extra["also_in"] == ["b.json"]
     assert out[0].fingerprint
+    assert "fingerprint" in out[0].model_fields_set
 
 
 def test_dedupe_keeps_distinct_lines():
     assert len(dedupe([_code(1), _code(2), _code(1)])) == 2
+
+
+def test_fingerprints_are_stable():
+    # Stored analyses are keyed by fingerprint: the hashed text must never change.
+    f = Finding(tool="Trivy", rule_id="CVE-1", title="t", severity=Severity.high, category=Category.dependency,
+                package=Package(ecosystem="PyPI", name="p", version="1.0"), vulnerability_ids=["CVE-1"],
+                location=Location(path="requirements.txt", start_line=3))
+    g = _code(7)
+    assert [x.fingerprint for x in dedupe([f, g, _code(2)])] == [
+        "4f0bc7ce5d92c65b63d67673b432c153", "1dbbb9e8516e97abf3ed58b51ff1993f", "ac27469134d041718dc9aa7569bc8012"]
