@@ -391,7 +391,8 @@ def _merge_into(keep: Finding, other: Finding) -> None:
         keep.raw_severity = new["raw_severity"]
     extra = kept["extra"]
     sources = unique(extra.get("also_in", []) + [new["source"]] + new["extra"].get("also_in", []))
-    sources = [s for s in sources if s != kept["source"]]
+    if kept["source"] in sources:
+        sources.remove(kept["source"])  # unique(): there is no other
     if sources:
         extra["also_in"] = sources
 

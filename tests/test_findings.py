@@ -72,6 +72,9 @@ def test_dedupe_merges_copies_and_keeps_facts():
     assert out[0].extra["also_in"] == ["b.json"]
     assert out[0].fingerprint
     assert "fingerprint" in out[0].model_fields_set
+    c = b.model_copy(deep=True)
+    c.source, c.extra = "c.json", {"also_in": ["a.sarif", "b.json", "d.json"]}
+    assert dedupe([a, c])[0].extra["also_in"] == ["b.json", "c.json", "d.json"]
 
 
 def test_dedupe_keeps_distinct_lines():
