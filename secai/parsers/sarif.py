@@ -99,6 +99,29 @@ def _uri_root(uri: Any) -> str | None:
     return root if root.endswith("/") else root + "/"
 
 
+class _Paths:
+    """Repo-relative paths of a run's artifact URIs, and the ecosystems those paths imply; a
+    run's results name the same few files over and over."""
+
+    def __init__(self, run: dict):
+        self.roots = _run_roots(run)
+        self.artifacts = [_dict(a) for a in _list(run.get("artifacts"))]
+        self._relative: dict[str, str] = {}
+        self._ecosystem: dict[str, str | None] = {}
+
+    def relative(self, uri: str) -> str:
+        path = self._relative.get(uri)
+        if path is None:
+            path = self._relative[uri] = repo_relative(uri, self.roots)
+        return path
+
+    def ecosystem(self, path: str | None) -> str | None:
+        key = path or ""
+        if key not in self._ecosystem:
+            self._ecosystem[key] = _path_ecosystem(key)
+        return self._ecosystem[key]
+
+
 def _run_roots(run: dict) -> list[str]:
     roots = []
     bases = run.get("originalUriBaseIds")
@@ -176,8 +199,7 @@ class _Rules:
         driver = _dict(_dict(run.get("tool")).get("driver"))
         self.driver = driver
         self._facts: dict[int, _RuleFacts] = {}
-        self._tag_cwe_memo: dict[tuple, list[int]] = {}
-        self._tag_facts_memo: dict[tuple, tuple[list[str], list[str]]] = {}
+        self._tag_memo: dict[tuple, tuple[list[int], list[str], list[str]]] = {}
         self.by_index = [r if isinstance(r, dict) else {} for r in _list(driver.get("rules"))]
         self.by_id: dict[str, dict] = {}
         for ext in [driver] + [_dict(e) for e in _list(_dict(run.get("tool")).get("extensions"))]:
@@ -221,44 +243,37 @@ class _Rules:
         facts = self._facts[id(rule)] = _RuleFacts(rule, self)
         return facts
 
-    def _tag_cwes(self, tags: list) -> list[int]:
-        """CWE ids in a tag list; rules of one run mostly repeat a few tag lists."""
-        if not all(type(t) is str for t in tags):  # 1, 1.0 and True are one key but not one tag
-            return cwe_ids(tags)
-        key = tuple(tags)
-        hit = self._tag_cwe_memo.get(key)
-        if hit is None:
-            hit = self._tag_cwe_memo[key] = cwe_ids(tags)
-        return hit
-
-    def tag_facts(self, tags: list) -> tuple[list[str], list[str]]:
-        """The advisory ids in a rule's tags and the tags in lower case, once per tag list."""
-        key = tuple(tags) if all(type(t) is str for t in tags) else None
-        hit = self._tag_facts_memo.get(key) if key is not None else None
+    def tag_facts(self, tags: list) -> tuple[list[int], list[str], list[str]]:
+        """The CWE ids and advisory ids in a tag list, and the tags in lower case; once per tag
+        list, as the rules of a run mostly repeat a few."""
+        if not tags:
+            return [], [], []
+        key = tuple(tags) if all(type(t) is str for t in tags) else None  # 1, 1.0 and True: one key, three tags
+        hit = self._tag_memo.get(key) if key is not None else None
         if hit is None:
             strings = [str(t) for t in tags]
-            hit = (vuln_ids_in(" ".join(strings)), [t.lower() for t in strings])
+            hit = (cwe_ids(tags), vuln_ids_in(" ".join(strings)), [t.lower() for t in strings])
             if key is not None:
-                self._tag_facts_memo[key] = hit
+                self._tag_memo[key] = hit
         return hit
 
-    def cwes(self, *holders: dict) -> list[int]:
-        out: list[int] = []
-        for h in holders:
-            props = _dict(h.get("properties"))
-            out += self._tag_cwes(_list(props.get("tags")))
-            named = (props.get("cwe"), props.get("CWE"), props.get("cwe_ids"))
-            if named != (None, None, None):
-                out += cwe_ids(*named)
-            for rel in _list(h.get("relationships")) + _list(h.get("taxa")):
-                rel = _dict(rel)
-                target = _dict(rel.get("target")) or rel
-                comp = str(_dict(target.get("toolComponent")).get("name", "")).upper()
-                tid = str(target.get("id", ""))
-                if tid in self.cwe_taxa:
-                    out += self.cwe_taxa[tid]
-                elif comp == "CWE" or tid.upper().startswith("CWE"):
-                    out += cwe_ids(int(tid) if tid.isdigit() else tid)
+    def cwes(self, holder: dict, tag_cwes: list[int] | None = None) -> list[int]:
+        """CWE ids of a rule or a result: in its tags (`tag_cwes`, when already known), named
+        properties, and relationships or taxa."""
+        props = _dict(holder.get("properties"))
+        out = list(tag_cwes if tag_cwes is not None else self.tag_facts(_list(props.get("tags")))[0])
+        named = (props.get("cwe"), props.get("CWE"), props.get("cwe_ids"))
+        if named != (None, None, None):
+            out += cwe_ids(*named)
+        for rel in _list(holder.get("relationships")) + _list(holder.get("taxa")):
+            rel = _dict(rel)
+            target = _dict(rel.get("target")) or rel
+            comp = str(_dict(target.get("toolComponent")).get("name", "")).upper()
+            tid = str(target.get("id", ""))
+            if tid in self.cwe_taxa:
+                out += self.cwe_taxa[tid]
+            elif comp == "CWE" or tid.upper().startswith("CWE"):
+                out += cwe_ids(int(tid) if tid.isdigit() else tid)
         return sorted(set(out))
 
 
@@ -277,8 +292,8 @@ class _RuleFacts:
                                                 or bool(title) and help_md.startswith(title))
         self.help_uri = rule.get("helpUri") if isinstance(rule.get("helpUri"), str) else None
         self.references = [r for r in _list(props.get("references")) if isinstance(r, str)]
-        self.cwes = rules.cwes(rule)
-        self.tag_vulns, self.tags = rules.tag_facts(_list(props.get("tags")))
+        tag_cwes, self.tag_vulns, self.tags = rules.tag_facts(_list(props.get("tags")))
+        self.cwes = rules.cwes(rule, tag_cwes)
         self.name = str(rule.get("name", ""))
         # a rule's own `security-severity` (when its result has none), its extra facts, and the
         # references of a result that adds none of its own
@@ -345,7 +360,15 @@ _MAVEN_NAME = re.compile(r"[\w.-]+\.[\w.-]+:[\w.-]+")
 
 def trivy_language_ecosystem(path: str | None, name: str) -> str | None:
     """Ecosystem of a Trivy language package from where it was found (or its name's shape)."""
-    p = (path or "").lower()
+    return _path_ecosystem(path or "") or _name_ecosystem(name)
+
+
+def _name_ecosystem(name: str) -> str | None:
+    return "Maven" if _MAVEN_NAME.fullmatch(name) else None  # groupId:artifactId
+
+
+def _path_ecosystem(path: str) -> str | None:
+    p = path.lower()
     base = p.rsplit("/", 1)[-1]
     for suffixes, eco in (
         ((".jar", ".war", ".ear", "pom.xml", "gradle.lockfile", ".gradle", ".gradle.kts"), "Maven"),
@@ -359,15 +382,14 @@ def trivy_language_ecosystem(path: str | None, name: str) -> str | None:
     ):
         if base.endswith(suffixes) or p.endswith(suffixes):
             return eco
-    if _MAVEN_NAME.fullmatch(name):
-        return "Maven"  # groupId:artifactId
     return None
 
 
 _SUFFIX = re.compile(r"\.\w+$")
 
 
-def _trivy_package(fields: dict[str, str], path: str | None, os_family: str | None, props: dict) -> Package | None:
+def _trivy_package(fields: dict[str, str], path: str | None, os_family: str | None, props: dict,
+                   paths: _Paths) -> Package | None:
     name = fields.get("Package")
     if not name:
         return None
@@ -376,7 +398,7 @@ def _trivy_package(fields: dict[str, str], path: str | None, os_family: str | No
     eco = None
     if purl and purl.startswith("pkg:"):
         eco = _PURL_ECOSYSTEMS.get(purl[4:].split("/", 1)[0].lower())
-    eco = eco or trivy_language_ecosystem(path, name)
+    eco = eco or paths.ecosystem(path) or _name_ecosystem(name)
     if eco is None and path and "/" in path and not _SUFFIX.search(path):
         eco = os_family  # an OS package of an image ("owner/image" path)
     fixed = fixes_above(installed, versions.split_versions(fields.get("Fixed Version")), eco)
@@ -430,8 +452,7 @@ def _parse_run(run: dict, driver: dict, source: str) -> list[Finding]:
     tool_version = driver.get("semanticVersion") or driver.get("version")
     tool_version = str(tool_version) if tool_version not in (None, "") else None
     rules = _Rules(run)
-    roots = _run_roots(run)
-    artifacts = [_dict(a) for a in _list(run.get("artifacts"))]
+    paths = _Paths(run)
     os_family = _os_family(run) if tool == "trivy" else None
     out: list[Finding] = []
     for j, result in enumerate(run["results"]):
@@ -439,7 +460,7 @@ def _parse_run(run: dict, driver: dict, source: str) -> list[Finding]:
             raise ParseError(source, f"SARIF result {j} of tool {driver['name']} is not an object")
         if result.get("kind") not in (None, "fail"):
             continue
-        out += _parse_result(result, rules, tool, tool_version, roots, artifacts, os_family, source)
+        out += _parse_result(result, rules, tool, tool_version, paths, os_family, source)
     return out
 
 
@@ -486,7 +507,7 @@ def _category(tool: str, rule_id: str, facts: _RuleFacts, package: Package | Non
     return Category.code
 
 
-def _locations(result: dict, roots: list[str], artifacts: list[dict], lines: bool = True) -> list[Location | None]:
+def _locations(result: dict, paths: _Paths, lines: bool = True) -> list[Location | None]:
     """Each location of a result (None for one without a usable URI); only paths, no lines or
     snippet, when not `lines`."""
     locs: list[Location | None] = []
@@ -495,13 +516,13 @@ def _locations(result: dict, roots: list[str], artifacts: list[dict], lines: boo
         art = _dict(phys.get("artifactLocation"))
         uri = art.get("uri")
         idx = art.get("index")
-        if not isinstance(uri, str) and isinstance(idx, int) and 0 <= idx < len(artifacts):
-            uri = _dict(artifacts[idx].get("location")).get("uri")
+        if not isinstance(uri, str) and isinstance(idx, int) and 0 <= idx < len(paths.artifacts):
+            uri = _dict(paths.artifacts[idx].get("location")).get("uri")
         if not isinstance(uri, str) or not uri.strip():
             locs.append(None)
             continue
         if not lines:
-            locs.append(build_location({"path": repo_relative(uri, roots)}))
+            locs.append(build_location({"path": paths.relative(uri)}))
             continue
         region = _dict(phys.get("region"))
         context = _dict(phys.get("contextRegion"))
@@ -510,7 +531,7 @@ def _locations(result: dict, roots: list[str], artifacts: list[dict], lines: boo
         if start and end and end < start:
             end = start
         snippet = _text(region.get("snippet")) or _text(context.get("snippet"))
-        locs.append(build_location({"path": repo_relative(uri, roots), "start_line": start, "end_line": end, "snippet": snippet}))
+        locs.append(build_location({"path": paths.relative(uri), "start_line": start, "end_line": end, "snippet": snippet}))
     return locs or [None]
 
 
@@ -520,7 +541,7 @@ def _rule_id_vuln(rule_id: str) -> tuple[str, ...]:
     return (vid,) if vuln_ids_in(rule_id) == [vid] else ()
 
 
-def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, os_family, source) -> list[Finding]:
+def _parse_result(result, rules: _Rules, tool, tool_version, paths: _Paths, os_family, source) -> list[Finding]:
     rule_id, rule = rules.lookup(result)
     message = _message(result, rule, rules.driver)
     props = _dict(result.get("properties"))
@@ -574,14 +595,14 @@ def _parse_result(result, rules: _Rules, tool, tool_version, roots, artifacts, o
 
     trivy_package = bool(fields.get("Package"))
     # Trivy's "line 1" of an image or jar is a placeholder: package findings get the path only.
-    locations = _locations(result, roots, artifacts, lines=not trivy_package)
+    locations = _locations(result, paths, lines=not trivy_package)
     suppressed = _suppressed(result)
     url = props["url"] if isinstance(props.get("url"), str) else None
     out = []
     for loc in locations:
         package = None
         if trivy_package:
-            package = _trivy_package(fields, loc.path if loc else None, os_family, props)
+            package = _trivy_package(fields, loc.path if loc else None, os_family, props, paths)
         elif isinstance(props.get("package"), dict):
             package = _exported_package(props["package"])
         if tool == "gitleaks" and loc is not None and loc.snippet and not secrets:
