@@ -2,6 +2,8 @@ import json
 
 import pytest
 from conftest import DOJO, MPO
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from secai.errors import ParseError
 from secai.ingest import collect, parse_file
@@ -218,3 +220,26 @@ def test_detect_is_by_content():
     assert sarif.detect({"version": "2.1.0", "runs": []})
     assert not sarif.detect({"results": []})
     assert not sarif.detect([{"runs": []}])
+
+
+# -- Trivy message fields: the fast parse against a plain line-by-line one -------------------------
+
+def _reference_trivy_fields(text):
+    fields = {}
+    for line in text.splitlines():
+        m = sarif._TRIVY_FIELD.match(line.strip())
+        if m and m.group(1) not in fields:
+            fields[m.group(1)] = m.group(2).strip()
+    return fields
+
+
+_FIELD_PARTS = ["Package", "Installed Version", "Fixed Version", "Vulnerability", "PkgPath", "Link", "Type",
+                "Match", "Packages", ":", " : ", "\t", " ", "1.2-3", "CVE-2024-1", "[x](https://a.b/c)", "\u3000",
+                "\x1f", "\x85", "\u2028", "\r", "\r\n", "\n", "\v", "\f", "\x1c", "\x1e", "\xa0", "é"]
+
+
+@settings(max_examples=600, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(_FIELD_PARTS), max_size=16) | st.text(max_size=40).map(lambda t: [t]))
+def test_trivy_fields_match_a_line_by_line_parse(parts):
+    text = "".join(parts)
+    assert sarif._trivy_fields(text) == _reference_trivy_fields(text)

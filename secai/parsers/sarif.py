@@ -316,8 +316,8 @@ def _trivy_fields(text: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     for line in text.splitlines():
         m = _TRIVY_FIELD.match(line.strip())
-        if m and m.group(1) not in fields:
-            fields[m.group(1)] = m.group(2).strip()
+        if m:  # the value has no whitespace at its ends: the pattern's `\s*` takes any before it
+            fields.setdefault(*m.groups())
     return fields
 
 
