@@ -30,7 +30,8 @@ _QUALIFIER_ALIASES = {"a": "alpha", "b": "beta", "m": "milestone", "cr": "rc", "
 _TOKEN_RE = re.compile(r"\d+|[a-z]+")
 
 
-def _maven_items(v: str) -> list[int | str]:
+@functools.lru_cache(maxsize=4096)  # sorting an advisory's fixes compares each version several times
+def _maven_items(v: str) -> tuple[int | str, ...]:
     text = v.strip().lower()
     if text.startswith("v") and text[1:2].isdigit():
         text = text[1:]
@@ -47,7 +48,7 @@ def _maven_items(v: str) -> list[int | str]:
                 items.append(_QUALIFIER_ALIASES.get(tok, tok))
     while items and items[-1] in (0, ""):
         items.pop()
-    return items
+    return tuple(items)
 
 
 def _qualifier_rank(q: str) -> tuple[int, str]:
@@ -257,12 +258,15 @@ def is_newer(a: str, b: str, ecosystem: str | None = None) -> bool:
     return compare(a, b, ecosystem) > 0
 
 
+_VERSION_SEPARATORS = re.compile(r"[,|]|\s+or\s+")
+
+
 def split_versions(text: str | None) -> list[str]:
     """`"1.5.13, 1.3.15"` (Trivy's several branches) into `["1.5.13", "1.3.15"]`."""
     if not text:
         return []
     out = []
-    for part in re.split(r"[,|]|\s+or\s+", str(text)):
+    for part in _VERSION_SEPARATORS.split(str(text)):
         part = part.strip()
         if part and part not in out:
             out.append(part)

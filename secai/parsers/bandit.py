@@ -19,10 +19,11 @@ def detect(doc: Any) -> bool:
 
 
 def _str(value: Any) -> str | None:
+    if type(value) is str:  # nearly every field
+        return value.strip() or None
     if value is None or isinstance(value, (dict, list, bool)):
         return None
-    s = str(value).strip()
-    return s or None
+    return str(value).strip() or None
 
 
 def _finding(r: Any, source: str) -> Finding:
@@ -34,19 +35,19 @@ def _finding(r: Any, source: str) -> Finding:
     text = _str(r.get("issue_text")) or test_id
     line = positive_int(r.get("line_number"))
     line_range = r.get("line_range")
-    lines = [n for n in map(positive_int, line_range) if n] if isinstance(line_range, list) else []
+    lines = filter(None, map(positive_int, line_range)) if isinstance(line_range, list) else ()
     end = max([line or 0, *lines]) or None
-    cwe = r.get("issue_cwe") if isinstance(r.get("issue_cwe"), dict) else {}
+    cwe = r.get("issue_cwe")
+    if not isinstance(cwe, dict):
+        cwe = {}
     raw = _str(r.get("issue_severity"))
-    extra = {
-        k: v
-        for k, v in {
-            "confidence": _str(r.get("issue_confidence")),
-            "test_name": _str(r.get("test_name")),
-            "col_offset": r.get("col_offset") if isinstance(r.get("col_offset"), int) else None,
-        }.items()
-        if v is not None
-    }
+    extra = {}
+    if confidence := _str(r.get("issue_confidence")):
+        extra["confidence"] = confidence
+    if test_name := _str(r.get("test_name")):
+        extra["test_name"] = test_name
+    if isinstance(col_offset := r.get("col_offset"), int):
+        extra["col_offset"] = col_offset
     return build_finding({
         "tool": "bandit",
         "rule_id": test_id,
@@ -57,7 +58,7 @@ def _finding(r: Any, source: str) -> Finding:
         "cwe": cwe_ids(cwe.get("id")),
         "location": {"path": filename, "start_line": line, "end_line": end, "snippet": _str(r.get("code"))},
         "message": text,
-        "references": [u for u in (_str(r.get("more_info")), _str(cwe.get("link"))) if u],
+        "references": list(filter(None, (_str(r.get("more_info")), _str(cwe.get("link"))))),
         "source": source,
         "extra": extra,
     })

@@ -10,6 +10,8 @@ from secai import versions
 
 def positive_int(value: Any) -> int | None:
     """A line number or count given as an int or a digit string; None unless it is above 0."""
+    if type(value) is int:
+        return value if value > 0 else None
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         return None
     try:
@@ -22,6 +24,8 @@ def positive_int(value: Any) -> int | None:
 def fixes_above(installed: str | None, fixed: list[str], ecosystem: str | None) -> list[str]:
     """`versions.smallest_fix_above`, remembered for plain string arguments: a report (and the
     merged SARIF next to its parts) names the same package versions and fixes many times."""
+    if not fixed:
+        return []
     if (installed is None or type(installed) is str) and (ecosystem is None or type(ecosystem) is str) \
             and all(type(v) is str for v in fixed):
         return list(_fixes_above(installed, tuple(fixed), ecosystem))
