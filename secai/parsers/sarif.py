@@ -300,10 +300,13 @@ class _RuleFacts:
         score = _score(props.get("security-severity"))
         self.severity = (severity_from_score(score), str(props["security-severity"])) if score is not None else None
         self.extra = {}
+        from_result = []
         for key in _EXTRA_KEYS:
-            if isinstance(value := props.get(key), (str, int, float)):
+            if key not in props:
+                from_result.append(key)
+            elif isinstance(value := props[key], (str, int, float)):
                 self.extra[key] = value
-        self.extra_from_result = tuple([key for key in _EXTRA_KEYS if key not in props])
+        self.extra_from_result = tuple(from_result)
         self.own_references = unique([self.help_uri] + self.references)
 
 
@@ -515,9 +518,10 @@ def _locations(result: dict, paths: _Paths, lines: bool = True) -> list[Location
         phys = _dict(_dict(loc).get("physicalLocation"))
         art = _dict(phys.get("artifactLocation"))
         uri = art.get("uri")
-        idx = art.get("index")
-        if not isinstance(uri, str) and isinstance(idx, int) and 0 <= idx < len(paths.artifacts):
-            uri = _dict(paths.artifacts[idx].get("location")).get("uri")
+        if not isinstance(uri, str):
+            idx = art.get("index")
+            if isinstance(idx, int) and 0 <= idx < len(paths.artifacts):
+                uri = _dict(paths.artifacts[idx].get("location")).get("uri")
         if not isinstance(uri, str) or not uri.strip():
             locs.append(None)
             continue
@@ -525,12 +529,11 @@ def _locations(result: dict, paths: _Paths, lines: bool = True) -> list[Location
             locs.append(build_location({"path": paths.relative(uri)}))
             continue
         region = _dict(phys.get("region"))
-        context = _dict(phys.get("contextRegion"))
         start = _int(region.get("startLine"))
         end = _int(region.get("endLine")) or start
         if start and end and end < start:
             end = start
-        snippet = _text(region.get("snippet")) or _text(context.get("snippet"))
+        snippet = _text(region.get("snippet")) or _text(_dict(phys.get("contextRegion")).get("snippet"))
         locs.append(build_location({"path": paths.relative(uri), "start_line": start, "end_line": end, "snippet": snippet}))
     return locs or [None]
 
@@ -572,11 +575,9 @@ def _parse_result(result, rules: _Rules, tool, tool_version, paths: _Paths, os_f
     cwe = facts.cwes
     if result.get("properties") or result.get("taxa") or result.get("relationships"):
         cwe = sorted(set(cwe + rules.cwes(result)))
-    vulns = unique(
-        list(_rule_id_vuln(rule_id))
-        + vuln_ids_in(fields.get("Vulnerability"))
-        + facts.tag_vulns
-    )
+    vulns = [*_rule_id_vuln(rule_id), *vuln_ids_in(fields.get("Vulnerability")), *facts.tag_vulns]
+    if len(vulns) > 1:  # each source gives unique, non-empty ids
+        vulns = unique(vulns)
     extra: dict[str, Any] = first_facts.extra
     if props and any(k in props for k in first_facts.extra_from_result):
         rule_props = first_facts.props
