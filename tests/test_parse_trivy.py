@@ -150,3 +150,12 @@ def test_json_and_sarif_of_one_scan_dedupe():
     sarif_keys = {f.dedupe_key() for f in sarif_findings}
     assert all(f.dedupe_key() in sarif_keys for f in json_findings)
     assert len(dedupe(sarif_findings + json_findings)) == len(sarif_findings)
+
+
+def test_vulnerabilities_with_one_cwe_list_keep_their_own_lists():
+    vulns = [{"VulnerabilityID": f"CVE-2024-000{i}", "PkgName": "p", "InstalledVersion": "1.0", "CweIDs": cwes}
+             for i, cwes in enumerate((["CWE-79", "CWE-20"], ["CWE-79", "CWE-20"], ["CWE-79"], "CWE-22", [79, "x"]))]
+    fs = run_doc({"SchemaVersion": 2, "Results": [{"Target": "requirements.txt", "Type": "pip", "Vulnerabilities": vulns}]})
+    assert [f.cwe for f in fs] == [[20, 79], [20, 79], [79], [22], [79]]
+    fs[0].cwe.append(1)
+    assert fs[1].cwe == [20, 79]

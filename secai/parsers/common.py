@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from secai import versions
+from secai.findings import cwe_ids
 
 
 def positive_int(value: Any) -> int | None:
@@ -35,3 +36,15 @@ def fixes_above(installed: str | None, fixed: list[str], ecosystem: str | None) 
 @lru_cache(maxsize=8192)
 def _fixes_above(installed: str | None, fixed: tuple[str, ...], ecosystem: str | None) -> tuple[str, ...]:
     return tuple(versions.smallest_fix_above(installed, fixed, ecosystem))
+
+
+def memo_cwe_ids(value: Any, memo: dict[tuple[str, ...], list[int]]) -> list[int]:
+    """`cwe_ids(value)`, worked out once per distinct list of strings in `memo` (one per report:
+    its advisories name a few CWE lists many times). Callers hand the list to a model, which
+    copies it."""
+    if type(value) is list and all(type(v) is str for v in value):
+        key = tuple(value)
+        if key not in memo:
+            memo[key] = cwe_ids(value)
+        return memo[key]
+    return cwe_ids(value)

@@ -23,7 +23,7 @@ from secai.findings import (
     severity_from_text,
     unique,
 )
-from secai.parsers.common import fixes_above
+from secai.parsers.common import fixes_above, memo_cwe_ids
 from secai.parsers.sarif import repo_relative
 
 NAME = "osv-scanner"
@@ -60,6 +60,7 @@ def parse(doc: Any, source: str) -> list[Finding]:
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
         raise ParseError(source, "OSV-Scanner report has no 'results' array")
     findings: list[Finding] = []
+    cwes: dict[tuple[str, ...], list[int]] = {}
     for result in doc["results"]:
         if not isinstance(result, dict) or not isinstance(result.get("packages"), list):
             raise ParseError(source, "OSV-Scanner result lacks a 'packages' array")
@@ -68,7 +69,7 @@ def parse(doc: Any, source: str) -> list[Finding]:
         for entry in result["packages"]:
             if not isinstance(entry, dict) or not isinstance(_dict(entry.get("package")).get("name"), str):
                 raise ParseError(source, "OSV-Scanner package entry lacks package.name")
-            findings += _package_findings(entry, path)
+            findings += _package_findings(entry, path, cwes)
     return findings
 
 
@@ -79,10 +80,11 @@ def _groups(entry: dict, vulns: dict[str, dict]) -> list[dict]:
     return groups + [{"ids": [vid], "aliases": _list(v.get("aliases"))} for vid, v in vulns.items() if vid not in grouped]
 
 
-def _package_findings(entry: dict, path: str | None) -> list[Finding]:
+def _package_findings(entry: dict, path: str | None, cwes: dict) -> list[Finding]:
     pkg = entry["package"]
     name, installed = pkg["name"], (str(pkg["version"]) if pkg.get("version") else None)
     eco = pkg.get("ecosystem") if isinstance(pkg.get("ecosystem"), str) else None
+    eco_key = (eco or "").split(":", 1)[0].lower()
     vulns = {str(v["id"]): v for v in _list(entry.get("vulnerabilities")) if isinstance(v, dict) and v.get("id")}
     out = []
     for group in _groups(entry, vulns):
@@ -94,14 +96,17 @@ def _package_findings(entry: dict, path: str | None) -> list[Finding]:
         severity, raw = _severity(group, members)
         fixed = []
         for m in members:
-            fixed += _fixed_versions(m, name, eco)
+            fixed += _fixed_versions(m, name, eco_key)
         fixed = fixes_above(installed, fixed, eco)
-        cwe = cwe_ids([_dict(m.get("database_specific")).get("cwe_ids") for m in members])
+        cwe_lists = [_dict(m.get("database_specific")).get("cwe_ids") for m in members]
+        # Nearly every group is one advisory; cwe_ids([x]) is cwe_ids(x).
+        cwe = memo_cwe_ids(cwe_lists[0], cwes) if len(cwe_lists) == 1 else cwe_ids(cwe_lists)
         refs = unique(r.get("url") for m in members for r in _list(m.get("references")) if isinstance(r, dict)
                       and isinstance(r.get("url"), str))
         summary = next((m["summary"] for m in members if isinstance(m.get("summary"), str) and m["summary"]), None)
         details = next((m["details"] for m in members if isinstance(m.get("details"), str) and m["details"]), None)
         vid = str(primary["id"])
+        primary_id = normalize_vuln_id(vid)
         out.append(build_finding({
             "tool": "osv-scanner",
             "rule_id": vid,
@@ -110,7 +115,7 @@ def _package_findings(entry: dict, path: str | None) -> list[Finding]:
             "raw_severity": raw,
             "category": Category.dependency,
             "cwe": cwe,
-            "vulnerability_ids": [normalize_vuln_id(vid)] + [i for i in ids if i != normalize_vuln_id(vid)],
+            "vulnerability_ids": [primary_id] + [i for i in ids if i != primary_id],
             "package": {"ecosystem": eco, "name": name, "version": installed, "fixed_versions": fixed},
             "location": Location(path=path) if path else None,
             "message": f"{name} {installed or ''} is affected by {vid}" + (f"; fixed in {fixed[0]}" if fixed else "; no fixed version"),
@@ -137,17 +142,18 @@ def _severity(group: dict, members: list[dict]) -> tuple[Severity, str | None]:
     return Severity.medium, None
 
 
-def _fixed_versions(vuln: dict, name: str, ecosystem: str | None) -> list[str]:
-    """Fixed versions from the `affected[]` entries of this very package."""
-    eco = (ecosystem or "").split(":", 1)[0].lower()
+def _fixed_versions(vuln: dict, name: str, eco_key: str) -> list[str]:
+    """Fixed versions from the `affected[]` entries of this very package (`eco_key`: its
+    ecosystem without a release, lower case)."""
     out: list[str] = []
     for aff in _list(vuln.get("affected")):
-        p = _dict(_dict(aff).get("package"))
-        if p.get("name") != name or str(p.get("ecosystem", "")).split(":", 1)[0].lower() != eco:
+        aff = _dict(aff)
+        p = _dict(aff.get("package"))
+        if p.get("name") != name or str(p.get("ecosystem", "")).split(":", 1)[0].lower() != eco_key:
             continue
-        for rng in _list(_dict(aff).get("ranges")):
+        for rng in _list(aff.get("ranges")):
             for event in _list(_dict(rng).get("events")):
-                fixed = _dict(event).get("fixed")
+                fixed = event.get("fixed") if isinstance(event, dict) else None
                 if isinstance(fixed, str) and fixed and fixed not in out:
                     out.append(fixed)
     return out

@@ -21,12 +21,11 @@ from secai.findings import (
     Package,
     Severity,
     build_finding,
-    cwe_ids,
     severity_from_text,
     unique,
     vuln_ids_in,
 )
-from secai.parsers.common import fixes_above
+from secai.parsers.common import fixes_above, memo_cwe_ids
 from secai.parsers.sarif import _PURL_ECOSYSTEMS, repo_relative
 
 NAME = "trivy-json"
@@ -107,7 +106,9 @@ def _list(v: Any, what: str, source: str) -> list:
 
 
 def _str(v: Any) -> str | None:
-    return str(v).strip() or None if v not in (None, "") else None
+    if type(v) is str:  # nearly every field
+        return v.strip() or None
+    return str(v).strip() or None if v is not None else None
 
 
 def parse(doc: Any, source: str) -> list[Finding]:
@@ -130,10 +131,11 @@ def parse(doc: Any, source: str) -> list[Finding]:
         raise ParseError(source, "Trivy report is neither a list of targets nor an object")
     findings: list[Finding] = []
     seen: set[tuple] = set()
+    cwes: dict[tuple[str, ...], list[int]] = {}
     for result, workload in context:
         if not isinstance(result, dict):
             raise ParseError(source, "Trivy report: a result is not an object")
-        for f in _parse_result(result, source, version):
+        for f in _parse_result(result, source, version, cwes):
             if workload:
                 f.extra["workload"] = workload
             key = f.dedupe_key() + (workload,)
@@ -143,14 +145,14 @@ def parse(doc: Any, source: str) -> list[Finding]:
     return findings
 
 
-def _parse_result(result: dict, source: str, version: str | None) -> list[Finding]:
+def _parse_result(result: dict, source: str, version: str | None, cwes: dict) -> list[Finding]:
     target = str(result.get("Target") or "")
     cls = str(result.get("Class") or "")
     typ = str(result.get("Type") or "").lower()
     os_pkgs = cls == "os-pkgs" or (not cls and typ in _OS_TYPES)
     out: list[Finding] = []
     for v in _list(result.get("Vulnerabilities"), "Vulnerabilities", source):
-        out.append(_vulnerability(v, result, target, os_pkgs, version, source))
+        out.append(_vulnerability(v, result, target, os_pkgs, version, source, cwes))
     for m in _list(result.get("Misconfigurations"), "Misconfigurations", source):
         if not isinstance(m, dict):
             raise ParseError(source, "Trivy report: a misconfiguration is not an object")
@@ -173,7 +175,7 @@ def _references(item: dict) -> list[str]:
     return unique([_str(item.get("PrimaryURL"))] + [r for r in (refs if isinstance(refs, list) else []) if isinstance(r, str)])
 
 
-def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, source) -> Finding:
+def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, source, cwes: dict) -> Finding:
     if not isinstance(v, dict) or not v.get("VulnerabilityID") or not v.get("PkgName"):
         raise ParseError(source, "Trivy report: a vulnerability lacks VulnerabilityID or PkgName")
     vid = str(v["VulnerabilityID"])
@@ -201,8 +203,8 @@ def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, so
         "severity": severity_from_text(v.get("Severity"), Severity.info),
         "raw_severity": _str(v.get("Severity")),
         "category": Category.dependency,
-        "cwe": cwe_ids(v.get("CweIDs")),
-        "vulnerability_ids": unique(vuln_ids_in(vid) or [vid]),
+        "cwe": memo_cwe_ids(v.get("CweIDs"), cwes),
+        "vulnerability_ids": vuln_ids_in(vid) or [vid],
         "package": {"ecosystem": eco, "name": name, "version": installed, "fixed_versions": fixed,
                     "purl": purl if isinstance(purl, str) else None},
         "location": {"path": path},
