@@ -118,3 +118,13 @@ def test_mutated_reports_give_findings_or_a_parse_error(tmp_path_factory, rows, 
         return
     for f in findings:
         Finding.model_validate(f.model_dump())
+
+
+def test_first_sentence_ends_at_punctuation_before_whitespace():
+    from secai.parsers.safety import _first_sentence
+
+    assert _first_sentence(" Fixes v1.2.3 issues. See CVE-2020-1.") == "Fixes v1.2.3 issues."
+    assert _first_sentence("Is it bad?\tYes") == "Is it bad?"
+    assert _first_sentence("No end mark") == "No end mark"
+    assert _first_sentence("Ends here.") == "Ends here."
+    assert _first_sentence("word " * 40 + ". x", limit=12) == "word word w…"

@@ -28,6 +28,8 @@ KIND = "json"
 
 _SPEC_START = re.compile(r"^\s*(?:[<>=!~]=?|===)\s*\d")
 _UPPER_EXCLUSIVE = re.compile(r"(?:^|,)\s*<\s*([0-9][0-9A-Za-z.+!-]*)\s*(?=,|$)")
+_BRANCHES = re.compile(r"\|\|?")
+_SENTENCE_END = re.compile(r"[.!?]\s")
 
 
 def _is_row(item: Any) -> bool:
@@ -46,7 +48,7 @@ def detect(doc: Any) -> bool:
 def _fixed_versions(spec: str) -> list[str]:
     """`>=2.2,<2.2.10` -> ['2.2.10']; several ranges may be joined with `|` or `||`."""
     out = []
-    for branch in re.split(r"\|\|?", spec):
+    for branch in _BRANCHES.split(spec):
         out += _UPPER_EXCLUSIVE.findall(branch.replace(" ", ""))
     return unique(out)
 
@@ -62,7 +64,9 @@ def _score(cvss: Any) -> tuple[float, str] | None:
 
 
 def _first_sentence(text: str, limit: int = 160) -> str:
-    sentence = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    text = text.strip()
+    end = _SENTENCE_END.search(text)
+    sentence = text[: end.start() + 1] if end else text
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
 
 
