@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from secai.errors import ParseError
-from secai.findings import Category, Finding, Location, Severity, build_finding, cwe_ids, severity_from_text, unique
+from secai.findings import Category, Finding, Severity, build_finding, cwe_ids, severity_from_text, unique
 from secai.parsers.sarif import repo_relative
 
 NAME = "checkov-json"
@@ -65,7 +65,7 @@ def _finding(check: Any, check_type: str, version: Any, source: str) -> Finding:
             end = start
     location = None
     if isinstance(path, str) and path.strip():
-        location = Location(path=repo_relative(path).lstrip("/"), start_line=start, end_line=end)
+        location = {"path": repo_relative(path).lstrip("/"), "start_line": start, "end_line": end}
     guideline = check.get("guideline") if isinstance(check.get("guideline"), str) else None
     raw = check.get("severity")
     extra: dict[str, Any] = {"check_type": check_type}

@@ -14,7 +14,6 @@ from secai.errors import ParseError
 from secai.findings import (
     Category,
     Finding,
-    Location,
     Severity,
     build_finding,
     cwe_ids,
@@ -117,7 +116,7 @@ def _package_findings(entry: dict, path: str | None, cwes: dict) -> list[Finding
             "cwe": cwe,
             "vulnerability_ids": [primary_id] + [i for i in ids if i != primary_id],
             "package": {"ecosystem": eco, "name": name, "version": installed, "fixed_versions": fixed},
-            "location": Location(path=path) if path else None,
+            "location": {"path": path} if path else None,
             "message": f"{name} {installed or ''} is affected by {vid}" + (f"; fixed in {fixed[0]}" if fixed else "; no fixed version"),
             "description": (details or summary or "").strip() or None,
             "remediation": f"Upgrade {name} to {fixed[0]} or later." if fixed else None,
