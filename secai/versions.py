@@ -94,16 +94,17 @@ _SEMVER_RE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)  # like _maven_items: a sort compares each version several times
 def _semver(v: str):
     m = _SEMVER_RE.match(v)
     if not m:
         return None
     core = tuple(int(x or 0) for x in m.group(1, 2, 3))
     pre = m.group(4)
-    return core, (pre.split(".") if pre else None)
+    return core, (tuple(pre.split(".")) if pre else None)
 
 
-def _pre_cmp(a: list[str] | None, b: list[str] | None) -> int:
+def _pre_cmp(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> int:
     if a is None or b is None:
         return (a is None) - (b is None)  # a release is greater than any pre-release
     for x, y in zip(a, b):
