@@ -223,17 +223,15 @@ def _lines(meta: dict) -> tuple[int | None, int | None]:
     return start, (end if end and start and end >= start else start)
 
 
-def _code(meta: dict) -> tuple[str | None, list[str]]:
+def _code_lines(meta: dict) -> list[dict]:
     code = meta.get("Code") if isinstance(meta.get("Code"), dict) else {}
-    lines = [ln for ln in (code.get("Lines") or []) if isinstance(ln, dict)]
-    text = "\n".join(str(ln.get("Content", "")) for ln in lines if ln.get("IsCause", True))
-    return (text or None), [str(ln.get("Content")) for ln in lines if ln.get("Content")]
+    return [ln for ln in (code.get("Lines") or []) if isinstance(ln, dict)]
 
 
 def _misconfiguration(m: dict, target: str, typ: str, version) -> Finding:
     meta = m.get("CauseMetadata") if isinstance(m.get("CauseMetadata"), dict) else {}
     start, end = _lines(meta)
-    snippet, _ = _code(meta)
+    snippet = "\n".join(str(ln.get("Content", "")) for ln in _code_lines(meta) if ln.get("IsCause", True)) or None
     rule_id = _str(m.get("ID")) or _str(m.get("AVDID")) or "misconfiguration"
     extra = {k: m[k] for k in ("AVDID", "Type", "Namespace") if isinstance(m.get(k), str)}
     if meta.get("Resource"):
@@ -257,7 +255,7 @@ def _misconfiguration(m: dict, target: str, typ: str, version) -> Finding:
 
 def _secret(s: dict, target: str, version) -> Finding:
     start, end = _lines(s)
-    _, code_lines = _code(s)
+    code_lines = [str(ln.get("Content")) for ln in _code_lines(s) if ln.get("Content")]
     match = _str(s.get("Match"))
     title = _str(s.get("Title")) or _str(s.get("RuleID")) or "secret"
     finding = build_finding({
