@@ -121,16 +121,25 @@ def _redact_assignments(text: str) -> str:
     return _ASSIGN_RE.sub(_assign, text)
 
 
-# `_TOKEN_RE` and `_ASSIGN_RE` in RE2 syntax, run over many ASCII texts joined by newlines: a
-# text where neither finds anything needs no redaction (beyond given secrets). A match may run on
-# into the next text (only ever a false alarm). On ASCII, RE2's `\w` and `\b` are Python's; its
-# `\s` is not, hence the explicit class of what Python's `\s` matches in ASCII. Other characters
-# are scanned as their `_ascii_stand_ins`.
+def _certain_prefix(pattern: str) -> str:
+    """A pattern that matches wherever `pattern` does, cut where a match is certain: a trailing
+    repeat at its least count, a private key's header alone (what follows it always matches)."""
+    return re.sub(r"\{(\d+),\d*\}$", r"{\1}", pattern.split(r"[\s\S]*?")[0])
+
+
+# `_TOKEN_RE` and `_ASSIGN_RE` as RE2 prefilters, run over many ASCII texts joined by newlines: a
+# text where neither finds anything needs no redaction (beyond given secrets). Each is cut to what
+# makes a match certain (`_certain_prefix`; an assignment from its keyword on, with six characters
+# of its value), so they match wherever the exact patterns do, and RE2's lazy DFA, which a fresh
+# process builds as it scans, needs far fewer states than for counted and open repeats. A match may
+# run on into the next text (only ever a false alarm). On ASCII, RE2's `\w` and `\b` are Python's;
+# its `\s` is not, hence the explicit class of what Python's `\s` matches in ASCII. Other
+# characters are scanned as their `_ascii_stand_ins`.
 _S = r"\t\n\x0b\x0c\r\x1c-\x1f "
 _RE2_PREFILTERS = [
-    _TOKEN_ALTERNATIVES,
-    r"(?i)\b[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key"
-    rf"|client[_-]?secret)s?(?:[_.-][\w.-]*)?\b[{_S}]*[:=][{_S}]*[\"']?[^{_S}\"'`,;]{{6,}}",
+    "|".join(f"(?:{_certain_prefix(p)})" for p in _TOKEN_PATTERNS),
+    r"(?i)(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key"
+    rf"|client[_-]?secret)s?(?:[_.-][\w.-]*)?\b[{_S}]*[:=][{_S}]*[\"']?[^{_S}\"'`,;]{{6}}",
 ] if re2 is not None else []
 _RE2_TOKEN = re2.compile(_RE2_PREFILTERS[0].encode()) if re2 is not None else None
 # Either pattern, so the joined texts are scanned once; the few texts it flags are then scanned

@@ -6,7 +6,10 @@ from hypothesis import strategies as st
 
 from secai.findings import Category, Finding, Instance, Location, Severity
 from secai.log import mask_tokens
-from secai.redact import _ASCII_FOLDS, _STAND_INS, Redactor, _redact, redact_finding, redact_text, redaction_marker
+from secai.redact import (
+    _ASCII_FOLDS, _ASSIGN_RE, _STAND_INS, _TOKEN_PATTERNS, _TOKEN_RE, Redactor, _redact, _suspects, redact_finding,
+    redact_text, redaction_marker,
+)
 
 GH = "ghp_" + "A1b2C3d4E5" * 4
 AWS = "AKIA" + "IOSFODNN7EXAMPLE"
@@ -97,3 +100,23 @@ def test_prefilter_flags_assignments_and_tokens_spelled_with_non_ascii_character
     r.prefilter(texts + [f"filler {i}" for i in range(8)])
     assert [t in r._clean for t in texts] == [False, False, False, False, False, True, True]
     assert [r.text(t) != t for t in texts] == [True, True, True, True, True, False, False]
+
+
+_ONE_TOKEN_OF_EACH_FORMAT = [GH, "github_pat_" + "a1_" * 15, "hf_" + "x" * 34, AWS, "xoxb-" + "1" * 12, "sk-proj-" + "a" * 25,
+                             "sk_live_" + "a" * 24, "rk_live_" + "a" * 24, "AIza" + "a" * 35, "glpat-" + "a" * 22, "npm_" + "a" * 36,
+                             "pypi-AgEIcHlwaS5vcmc" + "a" * 60, "SG." + "a" * 22 + "." + "b" * 43,
+                             "eyJ" + "a" * 12 + ".eyJ" + "b" * 12 + "." + "c" * 12,
+                             "-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----"]
+
+
+def test_prefilter_flags_every_token_format_and_assignments_inside_longer_names():
+    """The RE2 prefilters are cut to what makes a match certain (shortest token, an assignment from
+    its keyword on): they still flag every text the exact patterns match."""
+    assert len(_ONE_TOKEN_OF_EACH_FORMAT) == len(_TOKEN_PATTERNS)
+    for token in _ONE_TOKEN_OF_EACH_FORMAT:
+        text = f"see ({token}) here"
+        assert _TOKEN_RE.search(text) is not None
+        assert _suspects(["clean text", text, "more"]) == ({1}, {1})
+    for text in ["x.db_password = 'hunter2hunter2'", "MY_API-KEY_FILE:\tabcdef", "client.secret.v2=" + "z" * 300]:
+        assert _ASSIGN_RE.search(text) is not None
+        assert _suspects(["clean text", text]) == (set(), {1})
