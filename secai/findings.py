@@ -238,27 +238,33 @@ _VULN_ID_RE = re.compile(
 
 def cwe_ids(*values: Any) -> list[int]:
     """CWE numbers from strings like 'CWE-79', 'CWE-79: Improper...', ints, or lists of either."""
-    if len(values) == 1 and values[0] is None:  # the usual call: a field the report leaves out
-        return []
-    out: list[int] = []
+    if len(values) == 1:  # the usual call: one field of a report, a text, a list or left out
+        values = values[0]
+        if values is None:
+            return []
+        if not isinstance(values, (list, tuple, set)):
+            values = (values,)
+    out: set[int] = set()
     for value in values:
-        if value is None:
+        if type(value) is str:
+            text = value.strip()
+        elif value is None or isinstance(value, bool):
             continue
-        if isinstance(value, (list, tuple, set)):
-            out.extend(cwe_ids(*value))
-        elif isinstance(value, bool):
+        elif isinstance(value, (list, tuple, set)):
+            out.update(cwe_ids(*value))
             continue
         elif isinstance(value, int):
             if value > 0:
-                out.append(value)
+                out.add(value)
+            continue
         else:
             text = str(value).strip()
-            if text.isdigit():
-                if int(text) > 0:
-                    out.append(int(text))
-            else:
-                out.extend(int(m) for m in _CWE_RE.findall(text) if int(m) > 0)
-    return sorted(set(out))
+        if text.isdigit():
+            if int(text) > 0:
+                out.add(int(text))
+        else:
+            out.update(n for n in map(int, _CWE_RE.findall(text)) if n > 0)
+    return sorted(out)
 
 
 def vuln_ids_in(text: str | None) -> list[str]:

@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from secai.findings import (
     Category, Finding, Location, Package, Severity, assign_fingerprints, build_finding, build_location, cwe_ids,
@@ -89,3 +91,41 @@ def test_fingerprints_are_stable():
     g = _code(7)
     assert [x.fingerprint for x in dedupe([f, g, _code(2)])] == [
         "4f0bc7ce5d92c65b63d67673b432c153", "1dbbb9e8516e97abf3ed58b51ff1993f", "ac27469134d041718dc9aa7569bc8012"]
+
+
+def _cwe_ids_reference(*values):
+    """cwe_ids as first written: every value through one general loop."""
+    import re
+
+    out = []
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, set)):
+            out.extend(_cwe_ids_reference(*value))
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int):
+            if value > 0:
+                out.append(value)
+        else:
+            text = str(value).strip()
+            if text.isdigit():
+                if int(text) > 0:
+                    out.append(int(text))
+            else:
+                out.extend(int(m) for m in re.findall(r"CWE[-_ ]?(\d{1,5})", text, re.IGNORECASE) if int(m) > 0)
+    return sorted(set(out))
+
+
+_CWE_TEXTS = st.sampled_from(["CWE-79", "cwe_89: SQL", " 22 ", "0", "00", "CWE-0", "external/cwe/cwe-079", "CWE 1 and CWE-2",
+                              "", "x", "\u0661\u0662", "CWE-123456"])
+_CWE_VALUES = st.recursive(
+    st.one_of(_CWE_TEXTS, st.text(max_size=12), st.integers(-3, 2000), st.booleans(), st.none(), st.floats(0, 100)),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner), max_leaves=12)
+
+
+@settings(max_examples=800, derandomize=True, deadline=None)
+@given(st.lists(_CWE_VALUES, max_size=4))
+def test_cwe_ids_reads_every_shape_like_the_general_loop(values):
+    assert cwe_ids(*values) == _cwe_ids_reference(*values)
