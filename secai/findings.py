@@ -197,11 +197,7 @@ class Finding(BaseModel):
 
     def dedupe_key(self) -> tuple:
         """Same identity and same line: the same finding reported twice (merged SARIF, SARIF + JSON)."""
-        return self.identity() + (self._dedupe_line(),)
-
-    def _dedupe_line(self) -> int | None:
-        # A whole-file check has no line in some formats and line 1 in others (Checkov, Trivy).
-        return (self.location.start_line or 1) if self.location else None
+        return self.identity() + (_dedupe_line(self.__dict__["location"]),)
 
     def primary_id(self) -> str:
         return self.vulnerability_ids[0] if self.vulnerability_ids else self.rule_id
@@ -362,6 +358,11 @@ def _fingerprint(identified: list[tuple[tuple, Finding]]) -> None:
             f.__pydantic_fields_set__.add("fingerprint")
 
 
+def _dedupe_line(loc: Location | None) -> int | None:
+    # A whole-file check has no line in some formats and line 1 in others (Checkov, Trivy).
+    return (loc.__dict__["start_line"] or 1) if loc is not None else None
+
+
 def _merge_into(keep: Finding, other: Finding) -> None:
     # Fields are read from the instance dicts (faster than pydantic's attribute reads) and assigned
     # through pydantic only when the merge changes them: most copies add nothing.
@@ -409,8 +410,7 @@ def dedupe(findings: Iterable[Finding]) -> list[Finding]:
     by_key: dict[tuple, tuple[tuple, Finding]] = {}
     for f in findings:
         identity = f.identity()  # merging never changes it: it is part of the key
-        loc = f.location  # _dedupe_line(), inline
-        key = identity + (((loc.start_line or 1) if loc else None),)
+        key = identity + (_dedupe_line(f.__dict__["location"]),)
         kept = by_key.get(key)
         if kept is not None:
             _merge_into(kept[1], f)

@@ -232,19 +232,11 @@ class Redactor:
         if not todo:
             return
         tokens, assignments = _suspects(todo)
-        secrets = self.secrets
-        if not secrets:  # what the loop below does, in set operations
-            clean.update(todo)
-            clean.difference_update([todo[i] for i in assignments])
-            self._no_token.update([todo[i] for i in assignments - tokens])
-            return
-        for i, t in enumerate(todo):
-            if i in tokens or (secrets and any(s in t for s in secrets)):
-                continue
-            if i in assignments:
-                self._no_token.add(t)
-            else:
-                clean.add(t)
+        if self.secrets:  # a text holding a given secret is redacted in full, like one with a token
+            tokens |= {i for i, t in enumerate(todo) if any(s in t for s in self.secrets)}
+        clean.update(todo)
+        clean.difference_update([todo[i] for i in assignments | tokens])
+        self._no_token.update([todo[i] for i in assignments - tokens])
 
     def value(self, value: Any) -> Any:
         """`value` with its strings redacted, at any depth; the same object when nothing changed."""

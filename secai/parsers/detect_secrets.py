@@ -49,6 +49,7 @@ def parse(doc: Any, source: str) -> list[Finding]:
                     "tool_version": version,
                     "rule_id": kind,
                     "title": kind,
+                    # detect-secrets has no severity; a committed secret is treated as high.
                     "severity": Severity.high,
                     "category": Category.secret,
                     "location": {"path": path, "start_line": line, "end_line": line},

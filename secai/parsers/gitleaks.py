@@ -117,6 +117,7 @@ def _finding(f: dict[str, Any], source: str) -> Finding:
         "tool": "gitleaks",
         "rule_id": f["rule"],
         "title": title,
+        # Gitleaks has no severity; a committed secret is treated as high (as DefectDojo does).
         "severity": Severity.high,
         "category": Category.secret,
         "location": {"path": f["file"], "start_line": start, "end_line": end},

@@ -361,16 +361,12 @@ def _os_family(run: dict) -> str | None:
 _MAVEN_NAME = re.compile(r"[\w.-]+\.[\w.-]+:[\w.-]+")
 
 
-def trivy_language_ecosystem(path: str | None, name: str) -> str | None:
-    """Ecosystem of a Trivy language package from where it was found (or its name's shape)."""
-    return _path_ecosystem(path or "") or _name_ecosystem(name)
-
-
 def _name_ecosystem(name: str) -> str | None:
     return "Maven" if _MAVEN_NAME.fullmatch(name) else None  # groupId:artifactId
 
 
 def _path_ecosystem(path: str) -> str | None:
+    """Ecosystem of a Trivy language package from where it was found."""
     p = path.lower()
     base = p.rsplit("/", 1)[-1]
     for suffixes, eco in (

@@ -49,18 +49,19 @@ class _TextOnly(HTMLParser):
 
 # ZAP's usual markup: block tags without attributes (`<p>`, `</p>`, `<br/>`), each a line break
 # as `_TextOnly` makes it; ASCII case and whitespace, as the parser reads tag names.
-_BARE_BLOCK_TAG = re.compile(r"<(?:/(?:p|br|li|div|tr|ul|ol|pre|h[1-6])[ \t\n\r\f]*|(?:p|br|li|div|tr|ul|ol|pre|h[1-6])[ \t\n\r\f]*/?)>",
-                             re.IGNORECASE | re.ASCII)
+_TAG_NAMES = "|".join(sorted(_BLOCK_TAGS))
+_BARE_BLOCK_TAG = re.compile(rf"<(?:/(?:{_TAG_NAMES})[ \t\n\r\f]*|(?:{_TAG_NAMES})[ \t\n\r\f]*/?)>", re.IGNORECASE | re.ASCII)
 
 
 def html_to_text(fragment: Any) -> str:
     """Plain text of ZAP's HTML-ish fields, one paragraph per line."""
     if fragment is None:
         return ""
-    text = _BARE_BLOCK_TAG.sub("\n", str(fragment))
+    fragment = str(fragment)
+    text = _BARE_BLOCK_TAG.sub("\n", fragment)
     if "<" in text or "&" in text:  # other markup or character references: the full parser
         parser = _TextOnly()
-        parser.feed(str(fragment))
+        parser.feed(fragment)
         parser.close()
         text = "".join(parser.parts)
     lines = (" ".join(line.split()) for line in text.splitlines())
