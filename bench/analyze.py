@@ -23,16 +23,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from secai.blas import maybe_reexec  # noqa: E402
+from secai.model.cpu.openblas import maybe_reexec  # noqa: E402
 
 maybe_reexec(sys.argv[1:], command=[sys.executable, str(Path(__file__).resolve())])
 
-from secai.analyze import GenerationStats, _context_length, analyze_findings, encode_prompt, prompt_budget  # noqa: E402
-from secai.blas import openblas_loaded  # noqa: E402
+from secai.analysis.analyze import GenerationStats, _context_length, analyze_findings, encode_prompt, prompt_budget  # noqa: E402
+from secai.model.cpu.openblas import openblas_loaded  # noqa: E402
 from secai.config import load_settings  # noqa: E402
-from secai.ingest import collect  # noqa: E402
-from secai.model import load, resolve_model, runtime_model  # noqa: E402
-from secai.prompts import answer_complete  # noqa: E402
+from secai.ingest.collect import collect  # noqa: E402
+from secai.model.base import load, resolve_model, runtime_model  # noqa: E402
+from secai.analysis.prompts import answer_complete  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "mpo-api-authn-server"
 
@@ -137,7 +137,7 @@ def main() -> int:
         assert all(a.cached for a in warm)
         print(f"{'(c) warm cache re-run:':<26}{cached:8.4f} s {n / cached:6.1f} findings/s")
 
-    from secai.prompts import parse_answer
+    from secai.analysis.prompts import parse_answer
 
     same = sum(parse_answer(s).model_dump() == {k: getattr(a, k) for k in ("verdict", "risk", "remediation", "well_formed")}
                for s, a in zip(seq_texts, analyses))

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from secai.ingest import collect  # noqa: E402
+from secai.ingest.collect import collect  # noqa: E402
 
 
 def _default_paths() -> list[Path]:
@@ -50,8 +50,8 @@ def _stages(files: list[Path]) -> tuple[float, float, int]:
     """Seconds spent loading (read, sniff, checks, decode) and in the format parsers alone
     (no redaction, no dedupe), and the raw finding count."""
     from secai.errors import InputError
-    from secai.ingest import load_document
-    from secai.parsers import find_parser
+    from secai.ingest.collect import load_document
+    from secai.ingest.parsers import find_parser
 
     _forget_memos()
     docs, t0 = [], time.perf_counter()

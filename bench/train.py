@@ -33,8 +33,8 @@ _REPORT_RE = re.compile(r"^\s*(\d+)\s+([\d.]+)\s+[▼▲]\s+([\d,]+)\s+([\d.]+)k
 
 
 def build_data(out: Path, settings, batch_size: int) -> None:
-    from secai.dataset import build_dataset
-    from secai.ingest import collect
+    from secai.dataset.build import build_dataset
+    from secai.ingest.collect import collect
 
     res = collect([CORPUS], settings.limits)
     build_dataset(res.findings, out, settings)
@@ -88,11 +88,11 @@ def main() -> None:
     a = ap.parse_args()
 
     from secai.config import load_settings
-    from secai.model import resolve_model, runtime_model
+    from secai.model.base import resolve_model, runtime_model
 
     settings = load_settings()
     runtime = runtime_model(resolve_model(a.model, settings), settings, purpose="train")
-    from secai.blas import preload_env
+    from secai.model.cpu.openblas import preload_env
 
     # Both trainers get the same BLAS: secai's CLI would re-execute itself with OpenBLAS preloaded,
     # so the bench preloads it for both children (when this machine has it).

@@ -11,7 +11,7 @@ secai() { "$SECAI_PY" -m secai.cli "$@"; }
 # The bundle is an artifact: read it through the validating reader, never as shell text.
 info="$("$SECAI_PY" - "$bundle" <<'PY'
 import sys
-from secai.bundle import read_meta
+from secai.ingest.bundle import read_meta
 from secai.errors import SecaiError
 try:
     m = read_meta(sys.argv[1])

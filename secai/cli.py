@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         if argv is None and args.command in ML_COMMANDS:
-            from secai.blas import maybe_reexec
+            from secai.model.cpu.openblas import maybe_reexec
 
             maybe_reexec(sys.argv[1:], settings.model.openblas_preload)
         return int(args.func(args, settings) or 0)

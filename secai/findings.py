@@ -421,6 +421,23 @@ def dedupe(findings: Iterable[Finding]) -> list[Finding]:
     return [f for _, f in identified]
 
 
+def finding_json(f: Finding) -> dict:
+    """The stable JSON shape scripts rely on, plus the rest of the finding."""
+    d = f.model_dump(mode="json")
+    d["package"] = (
+        None
+        if f.package is None
+        else {
+            "ecosystem": f.package.ecosystem,
+            "name": f.package.name,
+            "version": f.package.version,
+            "fixed_versions": f.package.fixed_versions,
+            **({"purl": f.package.purl} if f.package.purl else {}),
+        }
+    )
+    return d
+
+
 SEVERITY_ORDER = [Severity.critical, Severity.high, Severity.medium, Severity.low, Severity.info]
 
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from secai.config import Settings
 from secai.errors import SecaiError
 from secai.findings import Finding
-from secai.runfolder import Manifest, atomic_write_json, atomic_write_text, hash_tree, hash_value
+from secai.run.folder import Manifest, atomic_write_json, atomic_write_text, hash_tree, hash_value
 
 log = logging.getLogger("secai")
 
@@ -119,7 +119,7 @@ class Pipeline:
     # -- helpers ---------------------------------------------------------------------------------
     def resolved_model(self):
         if self._resolved is None:
-            from secai.model import resolve_model
+            from secai.model.base import resolve_model
 
             self._resolved = resolve_model(self.model_name, self.settings)
         return self._resolved
@@ -181,8 +181,8 @@ class Pipeline:
         inputs = hash_value([hash_tree(self.artifacts), self.settings.limits.model_dump(), "parse/1"])
 
         def run():
-            from secai.commands.parse import finding_json
-            from secai.ingest import collect
+            from secai.findings import finding_json
+            from secai.ingest.collect import collect
 
             res = collect(self.artifacts, self.settings.limits)
             for p in res.problems:
@@ -201,7 +201,7 @@ class Pipeline:
                              self._model_key()])
 
         def run():
-            from secai.analyze import analyze_findings
+            from secai.analysis.analyze import analyze_findings
 
             findings = read_findings(self.run_dir)
             if not findings:
@@ -219,7 +219,7 @@ class Pipeline:
                              self.meta.model_dump()])
 
         def run():
-            from secai.dataset import build_dataset
+            from secai.dataset.build import build_dataset
 
             findings = read_findings(self.run_dir)
             out = self.run_dir / "dataset"
@@ -242,7 +242,7 @@ class Pipeline:
         def run():
             if why:
                 raise _Stop(why)
-            from secai.train import train_adapter
+            from secai.training.train import train_adapter
 
             damaged = self.manifest.damaged(self.run_dir, "train")
             if damaged:
@@ -265,7 +265,7 @@ class Pipeline:
         def run():
             if why:
                 raise _Stop(why)
-            from secai.evaluate import evaluate_adapter
+            from secai.training.evaluate import evaluate_adapter
 
             evaluate_adapter(self.run_dir / "dataset", self.run_dir / "adapter", self.resolved_model(), self.settings,
                              out=self.run_dir / "eval.json")
@@ -280,7 +280,7 @@ class Pipeline:
         def run():
             if why:
                 raise _Stop(why)
-            from secai.validate import validate_run
+            from secai.release.validate import validate_run
 
             res = validate_run(self.run_dir, self.settings, base=self.resolved_model())
             return ["validation.json"], "passed" if res.passed else "FAILED"
@@ -300,7 +300,7 @@ class Pipeline:
         def run():
             if why:
                 raise _Stop(why)
-            from secai.publish import publish_run
+            from secai.release.publish import publish_run
 
             publish_run(self.run_dir, self.settings, base=self.resolved_model())
             return ["publish.json"], "published"
@@ -313,9 +313,8 @@ class Pipeline:
         inputs = hash_value([_file_hash(self.run_dir, *names), self.settings.github.model_dump(), self._baseline()])
 
         def run():
-            from secai.commands.parse import finding_json  # noqa: F401  (keeps the JSON shape in one place)
-            from secai.report import write_reports
-            from secai.sarif import to_sarif
+            from secai.report.build import write_reports
+            from secai.report.sarif import to_sarif
 
             write_reports(self.run_dir, self.settings)
             atomic_write_json(self.run_dir / "findings.sarif", to_sarif(read_findings(self.run_dir)))
@@ -330,7 +329,7 @@ class Pipeline:
         branch = data.get("base_branch") if is_pr else data.get("branch")
         if not data.get("repo") or not branch or not self.settings.store_path.exists():
             return None
-        from secai.store import Store
+        from secai.run.store import Store
 
         with Store(self.settings.store_path) as store:
             return store.baseline_run(data["repo"], branch, exclude=data.get("run_id"))

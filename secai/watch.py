@@ -17,10 +17,10 @@ from typing import Callable
 
 from secai.config import Settings
 from secai.errors import SecaiError
-from secai.fetch import FetchedRun, fetch_runs, record_processed
-from secai.github import GitHub
+from secai.github.fetch import FetchedRun, fetch_runs, record_processed
+from secai.github.client import GitHub
 from secai.log import mask_tokens
-from secai.store import Store
+from secai.run.store import Store
 
 log = logging.getLogger("secai")
 

@@ -473,7 +473,7 @@ def make_zip(files: dict[str, bytes], symlinks: dict[str, str] | None = None) ->
 def github_fixture(monkeypatch, per_page: int = 100):
     """Start a server, point the environment at it; returns (server, settings, client)."""
     from secai.config import load_settings
-    from secai.github import GitHub
+    from secai.github.client import GitHub
 
     server = GitHubServer().__enter__()
     monkeypatch.setenv("GITHUB_TOKEN", server.state.token)

@@ -373,7 +373,7 @@ def test_collect_downloads_the_artifacts_of_a_run(tmp_path, monkeypatch, gh):
 
 
 def test_bundle_reader_refuses_tampered_metadata(tmp_path):
-    from secai.bundle import BundleMeta, read_bundle, write_bundle
+    from secai.ingest.bundle import BundleMeta, read_bundle, write_bundle
     from secai.errors import InputError
 
     write_bundle(tmp_path, BundleMeta(repo="acme/webapp", pr=3), [], {"reports": [], "problems": []})
@@ -417,7 +417,7 @@ def test_process_runs_the_pipeline_and_comments(tmp_path, pr_event, tiny_model, 
 
 
 def test_process_refuses_a_bundle_of_another_repository(tmp_path, pr_event):
-    from secai.bundle import BundleMeta, write_bundle
+    from secai.ingest.bundle import BundleMeta, write_bundle
 
     r = Runner(tmp_path, pr_event, {"command": "process"})
     write_bundle(r.runner_temp / "secai-in" / "secai-bundle", BundleMeta(repo="evil/other", pr=57), [], {})

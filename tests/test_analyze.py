@@ -6,13 +6,13 @@ import logging
 import pytest
 from conftest import MPO
 
-import secai.analyze as analyze_mod
-from secai.analyze import Analysis, analyze_findings, encode_prompt
+import secai.analysis.analyze as analyze_mod
+from secai.analysis.analyze import Analysis, analyze_findings, encode_prompt
 from secai.config import load_settings
 from secai.findings import Category, Finding, Package, Severity, dedupe
-from secai.ingest import collect
-from secai.model import load, resolve_model
-from secai.prompts import VERDICTS
+from secai.ingest.collect import collect
+from secai.model.base import load, resolve_model
+from secai.analysis.prompts import VERDICTS
 
 
 @pytest.fixture()
@@ -214,7 +214,7 @@ def test_generation_stops_once_the_answer_is_complete(tiny_loaded, corpus_findin
 
 
 def test_answer_complete_needs_a_verdict_and_a_finished_remediation_line():
-    from secai.prompts import answer_complete, format_answer
+    from secai.analysis.prompts import answer_complete, format_answer
 
     whole = format_answer("needs review", "An attacker could read files.", "Upgrade libfoo to 1.1.")
     assert not answer_complete(whole)  # the remediation line may still be going

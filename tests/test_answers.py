@@ -1,8 +1,8 @@
 import re
 
-from secai.answers import CWE_NAMES, NO_FIX_PHRASE, NO_REMEDIATION_PHRASE, build_answer, trim, verdict_for
+from secai.dataset.answers import CWE_NAMES, NO_FIX_PHRASE, NO_REMEDIATION_PHRASE, build_answer, trim, verdict_for
 from secai.findings import Category, Finding, Instance, Location, Package, Severity, vuln_ids_in
-from secai.prompts import parse_answer
+from secai.analysis.prompts import parse_answer
 
 
 def dep(fixed=("2.31.0", "3.0.1"), **kw) -> Finding:

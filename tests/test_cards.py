@@ -10,7 +10,7 @@ import pytest
 from huggingface_hub import DatasetCard, ModelCard, ModelCardData
 from run_fixture import DATASET_CARD, shared_adapter, write_dataset
 
-from secai.cards import (
+from secai.release.cards import (
     EMBEDDED_BASE_ID,
     CardFacts,
     check_dataset_card,

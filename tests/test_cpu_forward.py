@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from secai.cpu_forward import ModelForward, NumpyExpForward, forward_for
+from secai.model.cpu.forward import ModelForward, NumpyExpForward, forward_for
 
 
 @pytest.fixture(scope="module")
 def lm(tiny_model):
     from secai.config import load_settings
-    from secai.model import load, resolve_model
+    from secai.model.base import load, resolve_model
 
     return load(resolve_model(str(tiny_model), load_settings()))[0]
 

@@ -7,9 +7,9 @@ from huggingface_hub import DatasetCard
 
 from conftest import CORPUS, DOJO
 from secai.config import load_settings
-from secai.dataset import SPLITS, build_dataset, group_keys, read_split, read_test_facts, training_decision
+from secai.dataset.build import SPLITS, build_dataset, group_keys, read_split, read_test_facts, training_decision
 from secai.findings import Category, Finding, Location, Package, Severity, dedupe, vuln_ids_in
-from secai.ingest import collect
+from secai.ingest.collect import collect
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_no_group_crosses_splits(built, corpus_findings):
         for row in read_split(out, s):
             user_to_split[row["messages"][1]["content"]] = s
     key_split: dict[str, str] = {}
-    from secai.dataset import make_examples
+    from secai.dataset.build import make_examples
 
     examples, _ = make_examples(corpus_findings, load_settings())
     for ex in examples:

@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secai.escape import ZWJ, html_inline, md_block, md_code, md_inline, md_link
+from secai.report.escape import ZWJ, html_inline, md_block, md_code, md_inline, md_link
 
 PING = re.compile(r"(?<![A-Za-z0-9_\u200d])@[A-Za-z0-9]")
 HOSTILE = "<script>alert(1)</script> cc @org/team and @alice #12 <!-- secai-report --> **bold** [x](javascript:y)"

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from secai.config import load_settings
-from secai.dataset import FindingFacts, build_dataset
-from secai.evaluate import ModelScore, decide_gate, evaluate_adapter, score_answer, summarize
+from secai.dataset.build import FindingFacts, build_dataset
+from secai.training.evaluate import ModelScore, decide_gate, evaluate_adapter, score_answer, summarize
 from secai.findings import Category, Finding, Location, Package, Severity, dedupe
 
 DEP = FindingFacts(fingerprint="f1", tool="trivy", category="dependency", rule_id="CVE-2021-33503",
@@ -92,8 +92,8 @@ def _findings(n: int) -> list[Finding]:
 
 
 def test_evaluate_adapter_end_to_end_on_tiny_model(tmp_path, tiny_model):
-    from secai.model import resolve_model
-    from secai.train import train_adapter
+    from secai.model.base import resolve_model
+    from secai.training.train import train_adapter
 
     settings = load_settings(overrides={
         "train": {"min_iters": 4, "max_iters": 4, "steps_per_eval": 2, "rank": 4},

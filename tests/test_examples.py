@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from conftest import EXAMPLES
-from secai.ingest import collect
+from secai.ingest.collect import collect
 
 ARTIFACTS = EXAMPLES / "artifacts"
 APP = EXAMPLES / "vulnerable-app"

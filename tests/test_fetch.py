@@ -10,8 +10,8 @@ from conftest import MPO
 from ghserver import RESET, Fault, github_fixture, make_zip
 
 from secai.cli import main
-from secai.fetch import fetch_runs, parse_since, safe_name
-from secai.store import Store
+from secai.github.fetch import fetch_runs, parse_since, safe_name
+from secai.run.store import Store
 
 SEMGREP = (MPO / "semgrep-results-workflow_dispatch-392" / "semgrep-results.json").read_bytes()
 OSV = (MPO / "osv-scanner-results-workflow_dispatch-392" / "osv-results.json").read_bytes()

@@ -1,5 +1,5 @@
 """Property tests: mutated and truncated real reports of every format go through
-`secai.ingest.parse_file`; the only exceptions that may come out are the project's own input
+`secai.ingest.collect.parse_file`; the only exceptions that may come out are the project's own input
 errors, and whatever parses is a valid, redacted finding list.
 
 Also: random bytes, and the redaction layer's one-pass prefilter against plain redaction.
@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import DOJO, EXAMPLES as EXAMPLE_APP, MPO, ROOT
-from secai import redact
+from secai.ingest import redact
 from secai.errors import InputError
 from secai.findings import Finding
-from secai.ingest import parse_file
+from secai.ingest.collect import parse_file
 from test_fuzz_zip import report_count
 
 EXAMPLES = int(os.environ.get("SECAI_FUZZ_EXAMPLES", "0")) or 200

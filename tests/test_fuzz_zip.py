@@ -1,4 +1,4 @@
-"""Fuzzing `secai.artifacts.extract_zip`: archives built from real scanner reports, with hostile
+"""Fuzzing `secai.ingest.archives.extract_zip`: archives built from real scanner reports, with hostile
 member names (`..`, absolute and drive paths, backslashes, NULs, unicode), random mode bits
 (symlink, device, fifo, socket, directory), and byte-level damage (truncated central directories,
 lying sizes and modes, flipped bytes).
@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import DOJO, MPO
-from secai.artifacts import extract_zip
+from secai.ingest.archives import extract_zip
 from secai.config import Limits
 from secai.errors import InputError, UnsafeArchive
 

@@ -9,7 +9,7 @@ from ghserver import RESET, Fault, github_fixture
 
 from secai.config import Settings
 from secai.errors import GitHubError
-from secai.github import GitHub, resolve_api_url, resolve_token
+from secai.github.client import GitHub, resolve_api_url, resolve_token
 
 MARKER = "<!-- secai-report -->"
 

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import DOJO, MPO, ROOT
 from secai.cli import main
-from secai.ingest import collect
+from secai.ingest.collect import collect
 
 ZAP_FULL = MPO / "zap-full-scan-webauthn-server" / "report_json.json"
 BANDIT_ONE = DOJO / "bandit" / "one_vuln.json"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from secai.config import Limits
 from secai.errors import ParseError
-from secai.ingest import _decode_json, _json_depth_ok, _nested_deeper, load_document
+from secai.ingest.collect import _decode_json, _json_depth_ok, _nested_deeper, load_document
 
 _scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),

@@ -1,5 +1,5 @@
 from secai.findings import Category, Finding, Location, Severity
-from secai.injection import detect_text, scan_finding
+from secai.dataset.injection import detect_text, scan_finding
 
 
 def _finding(**kw) -> Finding:

@@ -15,7 +15,7 @@ import pytest
 from conftest import DOJO
 from secai.config import load_settings
 from secai.pipeline import RunMeta, read_findings, run_pipeline
-from secai.prompts import FENCE_CLOSE, FENCE_OPEN, build_messages, render_finding_facts
+from secai.analysis.prompts import FENCE_CLOSE, FENCE_OPEN, build_messages, render_finding_facts
 
 BENIGN = [DOJO / "npm_audit" / "many_vuln.json", DOJO / "anchore_grype" / "check_all_fields.json",
           DOJO / "osv_scanner" / "some_findings.json", DOJO / "anchore_grype" / "fix_available.json",

@@ -7,10 +7,10 @@ import zipfile
 
 import pytest
 
-from secai.artifacts import extract_zip
+from secai.ingest.archives import extract_zip
 from secai.config import Limits
 from secai.errors import UnsafeArchive
-from secai.ingest import collect
+from secai.ingest.collect import collect
 
 GOOD_BANDIT = {
     "errors": [],

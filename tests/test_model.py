@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from secai import blas
+from secai.model.cpu import openblas as blas
 from secai.config import load_settings
 from secai.errors import ModelError
-from secai.gguf import convert_gguf, rename_weight
-from secai.model import (
+from secai.model.gguf import convert_gguf, rename_weight
+from secai.model.base import (
     describe,
     load,
     prepare_embedded,
@@ -335,7 +335,7 @@ import sys
 import mlx.core as mx
 import numpy as np
 from mlx_lm import load
-from secai.blas import openblas_loaded
+from secai.model.cpu.openblas import openblas_loaded
 model, tok = load(sys.argv[1])
 ids = mx.array([tok.encode("Use parameterized queries to avoid SQL injection in app/db.py.")])
 np.save(sys.argv[2], np.array(model(ids).astype(mx.float32)))

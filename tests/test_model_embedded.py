@@ -17,9 +17,9 @@ import pytest
 from conftest import MPO, ROOT
 
 from secai.config import load_settings
-from secai.ingest import collect
-from secai.model import EMBEDDED_MODEL_ID, describe, load, resolve_model
-from secai.sarif import to_sarif
+from secai.ingest.collect import collect
+from secai.model.base import EMBEDDED_MODEL_ID, describe, load, resolve_model
+from secai.report.sarif import to_sarif
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import DOJO
 from secai.errors import ParseError
-from secai.ingest import collect, parse_file
+from secai.ingest.collect import collect, parse_file
 
 BANDIT = DOJO / "bandit"
 

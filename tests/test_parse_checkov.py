@@ -2,8 +2,8 @@ import pytest
 from conftest import DOJO
 
 from secai.errors import ParseError
-from secai.ingest import parse_file
-from secai.parsers import Document, checkov, run_parser
+from secai.ingest.collect import parse_file
+from secai.ingest.parsers import Document, checkov, run_parser
 
 
 def parse(name):

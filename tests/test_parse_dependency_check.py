@@ -4,7 +4,7 @@ import pytest
 
 from conftest import DOJO
 from secai.errors import ParseError
-from secai.ingest import parse_file
+from secai.ingest.collect import parse_file
 
 
 def test_single_vuln():

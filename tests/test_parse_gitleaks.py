@@ -3,8 +3,8 @@
 import json
 
 from conftest import DOJO, MPO
-from secai.ingest import collect, parse_file
-from secai.redact import secret_hash
+from secai.ingest.collect import collect, parse_file
+from secai.ingest.redact import secret_hash
 
 GITLEAKS = DOJO / "gitleaks"
 V8_SECRETS = ["secretAWSsecret", "-----BEGIN RSA PRIVATE KEY-----", "dfjksdjfs3294dfjlsdaf213"]

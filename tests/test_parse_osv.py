@@ -2,8 +2,8 @@ import pytest
 from conftest import DOJO, MPO
 
 from secai.errors import ParseError
-from secai.ingest import collect, parse_file
-from secai.parsers import Document, osv, run_parser
+from secai.ingest.collect import collect, parse_file
+from secai.ingest.parsers import Document, osv, run_parser
 
 OSV = MPO / "osv-scanner-results-workflow_dispatch-392" / "osv-results.json"
 

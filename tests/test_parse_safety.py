@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from conftest import EXAMPLES
 from secai.errors import InputError, ParseError
 from secai.findings import Finding
-from secai.ingest import parse_file
-from secai.parsers import Document, find_parser
-from secai.parsers import safety
+from secai.ingest.collect import parse_file
+from secai.ingest.parsers import Document, find_parser
+from secai.ingest.parsers import safety
 
 REPORT = EXAMPLES / "artifacts" / "safety-results" / "safety.json"
 
@@ -121,7 +121,7 @@ def test_mutated_reports_give_findings_or_a_parse_error(tmp_path_factory, rows, 
 
 
 def test_first_sentence_ends_at_punctuation_before_whitespace():
-    from secai.parsers.safety import _first_sentence
+    from secai.ingest.parsers.safety import _first_sentence
 
     assert _first_sentence(" Fixes v1.2.3 issues. See CVE-2020-1.") == "Fixes v1.2.3 issues."
     assert _first_sentence("Is it bad?\tYes") == "Is it bad?"

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from secai.errors import ParseError
-from secai.ingest import collect, parse_file
-from secai.parsers import Document, run_parser, sarif
+from secai.ingest.collect import collect, parse_file
+from secai.ingest.parsers import Document, run_parser, sarif
 
 TRIVY = MPO / "docker-security-scan-results-trivy-action"
 

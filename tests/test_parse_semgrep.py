@@ -2,8 +2,8 @@ import pytest
 from conftest import DOJO, MPO
 
 from secai.errors import ParseError
-from secai.ingest import parse_file
-from secai.parsers import Document, run_parser, semgrep
+from secai.ingest.collect import parse_file
+from secai.ingest.parsers import Document, run_parser, semgrep
 
 
 def parse(path):

@@ -4,8 +4,8 @@ import pytest
 from conftest import DOJO
 
 from secai.errors import ParseError
-from secai.ingest import parse_file
-from secai.parsers import Document, run_parser, trivy
+from secai.ingest.collect import parse_file
+from secai.ingest.parsers import Document, run_parser, trivy
 
 
 def parse(name):

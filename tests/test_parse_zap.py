@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from conftest import DOJO, MPO
 from secai.errors import ParseError
-from secai.ingest import collect, parse_file
-from secai.parsers.zap import html_to_text, split_urls
+from secai.ingest.collect import collect, parse_file
+from secai.ingest.parsers.zap import html_to_text, split_urls
 
 FULL = MPO / "zap-full-scan-webauthn-server" / "report_json.json"
 BASELINE = MPO / "zap-baseline-scan-webauthn-test-credentials-service" / "report_json.json"
@@ -144,7 +144,7 @@ def test_wrong_shape_is_a_parse_error(tmp_path):
 
 def _parser_text(fragment: str) -> str:
     """html_to_text through the HTML parser alone (no shortcut for bare block tags)."""
-    from secai.parsers.zap import _TextOnly
+    from secai.ingest.parsers.zap import _TextOnly
 
     parser = _TextOnly()
     parser.feed(fragment)

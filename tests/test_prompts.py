@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from secai.findings import Category, Finding, Location, Package, Severity
-from secai.prompts import (
+from secai.analysis.prompts import (
     FENCE_CLOSE,
     FENCE_OPEN,
     SYSTEM_PROMPT,

@@ -8,11 +8,11 @@ import pytest
 from hubserver import HubServer
 from run_fixture import make_run, shared_adapter
 
-import secai.publish as publish_mod
+import secai.release.publish as publish_mod
 from secai.config import load_settings
 from secai.errors import PublishError
-from secai.publish import publish_run
-from secai.validate import validate_run
+from secai.release.publish import publish_run
+from secai.release.validate import validate_run
 from conftest import DOJO
 
 DS, MODEL = "me/secai-dataset", "me/secai-adapter"
@@ -177,8 +177,8 @@ def corpus_secrets() -> list[str]:
 
 
 def test_no_corpus_secret_reaches_the_hub(hub, tiny_model, adapter, tmp_path):
-    from secai.commands.parse import finding_json
-    from secai.ingest import collect
+    from secai.findings import finding_json
+    from secai.ingest.collect import collect
 
     secrets = corpus_secrets()
     assert len(secrets) >= 2

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from secai.findings import Category, Finding, Instance, Location, Severity
 from secai.log import mask_tokens
-from secai.redact import (
+from secai.ingest.redact import (
     _ASCII_FOLDS, _ASSIGN_RE, _STAND_INS, _TOKEN_PATTERNS, _TOKEN_RE, Redactor, _redact, _suspects, redact_finding,
     redact_text, redaction_marker,
 )

@@ -9,11 +9,11 @@ import pytest
 from ghserver import github_fixture
 
 from secai.cli import main
-from secai.commands.parse import finding_json
+from secai.findings import finding_json
 from secai.config import load_settings
 from secai.findings import Category, Finding, Location, Package, Severity, dedupe
-from secai.report import COMMENT_LIMIT, SUMMARY_LIMIT, write_reports
-from secai.store import Store
+from secai.report.build import COMMENT_LIMIT, SUMMARY_LIMIT, write_reports
+from secai.run.store import Store
 
 MARKER = "<!-- secai-report -->"
 PING = re.compile(r"(?<![A-Za-z0-9_\u200d])@[A-Za-z0-9]")
@@ -38,7 +38,7 @@ def _write(run_dir, findings=None, **files):
 
 
 def test_loss_series_shapes():
-    from secai.report import loss_series
+    from secai.report.build import loss_series
 
     assert loss_series({"train_losses": [3.0, 2.0]}) == [(1, 3.0), (2, 2.0)]
     assert loss_series({"losses": [[10, 1.5], [20, "nan"], [30, 1.0]]}) == [(10, 1.5), (30, 1.0)]
@@ -47,7 +47,7 @@ def test_loss_series_shapes():
 
 
 def test_publish_links_from_a_publish_result():
-    from secai.report import publish_links
+    from secai.report.build import publish_links
 
     res = {"dry_run": False, "published": True, "repos": [
         {"kind": "dataset", "repo_id": "me/ds", "url": "https://huggingface.co/datasets/me/ds"},

@@ -3,8 +3,8 @@ import json
 from conftest import CORPUS, MPO
 
 from secai.findings import Category, Finding, Location, Package, Severity
-from secai.ingest import collect
-from secai.sarif import safe_uri, to_sarif
+from secai.ingest.collect import collect
+from secai.report.sarif import safe_uri, to_sarif
 
 
 def _check_structure(doc):
@@ -32,7 +32,7 @@ def test_corpus_export_round_trips(tmp_path):
     doc = to_sarif(first.findings)
     _check_structure(doc)
     assert sum(len(r["results"]) for r in doc["runs"]) == len(first.findings)
-    out = tmp_path / "secai.sarif"
+    out = tmp_path / "secai.report.sarif"
     out.write_text(json.dumps(doc))
     again = collect([out])
     assert not again.errors

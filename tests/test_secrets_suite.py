@@ -21,7 +21,7 @@ from ghserver import GitHubServer
 from hubserver import HubServer
 
 import secai.cli as cli
-import secai.publish as publish_mod
+import secai.release.publish as publish_mod
 from conftest import DOJO
 
 GITLEAKS = [DOJO / "gitleaks" / "gitleaks8_many.json", DOJO / "gitleaks" / "redacted_data_many.json"]

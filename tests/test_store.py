@@ -2,7 +2,7 @@ import sqlite3
 
 import pytest
 
-from secai.store import Store, StoreError
+from secai.run.store import Store, StoreError
 
 
 def test_runs_fingerprints_and_latest(tmp_path):

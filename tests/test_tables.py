@@ -1,7 +1,7 @@
 import io
 
 from secai.findings import Category, Finding, Location, Severity
-from secai.tables import print_findings_table
+from secai.report.tables import print_findings_table
 
 
 def test_table_shows_untrusted_text_literally():

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from secai.config import load_settings
-from secai.train import ADAPTER_FILE, CHECKPOINT_FILE, LengthSortedBatches, plan_training, train_adapter
+from secai.training.train import ADAPTER_FILE, CHECKPOINT_FILE, LengthSortedBatches, plan_training, train_adapter
 
 ANSWERS = [
     ("requests", "2.19.0", "2.31.0"),
@@ -34,7 +34,7 @@ def dataset_dir(tmp_path):
 
 @pytest.fixture()
 def resolved(tiny_model):
-    from secai.model import resolve_model
+    from secai.model.base import resolve_model
 
     return resolve_model(str(tiny_model), load_settings())
 
@@ -149,10 +149,10 @@ def test_diverging_loss_stops_and_keeps_the_best_adapter(dataset_dir, tmp_path, 
     import mlx.core as mx
     import mlx.optimizers as optim
 
-    import secai.train
+    import secai.training.train
 
     # A NaN learning rate turns the weights into NaN after the first update.
-    monkeypatch.setattr(secai.train, "make_optimizer", lambda plan: optim.Adam(learning_rate=float("nan")))
+    monkeypatch.setattr(secai.training.train, "make_optimizer", lambda plan: optim.Adam(learning_rate=float("nan")))
     out = tmp_path / "adapter"
     res = train_adapter(dataset_dir, out, resolved, _settings(steps_per_eval=2), progress=False)
     assert res.diverged_at == 2 and res.stopped_early and res.iterations < res.planned_iters

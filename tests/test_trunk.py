@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from secai import trunk
-from secai.train import LengthSortedBatches
+from secai.training import trunk
+from secai.training.train import LengthSortedBatches
 
 
 @pytest.fixture(scope="module")

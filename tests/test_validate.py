@@ -10,7 +10,7 @@ import pytest
 from run_fixture import make_run, shared_adapter
 
 from secai.config import load_settings
-from secai.validate import degenerate_reason, read_safetensors_header, validate_run
+from secai.release.validate import degenerate_reason, read_safetensors_header, validate_run
 
 
 @pytest.fixture
@@ -80,8 +80,8 @@ def test_adapter_for_another_base_is_rejected(run, tmp_path):
 def test_card_claiming_transformers_is_rejected(run, tiny_model):
     res = validate_run(run, load_settings(), base=tiny_model, generate=False)
     assert res.passed
-    from secai.cards import model_card
-    from secai.validate import resolve_base, run_facts
+    from secai.release.cards import model_card
+    from secai.release.validate import resolve_base, run_facts
 
     text = model_card(run_facts(run, resolve_base(run, load_settings(), tiny_model)))
     (run / "adapter" / "README.md").write_text(text.replace("library_name: mlx", "library_name: transformers"))
@@ -92,7 +92,7 @@ def test_card_claiming_transformers_is_rejected(run, tiny_model):
 
 def test_base_without_adapter_answers_are_degenerate(run, tiny_model, tmp_path):
     """The random base alone answers with newlines only: the same check must catch that."""
-    from secai.validate import BaseInfo, generate_samples, test_prompts
+    from secai.release.validate import BaseInfo, generate_samples, test_prompts
 
     zero = tmp_path / "zero-adapter"
     shutil.copytree(run / "adapter", zero)

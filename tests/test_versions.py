@@ -1,6 +1,6 @@
 import pytest
 
-from secai.versions import compare, smallest_fix_above, split_versions
+from secai.ingest.versions import compare, smallest_fix_above, split_versions
 
 
 @pytest.mark.parametrize(

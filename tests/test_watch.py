@@ -10,8 +10,8 @@ from conftest import MPO
 from ghserver import github_fixture, make_zip
 
 from secai.cli import main
-from secai.fetch import MAX_ATTEMPTS
-from secai.store import Store
+from secai.github.fetch import MAX_ATTEMPTS
+from secai.run.store import Store
 from secai.watch import Watcher, default_processor
 
 OSV = (MPO / "osv-scanner-results-workflow_dispatch-392" / "osv-results.json").read_bytes()

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from secai.bundle import BundleMeta, write_bundle
+from secai.ingest.bundle import BundleMeta, write_bundle
 from secai.config import Settings
 from secai.errors import SecaiError
-from secai.escape import md_code, md_inline
+from secai.report.escape import md_code, md_inline
 from secai.findings import SEVERITY_ORDER, Finding
-from secai.ingest import IngestResult, Problem, collect
+from secai.ingest.collect import IngestResult, Problem, collect
 
 log = logging.getLogger("secai")
 
@@ -171,7 +171,7 @@ def verify_pr_number(ctx: Context, claimed: int, settings: Settings, api_url: st
         return
     if not ctx.repo or not ctx.sha:
         raise SecaiError(f"PR number {claimed}: repository and head commit unknown; cannot verify it")
-    from secai.github import GitHub
+    from secai.github.client import GitHub
 
     with GitHub(settings, api_url=api_url) as gh:
         pull = gh.pull(ctx.repo, claimed)
@@ -204,7 +204,7 @@ def expand_paths(patterns: list[str]) -> tuple[list[str], list[Problem]]:
 def _fetch_run(ctx: Context, run_id: int, patterns: list[str] | None, settings: Settings, api_url: str | None,
                tmp: Path) -> Path:
     """Download the run's artifacts; the run's own metadata (from the API) replaces the context."""
-    from secai.fetch import fetch_runs
+    from secai.github.fetch import fetch_runs
 
     if not ctx.repo:
         raise SecaiError("--run-id needs the repository: set GITHUB_REPOSITORY or --repo")

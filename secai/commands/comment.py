@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 from secai.config import Settings
 from secai.errors import SecaiError
-
-log = logging.getLogger("secai")
-
+from secai.github.pr_comment import post_comment
 
 def add_parser(sub) -> None:
     p = sub.add_parser("comment", help="post the report of a run folder as the PR's one secai comment")
@@ -22,25 +19,10 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def post_comment(run_dir: Path, repo: str, pr: int, settings: Settings, client=None):
-    """Rebuild the report of `run_dir` and upsert it on `repo#pr`."""
-    from secai.github import GitHub
-    from secai.report import marker_comment, write_reports
-
-    body, _ = write_reports(run_dir, settings)
-    own = client is None
-    client = client or GitHub(settings)
-    try:
-        return client.upsert_comment(repo, pr, body, marker_comment(settings))
-    finally:
-        if own:
-            client.close()
-
-
 def run(args, settings: Settings) -> int:
-    from secai.github import GitHub
-    from secai.report import write_reports
-    from secai.runfolder import latest_run_dir
+    from secai.github.client import GitHub
+    from secai.report.build import write_reports
+    from secai.run.folder import latest_run_dir
 
     run_dir = Path(args.run_dir) if args.run_dir else latest_run_dir(settings.runs_dir)
     if run_dir is None or not run_dir.is_dir():

@@ -38,18 +38,18 @@ def _load_findings(args, settings: Settings):
         except (OSError, ValueError) as e:
             raise InputError(path, f"cannot read findings: {str(e).splitlines()[0][:200]}") from None
     if args.paths:
-        from secai.commands.parse import report_problems
-        from secai.ingest import collect
+        from secai.ingest.collect import log_problems
+        from secai.ingest.collect import collect
 
         res = collect(args.paths, settings.limits)
-        report_problems(res)
+        log_problems(res)
         findings += res.findings
         errors = len(res.errors)
     return findings, errors
 
 
 def run(args, settings: Settings) -> int:
-    from secai.dataset import build_dataset
+    from secai.dataset.build import build_dataset
 
     if not args.paths and not args.findings:
         raise InputError("dataset", "give report PATHs or --findings FILE")

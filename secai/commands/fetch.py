@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
 
 
 def run(args, settings: Settings) -> int:
-    from secai.fetch import fetch_runs
+    from secai.github.fetch import fetch_runs
 
     summary = fetch_runs(args.repo, settings, run_id=args.run_id, workflow=args.workflow, branch=args.branch,
                          pr=args.pr, since=args.since, limit=args.limit, out=args.out, patterns=args.patterns,

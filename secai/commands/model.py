@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
 
 
 def run(args, settings: Settings) -> int:
-    from secai.model import describe, resolve_model, runtime_model
+    from secai.model.base import describe, resolve_model, runtime_model
 
     resolved = resolve_model(args.name or settings.model.name, settings)
     if args.model_command == "pull":

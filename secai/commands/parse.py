@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 
 from secai.config import Settings
-from secai.findings import Finding
-from secai.ingest import IngestResult, collect
-
-log = logging.getLogger("secai")
+from secai.findings import finding_json
+from secai.ingest.collect import collect, log_problems
 
 
 def add_parser(sub) -> None:
@@ -21,48 +18,21 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def finding_json(f: Finding) -> dict:
-    """The stable JSON shape scripts rely on, plus the rest of the finding."""
-    d = f.model_dump(mode="json")
-    d["package"] = (
-        None
-        if f.package is None
-        else {
-            "ecosystem": f.package.ecosystem,
-            "name": f.package.name,
-            "version": f.package.version,
-            "fixed_versions": f.package.fixed_versions,
-            **({"purl": f.package.purl} if f.package.purl else {}),
-        }
-    )
-    return d
-
-
-def report_problems(result: IngestResult) -> None:
-    for p in result.problems:
-        if p.level == "error":
-            log.error("%s", p)
-        elif p.level == "warning":
-            log.warning("%s", p)
-        else:
-            log.debug("%s", p)
-
-
 def run(args, settings: Settings) -> int:
     result = collect(args.paths, settings.limits)
-    report_problems(result)
+    log_problems(result)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
         if args.format == "json":
             json.dump([finding_json(f) for f in result.findings], out, indent=2)
             out.write("\n")
         elif args.format == "sarif":
-            from secai.sarif import to_sarif
+            from secai.report.sarif import to_sarif
 
             json.dump(to_sarif(result.findings), out, indent=2)
             out.write("\n")
         else:
-            from secai.tables import print_findings_table
+            from secai.report.tables import print_findings_table
 
             print_findings_table(result.findings, file=out)
     finally:

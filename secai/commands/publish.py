@@ -19,11 +19,11 @@ def add_parser(sub) -> None:
 
 
 def run(args, settings: Settings) -> int:
-    from secai.publish import publish_run
+    from secai.release.publish import publish_run
 
     base = None
     if args.model:
-        from secai.model import resolve_model
+        from secai.model.base import resolve_model
 
         base = resolve_model(args.model, settings)
     res = publish_run(run_dir_arg(args, settings), settings, dataset_repo=args.dataset_repo,

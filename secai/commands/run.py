@@ -88,7 +88,7 @@ def run(args, settings: Settings) -> int:
     elif args.bundle:
         results.append(_run_bundle(Path(args.bundle), settings, args))
     else:
-        from secai.fetch import fetch_runs
+        from secai.github.fetch import fetch_runs
 
         summary = fetch_runs(args.repo, settings, run_id=args.run_id, workflow=args.workflow, branch=args.branch,
                              pr=args.pr, since=args.since, limit=args.limit, api_url=args.api_url)

@@ -22,8 +22,8 @@ def add_parser(sub) -> None:
 
 
 def run(args, settings: Settings) -> int:
-    from secai.model import resolve_model
-    from secai.train import train_adapter
+    from secai.model.base import resolve_model
+    from secai.training.train import train_adapter
 
     for key in ("rank", "num_layers", "learning_rate", "batch_size"):
         if getattr(args, key) is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from secai.config import Settings
 from secai.errors import SecaiError
-from secai.runfolder import latest_run_dir
+from secai.run.folder import latest_run_dir
 
 
 def add_parser(sub) -> None:
@@ -32,12 +32,12 @@ def run_dir_arg(args, settings: Settings) -> Path:
 def run(args, settings: Settings) -> int:
     from rich.console import Console
 
-    from secai.validate import validate_run
+    from secai.release.validate import validate_run
 
     run_dir = run_dir_arg(args, settings)
     base = None
     if args.model:
-        from secai.model import resolve_model
+        from secai.model.base import resolve_model
 
         base = resolve_model(args.model, settings)
     res = validate_run(run_dir, settings, base=base, generate=not args.no_generate)

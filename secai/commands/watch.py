@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
 
 
 def run(args, settings: Settings) -> int:
-    from secai.github import GitHub
+    from secai.github.client import GitHub
     from secai.watch import Watcher, install_signal_handlers, parse_only
 
     if args.interval <= 0:
@@ -37,7 +37,7 @@ def run(args, settings: Settings) -> int:
 
     def comment(run, run_dir: Path) -> None:
         if run.pr:
-            from secai.commands.comment import post_comment
+            from secai.github.pr_comment import post_comment
 
             res = post_comment(run_dir, args.repo, run.pr, settings, client)
             log.info("PR #%d: comment %s", run.pr, res.action)

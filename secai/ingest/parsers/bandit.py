@@ -1,0 +1,70 @@
+"""Bandit JSON (`bandit -f json`): `results[]` next to `metrics` and `generated_at`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from secai.findings import Category, Finding, build_finding, cwe_ids, severity_from_text
+from secai.ingest.parsers.common import positive_int
+
+NAME = "bandit"
+KIND = "json"
+
+
+def detect(doc: Any) -> bool:
+    if not (isinstance(doc, dict) and isinstance(doc.get("results"), list) and "metrics" in doc and "generated_at" in doc):
+        return False
+    first = doc["results"][0] if doc["results"] else None
+    return first is None or (isinstance(first, dict) and "test_id" in first)
+
+
+def _str(value: Any) -> str | None:
+    if type(value) is str:  # nearly every field
+        return value.strip() or None
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    return str(value).strip() or None
+
+
+def _finding(r: Any, source: str) -> Finding:
+    if not isinstance(r, dict):
+        raise ValueError("result is not an object")
+    test_id, filename = _str(r.get("test_id")), _str(r.get("filename"))
+    if not test_id or not filename:
+        raise ValueError("result without test_id or filename")
+    text = _str(r.get("issue_text")) or test_id
+    line = positive_int(r.get("line_number"))
+    line_range = r.get("line_range")
+    lines = filter(None, map(positive_int, line_range)) if isinstance(line_range, list) else ()
+    end = max([line or 0, *lines]) or None
+    cwe = r.get("issue_cwe")
+    if not isinstance(cwe, dict):
+        cwe = {}
+    raw = _str(r.get("issue_severity"))
+    extra = {}
+    if confidence := _str(r.get("issue_confidence")):
+        extra["confidence"] = confidence
+    if test_name := _str(r.get("test_name")):
+        extra["test_name"] = test_name
+    if isinstance(col_offset := r.get("col_offset"), int):
+        extra["col_offset"] = col_offset
+    return build_finding({
+        "tool": "bandit",
+        "rule_id": test_id,
+        "title": text,
+        "severity": severity_from_text(raw),
+        "raw_severity": raw,
+        "category": Category.code,
+        "cwe": cwe_ids(cwe.get("id")),
+        "location": {"path": filename, "start_line": line, "end_line": end, "snippet": _str(r.get("code"))},
+        "message": text,
+        "references": list(filter(None, (_str(r.get("more_info")), _str(cwe.get("link"))))),
+        "source": source,
+        "extra": extra,
+    })
+
+
+def parse(doc: Any, source: str) -> list[Finding]:
+    # DefectDojo keeps every result; exact repeats (bandit reports some twice) are merged later by
+    # the ingest-wide dedupe, which sees all reports at once.
+    return [_finding(r, source) for r in doc["results"]]

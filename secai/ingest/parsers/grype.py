@@ -1,0 +1,185 @@
+"""Anchore Grype JSON (`grype -o json`): `matches[]` of vulnerability + artifact.
+
+Matches of the same vulnerability, package and version are one finding, whatever the number of
+paths the package was found at (DefectDojo's convention); the paths are kept in
+`extra["locations"]`. Ignored matches (`ignoredMatches`) are kept and flagged suppressed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from secai.errors import ParseError
+from secai.findings import (
+    Category,
+    Finding,
+    Severity,
+    build_finding,
+    cwe_ids,
+    normalize_vuln_id,
+    severity_from_score,
+    severity_from_text,
+    unique,
+)
+from secai.ingest.versions import smallest_fix_above
+
+NAME = "grype"
+KIND = "json"
+
+# Grype artifact types -> ecosystem names (OSV spelling where OSV has one).
+_ECOSYSTEMS = {
+    "python": "PyPI",
+    "npm": "npm",
+    "java-archive": "Maven",
+    "jenkins-plugin": "Maven",
+    "go-module": "Go",
+    "rust-crate": "crates.io",
+    "gem": "RubyGems",
+    "dotnet": "NuGet",
+    "php-composer": "Packagist",
+    "hex": "Hex",
+    "pub": "Pub",
+    "deb": "Debian",
+    "rpm": "RPM",
+    "apk": "Alpine",
+}
+_DISTRO_ECOSYSTEMS = {"debian": "Debian", "ubuntu": "Ubuntu", "alpine": "Alpine", "wolfi": "Wolfi"}
+
+
+def detect(doc: Any) -> bool:
+    if not isinstance(doc, dict) or not isinstance(doc.get("matches"), list):
+        return False
+    descriptor = doc.get("descriptor")
+    if isinstance(descriptor, dict) and str(descriptor.get("name", "")).lower() == "grype":
+        return True
+    first = doc["matches"][0] if doc["matches"] else None
+    return "source" in doc and (first is None or (isinstance(first, dict) and "artifact" in first and "vulnerability" in first))
+
+
+def _str(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    s = str(value).strip()
+    return s or None
+
+
+def _list(value: Any, what: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"'{what}' is not a list")
+    return value
+
+
+def _ecosystem(artifact_type: str | None, distro: str | None) -> str | None:
+    if artifact_type in ("deb", "apk") and distro in _DISTRO_ECOSYSTEMS:
+        return _DISTRO_ECOSYSTEMS[distro]
+    return _ECOSYSTEMS.get(artifact_type or "", artifact_type)
+
+
+def _max_score(vulns: list[dict]) -> float:
+    best = 0.0
+    for v in vulns:
+        for cvss in _list(v.get("cvss"), "cvss"):
+            if isinstance(cvss, dict) and isinstance(cvss.get("metrics"), dict):
+                score = cvss["metrics"].get("baseScore")
+                if isinstance(score, (int, float)) and not isinstance(score, bool):
+                    best = max(best, float(score))
+    return best
+
+
+def _finding(match: Any, distro: str | None, version: str | None, source: str, suppressed: bool) -> Finding:
+    if not isinstance(match, dict):
+        raise ValueError("match is not an object")
+    vuln, artifact = match.get("vulnerability"), match.get("artifact")
+    if not isinstance(vuln, dict) or not isinstance(artifact, dict):
+        raise ValueError("match without 'vulnerability' and 'artifact' objects")
+    vid, name = _str(vuln.get("id")), _str(artifact.get("name"))
+    if not vid or not name:
+        raise ValueError("match without vulnerability id or artifact name")
+    related = [r for r in _list(match.get("relatedVulnerabilities"), "relatedVulnerabilities") if isinstance(r, dict)]
+    installed = _str(artifact.get("version"))
+    ecosystem = _ecosystem(_str(artifact.get("type")), distro)
+    fix = vuln.get("fix") if isinstance(vuln.get("fix"), dict) else {}
+    fixed = smallest_fix_above(installed, [s for s in map(_str, _list(fix.get("versions"), "fix.versions")) if s], ecosystem)
+
+    raw = _str(vuln.get("severity"))
+    severity = severity_from_text(raw)
+    if severity is Severity.info and (raw or "").lower() in ("", "unknown"):
+        score = _max_score([vuln, *related])
+        if score:
+            severity = severity_from_score(score)
+
+    locations = unique(
+        _str(loc.get("path")) for loc in _list(artifact.get("locations"), "locations") if isinstance(loc, dict)
+    )
+    cwes = [c.get("cwe") if isinstance(c, dict) else c for c in _list(vuln.get("cwes"), "cwes")]
+    description = _str(vuln.get("description")) or next(
+        (d for d in (_str(r.get("description")) for r in related) if d), None
+    )
+    references = [_str(vuln.get("dataSource"))] + [_str(u) for u in _list(vuln.get("urls"), "urls")]
+    for r in related:
+        references += [_str(r.get("dataSource"))] + [_str(u) for u in _list(r.get("urls"), "urls")]
+    extra = {
+        k: v
+        for k, v in {
+            "fix_state": _str(fix.get("state")),
+            "namespace": _str(vuln.get("namespace")),
+            "artifact_type": _str(artifact.get("type")),
+            "locations": locations,
+            "matchers": unique(
+                _str(d.get("matcher")) for d in _list(match.get("matchDetails"), "matchDetails") if isinstance(d, dict)
+            ),
+        }.items()
+        if v
+    }
+    return build_finding({
+        "tool": "grype",
+        "tool_version": version,
+        "rule_id": vid,
+        "title": f"{vid} in {name} {installed or ''}".strip(),
+        "severity": severity,
+        "raw_severity": raw,
+        "category": Category.dependency,
+        "cwe": cwe_ids(cwes),
+        "vulnerability_ids": [normalize_vuln_id(vid)] + [normalize_vuln_id(i) for i in (_str(r.get("id")) for r in related) if i],
+        "package": {"ecosystem": ecosystem, "name": name, "version": installed, "fixed_versions": fixed,
+                    "purl": _str(artifact.get("purl"))},
+        "message": description.split("\n", 1)[0] if description else f"{vid} in {name}",
+        "description": description,
+        "references": [r for r in references if r],
+        "suppressed": suppressed,
+        "source": source,
+        "extra": extra,
+    })
+
+
+def _merge(keep: Finding, other: Finding) -> None:
+    keep.extra["locations"] = unique(keep.extra.get("locations", []) + other.extra.get("locations", []))
+    keep.vulnerability_ids = unique(keep.vulnerability_ids + other.vulnerability_ids)
+    keep.references = unique(keep.references + other.references)
+    keep.cwe = sorted(set(keep.cwe) | set(other.cwe))
+    if keep.package and other.package:
+        keep.package.fixed_versions = unique(keep.package.fixed_versions + other.package.fixed_versions)
+    keep.suppressed = keep.suppressed and other.suppressed
+
+
+def parse(doc: Any, source: str) -> list[Finding]:
+    descriptor = doc.get("descriptor") if isinstance(doc.get("descriptor"), dict) else {}
+    distro_info = doc.get("distro") if isinstance(doc.get("distro"), dict) else {}
+    distro = (_str(distro_info.get("name")) or "").lower() or None
+    version = _str(descriptor.get("version"))
+    ignored = doc.get("ignoredMatches") or []
+    if not isinstance(ignored, list):
+        raise ParseError(source, "grype 'ignoredMatches' is not a list")
+    merged: dict[tuple, Finding] = {}
+    for suppressed, matches in ((False, doc["matches"]), (True, ignored)):
+        for match in matches:
+            f = _finding(match, distro, version, source, suppressed)
+            pkg = f.package
+            key = (f.rule_id, pkg.name if pkg else "", pkg.version if pkg else "", pkg.ecosystem if pkg else "")
+            if key in merged:
+                _merge(merged[key], f)
+            else:
+                merged[key] = f
+    return list(merged.values())

@@ -1,0 +1,243 @@
+"""npm audit JSON: npm 6 and older (`advisories`, `actions`) and npm 7+ (`auditReportVersion: 2`).
+
+npm 6: one finding per advisory and installed version, with the dependency paths. Fixed versions
+are the lower bounds of `patched_versions` plus the target of an `install`/`update` action on the
+*same* package; an action on another package (upgrade `express` to fix `debug`) is remediation
+text, never a fixed version of this one.
+
+npm 7+: only `via` entries that are objects are advisories; string entries just say the package
+is vulnerable through another one, which has its own entry. So there is one finding per advisory
+per package. The report does not name the installed version. Fixed versions come from the upper
+bounds of the advisory's vulnerable `range` (`>=4.0.0 <4.3.1` is fixed in 4.3.1) and from
+`fixAvailable` when it names this package; otherwise `fixAvailable` becomes remediation text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from secai.errors import ParseError
+from secai.findings import Category, Finding, Package, cwe_ids, normalize_vuln_id, severity_from_text, unique, vuln_ids_in
+from secai.ingest.versions import smallest_fix_above
+
+NAME = "npm-audit"
+KIND = "json"
+
+_HASH_PART = re.compile(r"^[0-9a-f]{40,}$")
+_COMPARATOR = re.compile(r"(>=|<=|>|<|=)?\s*v?(\d[0-9A-Za-z.+-]*)")
+
+
+def detect(doc: Any) -> bool:
+    if not isinstance(doc, dict):
+        return False
+    if doc.get("auditReportVersion") == 2 and isinstance(doc.get("vulnerabilities"), dict):
+        return True
+    return isinstance(doc.get("advisories"), dict) and ("actions" in doc or "metadata" in doc)
+
+
+def _str(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    s = str(value).strip()
+    return s or None
+
+
+def _bounds(range_text: str | None, op: str) -> list[str]:
+    """The versions following `op` in each `||` branch of an npm range."""
+    out = []
+    for branch in (range_text or "").split("||"):
+        for m in _COMPARATOR.finditer(branch):
+            if m.group(1) == op:
+                out.append(m.group(2))
+    return unique(out)
+
+
+def _censor(path: str) -> str:
+    # npm 6 sometimes writes a 64-hex hash instead of the root package name.
+    return ">".join("(root)" if _HASH_PART.match(p) else p for p in path.split(">"))
+
+
+def _ids(*texts: Any) -> list[str]:
+    ids: list[str] = []
+    for t in texts:
+        if isinstance(t, list):
+            ids += [normalize_vuln_id(x) for x in (_str(i) for i in t) if x]
+        else:
+            ids += vuln_ids_in(_str(t))
+    return unique(ids)
+
+
+def _finding(adv: dict, ids: list[str], title: str, raw: str | None, package: str, installed: str | None,
+             candidate_fixes: list[str], **fields: Any) -> Finding:
+    """One npm advisory on one package; `fields` are the rest of the Finding."""
+    return Finding(
+        tool="npm-audit",
+        title=title,
+        severity=severity_from_text(raw),
+        raw_severity=raw,
+        category=Category.dependency,
+        cwe=cwe_ids(adv.get("cwe")),
+        vulnerability_ids=ids,
+        package=Package(
+            ecosystem="npm",
+            name=package,
+            version=installed,
+            fixed_versions=smallest_fix_above(installed, candidate_fixes, "npm"),
+        ),
+        **fields,
+    )
+
+
+# -- npm 6 -----------------------------------------------------------------------------------------
+
+def _v6_actions(doc: dict, source: str) -> dict[str, list[dict]]:
+    actions = doc.get("actions")
+    if actions is None:
+        return {}
+    if not isinstance(actions, list):
+        raise ParseError(source, "npm audit 'actions' is not a list")
+    by_advisory: dict[str, list[dict]] = {}
+    for action in actions:
+        if not isinstance(action, dict):
+            raise ParseError(source, "npm audit action is not an object")
+        for res in action.get("resolves") or []:
+            if isinstance(res, dict) and res.get("id") is not None:
+                by_advisory.setdefault(str(res["id"]), []).append(action)
+    return by_advisory
+
+
+def _v6(doc: dict, source: str) -> list[Finding]:
+    actions = _v6_actions(doc, source)
+    findings = []
+    for key, adv in doc["advisories"].items():
+        if not isinstance(adv, dict):
+            raise ParseError(source, f"npm audit advisory {key} is not an object")
+        adv_id = _str(adv.get("id")) or str(key)
+        module = _str(adv.get("module_name"))
+        if not module:
+            raise ParseError(source, f"npm audit advisory {adv_id} has no module_name")
+        ids = unique(
+            ([normalize_vuln_id(g)] if (g := _str(adv.get("github_advisory_id"))) else [])
+            + _ids(adv.get("url"))
+            + _ids(adv.get("cves") if isinstance(adv.get("cves"), list) else adv.get("cves"))
+        )
+        patched = _bounds(_str(adv.get("patched_versions")), ">=")
+        remediation_lines, action_fixes = [], []
+        for action in actions.get(adv_id, []):
+            name, target, kind = _str(action.get("module")), _str(action.get("target")), _str(action.get("action"))
+            if kind in ("install", "update") and name == module and target:
+                action_fixes.append(target)
+            elif kind in ("install", "update") and name and target:
+                major = " (semver-major)" if action.get("isMajor") is True else ""
+                remediation_lines.append(f"Upgrade {name} to {target}{major}; it pulls in a fixed {module}.")
+            elif kind == "review":
+                remediation_lines.append(f"No automatic fix; review {name or module} manually.")
+        recommendation = _str(adv.get("recommendation"))
+        if recommendation:
+            remediation_lines.insert(0, recommendation)
+        raw = _str(adv.get("severity"))
+        references = [_str(adv.get("url"))] + re.findall(r"https?://[^\s)\]>]+", _str(adv.get("references")) or "")
+        occurrences = adv.get("findings") or [{}]
+        if not isinstance(occurrences, list):
+            raise ParseError(source, f"npm audit advisory {adv_id} 'findings' is not a list")
+        for occ in occurrences:
+            if not isinstance(occ, dict):
+                raise ParseError(source, f"npm audit advisory {adv_id} finding is not an object")
+            installed = _str(occ.get("version"))
+            paths = [_censor(p) for p in (occ.get("paths") or []) if isinstance(p, str)]
+            extra: dict[str, Any] = {"advisory_id": adv_id}
+            if paths:
+                extra["paths"] = paths
+            if _str(adv.get("vulnerable_versions")):
+                extra["vulnerable_versions"] = _str(adv.get("vulnerable_versions"))
+            if occ.get("dev") is True:
+                extra["dev"] = True
+            title = _str(adv.get("title")) or f"Vulnerability in {module}"
+            findings.append(
+                _finding(
+                    adv, ids, title, raw, module, installed, patched + action_fixes,
+                    rule_id=ids[0] if ids else adv_id,
+                    message=f"{title} in {module}" + (f" {installed}" if installed else ""),
+                    description=_str(adv.get("overview")),
+                    remediation="\n".join(unique(remediation_lines)) or None,
+                    references=[r for r in references if r],
+                    source=source,
+                    extra=extra,
+                )
+            )
+    return findings
+
+
+# -- npm 7+ ----------------------------------------------------------------------------------------
+
+def _fix_available(fix: Any, package: str) -> tuple[list[str], str | None]:
+    if isinstance(fix, dict):
+        name, version = _str(fix.get("name")), _str(fix.get("version"))
+        major = " (semver-major)" if fix.get("isSemVerMajor") is True else ""
+        if name == package and version:
+            return [version], f"Upgrade {package} to {version}{major}."
+        if name and version:
+            return [], f"Upgrade {name} to {version}{major}; it pulls in a fixed {package}."
+    if fix is True:
+        return [], "`npm audit fix` resolves this."
+    if fix is False:
+        return [], "No fix available."
+    return [], None
+
+
+def _v7(doc: dict, source: str) -> list[Finding]:
+    findings = []
+    for key, entry in doc["vulnerabilities"].items():
+        if not isinstance(entry, dict):
+            raise ParseError(source, f"npm audit entry {key} is not an object")
+        package = _str(entry.get("name")) or str(key)
+        via = entry.get("via") or []
+        if not isinstance(via, list):
+            raise ParseError(source, f"npm audit entry {package}: 'via' is not a list")
+        fix_versions, fix_text = _fix_available(entry.get("fixAvailable"), package)
+        nodes = [n for n in entry.get("nodes") or [] if isinstance(n, str)]
+        for adv in via:
+            if isinstance(adv, str):
+                continue  # vulnerable through another package, which has its own entry
+            if not isinstance(adv, dict):
+                raise ParseError(source, f"npm audit entry {package}: 'via' item is not an object or string")
+            url = _str(adv.get("url"))
+            adv_id = _str(adv.get("source"))
+            ids = _ids(url)
+            title = _str(adv.get("title")) or f"Vulnerability in {package}"
+            raw = _str(adv.get("severity")) or _str(entry.get("severity"))
+            advisory_range = _str(adv.get("range"))
+            cvss = adv.get("cvss") if isinstance(adv.get("cvss"), dict) else {}
+            extra: dict[str, Any] = {
+                k: v
+                for k, v in {
+                    "advisory_id": adv_id,
+                    "vulnerable_versions": advisory_range,
+                    "installed_range": _str(entry.get("range")),
+                    "nodes": nodes,
+                    "effects": [e for e in entry.get("effects") or [] if isinstance(e, str)],
+                    "is_direct": entry.get("isDirect") if isinstance(entry.get("isDirect"), bool) else None,
+                    "cvss_score": cvss.get("score") if isinstance(cvss.get("score"), (int, float)) else None,
+                    "cvss_vector": _str(cvss.get("vectorString")),
+                }.items()
+                if v not in (None, [], "")
+            }
+            findings.append(
+                _finding(
+                    adv, ids, title, raw, package, None, _bounds(advisory_range, "<") + fix_versions,
+                    rule_id=ids[0] if ids else (adv_id or title),
+                    message=f"{title} in {package}",
+                    remediation=fix_text,
+                    references=[url] if url else [],
+                    source=source,
+                    extra=extra,
+                )
+            )
+    return findings
+
+
+def parse(doc: Any, source: str) -> list[Finding]:
+    if doc.get("auditReportVersion") == 2:
+        return _v7(doc, source)
+    return _v6(doc, source)

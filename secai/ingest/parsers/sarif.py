@@ -1,0 +1,634 @@
+"""SARIF 2.1.0 from any tool (CodeQL, Semgrep, Trivy, Checkov, Gitleaks, Bandit, SpotBugs, ...).
+
+One finding per result location (a result without one gives one finding); results whose `kind`
+is not `fail` are skipped; suppressed results are kept and flagged. Severity comes from `level`
+(or the rule's default level) unless a numeric `security-severity` overrides it. Trivy results
+carry their package facts in the message text, which is parsed into a `Package`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+from urllib.parse import unquote
+
+from secai.ingest import versions
+from secai.errors import ParseError
+from secai.findings import (
+    Category,
+    Finding,
+    Location,
+    Package,
+    Severity,
+    build_finding,
+    build_location,
+    build_package,
+    canonical_tool,
+    cwe_ids,
+    normalize_vuln_id,
+    severity_from_score,
+    unique,
+    vuln_ids_in,
+)
+from secai.ingest.parsers.common import fixes_above
+
+NAME = "sarif"
+KIND = "json"
+PRIORITY = 10
+
+_LEVELS = {"error": Severity.high, "warning": Severity.medium, "note": Severity.low, "none": Severity.info}
+_IAC_TOOLS = {"checkov", "kics", "tfsec", "terrascan", "hadolint", "cfn-lint", "cfn_nag", "kube-linter",
+              "kubesec", "dockle", "tflint", "trivy-config"}
+_SECRET_TOOLS = {"gitleaks", "trufflehog", "detect-secrets", "ggshield", "secretlint"}
+_SCA_TOOLS = {"grype", "dependency-check", "osv-scanner", "snyk", "npm-audit", "pip-audit", "govulncheck"}
+_SECRET_RULE = re.compile(r"(^|[./_-])secrets?([./_-]|$)", re.IGNORECASE)
+
+
+def detect(doc: Any) -> bool:
+    if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
+        return False
+    version = str(doc.get("version", ""))
+    schema = str(doc.get("$schema", "")).lower()
+    return version.startswith("2.") or "sarif" in schema
+
+
+# -- paths -----------------------------------------------------------------------------------------
+
+# CI workspaces: what follows them is the repository checkout.
+_WORKSPACE_RE = re.compile("|".join([
+    r"^/home/runner/work/[^/]+/[^/]+/",  # GitHub-hosted runners
+    r"^/__w/[^/]+/[^/]+/",  # GitHub container jobs
+    r"^/Users/runner/work/[^/]+/[^/]+/",  # macOS runners
+    r"^[A-Za-z]:/a/[^/]+/[^/]+/",  # Windows runners (D:\a\repo\repo\)
+    r"^/github/workspace/",  # Docker actions
+    r"^/builds/[^/]+/[^/]+/",  # GitLab
+]))
+_DRIVE_RE = re.compile(r"[A-Za-z]:/")  # used with .match: anchored
+
+
+def repo_relative(path: str, roots: list[str] = ()) -> str:
+    """Best-effort repo-relative path: strips `file://`, known checkout roots and CI workspaces.
+
+    An absolute path under no known root is kept absolute (the repository root is unknown)."""
+    p = unquote(str(path).strip())
+    if p.lower().startswith("file://"):
+        p = p[len("file://"):]
+        if p.startswith("//"):
+            p = p[1:]
+    p = p.replace("\\", "/")
+    if p[:1] == "/" and _DRIVE_RE.match(p, 1):
+        p = p[1:]
+    for root in sorted(roots, key=len, reverse=True) if roots else ():
+        if root and root != "/" and p.startswith(root):
+            return p[len(root):].lstrip("/") or p
+    m = _WORKSPACE_RE.match(p)
+    if m:
+        return p[m.end():]
+    while p.startswith("./"):
+        p = p[2:]
+    return p
+
+
+def _uri_root(uri: Any) -> str | None:
+    if not isinstance(uri, str) or not uri:
+        return None
+    root = repo_relative(uri) if uri.lower().startswith("file:") else unquote(uri).replace("\\", "/")
+    if not root.startswith("/") and not _DRIVE_RE.match(root):
+        return None
+    return root if root.endswith("/") else root + "/"
+
+
+class _Paths:
+    """Repo-relative paths of a run's artifact URIs, and the ecosystems those paths imply; a
+    run's results name the same few files over and over."""
+
+    def __init__(self, run: dict):
+        self.roots = _run_roots(run)
+        self.artifacts = [_dict(a) for a in _list(run.get("artifacts"))]
+        self._relative: dict[str, str] = {}
+        self._ecosystem: dict[str, str | None] = {}
+
+    def relative(self, uri: str) -> str:
+        path = self._relative.get(uri)
+        if path is None:
+            path = self._relative[uri] = repo_relative(uri, self.roots)
+        return path
+
+    def ecosystem(self, path: str | None) -> str | None:
+        key = path or ""
+        if key not in self._ecosystem:
+            self._ecosystem[key] = _path_ecosystem(key)
+        return self._ecosystem[key]
+
+
+def _run_roots(run: dict) -> list[str]:
+    roots = []
+    bases = run.get("originalUriBaseIds")
+    if isinstance(bases, dict):
+        for base in bases.values():
+            if isinstance(base, dict):
+                roots.append(_uri_root(base.get("uri")))
+    for inv in _list(run.get("invocations")):
+        if isinstance(inv, dict) and isinstance(inv.get("workingDirectory"), dict):
+            roots.append(_uri_root(inv["workingDirectory"].get("uri")))
+    return [r for r in roots if r]
+
+
+# -- small helpers ---------------------------------------------------------------------------------
+
+def _list(v: Any) -> list:
+    return v if isinstance(v, list) else []
+
+
+def _dict(v: Any) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def _text(v: Any) -> str | None:
+    """`{"text": ...}` / `{"markdown": ...}` message objects, or a plain string."""
+    if isinstance(v, str):
+        return v.strip() or None
+    if isinstance(v, dict):
+        for key in ("text", "markdown"):
+            text = v.get(key)
+            if isinstance(text, str) and (text := text.strip()):
+                return text
+    return None
+
+
+def _int(v: Any) -> int | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v if v >= 1 else None
+    if isinstance(v, str) and v.strip().isdigit():
+        return int(v) or None
+    return None
+
+
+def _score(v: Any) -> float | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        s = float(v)
+    except (TypeError, ValueError):
+        return None
+    return s if 0.0 <= s <= 10.0 else None
+
+
+_PLACEHOLDER = re.compile(r"\{(\d+)\}")
+
+
+def _message(result: dict, rule: dict, driver: dict) -> str:
+    msg = _dict(result.get("message"))
+    text = _text(msg)
+    args = [str(a) for a in _list(msg.get("arguments"))] if msg.get("arguments") else []
+    if text is None and isinstance(msg.get("id"), str):
+        strings = {**_dict(driver.get("globalMessageStrings")), **_dict(rule.get("messageStrings"))}
+        text = _text(strings.get(msg["id"]))
+    if text and args:
+        text = _PLACEHOLDER.sub(lambda m: args[int(m.group(1))] if int(m.group(1)) < len(args) else m.group(0), text)
+    return text or ""
+
+
+# -- rules and taxonomies --------------------------------------------------------------------------
+
+class _Rules:
+    def __init__(self, run: dict):
+        driver = _dict(_dict(run.get("tool")).get("driver"))
+        self.driver = driver
+        self._facts: dict[int, _RuleFacts] = {}
+        self._tag_memo: dict[tuple, tuple[list[int], list[str], list[str]]] = {}
+        self.by_index = [r if isinstance(r, dict) else {} for r in _list(driver.get("rules"))]
+        self.by_id: dict[str, dict] = {}
+        for ext in [driver] + [_dict(e) for e in _list(_dict(run.get("tool")).get("extensions"))]:
+            for r in _list(ext.get("rules")):
+                if isinstance(r, dict) and isinstance(r.get("id"), str):
+                    self.by_id.setdefault(r["id"], r)
+                    for alias in _list(r.get("deprecatedIds")):
+                        if isinstance(alias, str):
+                            self.by_id.setdefault(alias, r)
+        # CWE taxonomy: taxon id -> CWE number (ids are "79" or "CWE-79")
+        self.cwe_taxa: dict[str, list[int]] = {}
+        for tax in _list(run.get("taxonomies")):
+            tax = _dict(tax)
+            if str(tax.get("name", "")).upper() != "CWE":
+                continue
+            for taxon in _list(tax.get("taxa")):
+                taxon = _dict(taxon)
+                tid = str(taxon.get("id", ""))
+                self.cwe_taxa[tid] = cwe_ids(tid if not tid.isdigit() else int(tid), taxon.get("name"))[:1]
+
+    def lookup(self, result: dict) -> tuple[str, dict]:
+        ref = _dict(result.get("rule"))
+        rule_id = result.get("ruleId") or ref.get("id")
+        index = result.get("ruleIndex", ref.get("index"))
+        rule: dict = {}
+        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(self.by_index):
+            rule = self.by_index[index]
+        if not rule and isinstance(rule_id, str):
+            rule = self.by_id.get(rule_id, {})
+            if not rule and "/" in rule_id:  # hierarchical ids ("a/b") may name a rule "a"
+                rule = self.by_id.get(rule_id.split("/")[0], {})
+        if not isinstance(rule_id, str) or not rule_id:
+            rule_id = rule.get("id") if isinstance(rule.get("id"), str) else ""
+        return rule_id, rule
+
+    def facts(self, rule: dict) -> "_RuleFacts":
+        """What a rule contributes to each of its results, worked out once per rule."""
+        hit = self._facts.get(id(rule))
+        if hit is not None and hit.rule is rule:
+            return hit
+        facts = self._facts[id(rule)] = _RuleFacts(rule, self)
+        return facts
+
+    def tag_facts(self, tags: list) -> tuple[list[int], list[str], list[str]]:
+        """The CWE ids and advisory ids in a tag list, and the tags in lower case; once per tag
+        list, as the rules of a run mostly repeat a few."""
+        if not tags:
+            return [], [], []
+        key = tuple(tags) if all(type(t) is str for t in tags) else None  # 1, 1.0 and True: one key, three tags
+        hit = self._tag_memo.get(key) if key is not None else None
+        if hit is None:
+            strings = [str(t) for t in tags]
+            hit = (cwe_ids(tags), vuln_ids_in(" ".join(strings)), [t.lower() for t in strings])
+            if key is not None:
+                self._tag_memo[key] = hit
+        return hit
+
+    def cwes(self, holder: dict, tag_cwes: list[int] | None = None) -> list[int]:
+        """CWE ids of a rule or a result: in its tags (`tag_cwes`, when already known), named
+        properties, and relationships or taxa."""
+        props = _dict(holder.get("properties"))
+        out = list(tag_cwes if tag_cwes is not None else self.tag_facts(_list(props.get("tags")))[0])
+        named = (props.get("cwe"), props.get("CWE"), props.get("cwe_ids"))
+        if named != (None, None, None):
+            out += cwe_ids(*named)
+        for rel in _list(holder.get("relationships")) + _list(holder.get("taxa")):
+            rel = _dict(rel)
+            target = _dict(rel.get("target")) or rel
+            comp = str(_dict(target.get("toolComponent")).get("name", "")).upper()
+            tid = str(target.get("id", ""))
+            if tid in self.cwe_taxa:
+                out += self.cwe_taxa[tid]
+            elif comp == "CWE" or tid.upper().startswith("CWE"):
+                out += cwe_ids(int(tid) if tid.isdigit() else tid)
+        return sorted(set(out))
+
+
+class _RuleFacts:
+    def __init__(self, rule: dict, rules: _Rules):
+        self.rule = rule
+        props = _dict(rule.get("properties"))
+        self.props = props
+        self.title = _text(rule.get("shortDescription")) or (rule.get("name") if isinstance(rule.get("name"), str) else None)
+        self.description = _text(rule.get("fullDescription")) or _text(rule.get("help")) or _text(props.get("description"))
+        help_ = _dict(rule.get("help"))
+        self.help_md = _text(help_.get("markdown")) or _text(help_.get("text"))
+        # whether the help text only restates the rule's description or title (then it is no remediation)
+        help_md, description, title = self.help_md, self.description, self.title
+        self.help_restates = bool(help_md) and (bool(description) and help_md.startswith(description)
+                                                or bool(title) and help_md.startswith(title))
+        self.help_uri = rule.get("helpUri") if isinstance(rule.get("helpUri"), str) else None
+        self.references = [r for r in _list(props.get("references")) if isinstance(r, str)]
+        tag_cwes, self.tag_vulns, self.tags = rules.tag_facts(_list(props.get("tags")))
+        self.cwes = rules.cwes(rule, tag_cwes)
+        self.name = str(rule.get("name", ""))
+        # a rule's own `security-severity` (when its result has none), its extra facts, and the
+        # references of a result that adds none of its own
+        score = _score(props.get("security-severity"))
+        self.severity = (severity_from_score(score), str(props["security-severity"])) if score is not None else None
+        self.extra = {}
+        from_result = []
+        for key in _EXTRA_KEYS:
+            if key not in props:
+                from_result.append(key)
+            elif isinstance(value := props[key], (str, int, float)):
+                self.extra[key] = value
+        self.extra_from_result = tuple(from_result)
+        self.own_references = unique([self.help_uri] + self.references)
+
+
+# -- Trivy and Gitleaks enrichment -----------------------------------------------------------------
+
+_TRIVY_FIELD = re.compile(r"^(Package|Installed Version|Fixed Version|Severity|Vulnerability|PkgPath|Link|Artifact|Type|Message|Secret|Match)\s*:?\s*(.*)$")
+
+
+def _trivy_fields(text: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _TRIVY_FIELD.match(line.strip())
+        if m:  # the value has no whitespace at its ends: the pattern's `\s*` takes any before it
+            fields.setdefault(*m.groups())
+    return fields
+
+
+_LINK = re.compile(r"\((https?://[^)\s]+)\)")
+
+
+def _links(text: str | None) -> list[str]:
+    return _LINK.findall(text) if text else []
+
+
+_INSTALLED = re.compile(r"^Installed Version:\s*(\S+)", re.MULTILINE)
+_DEBIAN = re.compile(r"deb\d+u\d+|\+deb\d")
+_ALPINE = re.compile(r"-r\d+$")
+_RED_HAT = re.compile(r"\.el\d")
+
+
+def _os_family(run: dict) -> str | None:
+    """Trivy's SARIF does not name the image's OS; its package versions usually do."""
+    counts = {"Ubuntu": 0, "Debian": 0, "Alpine": 0, "Red Hat": 0}
+    for res in _list(run.get("results")):
+        text = _text(_dict(_dict(res).get("message"))) or ""
+        m = _INSTALLED.search(text)
+        if not m:
+            continue
+        v = m.group(1)
+        if "ubuntu" in v:
+            counts["Ubuntu"] += 1
+        elif _DEBIAN.search(v):
+            counts["Debian"] += 1
+        elif _ALPINE.search(v):
+            counts["Alpine"] += 1
+        elif _RED_HAT.search(v):
+            counts["Red Hat"] += 1
+    best = max(counts, key=counts.get)
+    return best if counts[best] else None
+
+
+_MAVEN_NAME = re.compile(r"[\w.-]+\.[\w.-]+:[\w.-]+")
+
+
+def _name_ecosystem(name: str) -> str | None:
+    return "Maven" if _MAVEN_NAME.fullmatch(name) else None  # groupId:artifactId
+
+
+def _path_ecosystem(path: str) -> str | None:
+    """Ecosystem of a Trivy language package from where it was found."""
+    p = path.lower()
+    base = p.rsplit("/", 1)[-1]
+    for suffixes, eco in (
+        ((".jar", ".war", ".ear", "pom.xml", "gradle.lockfile", ".gradle", ".gradle.kts"), "Maven"),
+        (("package-lock.json", "yarn.lock", "pnpm-lock.yaml", "package.json", "bun.lock"), "npm"),
+        (("requirements.txt", "poetry.lock", "pipfile.lock", "uv.lock", ".whl", ".egg-info", "metadata", "setup.py"), "PyPI"),
+        (("go.mod", "go.sum"), "Go"),
+        (("cargo.lock",), "crates.io"),
+        (("gemfile.lock", ".gemspec"), "RubyGems"),
+        (("composer.lock",), "Packagist"),
+        (("packages.lock.json", ".deps.json", "packages.config"), "NuGet"),
+    ):
+        if base.endswith(suffixes) or p.endswith(suffixes):
+            return eco
+    return None
+
+
+_SUFFIX = re.compile(r"\.\w+$")
+
+
+def _trivy_package(fields: dict[str, str], path: str | None, os_family: str | None, props: dict,
+                   paths: _Paths) -> Package | None:
+    name = fields.get("Package")
+    if not name:
+        return None
+    installed = fields.get("Installed Version") or None
+    purl = props.get("purl") if isinstance(props.get("purl"), str) else None
+    eco = None
+    if purl and purl.startswith("pkg:"):
+        eco = _PURL_ECOSYSTEMS.get(purl[4:].split("/", 1)[0].lower())
+    eco = eco or paths.ecosystem(path) or _name_ecosystem(name)
+    if eco is None and path and "/" in path and not _SUFFIX.search(path):
+        eco = os_family  # an OS package of an image ("owner/image" path)
+    fixed = fixes_above(installed, versions.split_versions(fields.get("Fixed Version")), eco)
+    return build_package({"ecosystem": eco, "name": name, "version": installed, "fixed_versions": fixed, "purl": purl})
+
+
+_PURL_ECOSYSTEMS = {
+    "maven": "Maven", "npm": "npm", "pypi": "PyPI", "golang": "Go", "cargo": "crates.io", "gem": "RubyGems",
+    "composer": "Packagist", "nuget": "NuGet", "deb": "Debian", "apk": "Alpine", "rpm": "Red Hat",
+    "pub": "Pub", "hex": "Hex", "swift": "SwiftURL", "cocoapods": "CocoaPods",
+}
+
+
+def _exported_package(p: dict) -> Package | None:
+    """`properties.package` as secai's own SARIF export writes it."""
+    if not isinstance(p.get("name"), str) or not p["name"]:
+        return None
+    fixed = p.get("fixed_versions")
+    return Package(
+        name=p["name"],
+        ecosystem=p["ecosystem"] if isinstance(p.get("ecosystem"), str) else None,
+        version=p["version"] if isinstance(p.get("version"), str) else None,
+        fixed_versions=[v for v in fixed if isinstance(v, str)] if isinstance(fixed, list) else [],
+        purl=p["purl"] if isinstance(p.get("purl"), str) else None,
+    )
+
+
+# -- the parser ------------------------------------------------------------------------------------
+
+def parse(doc: Any, source: str) -> list[Finding]:
+    if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
+        raise ParseError(source, "SARIF has no 'runs' array")
+    findings: list[Finding] = []
+    for i, run in enumerate(doc["runs"]):
+        if not isinstance(run, dict):
+            raise ParseError(source, f"SARIF runs[{i}] is not an object")
+        driver = _dict(_dict(run.get("tool")).get("driver"))
+        if not isinstance(driver.get("name"), str):
+            raise ParseError(source, f"SARIF runs[{i}].tool.driver.name is missing")
+        results = run.get("results")
+        if results is None:
+            continue
+        if not isinstance(results, list):
+            raise ParseError(source, f"SARIF runs[{i}].results is not an array")
+        findings += _parse_run(run, driver, source)
+    return findings
+
+
+def _parse_run(run: dict, driver: dict, source: str) -> list[Finding]:
+    tool = canonical_tool(driver["name"])
+    tool_version = driver.get("semanticVersion") or driver.get("version")
+    tool_version = str(tool_version) if tool_version not in (None, "") else None
+    rules = _Rules(run)
+    paths = _Paths(run)
+    os_family = _os_family(run) if tool == "trivy" else None
+    out: list[Finding] = []
+    for j, result in enumerate(run["results"]):
+        if not isinstance(result, dict):
+            raise ParseError(source, f"SARIF result {j} of tool {driver['name']} is not an object")
+        if result.get("kind") not in (None, "fail"):
+            continue
+        out += _parse_result(result, rules, tool, tool_version, paths, os_family, source)
+    return out
+
+
+_EXTRA_KEYS = ("precision", "problem.severity", "confidence", "issue_confidence")
+
+
+def _severity(result: dict, props: dict, rule: dict, facts: _RuleFacts) -> tuple[Severity, str]:
+    score = _score(props.get("security-severity"))
+    if score is not None:
+        return severity_from_score(score), str(props["security-severity"])
+    if facts.severity is not None:
+        return facts.severity
+    level = result.get("level") or _dict(rule.get("defaultConfiguration")).get("level") or "warning"
+    level = str(level).lower()
+    return _LEVELS.get(level, Severity.medium), level
+
+
+def _suppressed(result: dict) -> bool:
+    if not result.get("suppressions"):
+        return False
+    sup = [_dict(s) for s in _list(result.get("suppressions"))]
+    return bool(sup) and not all(s.get("status") == "rejected" for s in sup)
+
+
+def _category(tool: str, rule_id: str, facts: _RuleFacts, package: Package | None, fields: dict) -> Category:
+    tags, rule_name = facts.tags, facts.name
+    if package is not None:
+        return Category.dependency
+    if tool == "trivy":
+        if rule_name == "Misconfiguration" or "misconfiguration" in tags:
+            return Category.iac
+        if rule_name == "Secret" or "secret" in tags:
+            return Category.secret
+        if rule_name == "License" or "license" in tags:
+            return Category.license
+        if "Type" in fields and "Artifact" in fields:
+            return Category.iac
+    if tool in _SECRET_TOOLS or "secret" in tags or "secrets" in tags or _SECRET_RULE.search(rule_id):
+        return Category.secret
+    if tool in _IAC_TOOLS:
+        return Category.iac
+    if tool in _SCA_TOOLS:
+        return Category.dependency
+    return Category.code
+
+
+def _locations(result: dict, paths: _Paths, lines: bool = True) -> list[Location | None]:
+    """Each location of a result (None for one without a usable URI); only paths, no lines or
+    snippet, when not `lines`."""
+    locs: list[Location | None] = []
+    for loc in _list(result.get("locations")):
+        phys = _dict(_dict(loc).get("physicalLocation"))
+        art = _dict(phys.get("artifactLocation"))
+        uri = art.get("uri")
+        if not isinstance(uri, str):
+            idx = art.get("index")
+            if isinstance(idx, int) and 0 <= idx < len(paths.artifacts):
+                uri = _dict(paths.artifacts[idx].get("location")).get("uri")
+        if not isinstance(uri, str) or not uri.strip():
+            locs.append(None)
+            continue
+        if not lines:
+            locs.append(build_location({"path": paths.relative(uri)}))
+            continue
+        region = _dict(phys.get("region"))
+        start = _int(region.get("startLine"))
+        end = _int(region.get("endLine")) or start
+        if start and end and end < start:
+            end = start
+        snippet = _text(region.get("snippet")) or _text(_dict(phys.get("contextRegion")).get("snippet"))
+        locs.append(build_location({"path": paths.relative(uri), "start_line": start, "end_line": end, "snippet": snippet}))
+    return locs or [None]
+
+
+@lru_cache(maxsize=4096)
+def _rule_id_vuln(rule_id: str) -> tuple[str, ...]:
+    vid = normalize_vuln_id(rule_id)
+    return (vid,) if vuln_ids_in(rule_id) == [vid] else ()
+
+
+def _parse_result(result, rules: _Rules, tool, tool_version, paths: _Paths, os_family, source) -> list[Finding]:
+    rule_id, rule = rules.lookup(result)
+    message = _message(result, rule, rules.driver)
+    props = _dict(result.get("properties"))
+    secrets: list[str] = []
+    fields = _trivy_fields(message) if tool == "trivy" else {}
+    facts = first_facts = rules.facts(rule)  # severity and extra facts: of the rule the result names
+    severity, raw = _severity(result, props, rule, facts)
+
+    if not rule_id and tool == "gitleaks":  # gitleaks 7 leaves ruleId out; its message names the rule
+        rule_id = re.sub(r"\s+secret detected$", "", message).strip()
+        rule = rules.by_id.get(rule_id, {})
+        facts = rules.facts(rule)
+    rule_id = rule_id or "unknown"
+    title = facts.title
+    title = title or (message.splitlines()[0] if message else rule_id)
+    description = facts.description
+    help_md = facts.help_md
+    remediation = None
+    if help_md and tool != "trivy" and not facts.help_restates and not (message and help_md.startswith(message)) \
+            and not (not facts.title and title and help_md.startswith(title)):
+        remediation = help_md  # guidance, not the rule's description restated (Checkov, Trivy)
+    own = [r for r in _list(props.get("references")) if isinstance(r, str)] if props else []
+    links = _links(message) if tool == "trivy" else []
+    if own or links:
+        references = unique([facts.help_uri] + facts.references + own + links)
+    else:
+        references = facts.own_references
+    cwe = facts.cwes
+    if result.get("properties") or result.get("taxa") or result.get("relationships"):
+        cwe = sorted(set(cwe + rules.cwes(result)))
+    vulns = [*_rule_id_vuln(rule_id), *vuln_ids_in(fields.get("Vulnerability")), *facts.tag_vulns]
+    if len(vulns) > 1:  # each source gives unique, non-empty ids
+        vulns = unique(vulns)
+    extra: dict[str, Any] = first_facts.extra
+    if props and any(k in props for k in first_facts.extra_from_result):
+        rule_props = first_facts.props
+        extra = {}
+        for key in _EXTRA_KEYS:
+            value = rule_props.get(key, props.get(key))
+            if isinstance(value, (str, int, float)):
+                extra[key] = value
+
+    if tool == "gitleaks":
+        for key in ("offender", "secret", "Secret", "match", "Match"):
+            if isinstance(props.get(key), str):
+                secrets.append(props[key])
+        if isinstance(props.get("commit"), str):
+            extra = {**extra, "commit": props["commit"]}
+
+    trivy_package = bool(fields.get("Package"))
+    # Trivy's "line 1" of an image or jar is a placeholder: package findings get the path only.
+    locations = _locations(result, paths, lines=not trivy_package)
+    suppressed = _suppressed(result)
+    url = props["url"] if isinstance(props.get("url"), str) else None
+    out = []
+    for loc in locations:
+        package = None
+        if trivy_package:
+            package = _trivy_package(fields, loc.path if loc else None, os_family, props, paths)
+        elif isinstance(props.get("package"), dict):
+            package = _exported_package(props["package"])
+        if tool == "gitleaks" and loc is not None and loc.snippet and not secrets:
+            secrets.append(loc.snippet)  # gitleaks 8 puts the matched secret in the snippet
+        f_remediation = remediation
+        if package and package.fixed_versions:
+            f_remediation = f"Upgrade {package.name} to {package.fixed_versions[0]} or later."
+        finding = build_finding({
+            "tool": tool,
+            "tool_version": tool_version,
+            "rule_id": rule_id,
+            "title": title[:300],
+            "severity": severity,
+            "raw_severity": raw,
+            "category": _category(tool, rule_id, facts, package, fields),
+            "cwe": cwe,
+            "vulnerability_ids": vulns,
+            "package": package,
+            "location": loc,
+            "message": message,
+            "description": description,
+            "remediation": f_remediation,
+            "references": references,
+            "url": url,
+            "suppressed": suppressed,
+            "source": source,
+            "extra": extra,
+        })
+        if secrets:
+            finding.extra["_secrets"] = list(secrets)
+        out.append(finding)
+    return out

@@ -1,0 +1,295 @@
+"""Trivy JSON: legacy (a list of targets), schema 2 (`Results`), and Kubernetes cluster reports.
+
+Vulnerabilities become dependency findings whose rule id is the vulnerability id and whose path
+is the one Trivy's own SARIF uses (the package path, or the image repository for OS packages), so
+the SARIF and JSON of one scan dedupe. Misconfigurations (failed only), secrets (matched lines
+redacted) and licenses are kept too.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from secai.ingest import versions
+from secai.errors import ParseError
+from secai.findings import (
+    Category,
+    Finding,
+    Severity,
+    build_finding,
+    severity_from_text,
+    unique,
+    vuln_ids_in,
+)
+from secai.ingest.parsers.common import fixes_above, memo_cwe_ids
+from secai.ingest.parsers.sarif import _PURL_ECOSYSTEMS, repo_relative
+
+NAME = "trivy-json"
+KIND = "json"
+PRIORITY = 50
+
+_RESULT_KEYS = ("Vulnerabilities", "Misconfigurations", "Secrets", "Licenses")
+
+#: Trivy `Type` -> OSV-style ecosystem name (also used by `secai.ingest.versions`).
+TYPE_ECOSYSTEMS = {
+    "ubuntu": "Ubuntu", "debian": "Debian", "alpine": "Alpine", "redhat": "Red Hat", "centos": "CentOS",
+    "rocky": "Rocky Linux", "alma": "AlmaLinux", "oracle": "Oracle Linux", "amazon": "Amazon Linux",
+    "fedora": "Fedora", "photon": "Photon OS", "wolfi": "Wolfi", "chainguard": "Chainguard",
+    "cbl-mariner": "CBL-Mariner", "azurelinux": "Azure Linux", "suse linux enterprise server": "SUSE",
+    "opensuse.leap": "openSUSE", "opensuse.tumbleweed": "openSUSE",
+    "jar": "Maven", "pom": "Maven", "gradle": "Maven", "sbt": "Maven",
+    "npm": "npm", "yarn": "npm", "pnpm": "npm", "node-pkg": "npm", "bun": "npm",
+    "pip": "PyPI", "pipenv": "PyPI", "poetry": "PyPI", "python-pkg": "PyPI", "uv": "PyPI",
+    "gomod": "Go", "gobinary": "Go", "cargo": "crates.io", "rust-binary": "crates.io",
+    "bundler": "RubyGems", "gemspec": "RubyGems", "composer": "Packagist", "composer-vendor": "Packagist",
+    "nuget": "NuGet", "dotnet-core": "NuGet", "packages-props": "NuGet", "pub": "Pub", "hex": "Hex",
+    "swift": "SwiftURL", "cocoapods": "CocoaPods", "conan": "ConanCenter", "conda-pkg": "conda",
+}
+_OS_TYPES = {"ubuntu", "debian", "alpine", "redhat", "centos", "rocky", "alma", "oracle", "amazon", "fedora",
+             "photon", "wolfi", "chainguard", "cbl-mariner", "azurelinux", "suse linux enterprise server",
+             "opensuse.leap", "opensuse.tumbleweed"}
+
+
+def detect(doc: Any) -> bool:
+    if isinstance(doc, list):
+        return bool(doc) and all(isinstance(t, dict) and "Target" in t for t in doc) and any(
+            k in doc[0] for k in _RESULT_KEYS + ("Type",)
+        )
+    if not isinstance(doc, dict):
+        return False
+    if "SchemaVersion" in doc and ("Results" in doc or "ArtifactName" in doc):
+        return True
+    return "ClusterName" in doc and any(k in doc for k in ("Resources", "Vulnerabilities", "Misconfigurations"))
+
+
+@lru_cache(maxsize=1024)  # every vulnerability of a target asks again
+def target_path(target: str, os_packages: bool) -> str:
+    """The path Trivy's SARIF gives a target: for OS packages the image repository
+    (`ghcr.io/o/img:tag (ubuntu 24.04)` -> `o/img`), else the target itself."""
+    if not os_packages:
+        return repo_relative(target)
+    t = re.sub(r"\s*\(.*?\).*$", "", target.strip()) or target.strip()
+    ref = t.split("@", 1)[0]
+    head, _, last = ref.rpartition("/")
+    if ":" in last:
+        ref = (head + "/" if head else "") + last.split(":", 1)[0]
+    parts = ref.split("/")
+    if re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*", "/".join(parts[1:]) or parts[0]):
+        if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+            parts = parts[1:]  # registry host
+        elif len(parts) == 1:
+            parts = ["library"] + parts  # Docker Hub official image
+        return "/".join(parts)
+    return repo_relative(t)
+
+
+def _ecosystem(result: dict, vuln: dict) -> str | None:
+    purl = (vuln.get("PkgIdentifier") or {}).get("PURL") if isinstance(vuln.get("PkgIdentifier"), dict) else None
+    if isinstance(purl, str) and purl.startswith("pkg:"):
+        eco = _PURL_ECOSYSTEMS.get(purl[4:].split("/", 1)[0].lower())
+        if eco and eco not in ("Debian", "Alpine", "Red Hat"):
+            return eco
+    typ = str(result.get("Type") or "").lower()
+    return TYPE_ECOSYSTEMS.get(typ, typ or None)
+
+
+def _list(v: Any, what: str, source: str) -> list:
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise ParseError(source, f"Trivy report: {what} is not an array")
+    return v
+
+
+def _str(v: Any) -> str | None:
+    if type(v) is str:  # nearly every field
+        return v.strip() or None
+    return str(v).strip() or None if v is not None else None
+
+
+def parse(doc: Any, source: str) -> list[Finding]:
+    version = None
+    context: list[tuple[dict, str | None]] = []
+    if isinstance(doc, list):
+        context = [(r, None) for r in doc]
+    elif isinstance(doc, dict):
+        version = _str((doc.get("Trivy") or {}).get("Version")) if isinstance(doc.get("Trivy"), dict) else None
+        if "ClusterName" in doc:
+            for key in ("Resources", "Vulnerabilities", "Misconfigurations"):
+                for res in _list(doc.get(key), key, source):
+                    if not isinstance(res, dict):
+                        raise ParseError(source, f"Trivy cluster report: {key} entry is not an object")
+                    workload = " / ".join(str(res[k]) for k in ("Namespace", "Kind", "Name") if res.get(k))
+                    context += [(r, workload or None) for r in _list(res.get("Results"), "Results", source)]
+        else:
+            context = [(r, None) for r in _list(doc.get("Results"), "Results", source)]
+    else:
+        raise ParseError(source, "Trivy report is neither a list of targets nor an object")
+    findings: list[Finding] = []
+    seen: set[tuple] = set()
+    cwes: dict[tuple[str, ...], list[int]] = {}
+    for result, workload in context:
+        if not isinstance(result, dict):
+            raise ParseError(source, "Trivy report: a result is not an object")
+        for f in _parse_result(result, source, version, cwes):
+            if workload:
+                f.extra["workload"] = workload
+            key = f.dedupe_key() + (workload,)
+            if key not in seen:  # cluster reports repeat an image's findings per workload
+                seen.add(key)
+                findings.append(f)
+    return findings
+
+
+def _parse_result(result: dict, source: str, version: str | None, cwes: dict) -> list[Finding]:
+    target = str(result.get("Target") or "")
+    cls = str(result.get("Class") or "")
+    typ = str(result.get("Type") or "").lower()
+    os_pkgs = cls == "os-pkgs" or (not cls and typ in _OS_TYPES)
+    out: list[Finding] = []
+    for v in _list(result.get("Vulnerabilities"), "Vulnerabilities", source):
+        out.append(_vulnerability(v, result, target, os_pkgs, version, source, cwes))
+    for m in _list(result.get("Misconfigurations"), "Misconfigurations", source):
+        if not isinstance(m, dict):
+            raise ParseError(source, "Trivy report: a misconfiguration is not an object")
+        if str(m.get("Status") or "FAIL").upper() != "FAIL":
+            continue
+        out.append(_misconfiguration(m, target, typ, version))
+    for s in _list(result.get("Secrets"), "Secrets", source):
+        if not isinstance(s, dict):
+            raise ParseError(source, "Trivy report: a secret is not an object")
+        out.append(_secret(s, target, version))
+    for lic in _list(result.get("Licenses"), "Licenses", source):
+        if not isinstance(lic, dict):
+            raise ParseError(source, "Trivy report: a license is not an object")
+        out.append(_license(lic, target, version))
+    return out
+
+
+def _references(item: dict) -> list[str]:
+    refs = item.get("References")
+    return unique([_str(item.get("PrimaryURL"))] + [r for r in (refs if isinstance(refs, list) else []) if isinstance(r, str)])
+
+
+def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, source, cwes: dict) -> Finding:
+    if not isinstance(v, dict) or not v.get("VulnerabilityID") or not v.get("PkgName"):
+        raise ParseError(source, "Trivy report: a vulnerability lacks VulnerabilityID or PkgName")
+    vid = str(v["VulnerabilityID"])
+    name = str(v["PkgName"])
+    installed = _str(v.get("InstalledVersion"))
+    eco = _ecosystem(result, v)
+    fixed = fixes_above(installed, versions.split_versions(v.get("FixedVersion")), eco)
+    purl = (v.get("PkgIdentifier") or {}).get("PURL") if isinstance(v.get("PkgIdentifier"), dict) else None
+    pkg_path = _str(v.get("PkgPath"))
+    path = repo_relative(pkg_path) if pkg_path else target_path(target, os_pkgs)
+    extra: dict[str, Any] = {"target": target}
+    cvss = v.get("CVSS") if isinstance(v.get("CVSS"), dict) else {}
+    for src in (v.get("SeveritySource"), "nvd", "ghsa", "redhat"):
+        entry = cvss.get(src) if isinstance(src, str) else None
+        if isinstance(entry, dict) and entry.get("V3Vector"):
+            extra["cvss_v3"] = entry.get("V3Vector")
+            if entry.get("V3Score") is not None:
+                extra["cvss_v3_score"] = entry.get("V3Score")
+            break
+    return build_finding({
+        "tool": "trivy",
+        "tool_version": version,
+        "rule_id": vid,
+        "title": _str(v.get("Title")) or f"{vid} {name} {installed or ''}".strip(),
+        "severity": severity_from_text(v.get("Severity"), Severity.info),
+        "raw_severity": _str(v.get("Severity")),
+        "category": Category.dependency,
+        "cwe": memo_cwe_ids(v.get("CweIDs"), cwes),
+        "vulnerability_ids": vuln_ids_in(vid) or [vid],
+        "package": {"ecosystem": eco, "name": name, "version": installed, "fixed_versions": fixed,
+                    "purl": purl if isinstance(purl, str) else None},
+        "location": {"path": path},
+        "message": f"{name} {installed or ''} is affected by {vid}" + (f"; fixed in {', '.join(fixed)}" if fixed else "; no fixed version"),
+        "description": _str(v.get("Description")),
+        "remediation": f"Upgrade {name} to {fixed[0]} or later." if fixed else None,
+        "references": _references(v),
+        "source": source,
+        "extra": extra,
+    })
+
+
+def _lines(meta: dict) -> tuple[int | None, int | None]:
+    def num(x):
+        return x if isinstance(x, int) and not isinstance(x, bool) and x >= 1 else None
+
+    start, end = num(meta.get("StartLine")), num(meta.get("EndLine"))
+    return start, (end if end and start and end >= start else start)
+
+
+def _code_lines(meta: dict) -> list[dict]:
+    code = meta.get("Code") if isinstance(meta.get("Code"), dict) else {}
+    return [ln for ln in (code.get("Lines") or []) if isinstance(ln, dict)]
+
+
+def _misconfiguration(m: dict, target: str, typ: str, version) -> Finding:
+    meta = m.get("CauseMetadata") if isinstance(m.get("CauseMetadata"), dict) else {}
+    start, end = _lines(meta)
+    snippet = "\n".join(str(ln.get("Content", "")) for ln in _code_lines(meta) if ln.get("IsCause", True)) or None
+    rule_id = _str(m.get("ID")) or _str(m.get("AVDID")) or "misconfiguration"
+    extra = {k: m[k] for k in ("AVDID", "Type", "Namespace") if isinstance(m.get(k), str)}
+    if meta.get("Resource"):
+        extra["resource"] = str(meta["Resource"])
+    return build_finding({
+        "tool": "trivy",
+        "tool_version": version,
+        "rule_id": rule_id,
+        "title": _str(m.get("Title")) or rule_id,
+        "severity": severity_from_text(m.get("Severity"), Severity.medium),
+        "raw_severity": _str(m.get("Severity")),
+        "category": Category.iac,
+        "location": {"path": repo_relative(target), "start_line": start, "end_line": end, "snippet": snippet} if target else None,
+        "message": _str(m.get("Message")) or _str(m.get("Title")) or rule_id,
+        "description": _str(m.get("Description")),
+        "remediation": _str(m.get("Resolution")),
+        "references": _references(m),
+        "extra": extra,
+    })
+
+
+def _secret(s: dict, target: str, version) -> Finding:
+    start, end = _lines(s)
+    code_lines = [str(ln.get("Content")) for ln in _code_lines(s) if ln.get("Content")]
+    match = _str(s.get("Match"))
+    title = _str(s.get("Title")) or _str(s.get("RuleID")) or "secret"
+    finding = build_finding({
+        "tool": "trivy",
+        "tool_version": version,
+        "rule_id": _str(s.get("RuleID")) or "secret",
+        "title": title,
+        "severity": severity_from_text(s.get("Severity"), Severity.high),
+        "raw_severity": _str(s.get("Severity")),
+        "category": Category.secret,
+        "location": {"path": repo_relative(target), "start_line": start, "end_line": end, "snippet": match} if target else None,
+        "message": f"{title} in {target}" + (f" line {start}" if start else ""),
+        "extra": {"secret_category": s["Category"]} if isinstance(s.get("Category"), str) else {},
+    })
+    # The matched line (even when Trivy masked it with '*') is handed to the redaction layer whole.
+    finding.extra["_secrets"] = [x for x in [match] + code_lines if x]
+    return finding
+
+
+def _license(lic: dict, target: str, version) -> Finding:
+    name = _str(lic.get("Name")) or "unknown license"
+    pkg = _str(lic.get("PkgName"))
+    path = _str(lic.get("FilePath")) or target
+    return build_finding({
+        "tool": "trivy",
+        "tool_version": version,
+        "rule_id": f"license:{name}",
+        "title": f"License {name}" + (f" ({lic['Category']})" if lic.get("Category") else "") + (f" in {pkg}" if pkg else ""),
+        "severity": severity_from_text(lic.get("Severity"), Severity.low),
+        "raw_severity": _str(lic.get("Severity")),
+        "category": Category.license,
+        "package": {"name": pkg} if pkg else None,
+        "location": {"path": repo_relative(path)} if path else None,
+        "message": f"{pkg or path} is licensed under {name}",
+        "references": unique([_str(lic.get("Link"))]),
+        "extra": {"license_category": lic["Category"]} if isinstance(lic.get("Category"), str) else {},
+    })

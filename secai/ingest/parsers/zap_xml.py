@@ -1,0 +1,56 @@
+"""OWASP ZAP traditional XML report (`OWASPZAPReport` root): the JSON report's data as XML.
+
+Each `alertitem` becomes the dict the JSON report would hold and goes through the same
+conversion, so both reports of one scan give the same findings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from secai.errors import ParseError
+from secai.findings import Finding
+from secai.ingest.parsers.zap import alert_finding
+
+NAME = "zap-xml"
+KIND = "xml"
+
+
+def _local(tag: Any) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _alert_dict(item) -> dict:
+    alert: dict[str, Any] = {}
+    for child in item:
+        tag = _local(child.tag)
+        if tag == "instances":
+            alert["instances"] = [
+                {_local(field.tag): field.text or "" for field in inst}
+                for inst in child
+                if _local(inst.tag) == "instance"
+            ]
+        elif tag and len(child) == 0:
+            alert[tag] = child.text or ""
+    return alert
+
+
+def detect(root: Any) -> bool:
+    return _local(root.tag) == "OWASPZAPReport"
+
+
+def parse(root: Any, source: str) -> list[Finding]:
+    version = root.get("version")
+    findings = []
+    for site in root:
+        if _local(site.tag) != "site":
+            continue
+        name = site.get("name")
+        for alerts in site:
+            if _local(alerts.tag) != "alerts":
+                continue
+            for item in alerts:
+                if _local(item.tag) != "alertitem":
+                    raise ParseError(source, f"unexpected <{_local(item.tag)}> in ZAP <alerts>")
+                findings.append(alert_finding(_alert_dict(item), name, version, source))
+    return findings

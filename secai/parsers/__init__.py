@@ -1,5 +1,0 @@
-"""One module per report format, chosen by content. See `base.py` for the contract."""
-
-from secai.parsers.base import Document, find_parser, registry, run_parser
-
-__all__ = ["Document", "find_parser", "registry", "run_parser"]

@@ -1,0 +1,449 @@
+"""The PR comment and the job summary, built from whatever a run folder holds.
+
+Every input is optional (a folder straight after `fetch` has only `run.json` and `findings.json`);
+sections appear for what exists. Scanner and model text goes through `secai.report.escape`. The comment
+stays below GitHub's 65,536-character limit by adding whole findings in priority order (new, then
+fixed, then unchanged) and saying how many were left out; the job summary does the same within
+1 MiB.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from pydantic import ValidationError
+
+from secai.config import Settings
+from secai.errors import SecaiError
+from secai.report.escape import html_inline, md_block, md_code, md_inline, md_link
+from secai.findings import SEVERITY_ORDER, Finding, canonical_tool, count_by_severity
+from secai.run.folder import atomic_write_text
+
+log = logging.getLogger("secai")
+
+COMMENT_LIMIT = 65_000  # GitHub rejects bodies over 65,536 characters
+SUMMARY_LIMIT = 1024 * 1024  # GitHub's per-step summary limit, in bytes
+_ICON = {"critical": "🟥", "high": "🔴", "medium": "🟠", "low": "🟡", "info": "⚪"}
+
+
+def marker_comment(settings: Settings) -> str:
+    marker = settings.github.comment_marker
+    if not re.fullmatch(r"[A-Za-z0-9._:-]+", marker) or "--" in marker:
+        raise SecaiError(f"github.comment_marker {marker!r}: use letters, digits, '.', '_', ':' or single '-'")
+    return f"<!-- {marker} -->"
+
+
+# -- reading the run folder ------------------------------------------------------------------------
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        log.warning("%s: unreadable (%s); left out of the report", path, e)
+        return None
+
+
+def read_findings(path: Path) -> list[Finding]:
+    rows = _json(path)
+    if not isinstance(rows, list):
+        return []
+    out = []
+    for i, row in enumerate(rows):
+        try:
+            out.append(Finding.model_validate(row))
+        except ValidationError:
+            log.warning("%s: finding %d is not a valid finding; left out", path, i)
+    return out
+
+
+def read_analysis(path: Path) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(row, dict) and isinstance(row.get("fingerprint"), str):
+                    out[row["fingerprint"]] = row
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        log.warning("%s: unreadable (%s)", path, e)
+    return out
+
+
+def _number(v: Any) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def loss_series(training: Any, kind: str = "train") -> list[tuple[int, float]]:
+    """Per-step losses from `adapter/training.json` (`history.train`/`history.val`, or a top-level
+    list): numbers, `[step, loss]` pairs, or `{step|iteration, loss|train_loss|val_loss}` rows."""
+    if not isinstance(training, dict):
+        return []
+    if isinstance(training.get("history"), dict):  # secai.training.train: {"history": {"train": [...], "val": [...]}}
+        found = loss_series(training["history"], kind)
+        if found:
+            return found
+    keys = {"train": ("train_losses", "train_loss", "losses", "steps", "history", "train"),
+            "val": ("val_losses", "val_loss", "validation", "valid", "val")}[kind]
+    for key in keys:
+        rows = training.get(key)
+        if not isinstance(rows, list):
+            continue
+        out: list[tuple[int, float]] = []
+        for i, row in enumerate(rows, start=1):
+            step, loss = i, None
+            if isinstance(row, (int, float)):
+                loss = _number(row)
+            elif isinstance(row, (list, tuple)) and len(row) >= 2:
+                step, loss = row[0], _number(row[1])
+            elif isinstance(row, dict):
+                step = row.get("step", row.get("iteration", row.get("iter", i)))
+                names = ("loss", "train_loss") if kind == "train" else ("val_loss", "loss")
+                loss = next((_number(row[n]) for n in names if n in row), None)
+            if loss is not None and isinstance(step, (int, float)):
+                out.append((int(step), loss))
+        if out:
+            return out
+    return []
+
+
+def publish_links(data: Any, label: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """(label, url) pairs for every `*url*` string in `publish.json`."""
+    out: list[tuple[str, str]] = []
+    if depth > 4:
+        return out
+    if isinstance(data, dict) and isinstance(data.get("repos"), list):  # secai.release.publish's PublishResult
+        if data.get("dry_run"):
+            return out
+        for r in data["repos"]:
+            if isinstance(r, dict) and isinstance(r.get("url"), str) and r["url"].startswith("https://"):
+                out.append((f"{r.get('kind') or 'repo'}: {r.get('repo_id') or r['url']}", r["url"]))
+        return out[:10]
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if isinstance(v, str) and "url" in str(k).lower() and v.startswith(("https://", "http://")):
+                out.append((label or str(k), v))
+            elif isinstance(v, (dict, list)):
+                out.extend(publish_links(v, str(k) if not label else f"{label} {k}", depth + 1))
+    elif isinstance(data, list):
+        for v in data:
+            out.extend(publish_links(v, label, depth + 1))
+    return out[:10]
+
+
+@dataclass
+class Baseline:
+    label: str
+    fingerprints: set[str]
+    findings: dict[str, Finding] = field(default_factory=dict)
+
+
+@dataclass
+class RunData:
+    meta: dict
+    findings: list[Finding]
+    analysis: dict[str, dict]
+    problems: list[dict]
+    training: Any
+    evaluation: Any
+    validation: Any
+    published: Any
+    baseline: Baseline | None
+
+
+def load_run(run_dir: Path, settings: Settings, baseline_fingerprints: Iterable[str] | None = None) -> RunData:
+    run_dir = Path(run_dir)
+    meta = _json(run_dir / "run.json")
+    meta = meta if isinstance(meta, dict) else {}
+    parse = _json(run_dir / "parse.json")
+    problems = [p for p in (parse.get("problems", []) if isinstance(parse, dict) else [])
+                if isinstance(p, dict) and p.get("level") == "error"]
+    if baseline_fingerprints is not None:
+        baseline = Baseline("the baseline", set(baseline_fingerprints))
+    else:
+        baseline = _store_baseline(meta, settings)
+    return RunData(
+        meta=meta, findings=read_findings(run_dir / "findings.json"), analysis=read_analysis(run_dir / "analysis.jsonl"),
+        problems=problems, training=_json(run_dir / "adapter" / "training.json"), evaluation=_json(run_dir / "eval.json"),
+        validation=_json(run_dir / "validation.json"), published=_json(run_dir / "publish.json"), baseline=baseline,
+    )
+
+
+def _store_baseline(meta: dict, settings: Settings) -> Baseline | None:
+    """A PR is compared with the latest processed run of its base branch; a branch run with the
+    previous run of the same branch."""
+    repo = meta.get("repo")
+    is_pr = bool(meta.get("pr")) or meta.get("event") in ("pull_request", "pull_request_target")
+    branch = meta.get("base_branch") if is_pr else meta.get("branch")
+    if not repo or not branch or not settings.store_path.exists():
+        return None
+    from secai.run.store import Store
+
+    with Store(settings.store_path) as store:
+        run_id = store.baseline_run(repo, branch, exclude=meta.get("run_id"))
+        if run_id is None:
+            return None
+        fps = store.fingerprints(repo, run_id)
+        state = store.run_state(repo, run_id) or {}
+    found: dict[str, Finding] = {}
+    if state.get("run_dir"):
+        found = {f.fingerprint: f for f in read_findings(Path(state["run_dir"]) / "findings.json")}
+    return Baseline(f"{branch} (run {run_id})", fps, found)
+
+
+# -- markdown pieces -------------------------------------------------------------------------------
+
+def _sorted(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (-f.severity.rank, canonical_tool(f.tool), f.rule_id, f.fingerprint))
+
+
+def _where(f: Finding) -> str:
+    if f.package:
+        return f"{f.package.name}@{f.package.version or '?'}"
+    if f.location:
+        return f.location.path + (f":{f.location.start_line}" if f.location.start_line else "")
+    return f.url or ""
+
+
+def finding_line(f: Finding) -> str:
+    where = _where(f)
+    return (f"{_ICON[f.severity.value]} **{f.severity.value}** · {md_inline(canonical_tool(f.tool), 40)} · "
+            f"{md_code(f.primary_id(), 80)}" + (f" · {md_code(where, 120)}" if where else "") +
+            f" — {md_inline(f.title, 160)}")
+
+
+def finding_details(f: Finding, analysis: dict | None) -> str:
+    parts = [f"<details><summary>{_summary_html(f)}</summary>", ""]
+    if f.message and f.message != f.title:
+        parts += [md_block(f.message, 1500), ""]
+    facts = []
+    if f.cwe:
+        facts.append("CWE " + ", ".join(str(c) for c in f.cwe[:5]))
+    if f.vulnerability_ids:
+        facts.append(", ".join(md_code(v, 60) for v in f.vulnerability_ids[:5]))
+    if f.package and f.package.fixed_versions:
+        facts.append("fixed in " + ", ".join(md_code(v, 40) for v in f.package.fixed_versions[:5]))
+    if facts:
+        parts += ["- " + " · ".join(facts)]
+    if analysis:
+        verdict = analysis.get("verdict")
+        risk = analysis.get("risk")
+        if verdict or risk:
+            parts.append("- **Verdict:** " + md_inline(verdict or "—", 80) +
+                         (f" · **Risk:** {md_inline(risk, 300)}" if risk else ""))
+        if analysis.get("remediation"):
+            parts += ["- **Remediation (model):** " + md_inline(analysis["remediation"], 800)]
+    if f.remediation:
+        parts.append("- **Scanner remediation:** " + md_inline(f.remediation, 800))
+    parts += ["", f"<sub>fingerprint {md_code(f.fingerprint[:12], 20)}</sub>", "", "</details>", ""]
+    return "\n".join(parts)
+
+
+def _summary_html(f: Finding) -> str:
+    """`<summary>` holds inline HTML only; escaped text is safe there, code spans are not rendered."""
+    where = _where(f)
+    return (f"{_ICON[f.severity.value]} <b>{f.severity.value}</b> · {html_inline(canonical_tool(f.tool), 40)} · "
+            f"<code>{html_inline(f.primary_id(), 80)}</code>" +
+            (f" · <code>{html_inline(where, 120)}</code>" if where else "") + f" — {html_inline(f.title, 160)}")
+
+
+def counts_table(findings: list[Finding], new: set[str] | None) -> str:
+    sev = count_by_severity(findings)
+    new_sev = count_by_severity([f for f in findings if new is not None and f.fingerprint in new])
+    rows = ["| severity | findings |" + (" new |" if new is not None else ""),
+            "|---|---:|" + ("---:|" if new is not None else "")]
+    for s in SEVERITY_ORDER:
+        if sev[s.value] or s.value in ("critical", "high"):
+            rows.append(f"| {_ICON[s.value]} {s.value} | {sev[s.value]} |" +
+                        (f" {new_sev[s.value]} |" if new is not None else ""))
+    tools: dict[str, int] = {}
+    for f in findings:
+        tools[canonical_tool(f.tool)] = tools.get(canonical_tool(f.tool), 0) + 1
+    trows = ["| tool | findings |", "|---|---:|"]
+    for name, n in sorted(tools.items(), key=lambda kv: (-kv[1], kv[0]))[:30]:
+        trows.append(f"| {md_code(name, 40, in_table=True)} | {n} |")
+    return "\n".join(rows) + "\n\n" + ("\n".join(trows) if tools else "")
+
+
+def model_section(data: RunData) -> str:
+    ev = data.evaluation if isinstance(data.evaluation, dict) else None
+    train = loss_series(data.training)
+    val = loss_series(data.training, "val")
+    if not ev and not train:
+        return ""
+    out = ["### Model"]
+    if ev:
+        base, tuned = ev.get("base") or {}, ev.get("tuned") or {}
+        rows = ["| | base | tuned |", "|---|---:|---:|"]
+        for key, label in (("faithfulness", "faithfulness"), ("hallucination_rate", "invented ids")):
+            b, t = _number(base.get(key)), _number(tuned.get(key))
+            if b is not None or t is not None:
+                rows.append(f"| {label} | {_fmt(b)} | {_fmt(t)} |")
+        out += ["", "\n".join(rows)]
+        gate = ev.get("gate")
+        if isinstance(gate, dict) and "passed" in gate:
+            out += ["", "Evaluation gate: " + ("passed ✅" if gate["passed"] else "**failed** ❌")]
+    if isinstance(data.validation, dict) and "passed" in data.validation:
+        out.append("Validation: " + ("passed ✅" if data.validation["passed"] else "**failed** ❌"))
+    if train:
+        out += ["", loss_chart(train)]
+        if val:
+            best = min(val, key=lambda p: p[1])
+            out.append(f"Best validation loss {best[1]:.3f} at step {best[0]}.")
+    return "\n".join(out) + "\n"
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
+
+
+def loss_chart(series: list[tuple[int, float]], max_points: int = 40) -> str:
+    if len(series) > max_points:
+        stride = len(series) / max_points
+        series = [series[int(i * stride)] for i in range(max_points - 1)] + [series[-1]]
+    top = max(loss for _, loss in series)
+    return "\n".join([
+        "```mermaid",
+        "xychart-beta",
+        '    title "LoRA training loss"',
+        '    x-axis "step" [' + ", ".join(str(s) for s, _ in series) + "]",
+        f'    y-axis "loss" 0 --> {math.ceil(top * 10) / 10:.1f}',
+        "    line [" + ", ".join(f"{loss:.3f}" for _, loss in series) + "]",
+        "```",
+    ])
+
+
+def links_section(data: RunData) -> str:
+    links = publish_links(data.published)
+    if not links:
+        return ""
+    return "### Published\n\n" + "\n".join(f"- {md_link(label, url)}" for label, url in links) + "\n"
+
+
+def _header(data: RunData, marker: str) -> str:
+    m = data.meta
+    bits = []
+    if m.get("run_id"):
+        url = m.get("html_url")
+        bits.append(md_link(f"run {m['run_id']}", url) if url else f"run {md_inline(m['run_id'], 30)}")
+    if m.get("head_sha"):
+        bits.append(md_code(str(m["head_sha"])[:7], 10))
+    if m.get("branch"):
+        bits.append("branch " + md_code(m["branch"], 80))
+    return f"{marker}\n## 🛡️ secai security report\n\n" + (f"<sub>{' · '.join(bits)}</sub>\n" if bits else "")
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+def build_report(data: RunData, marker: str, limit: int, size: Callable[[str], int] = len,
+                 where_rest: str = "the job summary/artifact") -> str:
+    findings = _sorted(data.findings)
+    base = data.baseline
+    current = {f.fingerprint for f in findings}
+    if base is not None:
+        new = [f for f in findings if f.fingerprint not in base.fingerprints]
+        unchanged = [f for f in findings if f.fingerprint in base.fingerprints]
+        fixed_fps = sorted(base.fingerprints - current)
+        fixed = _sorted(base.findings[fp] for fp in fixed_fps if fp in base.findings)
+        fixed_unknown = len(fixed_fps) - len(fixed)
+        line = (f"**{len(findings)} finding(s)** — **{len(new)} new**, {len(fixed_fps)} fixed, "
+                f"{len(unchanged)} unchanged compared with {md_inline(base.label, 120)}.")
+    else:
+        new, unchanged, fixed, fixed_unknown = findings, [], [], 0
+        line = (f"**{len(findings)} finding(s)**" +
+                (" — no earlier run to compare with, so every finding is listed." if findings else "."))
+    head = [_header(data, marker), line, ""]
+    if findings:
+        head += [counts_table(findings, {f.fingerprint for f in new} if base is not None else None), ""]
+    if data.problems:
+        head.append(f"⚠️ {len(data.problems)} input problem(s) while parsing; see `parse.json` in the run folder.\n")
+    tail = [s for s in (model_section(data), links_section(data)) if s]
+    footer = "\n<sub>Generated by secai. Scanner and model text is shown escaped.</sub>\n"
+
+    fixed_block = [f"- {finding_line(f)}" for f in fixed]
+    if fixed_unknown:
+        fixed_block.append(f"- {fixed_unknown} more fixed finding(s) from a run whose details are no longer on this machine")
+    sections: list[tuple[str, list[str], str]] = []
+    title_new = "### New findings" if base is not None else "### Findings"
+    if new:
+        sections.append((f"{title_new} ({len(new)})\n", [finding_details(f, data.analysis.get(f.fingerprint)) for f in new], ""))
+    if fixed_block:
+        sections.append((f"### Fixed findings ({len(fixed_fps)})\n", fixed_block, "\n"))
+    if unchanged:
+        sections.append((f"<details><summary>Unchanged findings ({len(unchanged)})</summary>\n",
+                         [f"- {finding_line(f)}" for f in unchanged], "\n</details>\n"))
+
+    fixed_part = "\n".join(head) + "\n"
+    end = "\n" + "\n".join(tail) + footer
+    total_items = sum(len(items) for _, items, _ in sections)
+    reserve = size(end) + 200  # room for the truncation line
+    body = fixed_part
+    used = 0
+    stop = False
+    for title, items, close in sections:
+        if stop:
+            break
+        if size(body) + size(title) + size(close) + reserve > limit:
+            break
+        body += title + "\n"
+        for item in items:
+            if size(body) + size(item) + 1 + size(close) + reserve > limit:
+                stop = True
+                break
+            body += item + "\n"
+            used += 1
+        body += close + "\n"
+    if used < total_items:
+        body += (f"\n> [!NOTE]\n> truncated — {total_items - used} more findings in {where_rest}.\n")
+    return body + end
+
+
+def write_reports(run_dir: str | Path, settings: Settings,
+                  baseline_fingerprints: Iterable[str] | None = None) -> tuple[str, str]:
+    """Write `comment.md` (the PR comment) and `summary.md` (the job summary) into the run folder;
+    append the summary to `$GITHUB_STEP_SUMMARY` when it is set."""
+    run_dir = Path(run_dir)
+    data = load_run(run_dir, settings, baseline_fingerprints)
+    marker = marker_comment(settings)
+    comment = build_report(data, marker, COMMENT_LIMIT, where_rest="the job summary/artifact")
+    summary = build_report(data, "", SUMMARY_LIMIT, size=lambda s: len(s.encode("utf-8")),
+                           where_rest="`findings.json` in the run folder/artifact").lstrip("\n")
+    atomic_write_text(run_dir / "comment.md", comment)
+    atomic_write_text(run_dir / "summary.md", summary)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        append_step_summary(Path(step_summary), data, summary)
+    return comment, summary
+
+
+def append_step_summary(path: Path, data: RunData, summary: str) -> None:
+    try:
+        existing = path.stat().st_size if path.exists() else 0
+    except OSError:
+        existing = 0
+    room = SUMMARY_LIMIT - existing - 1
+    if len(summary.encode("utf-8")) > room:
+        summary = build_report(data, "", max(room, 4096), size=lambda s: len(s.encode("utf-8")),
+                               where_rest="`findings.json` in the run folder/artifact")
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(summary + "\n")
+    except OSError as e:
+        log.warning("%s: cannot append the job summary (%s)", path, e.strerror or e)
