@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 # Keep the demo and the tests away from the user's real data home unless told otherwise.
 export SECAI_HOME ?= $(CURDIR)/.secai-home
 
-.PHONY: setup system-deps model test demo bench clean
+.PHONY: setup system-deps model lint test demo bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "secai needs Python 3.11 or newer (set PYTHON=...)")'
@@ -30,7 +30,11 @@ setup: $(BIN)/.installed system-deps
 model: setup
 	$(BIN)/secai-runner model pull
 
-test: model
+lint: setup
+	$(BIN)/ruff check secai tests bench
+	$(BIN)/ruff format --check secai tests bench
+
+test: lint model
 	$(PY) -m pytest -q
 
 demo: model

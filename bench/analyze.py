@@ -28,11 +28,11 @@ from secai.model.cpu.openblas import maybe_reexec  # noqa: E402
 maybe_reexec(sys.argv[1:], command=[sys.executable, str(Path(__file__).resolve())])
 
 from secai.analysis.analyze import GenerationStats, _context_length, analyze_findings, encode_prompt, prompt_budget  # noqa: E402
-from secai.model.cpu.openblas import openblas_loaded  # noqa: E402
+from secai.analysis.prompts import answer_complete  # noqa: E402
 from secai.config import load_settings  # noqa: E402
 from secai.ingest.collect import collect  # noqa: E402
 from secai.model.base import load, resolve_model, runtime_model  # noqa: E402
-from secai.analysis.prompts import answer_complete  # noqa: E402
+from secai.model.cpu.openblas import openblas_loaded  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "mpo-api-authn-server"
 
@@ -68,8 +68,14 @@ def plain_batch_generate(lm, tok, prompts: list[list[int]], max_tokens: int, bat
     stats = GenerationStats()
     ordered = sorted(prompts, key=len)
     for i in range(0, len(ordered), batch_size):
-        r = batch_generate(lm, tok, prompts=ordered[i : i + batch_size], max_tokens=max_tokens,
-                           completion_batch_size=batch_size, prefill_batch_size=batch_size).stats
+        r = batch_generate(
+            lm,
+            tok,
+            prompts=ordered[i : i + batch_size],
+            max_tokens=max_tokens,
+            completion_batch_size=batch_size,
+            prefill_batch_size=batch_size,
+        ).stats
         stats.sequences += len(ordered[i : i + batch_size])
         stats.prefill_tokens += r.prompt_tokens
         stats.prefill_seconds += r.prompt_time
@@ -80,9 +86,11 @@ def plain_batch_generate(lm, tok, prompts: list[list[int]], max_tokens: int, bat
 
 def describe(label: str, seconds: float, cpu: float, n: int, s: GenerationStats) -> str:
     prefix = f" (+{s.reused_tokens} reused)" if s.reused_tokens else ""
-    return (f"{label:<26}{seconds:8.2f} s (cpu {cpu:6.1f} s) {n / seconds:6.2f} findings/s | prefill {s.prefill_tokens} tok{prefix} "
-            f"{s.prefill_seconds:6.1f} s {s.prefill_tps:6.0f} tok/s | decode {s.generated_tokens} tok "
-            f"{s.decode_seconds:6.1f} s {s.decode_tps:6.1f} tok/s")
+    return (
+        f"{label:<26}{seconds:8.2f} s (cpu {cpu:6.1f} s) {n / seconds:6.2f} findings/s | prefill {s.prefill_tokens} tok{prefix} "
+        f"{s.prefill_seconds:6.1f} s {s.prefill_tps:6.0f} tok/s | decode {s.generated_tokens} tok "
+        f"{s.decode_seconds:6.1f} s {s.decode_tps:6.1f} tok/s"
+    )
 
 
 def main() -> int:
@@ -99,18 +107,22 @@ def main() -> int:
     findings = all_findings[::step][: args.findings]
     n = len(findings)
     with tempfile.TemporaryDirectory() as home:
-        settings = load_settings(overrides={
-            "home": home,
-            "model": {"cache_dir": str(base.models_dir)},
-            "analyze": {"max_tokens": args.max_tokens, "batch_size": args.batch_size},
-        })
+        settings = load_settings(
+            overrides={
+                "home": home,
+                "model": {"cache_dir": str(base.models_dir)},
+                "analyze": {"max_tokens": args.max_tokens, "batch_size": args.batch_size},
+            }
+        )
         rt = runtime_model(resolve_model("embedded", settings), settings, "infer")
         lm, tok = load(rt)
         budget = prompt_budget(settings, _context_length(rt.path))
         prompts = [encode_prompt(tok, f, budget).tokens for f in findings]
-        print(f"{n} findings, {sum(map(len, prompts))} prompt tokens, max_tokens={args.max_tokens}, "
-              f"batch={args.batch_size}, model={rt.path.name}, OpenBLAS={'yes' if openblas_loaded() else 'no'}, "
-              f"load average {load_average()}")
+        print(
+            f"{n} findings, {sum(map(len, prompts))} prompt tokens, max_tokens={args.max_tokens}, "
+            f"batch={args.batch_size}, model={rt.path.name}, OpenBLAS={'yes' if openblas_loaded() else 'no'}, "
+            f"load average {load_average()}"
+        )
 
         t, c = time.perf_counter(), time.process_time()
         seq_texts, seq_stats = sequential(lm, tok, prompts, args.max_tokens)
@@ -121,9 +133,11 @@ def main() -> int:
             t, c = time.perf_counter(), time.process_time()
             b0_stats = plain_batch_generate(lm, tok, prompts, args.max_tokens, args.batch_size)
             b0 = time.perf_counter() - t
-            print(describe("(b0) mlx_lm.batch_generate:", b0, time.process_time() - c, n, b0_stats)
-                  + "  (stops at EOS/max_tokens only)",
-                  flush=True)
+            print(
+                describe("(b0) mlx_lm.batch_generate:", b0, time.process_time() - c, n, b0_stats)
+                + "  (stops at EOS/max_tokens only)",
+                flush=True,
+            )
 
         b_stats = GenerationStats()
         t, c = time.perf_counter(), time.process_time()
@@ -139,8 +153,10 @@ def main() -> int:
 
     from secai.analysis.prompts import parse_answer
 
-    same = sum(parse_answer(s).model_dump() == {k: getattr(a, k) for k in ("verdict", "risk", "remediation", "well_formed")}
-               for s, a in zip(seq_texts, analyses))
+    same = sum(
+        parse_answer(s).model_dump() == {k: getattr(a, k) for k in ("verdict", "risk", "remediation", "well_formed")}
+        for s, a in zip(seq_texts, analyses)
+    )
     print(f"(b)/(a) speed-up: {seq / batched:.1f}x (target >= 5x); in CPU time {seq_cpu / batched_cpu:.1f}x")
     if args.batch_generate:
         print(f"(b)/(b0) speed-up: {b0 / batched:.1f}x")

@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 with atheris.instrument_imports():
-    from secai.ingest.archives import extract_zip
     from secai.config import Limits
     from secai.errors import InputError
+    from secai.ingest.archives import extract_zip
     from secai.ingest.collect import parse_file
 
 SCRATCH = Path(tempfile.mkdtemp(prefix="secai-atheris-"))

@@ -29,8 +29,9 @@ def dump(paths: list[Path]) -> dict:
     res = collect(paths)
     return {
         "inputs": [p.relative_to(ROOT.parent).as_posix() for p in paths],
-        "findings": [{"data": f.model_dump(mode="json"), "fields_set": sorted(f.model_fields_set)}
-                     for f in res.findings],
+        "findings": [
+            {"data": f.model_dump(mode="json"), "fields_set": sorted(f.model_fields_set)} for f in res.findings
+        ],
         "reports": [r.__dict__ for r in res.reports],
         "problems": [p.__dict__ for p in res.problems],
     }

@@ -99,17 +99,25 @@ def main() -> int:
     load = statistics.median(x[0] for x in stages)
     parsers = statistics.median(x[1] for x in stages)
     raw = stages[0][2]
-    s, b = (statistics.median(t[0] for t in secai_t), statistics.median(t[1] for t in secai_t)), \
-        (statistics.median(t[0] for t in base_t), statistics.median(t[1] for t in base_t))
+    s, b = (
+        (statistics.median(t[0] for t in secai_t), statistics.median(t[1] for t in secai_t)),
+        (statistics.median(t[0] for t in base_t), statistics.median(t[1] for t in base_t)),
+    )
     print(f"inputs: {', '.join(str(p) for p in paths)} ({len(files)} files, {findings} findings after dedupe)")
     print(f"{'':24}{'wall ms':>9} {'findings/s':>11}   {'cpu ms':>8} {'findings/s':>11}")
     print(f"{'secai parse:':24}{s[0] * 1000:9.1f} {findings / s[0]:11.0f}   {s[1] * 1000:8.1f} {findings / s[1]:11.0f}")
-    print(f"{'baseline json/xml load:':24}{b[0] * 1000:9.1f} {findings / b[0]:11.0f}   {b[1] * 1000:8.1f} {findings / b[1]:11.0f}"
-          "  (same files, decode only)")
+    print(
+        f"{'baseline json/xml load:':24}{b[0] * 1000:9.1f} {findings / b[0]:11.0f}   {b[1] * 1000:8.1f} {findings / b[1]:11.0f}"
+        "  (same files, decode only)"
+    )
     print(f"{'  of which loading:':24}{load * 1000:9.1f}   (read, sniff, depth check, decode, detect)")
-    print(f"{'  of which parsers:':24}{parsers * 1000:9.1f} {raw / parsers:11.0f}   "
-          f"({raw} before dedupe; the rest is walking, redaction and dedupe)")
-    print(f"ratio secai/baseline:   {s[0] / b[0]:6.1f}x wall, {s[1] / b[1]:.1f}x cpu   (medians of {args.rounds} rounds)")
+    print(
+        f"{'  of which parsers:':24}{parsers * 1000:9.1f} {raw / parsers:11.0f}   "
+        f"({raw} before dedupe; the rest is walking, redaction and dedupe)"
+    )
+    print(
+        f"ratio secai/baseline:   {s[0] / b[0]:6.1f}x wall, {s[1] / b[1]:.1f}x cpu   (medians of {args.rounds} rounds)"
+    )
     return 0
 
 

@@ -44,9 +44,28 @@ def build_data(out: Path, settings, batch_size: int) -> None:
 
 def run_secai(data: Path, model_name: str, out: Path, a, env: dict) -> tuple[int, float]:
     env = dict(env, SECAI_TRAIN__STEPS_PER_EVAL=str(a.iters * 10), SECAI_TRAIN__SEED="0")
-    cmd = [sys.executable, "-m", "secai.cli", "train", str(data), "--out", str(out), "--model", model_name,
-           "--iters", str(a.iters), "--rank", str(a.rank), "--layers", str(a.layers), "--batch-size", str(a.batch_size),
-           "--lr", str(a.lr), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "secai.cli",
+        "train",
+        str(data),
+        "--out",
+        str(out),
+        "--model",
+        model_name,
+        "--iters",
+        str(a.iters),
+        "--rank",
+        str(a.rank),
+        "--layers",
+        str(a.layers),
+        "--batch-size",
+        str(a.batch_size),
+        "--lr",
+        str(a.lr),
+        "--no-progress",
+    ]
     started = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started
@@ -56,16 +75,44 @@ def run_secai(data: Path, model_name: str, out: Path, a, env: dict) -> tuple[int
     return int(record["history"]["train"][-1]["trained_tokens"]), wall
 
 
-def run_mlx_lm(data: Path, model_path: Path, out: Path, a, keys: list[str], env: dict) -> tuple[int, float, list[float]]:
+def run_mlx_lm(
+    data: Path, model_path: Path, out: Path, a, keys: list[str], env: dict
+) -> tuple[int, float, list[float]]:
     import yaml
 
     cfg = out / "lora.yaml"
     out.mkdir(parents=True, exist_ok=True)
     cfg.write_text(yaml.safe_dump({"lora_parameters": {"rank": a.rank, "scale": 20.0, "dropout": 0.0, "keys": keys}}))
-    cmd = [sys.executable, "-m", "mlx_lm", "lora", "--model", str(model_path), "--train", "--data", str(data),
-           "--iters", str(a.iters), "--batch-size", str(a.batch_size), "--num-layers", str(a.layers),
-           "--learning-rate", str(a.lr), "--mask-prompt", "--steps-per-report", "1", "--val-batches", "1",
-           "--steps-per-eval", str(a.iters * 10), "--adapter-path", str(out / "adapters"), "-c", str(cfg)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlx_lm",
+        "lora",
+        "--model",
+        str(model_path),
+        "--train",
+        "--data",
+        str(data),
+        "--iters",
+        str(a.iters),
+        "--batch-size",
+        str(a.batch_size),
+        "--num-layers",
+        str(a.layers),
+        "--learning-rate",
+        str(a.lr),
+        "--mask-prompt",
+        "--steps-per-report",
+        "1",
+        "--val-batches",
+        "1",
+        "--steps-per-eval",
+        str(a.iters * 10),
+        "--adapter-path",
+        str(out / "adapters"),
+        "-c",
+        str(cfg),
+    ]
     started = time.perf_counter()
     proc = subprocess.run(cmd, check=True, env=dict(env, COLUMNS="200"), capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -97,23 +144,30 @@ def main() -> None:
     # Both trainers get the same BLAS: secai's CLI would re-execute itself with OpenBLAS preloaded,
     # so the bench preloads it for both children (when this machine has it).
     env = preload_env(dict(os.environ)) or dict(os.environ)
-    print(f"model {runtime.path} | iters {a.iters}, batch {a.batch_size}, rank {a.rank}, layers {a.layers} | "
-          f"LD_PRELOAD={env.get('LD_PRELOAD', '-')}")
+    print(
+        f"model {runtime.path} | iters {a.iters}, batch {a.batch_size}, rank {a.rank}, layers {a.layers} | "
+        f"LD_PRELOAD={env.get('LD_PRELOAD', '-')}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         build_data(tmp / "data", settings, a.batch_size)
         ours_tokens, ours_wall = run_secai(tmp / "data", a.model, tmp / "secai", a, env)
-        theirs_tokens, theirs_wall, theirs_rates = run_mlx_lm(tmp / "data", runtime.path, tmp / "mlx_lm", a,
-                                                              settings.train.keys, env)
+        theirs_tokens, theirs_wall, theirs_rates = run_mlx_lm(
+            tmp / "data", runtime.path, tmp / "mlx_lm", a, settings.train.keys, env
+        )
 
     o, t = ours_tokens / ours_wall, theirs_tokens / theirs_wall
     steady = theirs_rates[2:] if len(theirs_rates) > 4 else theirs_rates
     print(f"{'':14}{'trained tok':>12}{'wall s':>9}{'tok/s wall':>12}")
-    print(f"{'mlx_lm lora':14}{theirs_tokens:>12}{theirs_wall:>9.1f}{t:>12.1f}   "
-          f"(its own per-step figure: {sum(steady) / len(steady):.1f} tok/s)")
+    print(
+        f"{'mlx_lm lora':14}{theirs_tokens:>12}{theirs_wall:>9.1f}{t:>12.1f}   "
+        f"(its own per-step figure: {sum(steady) / len(steady):.1f} tok/s)"
+    )
     print(f"{'secai train':14}{ours_tokens:>12}{ours_wall:>9.1f}{o:>12.1f}")
-    print(f"ratio secai / mlx_lm lora: {o / t:.2f}x trained tokens per wall second, "
-          f"{theirs_wall / ours_wall:.2f}x wall time for {a.iters} steps (target >= 1.3x)")
+    print(
+        f"ratio secai / mlx_lm lora: {o / t:.2f}x trained tokens per wall second, "
+        f"{theirs_wall / ours_wall:.2f}x wall time for {a.iters} steps (target >= 1.3x)"
+    )
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from functools import lru_cache
+from collections.abc import Iterable
 from enum import Enum
-from typing import Annotated, Any, Iterable
+from functools import lru_cache
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -160,7 +161,7 @@ class Finding(BaseModel):
     fingerprint: str = ""
 
     @model_validator(mode="after")
-    def _unique_lists(self) -> "Finding":
+    def _unique_lists(self) -> Finding:
         """CWE ids sorted without repeats; advisory ids and references without repeats, in order.
         One call for all three (validation hands over fresh lists, so they change in place); the
         lists are nearly always without repeats already, and then they are left as they are."""
@@ -323,6 +324,7 @@ def canonical_tool(name: str) -> str:
 
 
 # -- fingerprints and dedupe ----------------------------------------------------------------------
+
 
 def assign_fingerprints(findings: list[Finding]) -> list[Finding]:
     """Give each finding a stable fingerprint.

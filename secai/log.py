@@ -27,7 +27,9 @@ class _MaskingFormatter(logging.Formatter):
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     level = logging.ERROR if quiet else (logging.DEBUG if verbose else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_MaskingFormatter("secai: %(levelname)s: %(message)s" if verbose > 1 else "secai: %(message)s"))
+    handler.setFormatter(
+        _MaskingFormatter("secai: %(levelname)s: %(message)s" if verbose > 1 else "secai: %(message)s")
+    )
     root = logging.getLogger("secai")
     root.handlers[:] = [handler]
     root.setLevel(level)

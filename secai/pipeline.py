@@ -14,8 +14,9 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -90,9 +91,18 @@ def _file_hash(run_dir: Path, *names: str) -> str:
 
 
 class Pipeline:
-    def __init__(self, run_dir: Path, settings: Settings, *, artifacts: list[Path] | None = None,
-                 meta: RunMeta | None = None, model: str | None = None, stages: list[str] | None = None,
-                 publish: bool | None = None, progress: bool = True):
+    def __init__(
+        self,
+        run_dir: Path,
+        settings: Settings,
+        *,
+        artifacts: list[Path] | None = None,
+        meta: RunMeta | None = None,
+        model: str | None = None,
+        stages: list[str] | None = None,
+        publish: bool | None = None,
+        progress: bool = True,
+    ):
         self.run_dir = Path(run_dir)
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -146,8 +156,9 @@ class Pipeline:
                 raise SecaiError(f"{where}: {name} stage could not write its output: {e.strerror or e}") from None
         except _Stop as e:
             self.manifest.record(self.run_dir, name, inputs, [], "skipped", started, note=str(e))
-            self.result.stages.append(StageOutcome(stage=name, status="skipped", note=str(e),
-                                                   seconds=round(time.time() - started, 2)))
+            self.result.stages.append(
+                StageOutcome(stage=name, status="skipped", note=str(e), seconds=round(time.time() - started, 2))
+            )
             log.info("%-9s skipped: %s", name, e)
             return
         except SecaiError as e:
@@ -155,8 +166,9 @@ class Pipeline:
                 self.manifest.record(self.run_dir, name, inputs, [], "failed", started, note=str(e))
             except OSError:
                 pass  # the failure is still reported; an unrecorded stage simply runs again
-            self.result.stages.append(StageOutcome(stage=name, status="failed", note=str(e),
-                                                   seconds=round(time.time() - started, 2)))
+            self.result.stages.append(
+                StageOutcome(stage=name, status="failed", note=str(e), seconds=round(time.time() - started, 2))
+            )
             log.error("%s stage failed: %s", name, e)
             raise
         rec = self.manifest.record(self.run_dir, name, inputs, outputs, "done", started, note=note)
@@ -188,17 +200,21 @@ class Pipeline:
             for p in res.problems:
                 (log.error if p.level == "error" else log.warning if p.level == "warning" else log.debug)("%s", p)
             atomic_write_json(self.run_dir / "findings.json", [finding_json(f) for f in res.findings])
-            atomic_write_json(self.run_dir / "parse.json", {
-                "reports": [r.__dict__ for r in res.reports],
-                "problems": [p.__dict__ for p in res.problems],
-            })
+            atomic_write_json(
+                self.run_dir / "parse.json",
+                {
+                    "reports": [r.__dict__ for r in res.reports],
+                    "problems": [p.__dict__ for p in res.problems],
+                },
+            )
             return ["findings.json", "parse.json"], f"{len(res.findings)} findings, {len(res.errors)} errors"
 
         self._stage("parse", inputs, run)
 
     def analyze(self) -> None:
-        inputs = hash_value([_file_hash(self.run_dir, "findings.json"), self.settings.analyze.model_dump(),
-                             self._model_key()])
+        inputs = hash_value(
+            [_file_hash(self.run_dir, "findings.json"), self.settings.analyze.model_dump(), self._model_key()]
+        )
 
         def run():
             from secai.analysis.analyze import analyze_findings
@@ -215,8 +231,9 @@ class Pipeline:
         self._stage("analyze", inputs, run)
 
     def dataset(self) -> None:
-        inputs = hash_value([_file_hash(self.run_dir, "findings.json"), self.settings.dataset.model_dump(),
-                             self.meta.model_dump()])
+        inputs = hash_value(
+            [_file_hash(self.run_dir, "findings.json"), self.settings.dataset.model_dump(), self.meta.model_dump()]
+        )
 
         def run():
             from secai.dataset.build import build_dataset
@@ -236,8 +253,9 @@ class Pipeline:
 
     def train(self) -> None:
         why = self._skipped_upstream("dataset")
-        inputs = hash_value([_file_hash(self.run_dir, "dataset"), self.settings.train.model_dump(),
-                             self._model_key(), why])
+        inputs = hash_value(
+            [_file_hash(self.run_dir, "dataset"), self.settings.train.model_dump(), self._model_key(), why]
+        )
 
         def run():
             if why:
@@ -250,8 +268,13 @@ class Pipeline:
                 log.warning("%s changed since training; training again", ", ".join(damaged))
                 shutil.rmtree(self.run_dir / "adapter", ignore_errors=True)
 
-            res = train_adapter(self.run_dir / "dataset", self.run_dir / "adapter", self.resolved_model(), self.settings,
-                                progress=self.progress)
+            res = train_adapter(
+                self.run_dir / "dataset",
+                self.run_dir / "adapter",
+                self.resolved_model(),
+                self.settings,
+                progress=self.progress,
+            )
             note = getattr(res, "summary", None) or ""
             return ["adapter/adapters.safetensors", "adapter/adapter_config.json", "adapter/training.json"], note
 
@@ -259,16 +282,27 @@ class Pipeline:
 
     def evaluate(self) -> None:
         why = self._skipped_upstream("train")
-        inputs = hash_value([_file_hash(self.run_dir, "dataset", "adapter/adapters.safetensors"),
-                             self.settings.evaluate.model_dump(), self._model_key(), why])
+        inputs = hash_value(
+            [
+                _file_hash(self.run_dir, "dataset", "adapter/adapters.safetensors"),
+                self.settings.evaluate.model_dump(),
+                self._model_key(),
+                why,
+            ]
+        )
 
         def run():
             if why:
                 raise _Stop(why)
             from secai.training.evaluate import evaluate_adapter
 
-            evaluate_adapter(self.run_dir / "dataset", self.run_dir / "adapter", self.resolved_model(), self.settings,
-                             out=self.run_dir / "eval.json")
+            evaluate_adapter(
+                self.run_dir / "dataset",
+                self.run_dir / "adapter",
+                self.resolved_model(),
+                self.settings,
+                out=self.run_dir / "eval.json",
+            )
             return ["eval.json"], _eval_note(self.run_dir)
 
         self._stage("evaluate", inputs, run)
@@ -292,10 +326,21 @@ class Pipeline:
         configured = bool(self.settings.publish.dataset_repo or self.settings.publish.model_repo)
         why = self._skipped_upstream("validate")
         if not (self.publish_enabled and token and configured):
-            why = why or ("publishing disabled" if not self.publish_enabled else
-                          "no HF_TOKEN set" if not token else "no dataset_repo/model_repo configured")
-        inputs = hash_value([_file_hash(self.run_dir, "dataset", "adapter", "eval.json", "validation.json"),
-                             self.settings.publish.model_dump(), why, token])
+            why = why or (
+                "publishing disabled"
+                if not self.publish_enabled
+                else "no HF_TOKEN set"
+                if not token
+                else "no dataset_repo/model_repo configured"
+            )
+        inputs = hash_value(
+            [
+                _file_hash(self.run_dir, "dataset", "adapter", "eval.json", "validation.json"),
+                self.settings.publish.model_dump(),
+                why,
+                token,
+            ]
+        )
 
         def run():
             if why:
@@ -308,8 +353,15 @@ class Pipeline:
         self._stage("publish", inputs, run)
 
     def report(self) -> None:
-        names = ["findings.json", "analysis.jsonl", "eval.json", "validation.json", "publish.json", "run.json",
-                 "adapter/training.json"]
+        names = [
+            "findings.json",
+            "analysis.jsonl",
+            "eval.json",
+            "validation.json",
+            "publish.json",
+            "run.json",
+            "adapter/training.json",
+        ]
         inputs = hash_value([_file_hash(self.run_dir, *names), self.settings.github.model_dump(), self._baseline()])
 
         def run():
@@ -358,7 +410,11 @@ class Pipeline:
             r.parse_errors = sum(1 for p in data.get("problems", []) if p.get("level") == "error")
         r.findings = len(read_findings(self.run_dir))
         ev = self.run_dir / "eval.json"
-        if ev.exists() and self.manifest.stages.get("evaluate", None) and self.manifest.stages["evaluate"].status == "done":
+        if (
+            ev.exists()
+            and self.manifest.stages.get("evaluate", None)
+            and self.manifest.stages["evaluate"].status == "done"
+        ):
             r.eval = json.loads(ev.read_text(encoding="utf-8"))
             r.gate_passed = bool(r.eval.get("gate", {}).get("passed"))
         va = self.run_dir / "validation.json"
@@ -372,8 +428,10 @@ class Pipeline:
 def _eval_note(run_dir: Path) -> str:
     try:
         ev = json.loads((Path(run_dir) / "eval.json").read_text(encoding="utf-8"))
-        return (f"faithfulness base {ev['base']['faithfulness']:.2f} -> tuned {ev['tuned']['faithfulness']:.2f}, "
-                f"gate {'passed' if ev['gate']['passed'] else 'FAILED'}")
+        return (
+            f"faithfulness base {ev['base']['faithfulness']:.2f} -> tuned {ev['tuned']['faithfulness']:.2f}, "
+            f"gate {'passed' if ev['gate']['passed'] else 'FAILED'}"
+        )
     except (OSError, KeyError, ValueError, TypeError):
         return ""
 

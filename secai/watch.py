@@ -12,13 +12,13 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from secai.config import Settings
 from secai.errors import SecaiError
-from secai.github.fetch import FetchedRun, fetch_runs, record_processed
 from secai.github.client import GitHub
+from secai.github.fetch import FetchedRun, fetch_runs, record_processed
 from secai.log import mask_tokens
 from secai.run.store import Store
 
@@ -52,9 +52,17 @@ def _failed(result: object) -> str | None:
 
 
 class Watcher:
-    def __init__(self, repo: str, settings: Settings, *, client: GitHub | None = None,
-                 process: Processor | None = None, interval: float = 300.0,
-                 on_processed: Callable[[FetchedRun, Path], None] | None = None, **fetch_filters):
+    def __init__(
+        self,
+        repo: str,
+        settings: Settings,
+        *,
+        client: GitHub | None = None,
+        process: Processor | None = None,
+        interval: float = 300.0,
+        on_processed: Callable[[FetchedRun, Path], None] | None = None,
+        **fetch_filters,
+    ):
         self.repo = repo
         self.settings = settings
         self.client = client or GitHub(settings, api_url=fetch_filters.pop("api_url", None))
@@ -73,9 +81,16 @@ class Watcher:
 
     def step(self, store: Store) -> bool:
         """Fetch and process at most one run. Returns False when there was nothing to do."""
-        summary = fetch_runs(self.repo, self.settings, client=self.client, store=store, limit=1, record=False,
-                             oldest_first=True,
-                             **self.filters)
+        summary = fetch_runs(
+            self.repo,
+            self.settings,
+            client=self.client,
+            store=store,
+            limit=1,
+            record=False,
+            oldest_first=True,
+            **self.filters,
+        )
         if not summary.runs:
             return False
         run = summary.runs[0]
@@ -89,8 +104,7 @@ class Watcher:
             why = f"{type(e).__name__}: {e}"
         if why:
             due = store.record_failure(self.repo, run.id, mask_tokens(why))
-            log.error("run %s: processing failed (%s); next attempt after %s", run.id, mask_tokens(why),
-                      _clock(due))
+            log.error("run %s: processing failed (%s); next attempt after %s", run.id, mask_tokens(why), _clock(due))
             self.failed.append(run.id)
             return True
         record_processed(store, self.repo, run, _fingerprints(run_dir))

@@ -21,7 +21,7 @@ import socket
 import struct
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -47,7 +47,7 @@ class Recorded:
 
 
 def _ts(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class GitHubState:
@@ -67,7 +67,7 @@ class GitHubState:
         self.faults: list[tuple[str, re.Pattern, list]] = []
         self.requests: list[Recorded] = []
         self._next_id = 1000
-        self._clock = datetime(2025, 1, 1, tzinfo=timezone.utc)
+        self._clock = datetime(2025, 1, 1, tzinfo=UTC)
 
     def _id(self) -> int:
         with self.lock:
@@ -80,15 +80,27 @@ class GitHubState:
 
     # -- objects -----------------------------------------------------------------------------------
     def _user(self, login: str) -> dict:
-        return {"login": login, "id": abs(hash(login)) % 10**8, "type": "Bot" if login.endswith("bot") else "User",
-                "url": f"{self.base}/users/{login}", "html_url": f"https://github.example/{login}"}
+        return {
+            "login": login,
+            "id": abs(hash(login)) % 10**8,
+            "type": "Bot" if login.endswith("bot") else "User",
+            "url": f"{self.base}/users/{login}",
+            "html_url": f"https://github.example/{login}",
+        }
 
     def add_repo(self, full_name: str, default_branch: str = "main") -> dict:
         owner, name = full_name.split("/")
         repo = {
-            "id": self._id(), "node_id": "R_" + name, "name": name, "full_name": full_name,
-            "owner": self._user(owner), "private": False, "fork": False, "default_branch": default_branch,
-            "url": f"{self.base}/repos/{full_name}", "html_url": f"https://github.example/{full_name}",
+            "id": self._id(),
+            "node_id": "R_" + name,
+            "name": name,
+            "full_name": full_name,
+            "owner": self._user(owner),
+            "private": False,
+            "fork": False,
+            "default_branch": default_branch,
+            "url": f"{self.base}/repos/{full_name}",
+            "html_url": f"https://github.example/{full_name}",
         }
         self.repos[full_name] = repo
         self.runs.setdefault(full_name, [])
@@ -96,60 +108,122 @@ class GitHubState:
         return repo
 
     def add_workflow(self, repo: str, path: str, name: str) -> dict:
-        wf = {"id": self._id(), "node_id": "W", "name": name, "path": path, "state": "active",
-              "url": f"{self.base}/repos/{repo}/actions/workflows/{0}", "html_url": "https://github.example/wf"}
+        wf = {
+            "id": self._id(),
+            "node_id": "W",
+            "name": name,
+            "path": path,
+            "state": "active",
+            "url": f"{self.base}/repos/{repo}/actions/workflows/{0}",
+            "html_url": "https://github.example/wf",
+        }
         wf["url"] = f"{self.base}/repos/{repo}/actions/workflows/{wf['id']}"
         self.workflows[repo].append(wf)
         return wf
 
-    def add_pull(self, repo: str, number: int, head_ref: str, head_sha: str, base_ref: str = "main",
-                 head_repo: str | None = None) -> dict:
+    def add_pull(
+        self, repo: str, number: int, head_ref: str, head_sha: str, base_ref: str = "main", head_repo: str | None = None
+    ) -> dict:
         head_full = head_repo or repo
         pr = {
-            "id": self._id(), "number": number, "state": "open", "title": f"PR {number}",
+            "id": self._id(),
+            "number": number,
+            "state": "open",
+            "title": f"PR {number}",
             "url": f"{self.base}/repos/{repo}/pulls/{number}",
             "html_url": f"https://github.example/{repo}/pull/{number}",
             "issue_url": f"{self.base}/repos/{repo}/issues/{number}",
             "comments_url": f"{self.base}/repos/{repo}/issues/{number}/comments",
-            "head": {"ref": head_ref, "sha": head_sha, "label": f"{head_full.split('/')[0]}:{head_ref}",
-                     "repo": self.repos.get(head_full) or {"full_name": head_full, "name": head_full.split("/")[1],
-                                                           "url": f"{self.base}/repos/{head_full}"}},
-            "base": {"ref": base_ref, "sha": "b" * 40, "label": f"{repo.split('/')[0]}:{base_ref}",
-                     "repo": self.repos[repo]},
+            "head": {
+                "ref": head_ref,
+                "sha": head_sha,
+                "label": f"{head_full.split('/')[0]}:{head_ref}",
+                "repo": self.repos.get(head_full)
+                or {"full_name": head_full, "name": head_full.split("/")[1], "url": f"{self.base}/repos/{head_full}"},
+            },
+            "base": {
+                "ref": base_ref,
+                "sha": "b" * 40,
+                "label": f"{repo.split('/')[0]}:{base_ref}",
+                "repo": self.repos[repo],
+            },
             "user": self._user("contributor"),
         }
         self.pulls[(repo, number)] = pr
         return pr
 
-    def add_run(self, repo: str, *, branch: str = "main", sha: str | None = None, event: str = "push",
-                status: str = "completed", conclusion: str = "success", workflow: dict | None = None,
-                pr: int | None = None, head_repo: str | None = None) -> dict:
+    def add_run(
+        self,
+        repo: str,
+        *,
+        branch: str = "main",
+        sha: str | None = None,
+        event: str = "push",
+        status: str = "completed",
+        conclusion: str = "success",
+        workflow: dict | None = None,
+        pr: int | None = None,
+        head_repo: str | None = None,
+    ) -> dict:
         run_id = self._id()
-        wf = workflow or (self.workflows[repo][0] if self.workflows[repo] else self.add_workflow(
-            repo, ".github/workflows/security.yml", "security"))
+        wf = workflow or (
+            self.workflows[repo][0]
+            if self.workflows[repo]
+            else self.add_workflow(repo, ".github/workflows/security.yml", "security")
+        )
         created = self._tick()
         pulls = []
         if pr is not None:
             p = self.pulls[(repo, pr)]
-            pulls = [{"id": p["id"], "number": pr, "url": p["url"],
-                      "head": {"ref": p["head"]["ref"], "sha": p["head"]["sha"], "repo": {
-                          "id": 1, "url": p["head"]["repo"]["url"], "name": p["head"]["repo"]["name"]}},
-                      "base": {"ref": p["base"]["ref"], "sha": p["base"]["sha"], "repo": {
-                          "id": 2, "url": self.repos[repo]["url"], "name": self.repos[repo]["name"]}}}]
+            pulls = [
+                {
+                    "id": p["id"],
+                    "number": pr,
+                    "url": p["url"],
+                    "head": {
+                        "ref": p["head"]["ref"],
+                        "sha": p["head"]["sha"],
+                        "repo": {"id": 1, "url": p["head"]["repo"]["url"], "name": p["head"]["repo"]["name"]},
+                    },
+                    "base": {
+                        "ref": p["base"]["ref"],
+                        "sha": p["base"]["sha"],
+                        "repo": {"id": 2, "url": self.repos[repo]["url"], "name": self.repos[repo]["name"]},
+                    },
+                }
+            ]
         head_full = head_repo or repo
         run = {
-            "id": run_id, "node_id": f"WFR_{run_id}", "name": wf["name"], "path": wf["path"],
-            "head_branch": branch, "head_sha": sha or f"{run_id:040x}", "run_number": len(self.runs[repo]) + 1,
-            "run_attempt": 1, "event": event, "status": status, "conclusion": conclusion,
-            "workflow_id": wf["id"], "url": f"{self.base}/repos/{repo}/actions/runs/{run_id}",
+            "id": run_id,
+            "node_id": f"WFR_{run_id}",
+            "name": wf["name"],
+            "path": wf["path"],
+            "head_branch": branch,
+            "head_sha": sha or f"{run_id:040x}",
+            "run_number": len(self.runs[repo]) + 1,
+            "run_attempt": 1,
+            "event": event,
+            "status": status,
+            "conclusion": conclusion,
+            "workflow_id": wf["id"],
+            "url": f"{self.base}/repos/{repo}/actions/runs/{run_id}",
             "html_url": f"https://github.example/{repo}/actions/runs/{run_id}",
             "artifacts_url": f"{self.base}/repos/{repo}/actions/runs/{run_id}/artifacts",
-            "workflow_url": wf["url"], "pull_requests": pulls,
-            "created_at": _ts(created), "updated_at": _ts(created), "run_started_at": _ts(created),
+            "workflow_url": wf["url"],
+            "pull_requests": pulls,
+            "created_at": _ts(created),
+            "updated_at": _ts(created),
+            "run_started_at": _ts(created),
             "repository": self.repos[repo],
-            "head_repository": self.repos.get(head_full) or {
-                "id": self._id(), "name": head_full.split("/")[1], "full_name": head_full,
-                "owner": self._user(head_full.split("/")[0]), "url": f"{self.base}/repos/{head_full}", "fork": True},
+            "head_repository": self.repos.get(head_full)
+            or {
+                "id": self._id(),
+                "name": head_full.split("/")[1],
+                "full_name": head_full,
+                "owner": self._user(head_full.split("/")[0]),
+                "url": f"{self.base}/repos/{head_full}",
+                "fork": True,
+            },
         }
         self.runs[repo].insert(0, run)  # newest first, as GitHub lists them
         self.artifacts[run_id] = []
@@ -158,13 +232,22 @@ class GitHubState:
     def add_artifact(self, repo: str, run: dict, name: str, data: bytes, *, expired: bool = False) -> dict:
         aid = self._id()
         art = {
-            "id": aid, "node_id": f"A_{aid}", "name": name, "size_in_bytes": len(data),
+            "id": aid,
+            "node_id": f"A_{aid}",
+            "name": name,
+            "size_in_bytes": len(data),
             "url": f"{self.base}/repos/{repo}/actions/artifacts/{aid}",
             "archive_download_url": f"{self.base}/repos/{repo}/actions/artifacts/{aid}/zip",
-            "expired": expired, "created_at": run["created_at"], "updated_at": run["updated_at"],
+            "expired": expired,
+            "created_at": run["created_at"],
+            "updated_at": run["updated_at"],
             "expires_at": run["created_at"],
-            "workflow_run": {"id": run["id"], "repository_id": self.repos[repo]["id"],
-                             "head_branch": run["head_branch"], "head_sha": run["head_sha"]},
+            "workflow_run": {
+                "id": run["id"],
+                "repository_id": self.repos[repo]["id"],
+                "head_branch": run["head_branch"],
+                "head_sha": run["head_sha"],
+            },
         }
         self.artifacts[run["id"]].append(art)
         self.blobs[aid] = data
@@ -173,11 +256,18 @@ class GitHubState:
     def add_comment(self, repo: str, issue: int, body: str, login: str) -> dict:
         cid = self._id()
         now = _ts(self._tick())
-        c = {"id": cid, "node_id": f"IC_{cid}", "body": body, "user": self._user(login),
-             "url": f"{self.base}/repos/{repo}/issues/comments/{cid}",
-             "html_url": f"https://github.example/{repo}/pull/{issue}#issuecomment-{cid}",
-             "issue_url": f"{self.base}/repos/{repo}/issues/{issue}", "created_at": now, "updated_at": now,
-             "author_association": "NONE"}
+        c = {
+            "id": cid,
+            "node_id": f"IC_{cid}",
+            "body": body,
+            "user": self._user(login),
+            "url": f"{self.base}/repos/{repo}/issues/comments/{cid}",
+            "html_url": f"https://github.example/{repo}/pull/{issue}#issuecomment-{cid}",
+            "issue_url": f"{self.base}/repos/{repo}/issues/{issue}",
+            "created_at": now,
+            "updated_at": now,
+            "author_association": "NONE",
+        }
         self.comments.setdefault((repo, issue), []).append(c)
         return c
 
@@ -220,7 +310,7 @@ _ROUTES: list[tuple[str, re.Pattern, str]] = [
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
@@ -367,7 +457,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if str(a["id"]) == aid:
                     if a["expired"]:
                         return self._json(410, {"message": "Artifact has expired"})
-                    return self._send(302, b"", "text/plain", {"Location": f"{self.state.blob_base}/_blobs/{aid}?sig=x"})
+                    return self._send(
+                        302, b"", "text/plain", {"Location": f"{self.state.blob_base}/_blobs/{aid}?sig=x"}
+                    )
         self._json(404, {"message": "Not Found"})
 
     def h_blob(self, aid: str, **_) -> None:
@@ -412,7 +504,7 @@ def _date_matches(day: str, expr: str) -> bool:
         return (lo in ("*", "") or day >= lo[:10]) and (hi in ("*", "") or day <= hi[:10])
     for op in (">=", "<=", ">", "<"):
         if expr.startswith(op):
-            v = expr[len(op):][:10]
+            v = expr[len(op) :][:10]
             return {">=": day >= v, "<=": day <= v, ">": day > v, "<": day < v}[op]
     return day == expr[:10]
 
@@ -435,7 +527,7 @@ class GitHubServer:
         self.state.blob_base = f"http://localhost:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "GitHubServer":
+    def __enter__(self) -> GitHubServer:
         self._thread.start()
         return self
 
@@ -452,6 +544,7 @@ class GitHubServer:
 
 
 # -- helpers for tests -------------------------------------------------------------------------------
+
 
 def make_zip(files: dict[str, bytes], symlinks: dict[str, str] | None = None) -> bytes:
     """An artifact zip; `symlinks` maps entry names to link targets (stored with S_IFLNK mode)."""

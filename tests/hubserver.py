@@ -104,7 +104,7 @@ class HubServer:
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "HubServer":
+    def __enter__(self) -> HubServer:
         self._thread.start()
         return self
 
@@ -123,8 +123,9 @@ class HubServer:
         return self.repos[(repo_type, repo_id)]
 
     def all_bytes(self) -> bytes:
-        return b"\n".join(r.path.encode() + b"\n" + json.dumps(r.headers).encode() + b"\n" + r.body
-                          for r in self.received)
+        return b"\n".join(
+            r.path.encode() + b"\n" + json.dumps(r.headers).encode() + b"\n" + r.body for r in self.received
+        )
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
@@ -142,8 +143,11 @@ class HubServer:
             ("POST", r"/api/validate-yaml", self.validate_yaml),
             ("GET", r"/api/whoami-v2", self.whoami),
             ("POST", rf"/api/{REPO}/preupload/(?P<rev>[^/]+)", self.preupload),
-            ("POST", r"/(?:(?P<prefix>datasets|spaces)/)?(?P<ns>[\w.-]+)/(?P<name>[\w.-]+)\.git/info/lfs/objects/batch",
-             self.lfs_batch),
+            (
+                "POST",
+                r"/(?:(?P<prefix>datasets|spaces)/)?(?P<ns>[\w.-]+)/(?P<name>[\w.-]+)\.git/info/lfs/objects/batch",
+                self.lfs_batch,
+            ),
             ("PUT", r"/lfs-upload/(?P<oid>[0-9a-f]{64})", self.lfs_upload),
             ("POST", r"/lfs-verify/(?P<oid>[0-9a-f]{64})", self.lfs_verify),
             ("POST", rf"/api/{REPO}/commit/(?P<rev>[^/]+)", self.commit),
@@ -183,8 +187,15 @@ class HubServer:
                 return 409, {"error": "You already created this repo", "url": self._url(self.repos[(rtype, repo_id)])}
             private = p.get("visibility") == "private" if "visibility" in p else bool(p.get("private"))
             repo = HubRepo(rtype, repo_id, private)
-            repo.commits.append(HubCommit(hashlib.sha1(repo_id.encode()).hexdigest(), "initial commit", "",
-                                          time.time(), {".gitattributes": HubFile(b"*.safetensors filter=lfs\n", False)}))
+            repo.commits.append(
+                HubCommit(
+                    hashlib.sha1(repo_id.encode()).hexdigest(),
+                    "initial commit",
+                    "",
+                    time.time(),
+                    {".gitattributes": HubFile(b"*.safetensors filter=lfs\n", False)},
+                )
+            )
             self.repos[(rtype, repo_id)] = repo
         return 200, {"url": self._url(repo), "name": repo_id}
 
@@ -229,8 +240,10 @@ class HubServer:
         for o in json.loads(body)["objects"]:
             entry = {"oid": o["oid"], "size": o["size"]}
             if o["oid"] not in self.lfs:
-                entry["actions"] = {"upload": {"href": f"{self.url}/lfs-upload/{o['oid']}"},
-                                    "verify": {"href": f"{self.url}/lfs-verify/{o['oid']}"}}
+                entry["actions"] = {
+                    "upload": {"href": f"{self.url}/lfs-upload/{o['oid']}"},
+                    "verify": {"href": f"{self.url}/lfs-verify/{o['oid']}"},
+                }
             objects.append(entry)
         return 200, {"transfer": "basic", "objects": objects}
 
@@ -268,10 +281,15 @@ class HubServer:
                     files = {p: f for p, f in files.items() if not p.startswith(v["path"].rstrip("/") + "/")}
             seed = repo.head + json.dumps(header) + "".join(f"{p}:{f.oid}" for p, f in sorted(files.items()))
             sha = hashlib.sha1(f"{seed}{len(repo.commits)}".encode()).hexdigest()
-            repo.commits.append(HubCommit(sha, header.get("summary", ""), header.get("description", ""),
-                                          time.time(), files))
-        return 200, {"success": True, "commitOid": sha, "commitUrl": f"{self._url(repo)}/commit/{sha}",
-                     "pullRequestUrl": None}
+            repo.commits.append(
+                HubCommit(sha, header.get("summary", ""), header.get("description", ""), time.time(), files)
+            )
+        return 200, {
+            "success": True,
+            "commitOid": sha,
+            "commitUrl": f"{self._url(repo)}/commit/{sha}",
+            "pullRequestUrl": None,
+        }
 
     def _resolve(self, repo: HubRepo, rev: str | None) -> HubCommit | None:
         rev = unquote(rev or "main")
@@ -298,17 +316,26 @@ class HubServer:
         repo = self._repo(g, authed)
         if repo is None:
             return self._not_found()
-        return 200, {"branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": repo.head}],
-                     "converts": [],
-                     "tags": [{"name": t, "ref": f"refs/tags/{t}", "targetCommit": s} for t, s in repo.tags.items()]}
+        return 200, {
+            "branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": repo.head}],
+            "converts": [],
+            "tags": [{"name": t, "ref": f"refs/tags/{t}", "targetCommit": s} for t, s in repo.tags.items()],
+        }
 
     def commits(self, g, authed, **_):
         repo = self._repo(g, authed)
         if repo is None:
             return self._not_found()
-        return 200, [{"id": c.sha, "title": c.title, "message": c.message, "authors": [{"user": "tester"}],
-                      "date": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(c.date))}
-                     for c in reversed(repo.commits)]
+        return 200, [
+            {
+                "id": c.sha,
+                "title": c.title,
+                "message": c.message,
+                "authors": [{"user": "tester"}],
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(c.date)),
+            }
+            for c in reversed(repo.commits)
+        ]
 
     def tree(self, g, query, authed, **_):
         repo = self._repo(g, authed)
@@ -324,13 +351,17 @@ class HubServer:
         for path, f in sorted(commit.files.items()):
             if not path.startswith(prefix):
                 continue
-            rest = path[len(prefix):]
+            rest = path[len(prefix) :]
             if "/" in rest and not recursive:
                 dirs.add(prefix + rest.split("/")[0])
                 continue
             entry = {"type": "file", "oid": f.oid, "size": len(f.data), "path": path}
             if f.lfs:
-                entry["lfs"] = {"oid": f.sha256, "size": len(f.data), "pointerSize": len(lfs_pointer(f.sha256, len(f.data)))}
+                entry["lfs"] = {
+                    "oid": f.sha256,
+                    "size": len(f.data),
+                    "pointerSize": len(lfs_pointer(f.sha256, len(f.data))),
+                }
             out.append(entry)
         out += [{"type": "directory", "oid": "0" * 40, "size": 0, "path": d} for d in sorted(dirs)]
         return 200, out
@@ -342,10 +373,19 @@ class HubServer:
         commit = self._resolve(repo, g.get("rev"))
         if commit is None:
             return 404, {"error": "Revision not found"}
-        return 200, {"id": repo.id, "_id": repo.id, "sha": commit.sha, "private": repo.private,
-                     "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [],
-                     "lastModified": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(commit.date)),
-                     "siblings": [{"rfilename": p} for p in sorted(commit.files)]}
+        return 200, {
+            "id": repo.id,
+            "_id": repo.id,
+            "sha": commit.sha,
+            "private": repo.private,
+            "disabled": False,
+            "gated": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": [],
+            "lastModified": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(commit.date)),
+            "siblings": [{"rfilename": p} for p in sorted(commit.files)],
+        }
 
 
 def _handler(hub: HubServer):

@@ -9,13 +9,29 @@ from pathlib import Path
 
 SYSTEM = "You are a security assistant. Answer only from the finding's facts."
 ANSWERS = [
-    ("requests 2.19.0 has CVE-2023-1234", "Upgrade the package to the fixed version 2.31.0. The scanner reports CVE-2023-1234 in requests 2.19.0."),
-    ("CKV2_GHA_1 in .github/workflows/ci.yml", "Set the permissions block in the workflow. CKV2_GHA_1 failed in .github/workflows/ci.yml line 12."),
+    (
+        "requests 2.19.0 has CVE-2023-1234",
+        "Upgrade the package to the fixed version 2.31.0. The scanner reports CVE-2023-1234 in requests 2.19.0.",
+    ),
+    (
+        "CKV2_GHA_1 in .github/workflows/ci.yml",
+        "Set the permissions block in the workflow. CKV2_GHA_1 failed in .github/workflows/ci.yml line 12.",
+    ),
     ("SQL built from input in app/db.py", "Use parameterized queries to avoid SQL injection (CWE-89) in app/db.py."),
-    ("lodash 4.17.4 prototype pollution", "Verdict: likely true positive. Risk: remote code execution. Remediation: upgrade lodash to 4.17.21."),
+    (
+        "lodash 4.17.4 prototype pollution",
+        "Verdict: likely true positive. Risk: remote code execution. Remediation: upgrade lodash to 4.17.21.",
+    ),
 ]
-KEYS = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-        "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
+KEYS = [
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.o_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
+]
 LORA = {"rank": 16, "scale": 20.0, "dropout": 0.0, "keys": KEYS}
 LEARNING_RATE = 1e-3
 
@@ -47,9 +63,13 @@ Source repository: example/app. Answers are grounded in scanner facts; secrets a
 
 
 def example(user: str, answer: str) -> dict:
-    return {"messages": [{"role": "system", "content": SYSTEM},
-                         {"role": "user", "content": f"<finding>\n{user}\n</finding>"},
-                         {"role": "assistant", "content": answer}]}
+    return {
+        "messages": [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": f"<finding>\n{user}\n</finding>"},
+            {"role": "assistant", "content": answer},
+        ]
+    }
 
 
 def write_dataset(out: Path) -> Path:
@@ -97,15 +117,31 @@ def write_adapter(base: Path, out: Path, *, steps: int = 100, seed: int = 0) -> 
         mx.eval(model.parameters(), opt.state, loss)
         losses.append(float(loss))
     mx.save_safetensors(str(out / "adapters.safetensors"), dict(tree_flatten(model.trainable_parameters())))
-    config = {"fine_tune_type": "lora", "num_layers": num_layers, "lora_parameters": LORA,
-              "model": str(base), "data": "/tmp/data", "adapter_path": str(out), "seed": seed}
+    config = {
+        "fine_tune_type": "lora",
+        "num_layers": num_layers,
+        "lora_parameters": LORA,
+        "model": str(base),
+        "data": "/tmp/data",
+        "adapter_path": str(out),
+        "seed": seed,
+    }
     (out / "adapter_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-    (out / "training.json").write_text(json.dumps({
-        "seed": seed, "iters": steps, "learning_rate": LEARNING_RATE, "batch_size": len(batch),
-        "lora": {"rank": LORA["rank"], "scale": LORA["scale"], "num_layers": num_layers, "keys": LORA["keys"]},
-        "base_model": {"model_id": "secai-test/tiny-llama", "revision": "local"},
-        "train_loss": [[i + 1, round(v, 4)] for i, v in enumerate(losses)],
-    }, indent=2), encoding="utf-8")
+    (out / "training.json").write_text(
+        json.dumps(
+            {
+                "seed": seed,
+                "iters": steps,
+                "learning_rate": LEARNING_RATE,
+                "batch_size": len(batch),
+                "lora": {"rank": LORA["rank"], "scale": LORA["scale"], "num_layers": num_layers, "keys": LORA["keys"]},
+                "base_model": {"model_id": "secai-test/tiny-llama", "revision": "local"},
+                "train_loss": [[i + 1, round(v, 4)] for i, v in enumerate(losses)],
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
     _loss_png(out / "loss.png", losses)
     return out
 
@@ -126,19 +162,39 @@ def write_eval(run_dir: Path, *, passed: bool = True) -> None:
     base = {"faithfulness": 0.25, "hallucination_rate": 0.1, "n": 2}
     tuned = {"faithfulness": 0.9 if passed else 0.3, "hallucination_rate": 0.0, "n": 2}
     margin = round(tuned["faithfulness"] - base["faithfulness"], 4)
-    (run_dir / "eval.json").write_text(json.dumps(
-        {"base": base, "tuned": tuned, "gate": {"passed": passed, "margin": margin}}, indent=2), encoding="utf-8")
+    (run_dir / "eval.json").write_text(
+        json.dumps({"base": base, "tuned": tuned, "gate": {"passed": passed, "margin": margin}}, indent=2),
+        encoding="utf-8",
+    )
 
 
-def make_run(run_dir: Path, base: Path, adapter_src: Path | None = None, *, run_id: str = "101",
-             head_sha: str = "0123456789abcdef0123456789abcdef01234567", eval_passed: bool = True) -> Path:
+def make_run(
+    run_dir: Path,
+    base: Path,
+    adapter_src: Path | None = None,
+    *,
+    run_id: str = "101",
+    head_sha: str = "0123456789abcdef0123456789abcdef01234567",
+    eval_passed: bool = True,
+) -> Path:
     """A run folder; `adapter_src` (a folder made by `write_adapter`) is copied to save training time."""
     import shutil
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "run.json").write_text(json.dumps({
-        "repo": "example/app", "run_id": run_id, "head_sha": head_sha, "branch": "main", "pr": None,
-        "event": "push", "trusted": True}), encoding="utf-8")
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "repo": "example/app",
+                "run_id": run_id,
+                "head_sha": head_sha,
+                "branch": "main",
+                "pr": None,
+                "event": "push",
+                "trusted": True,
+            }
+        ),
+        encoding="utf-8",
+    )
     write_dataset(run_dir / "dataset")
     if adapter_src is not None:
         shutil.copytree(adapter_src, run_dir / "adapter", dirs_exist_ok=True)

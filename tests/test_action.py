@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import EXAMPLES, ROOT
 
 ACTION = ROOT / "action.yml"
@@ -44,7 +43,7 @@ def read_outputs(path: Path) -> dict[str, str]:
         if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
             name, delim = line.split("<<", 1)
             end = lines.index(delim, i + 1)
-            out[name] = "\n".join(lines[i + 1:end])
+            out[name] = "\n".join(lines[i + 1 : end])
             i = end + 1
         else:
             name, value = line.split("=", 1)
@@ -90,7 +89,7 @@ class Runner:
         def value(m: re.Match) -> str:
             expr = m.group(1)
             if expr.startswith("inputs."):
-                return self.inputs[expr[len("inputs."):]]
+                return self.inputs[expr[len("inputs.") :]]
             if expr == "github.action_path":
                 return str(ROOT)
             if expr == "github.workspace":
@@ -105,8 +104,12 @@ class Runner:
         return [s for s in action()["runs"]["steps"] if s.get("if") in (None, "inputs.command == 'collect'")]
 
     def run_step(self, step: dict) -> subprocess.CompletedProcess:
-        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(self.tmp)),
-               "SECAI_HOME": os.environ["SECAI_HOME"], "LANG": "C.UTF-8"}
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", str(self.tmp)),
+            "SECAI_HOME": os.environ["SECAI_HOME"],
+            "LANG": "C.UTF-8",
+        }
         env.update(self.github_env)
         out = self.tmp / f"output-{len(self.output_files)}"
         out.touch()
@@ -116,8 +119,14 @@ class Runner:
         cwd = self.evaluate(step.get("working-directory", str(self.workspace)))
         script = self.tmp / "step.sh"
         script.write_text(step["run"], encoding="utf-8")
-        proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], cwd=cwd, env=env,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if step.get("id"):
             self.steps[step["id"]] = read_outputs(out)
         return proc
@@ -147,6 +156,7 @@ def make_runner(tmp_path: Path, event: dict, **inputs: str) -> Runner:
 
 # -- the action file -------------------------------------------------------------------------------
 
+
 def test_run_scripts_take_inputs_only_through_env():
     for step in action()["runs"]["steps"]:
         if "run" in step:
@@ -157,7 +167,10 @@ def test_third_party_actions_pinned_by_full_sha_with_version_comment():
     text = ACTION.read_text(encoding="utf-8")
     uses = re.findall(r"uses:\s*(\S+)(.*)", text)
     assert {u.split("@")[0] for u, _ in uses} == {
-        "actions/setup-python", "actions/upload-artifact", "actions/download-artifact"}
+        "actions/setup-python",
+        "actions/upload-artifact",
+        "actions/download-artifact",
+    }
     for ref, comment in uses:
         assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", ref), ref
         assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", comment), f"{ref}: no version comment"
@@ -170,9 +183,13 @@ def test_collect_path_installs_the_light_core_without_ml():
 
 # -- the collect steps, executed ---------------------------------------------------------------------
 
+
 def test_collect_on_a_pull_request(tmp_path, pr_event):
-    r = make_runner(tmp_path, pr_event, paths="scan-results/**/*.sarif\nscan-results/**/*.json\n"
-                                              "scan-results/detect-secrets/.secrets.baseline\n")
+    r = make_runner(
+        tmp_path,
+        pr_event,
+        paths="scan-results/**/*.sarif\nscan-results/**/*.json\nscan-results/detect-secrets/.secrets.baseline\n",
+    )
     proc = r.run_collect()
     assert proc.returncode == 0, proc.stderr
 
@@ -187,12 +204,22 @@ def test_collect_on_a_pull_request(tmp_path, pr_event):
     assert meta["schema"] == "secai-bundle/1"
     assert (meta["repo"], meta["pr"], meta["event"], meta["is_fork"]) == ("acme/webapp", 57, "pull_request", False)
     assert (meta["sha"], meta["branch"], meta["ref"], meta["run_id"]) == (
-        HEAD_SHA, "deps/jackson", "refs/pull/57/merge", 9876543210)
+        HEAD_SHA,
+        "deps/jackson",
+        "refs/pull/57/merge",
+        9876543210,
+    )
     # Every report of the example artifacts was read: SARIF and JSON of the same scan dedupe.
     formats = sorted(rep["format"] for rep in parse["reports"])
     assert len(formats) == 9 and not [p for p in parse["problems"] if p["level"] == "error"]
-    assert meta["tool_counts"] == {"bandit": 32, "checkov": 47, "detect-secrets": 7, "safety": 28, "semgrep": 24,
-                                   "trivy": 32}
+    assert meta["tool_counts"] == {
+        "bandit": 32,
+        "checkov": 47,
+        "detect-secrets": 7,
+        "safety": 28,
+        "semgrep": 24,
+        "trivy": 32,
+    }
     assert sum(meta["tool_counts"].values()) == len(findings) == 170
     assert meta["severity_counts"] == {"critical": 2, "high": 92, "medium": 57, "low": 19, "info": 0}
     assert len({f["fingerprint"] for f in findings}) == len(findings)
@@ -256,11 +283,14 @@ def test_strict_fails_the_step_on_a_bad_file(tmp_path, pr_event):
     assert "bad.json" in proc.stderr
 
 
-@pytest.mark.parametrize("inputs, message", [
-    ({"bundle-name": "../../etc"}, "bundle-name may only hold"),
-    ({"command": "deploy"}, "command must be collect or process"),
-    ({"run-id": "1; rm -rf /"}, "run-id must be a number"),
-])
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        ({"bundle-name": "../../etc"}, "bundle-name may only hold"),
+        ({"command": "deploy"}, "command must be collect or process"),
+        ({"run-id": "1; rm -rf /"}, "run-id must be a number"),
+    ],
+)
 def test_bad_inputs_stop_at_the_check_step(tmp_path, pr_event, inputs, message):
     r = make_runner(tmp_path, pr_event, paths="scan-results", **inputs)
     check = r.collect_steps()[0]
@@ -279,13 +309,21 @@ def test_paths_with_spaces_and_dashes_stay_paths(tmp_path, pr_event):
 
 # -- the fork-safe pattern: collect in a workflow_run job --------------------------------------------
 
+
 def workflow_run_event(run: dict, listed_prs: list[int]) -> dict:
-    return {"action": "completed", "workflow_run": {
-        "id": run["id"], "event": "pull_request", "head_sha": run["head_sha"], "head_branch": run["head_branch"],
-        "head_repository": {"full_name": run["head_repository"]["full_name"]},
+    return {
+        "action": "completed",
+        "workflow_run": {
+            "id": run["id"],
+            "event": "pull_request",
+            "head_sha": run["head_sha"],
+            "head_branch": run["head_branch"],
+            "head_repository": {"full_name": run["head_repository"]["full_name"]},
+            "repository": {"full_name": "acme/webapp"},
+            "pull_requests": [{"number": n} for n in listed_prs],
+        },
         "repository": {"full_name": "acme/webapp"},
-        "pull_requests": [{"number": n} for n in listed_prs]},
-        "repository": {"full_name": "acme/webapp"}}
+    }
 
 
 @pytest.fixture
@@ -313,30 +351,44 @@ def run_collect_cli(tmp_path, monkeypatch, event: dict, *args: str) -> int:
 
 def test_fork_pr_number_is_checked_against_the_api(tmp_path, monkeypatch, gh):
     gh.state.add_pull("acme/webapp", 57, "patch-1", "c" * 40, head_repo="mallory/webapp")
-    run = gh.state.add_run("acme/webapp", branch="patch-1", sha="c" * 40, event="pull_request",
-                           head_repo="mallory/webapp")
+    run = gh.state.add_run(
+        "acme/webapp", branch="patch-1", sha="c" * 40, event="pull_request", head_repo="mallory/webapp"
+    )
     (tmp_path / "pr.txt").write_text("57\n")
-    rc = run_collect_cli(tmp_path, monkeypatch, workflow_run_event(run, []), "--pr-number-file", str(tmp_path / "pr.txt"))
+    rc = run_collect_cli(
+        tmp_path, monkeypatch, workflow_run_event(run, []), "--pr-number-file", str(tmp_path / "pr.txt")
+    )
     assert rc == 0
     meta = json.loads((tmp_path / "bundle" / "bundle.json").read_text())
     assert (meta["pr"], meta["is_fork"], meta["event"], meta["run_id"], meta["sha"]) == (
-        57, True, "pull_request", run["id"], "c" * 40)
+        57,
+        True,
+        "pull_request",
+        run["id"],
+        "c" * 40,
+    )
     assert gh.state.count("GET", r"/repos/acme/webapp/pulls/57$") >= 1
 
 
-@pytest.mark.parametrize("content, message", [
-    ("58\n", "is not the scanned commit"),          # another PR (head commit differs)
-    ("57; rm -rf ~", "not a pull request number"),
-    ("0", "not a pull request number"),
-    ("9" * 40, "not a pull request number"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("58\n", "is not the scanned commit"),  # another PR (head commit differs)
+        ("57; rm -rf ~", "not a pull request number"),
+        ("0", "not a pull request number"),
+        ("9" * 40, "not a pull request number"),
+    ],
+)
 def test_forged_pr_numbers_are_refused(tmp_path, monkeypatch, gh, capsys, content, message):
     gh.state.add_pull("acme/webapp", 57, "patch-1", "c" * 40, head_repo="mallory/webapp")
     gh.state.add_pull("acme/webapp", 58, "other", "d" * 40)
-    run = gh.state.add_run("acme/webapp", branch="patch-1", sha="c" * 40, event="pull_request",
-                           head_repo="mallory/webapp")
+    run = gh.state.add_run(
+        "acme/webapp", branch="patch-1", sha="c" * 40, event="pull_request", head_repo="mallory/webapp"
+    )
     (tmp_path / "pr.txt").write_text(content)
-    rc = run_collect_cli(tmp_path, monkeypatch, workflow_run_event(run, []), "--pr-number-file", str(tmp_path / "pr.txt"))
+    rc = run_collect_cli(
+        tmp_path, monkeypatch, workflow_run_event(run, []), "--pr-number-file", str(tmp_path / "pr.txt")
+    )
     assert rc == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "bundle").exists()
@@ -345,7 +397,9 @@ def test_forged_pr_numbers_are_refused(tmp_path, monkeypatch, gh, capsys, conten
 def test_same_repo_pr_number_must_be_listed_by_github(tmp_path, monkeypatch, gh, capsys):
     run = {"id": 31, "head_sha": "e" * 40, "head_branch": "feature", "head_repository": {"full_name": "acme/webapp"}}
     (tmp_path / "pr.txt").write_text("12")
-    rc = run_collect_cli(tmp_path, monkeypatch, workflow_run_event(run, [11]), "--pr-number-file", str(tmp_path / "pr.txt"))
+    rc = run_collect_cli(
+        tmp_path, monkeypatch, workflow_run_event(run, [11]), "--pr-number-file", str(tmp_path / "pr.txt")
+    )
     assert rc == 2 and "not among the run's pull requests (11)" in capsys.readouterr().err
     rc = run_collect_cli(tmp_path, monkeypatch, workflow_run_event(run, [11]))
     meta = json.loads((tmp_path / "bundle" / "bundle.json").read_text())
@@ -368,13 +422,18 @@ def test_collect_downloads_the_artifacts_of_a_run(tmp_path, monkeypatch, gh):
     assert rc == 0
     meta = json.loads((tmp_path / "b" / "bundle.json").read_text())
     assert (meta["run_id"], meta["sha"], meta["branch"], meta["event"], meta["pr"]) == (
-        run["id"], "f" * 40, "main", "push", None)
+        run["id"],
+        "f" * 40,
+        "main",
+        "push",
+        None,
+    )
     assert meta["tool_counts"] == {"bandit": 32}
 
 
 def test_bundle_reader_refuses_tampered_metadata(tmp_path):
-    from secai.ingest.bundle import BundleMeta, read_bundle, write_bundle
     from secai.errors import InputError
+    from secai.ingest.bundle import BundleMeta, read_bundle, write_bundle
 
     write_bundle(tmp_path, BundleMeta(repo="acme/webapp", pr=3), [], {"reports": [], "problems": []})
     assert read_bundle(tmp_path).meta.pr == 3
@@ -386,6 +445,7 @@ def test_bundle_reader_refuses_tampered_metadata(tmp_path):
 
 
 # -- process: the self-hosted half, on the bundle collect wrote ---------------------------------------
+
 
 def test_process_runs_the_pipeline_and_comments(tmp_path, pr_event, tiny_model, gh, monkeypatch):
     """The process steps on a PR bundle: analysis only (no training, no publishing for PR data),
@@ -400,8 +460,14 @@ def test_process_runs_the_pipeline_and_comments(tmp_path, pr_event, tiny_model, 
     r = Runner(tmp_path / "process", pr_event, {"command": "process", "github-token": gh.state.token})
     shutil.copytree(bundle, r.runner_temp / "secai-in" / "secai-bundle")  # what download-artifact does
     r.steps["venv"] = {"python": sys.executable}
-    r.github_env.update({"GITHUB_API_URL": gh.url, "SECAI_MODEL__NAME": str(tiny_model),
-                         "SECAI_ANALYZE__MAX_TOKENS": "8", "SECAI_ANALYZE__BATCH_SIZE": "16"})
+    r.github_env.update(
+        {
+            "GITHUB_API_URL": gh.url,
+            "SECAI_MODEL__NAME": str(tiny_model),
+            "SECAI_ANALYZE__MAX_TOKENS": "8",
+            "SECAI_ANALYZE__BATCH_SIZE": "16",
+        }
+    )
     steps = [s for s in action()["runs"]["steps"] if s.get("if") == "inputs.command == 'process'"]
     assert [("uses" in s, s.get("id")) for s in steps] == [(True, None), (False, "venv"), (False, "process")]
     proc = r.run_step(steps[2])

@@ -8,11 +8,11 @@ from conftest import MPO
 
 import secai.analysis.analyze as analyze_mod
 from secai.analysis.analyze import Analysis, analyze_findings, encode_prompt
+from secai.analysis.prompts import VERDICTS
 from secai.config import load_settings
 from secai.findings import Category, Finding, Package, Severity, dedupe
 from secai.ingest.collect import collect
 from secai.model.base import load, resolve_model
-from secai.analysis.prompts import VERDICTS
 
 
 @pytest.fixture()
@@ -27,11 +27,19 @@ def corpus_findings() -> list[Finding]:
 
 
 def long_finding(chars: int) -> Finding:
-    return dedupe([Finding(
-        tool="trivy", rule_id="CVE-2024-0001", title="very long advisory", severity=Severity.high,
-        category=Category.dependency, package=Package(name="libfoo", version="1.0", fixed_versions=["1.1"]),
-        description="Lorem ipsum dolor sit amet. " * (chars // 28),
-    )])[0]
+    return dedupe(
+        [
+            Finding(
+                tool="trivy",
+                rule_id="CVE-2024-0001",
+                title="very long advisory",
+                severity=Severity.high,
+                category=Category.dependency,
+                package=Package(name="libfoo", version="1.0", fixed_versions=["1.1"]),
+                description="Lorem ipsum dolor sit amet. " * (chars // 28),
+            )
+        ]
+    )[0]
 
 
 def test_one_analysis_per_finding_in_order(settings, corpus_findings):
@@ -121,8 +129,22 @@ def test_cli_analyze_jsonl_and_table(tiny_model, tmp_path, capsys):
 
     report = str(MPO / "checkov-results-workflow_dispatch-392")
     out = tmp_path / "a.jsonl"
-    rc = main(["analyze", report, "--model", str(tiny_model), "--max-tokens", "8", "--batch-size", "5",
-               "--format", "jsonl", "-o", str(out)])
+    rc = main(
+        [
+            "analyze",
+            report,
+            "--model",
+            str(tiny_model),
+            "--max-tokens",
+            "8",
+            "--batch-size",
+            "5",
+            "--format",
+            "jsonl",
+            "-o",
+            str(out),
+        ]
+    )
     assert rc == 0
     rows = [Analysis.model_validate(json.loads(line)) for line in out.read_text().splitlines()]
     assert len(rows) == 10 and not any(r.cached for r in rows)
@@ -150,6 +172,7 @@ def test_cli_rejects_bad_batch_size(capsys):
 
 
 # -- the generation engine ---------------------------------------------------------------------
+
 
 @pytest.fixture()
 def tiny_loaded(tiny_model):
@@ -194,8 +217,15 @@ def test_batched_generation_matches_sequential_greedy_generation(tiny_loaded, co
     prompts = prepared(tok, corpus_findings[:5])
     stats = analyze_mod.GenerationStats()
     done = []
-    out = analyze_mod.generate_batched(lm, tok, prompts, batch_size=2, max_tokens=10, stats=stats,
-                                       on_batch=lambda batch, texts: done.extend(p.fingerprint for p in batch))
+    out = analyze_mod.generate_batched(
+        lm,
+        tok,
+        prompts,
+        batch_size=2,
+        max_tokens=10,
+        stats=stats,
+        on_batch=lambda batch, texts: done.extend(p.fingerprint for p in batch),
+    )
     assert sorted(done) == sorted(out) == sorted(p.fingerprint for p in prompts)
     for p in prompts:
         assert out[p.fingerprint] == generate(lm, tok, p.tokens, max_tokens=10)

@@ -19,16 +19,31 @@ from secai.release.cards import (
     model_card,
 )
 
-EVAL = {"base": {"faithfulness": 0.25, "hallucination_rate": 0.1, "n": 20},
-        "tuned": {"faithfulness": 0.9, "hallucination_rate": 0.0, "n": 20}, "gate": {"passed": True, "margin": 0.65}}
+EVAL = {
+    "base": {"faithfulness": 0.25, "hallucination_rate": 0.1, "n": 20},
+    "tuned": {"faithfulness": 0.9, "hallucination_rate": 0.0, "n": 20},
+    "gate": {"passed": True, "margin": 0.65},
+}
 
 
 def facts(**kw) -> CardFacts:
-    base = dict(base_model="secai-test/tiny-llama", license="apache-2.0", model_repo="me/secai-adapter",
-                dataset_repo="me/secai-dataset", source_repo="example/app", run_id="7", head_sha="a" * 40,
-                scanners=["trivy", "Semgrep OSS"], eval=EVAL, training={"seed": 0, "iters": 50},
-                adapter_config={"fine_tune_type": "lora", "num_layers": -1,
-                                "lora_parameters": {"rank": 8, "scale": 20.0, "dropout": 0.0, "keys": ["self_attn.q_proj"]}})
+    base = dict(
+        base_model="secai-test/tiny-llama",
+        license="apache-2.0",
+        model_repo="me/secai-adapter",
+        dataset_repo="me/secai-dataset",
+        source_repo="example/app",
+        run_id="7",
+        head_sha="a" * 40,
+        scanners=["trivy", "Semgrep OSS"],
+        eval=EVAL,
+        training={"seed": 0, "iters": 50},
+        adapter_config={
+            "fine_tune_type": "lora",
+            "num_layers": -1,
+            "lora_parameters": {"rank": 8, "scale": 20.0, "dropout": 0.0, "keys": ["self_attn.q_proj"]},
+        },
+    )
     base.update(kw)
     return CardFacts(**base)
 
@@ -51,16 +66,22 @@ def test_card_metadata_is_valid_hub_yaml_and_honest():
     assert check_model_card(text, f) == []
 
 
-@pytest.mark.parametrize("edit, expected", [
-    (lambda t: t.replace("library_name: mlx", "library_name: transformers"), "library_name is 'transformers'"),
-    (lambda t: t + "\n```python\nfrom transformers import AutoModelForCausalLM\n```\n", "AutoModel usage"),
-    (lambda t: t.replace("base_model: secai-test/tiny-llama", "base_model: meta-llama/Llama-3.2-1B"), "base_model is"),
-    (lambda t: t.replace("base_model_relation: adapter\n", ""), "base_model_relation is None"),
-    (lambda t: t.replace("| tuned | 0.90 |", "| tuned | 0.99 |"), "does not match eval.json"),
-    (lambda t: t.replace("adapter_path=adapter_path", "revision='main'"), "does not load the adapter"),
-    (lambda t: t.replace("- me/secai-dataset", "- me/secai-dataset\n- other/data"), "not trained on"),
-    (lambda t: "---\nlicense: [unclosed\n---\n" + t, "does not parse"),
-])
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda t: t.replace("library_name: mlx", "library_name: transformers"), "library_name is 'transformers'"),
+        (lambda t: t + "\n```python\nfrom transformers import AutoModelForCausalLM\n```\n", "AutoModel usage"),
+        (
+            lambda t: t.replace("base_model: secai-test/tiny-llama", "base_model: meta-llama/Llama-3.2-1B"),
+            "base_model is",
+        ),
+        (lambda t: t.replace("base_model_relation: adapter\n", ""), "base_model_relation is None"),
+        (lambda t: t.replace("| tuned | 0.90 |", "| tuned | 0.99 |"), "does not match eval.json"),
+        (lambda t: t.replace("adapter_path=adapter_path", "revision='main'"), "does not load the adapter"),
+        (lambda t: t.replace("- me/secai-dataset", "- me/secai-dataset\n- other/data"), "not trained on"),
+        (lambda t: "---\nlicense: [unclosed\n---\n" + t, "does not parse"),
+    ],
+)
 def test_untrue_claims_are_rejected(edit, expected):
     f = facts()
     problems = check_model_card(edit(model_card(f)), f)

@@ -22,22 +22,39 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import DOJO
 
 RUNNER = Path(sys.executable).parent / "secai-runner"
 STAGES = ["parse", "analyze", "dataset", "train", "evaluate", "validate", "publish", "report"]
-REPORTS = [DOJO / "checkov" / "checkov-report-many-vuln.json", DOJO / "npm_audit" / "many_vuln.json",
-           DOJO / "anchore_grype" / "check_all_fields.json", DOJO / "semgrep" / "many_findings.json",
-           DOJO / "osv_scanner" / "some_findings.json", DOJO / "anchore_grype" / "fix_available.json",
-           DOJO / "gitleaks" / "gitleaks8_many.json"]
+REPORTS = [
+    DOJO / "checkov" / "checkov-report-many-vuln.json",
+    DOJO / "npm_audit" / "many_vuln.json",
+    DOJO / "anchore_grype" / "check_all_fields.json",
+    DOJO / "semgrep" / "many_findings.json",
+    DOJO / "osv_scanner" / "some_findings.json",
+    DOJO / "anchore_grype" / "fix_available.json",
+    DOJO / "gitleaks" / "gitleaks8_many.json",
+]
 SETTINGS = {
-    "SECAI_TRAIN__MAX_ITERS": "6", "SECAI_TRAIN__MIN_ITERS": "6", "SECAI_TRAIN__STEPS_PER_EVAL": "2",
-    "SECAI_TRAIN__PATIENCE": "10", "SECAI_ANALYZE__MAX_TOKENS": "16", "SECAI_EVALUATE__MAX_TOKENS": "16",
+    "SECAI_TRAIN__MAX_ITERS": "6",
+    "SECAI_TRAIN__MIN_ITERS": "6",
+    "SECAI_TRAIN__STEPS_PER_EVAL": "2",
+    "SECAI_TRAIN__PATIENCE": "10",
+    "SECAI_ANALYZE__MAX_TOKENS": "16",
+    "SECAI_EVALUATE__MAX_TOKENS": "16",
 }
 # Files whose bytes must match the uninterrupted run exactly.
-SAME_BYTES = ["findings.json", "analysis.jsonl", "dataset/train.jsonl", "dataset/valid.jsonl", "dataset/test.jsonl",
-              "dataset/test_facts.jsonl", "dataset/stats.json", "dataset/README.md", "adapter/adapter_config.json"]
+SAME_BYTES = [
+    "findings.json",
+    "analysis.jsonl",
+    "dataset/train.jsonl",
+    "dataset/valid.jsonl",
+    "dataset/test.jsonl",
+    "dataset/test_facts.jsonl",
+    "dataset/stats.json",
+    "dataset/README.md",
+    "adapter/adapter_config.json",
+]
 
 
 def runner_env(home: Path, **extra: str) -> dict[str, str]:
@@ -48,10 +65,26 @@ def runner_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def start(run_dir: Path, model: Path, home: Path, reports=REPORTS, **popen) -> subprocess.Popen:
-    args = [str(RUNNER), "run", "--artifacts", *map(str, reports), "--out", str(run_dir), "--model", str(model),
-            "--no-progress"]
-    return subprocess.Popen(args, env=popen.pop("env", None) or runner_env(home), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, **popen)
+    args = [
+        str(RUNNER),
+        "run",
+        "--artifacts",
+        *map(str, reports),
+        "--out",
+        str(run_dir),
+        "--model",
+        str(model),
+        "--no-progress",
+    ]
+    return subprocess.Popen(
+        args,
+        env=popen.pop("env", None) or runner_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        **popen,
+    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -102,9 +135,11 @@ def adapter_arrays(run_dir: Path) -> dict[str, np.ndarray]:
 
 def eval_scores(run_dir: Path) -> dict:
     ev = json.loads((run_dir / "eval.json").read_text(encoding="utf-8"))
-    return {"gate": ev["gate"], **{side: {k: ev[side][k] for k in ("faithfulness", "hallucination_rate", "n")}
-                                   for side in ("base", "tuned")},
-            "answers": [(e["fingerprint"], e["base"]["answer"], e["tuned"]["answer"]) for e in ev["examples"]]}
+    return {
+        "gate": ev["gate"],
+        **{side: {k: ev[side][k] for k in ("faithfulness", "hallucination_rate", "n")} for side in ("base", "tuned")},
+        "answers": [(e["fingerprint"], e["base"]["answer"], e["tuned"]["answer"]) for e in ev["examples"]],
+    }
 
 
 def assert_same_outputs(run: Path, ref: Path) -> str:
@@ -113,8 +148,10 @@ def assert_same_outputs(run: Path, ref: Path) -> str:
         assert (run / name).read_bytes() == (ref / name).read_bytes(), name
     assert eval_scores(run) == eval_scores(ref)
     assert (run / "comment.md").read_text() == (ref / "comment.md").read_text()
-    assert json.loads((run / "validation.json").read_text())["checks"] == \
-        json.loads((ref / "validation.json").read_text())["checks"]
+    assert (
+        json.loads((run / "validation.json").read_text())["checks"]
+        == json.loads((ref / "validation.json").read_text())["checks"]
+    )
     a, b = adapter_arrays(run), adapter_arrays(ref)
     assert a.keys() == b.keys()
     if all(np.array_equal(a[k], b[k]) for k in a):
@@ -132,8 +169,15 @@ def reference(tiny_model, tmp_path_factory):
     seconds = time.monotonic() - started
     assert (root / "run" / "comment.md").is_file(), res.stderr
     done = manifest(root / "run")
-    assert [s for s in STAGES if done.get(s, {}).get("status") == "done"] == \
-        ["parse", "analyze", "dataset", "train", "evaluate", "validate", "report"]
+    assert [s for s in STAGES if done.get(s, {}).get("status") == "done"] == [
+        "parse",
+        "analyze",
+        "dataset",
+        "train",
+        "evaluate",
+        "validate",
+        "report",
+    ]
     print(f"\nreference run: {seconds:.1f}s")
     return root / "run"
 
@@ -145,7 +189,7 @@ def test_kill_at_every_stage_boundary_then_resume(reference, tiny_model, tmp_pat
     killed_after = []
     for stage in ["parse", "analyze", "dataset", "train", "evaluate", "validate"]:
         proc = start(run, tiny_model, home)
-        assert kill_when(proc, lambda: stage in manifest(run)), f"run ended before {stage} was recorded"
+        assert kill_when(proc, lambda stage=stage: stage in manifest(run)), f"run ended before {stage} was recorded"
         recorded = manifest(run)
         assert "report" not in recorded
         killed_after.append(stage)
@@ -185,15 +229,23 @@ def test_changed_inputs_recompute_only_what_depends_on_them(reference, tiny_mode
     assert all(st[s] == "cached" for s in ("analyze", "dataset", "train", "evaluate", "validate", "report")), st
     # A changed evaluate setting reruns evaluate and what reads eval.json; earlier stages stay cached.
     env = runner_env(tmp_path / "home", SECAI_EVALUATE__MARGIN="0.5")
-    res = finish(start(run, tiny_model, tmp_path / "home", reports=REPORTS + [DOJO / "semgrep" / "empty.json"],
-                       env=env))
+    res = finish(
+        start(run, tiny_model, tmp_path / "home", reports=REPORTS + [DOJO / "semgrep" / "empty.json"], env=env)
+    )
     st = statuses(res)
     assert all(st[s] == "cached" for s in ("parse", "analyze", "dataset", "train")), st
     assert st["evaluate"] == "done" and json.loads((run / "eval.json").read_text())["gate"]["required_margin"] == 0.5
 
 
-@pytest.mark.parametrize("name, stage", [("findings.json", "parse"), ("dataset/train.jsonl", "dataset"),
-                                         ("adapter/adapters.safetensors", "train"), ("comment.md", "report")])
+@pytest.mark.parametrize(
+    "name, stage",
+    [
+        ("findings.json", "parse"),
+        ("dataset/train.jsonl", "dataset"),
+        ("adapter/adapters.safetensors", "train"),
+        ("comment.md", "report"),
+    ],
+)
 def test_truncated_output_reruns_its_stage(reference, tiny_model, tmp_path, name, stage):
     run = tmp_path / "run"
     shutil.copytree(reference, run)
@@ -210,14 +262,22 @@ def test_truncated_output_reruns_its_stage(reference, tiny_model, tmp_path, name
 def _limit_file_size(nbytes: int):
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+
     return apply
 
 
 def test_full_disk_is_a_clear_error_and_the_store_stays_consistent(tiny_model, tmp_path):
     home = tmp_path / "home"
     # First a normal run, so the store holds analyses; then a run whose writes hit the size limit.
-    ok = finish(start(tmp_path / "ok", tiny_model, home, reports=REPORTS[:2], env=runner_env(
-        home, SECAI_TRAIN__MAX_ITERS="2", SECAI_TRAIN__MIN_ITERS="2")))
+    ok = finish(
+        start(
+            tmp_path / "ok",
+            tiny_model,
+            home,
+            reports=REPORTS[:2],
+            env=runner_env(home, SECAI_TRAIN__MAX_ITERS="2", SECAI_TRAIN__MIN_ITERS="2"),
+        )
+    )
     store = home / "secai.sqlite3"
     assert store.is_file(), ok.stderr
     before = _analyses(store)

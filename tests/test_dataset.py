@@ -3,9 +3,9 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS, DOJO
 from huggingface_hub import DatasetCard
 
-from conftest import CORPUS, DOJO
 from secai.config import load_settings
 from secai.dataset.build import SPLITS, build_dataset, group_keys, read_split, read_test_facts, training_decision
 from secai.findings import Category, Finding, Location, Package, Severity, dedupe, vuln_ids_in
@@ -108,8 +108,15 @@ def test_no_raw_secret_in_any_written_file(built):
 
 def test_secret_planted_in_free_text_is_redacted(tmp_path):
     token = "ghp_" + "Zz9Yy8Xx7W" * 4
-    f = Finding(tool="semgrep", rule_id="generic.secrets", title="hardcoded token", severity=Severity.high,
-                category=Category.code, location=Location(path="ci.sh", start_line=2), message=f"found {token}")
+    f = Finding(
+        tool="semgrep",
+        rule_id="generic.secrets",
+        title="hardcoded token",
+        severity=Severity.high,
+        category=Category.code,
+        location=Location(path="ci.sh", start_line=2),
+        message=f"found {token}",
+    )
     build_dataset(dedupe([f]) * 1, tmp_path, load_settings())
     for p in tmp_path.iterdir():
         assert token not in p.read_text(encoding="utf-8")
@@ -154,20 +161,39 @@ def test_stratified_by_tool(built):
 
 def _pkg_findings(n: int) -> list[Finding]:
     return dedupe(
-        Finding(tool="osv-scanner", rule_id=f"GHSA-{i:04d}-aaaa-bbbb", title="t", severity=Severity.high,
-                category=Category.dependency, vulnerability_ids=[f"GHSA-{i:04d}-aaaa-bbbb", f"CVE-2024-{1000 + i}"],
-                package=Package(ecosystem="npm", name=f"pkg{i % 7}", version="1.0.0", fixed_versions=["1.0.1"]),
-                location=Location(path=f"lock{i % 3}.json"))
+        Finding(
+            tool="osv-scanner",
+            rule_id=f"GHSA-{i:04d}-aaaa-bbbb",
+            title="t",
+            severity=Severity.high,
+            category=Category.dependency,
+            vulnerability_ids=[f"GHSA-{i:04d}-aaaa-bbbb", f"CVE-2024-{1000 + i}"],
+            package=Package(ecosystem="npm", name=f"pkg{i % 7}", version="1.0.0", fixed_versions=["1.0.1"]),
+            location=Location(path=f"lock{i % 3}.json"),
+        )
         for i in range(n)
     )
 
 
 def test_aliases_of_one_advisory_share_a_group():
-    a = Finding(tool="trivy", rule_id="CVE-2024-1", title="t", severity=Severity.high, category=Category.dependency,
-                vulnerability_ids=["CVE-2024-1"], package=Package(ecosystem="npm", name="x", version="1"))
-    b = Finding(tool="osv-scanner", rule_id="GHSA-xxxx", title="t", severity=Severity.high,
-                category=Category.dependency, vulnerability_ids=["GHSA-xxxx", "CVE-2024-1"],
-                package=Package(ecosystem="npm", name="x", version="1"))
+    a = Finding(
+        tool="trivy",
+        rule_id="CVE-2024-1",
+        title="t",
+        severity=Severity.high,
+        category=Category.dependency,
+        vulnerability_ids=["CVE-2024-1"],
+        package=Package(ecosystem="npm", name="x", version="1"),
+    )
+    b = Finding(
+        tool="osv-scanner",
+        rule_id="GHSA-xxxx",
+        title="t",
+        severity=Severity.high,
+        category=Category.dependency,
+        vulnerability_ids=["GHSA-xxxx", "CVE-2024-1"],
+        package=Package(ecosystem="npm", name="x", version="1"),
+    )
     assert set(group_keys(a)) & set(group_keys(b))
 
 
@@ -183,14 +209,17 @@ def test_injection_flagged_findings_stay_out_of_training(tmp_path):
     assert stats["flagged_findings"][0]["reasons"] == ["description: asks to ignore earlier instructions"]
     for s in ("train", "valid"):
         assert "evilpkg" not in (tmp_path / f"{s}.jsonl").read_text()
-    keep = build_dataset(findings[1:] + [evil], tmp_path / "keep",
-                         load_settings(overrides={"dataset": {"exclude_flagged": False}}))
+    keep = build_dataset(
+        findings[1:] + [evil], tmp_path / "keep", load_settings(overrides={"dataset": {"exclude_flagged": False}})
+    )
     assert sum(keep.counts.values()) == 60
 
 
 def test_pull_request_runs_produce_no_training_data(tmp_path):
     s = load_settings()
-    res = build_dataset(_pkg_findings(20), tmp_path, s, run_meta={"branch": "feature", "pr": 12, "event": "pull_request"})
+    res = build_dataset(
+        _pkg_findings(20), tmp_path, s, run_meta={"branch": "feature", "pr": 12, "event": "pull_request"}
+    )
     assert not res.trusted and res.counts == {"train": 0, "valid": 0, "test": 0}
     assert "pull request" in res.note
     stats = json.loads((tmp_path / "stats.json").read_text())

@@ -37,8 +37,13 @@ def run(tmp_path_factory, shared_models_dir):
     run_dir = home / "run"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECAI_")}
     env.update(SMALL, SECAI_HOME=str(home), SECAI_MODEL__CACHE_DIR=str(shared_models_dir), HF_HUB_OFFLINE="1")
-    res = subprocess.run([str(RUNNER), "run", "--artifacts", *map(str, REPORTS), "--out", str(run_dir), "--no-progress"],
-                         env=env, capture_output=True, text=True, timeout=900)
+    res = subprocess.run(
+        [str(RUNNER), "run", "--artifacts", *map(str, REPORTS), "--out", str(run_dir), "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     return res, run_dir
 
 
@@ -67,7 +72,9 @@ def test_tuned_model_beats_the_base_on_held_out_findings(run):
     assert tuned["faithfulness"] >= base["faithfulness"] + 0.2 and ev["gate"]["passed"]
     assert tuned["hallucination_rate"] <= 0.05
     training = json.loads((run_dir / "adapter" / "training.json").read_text())
-    assert training["frozen_trunk_cached"] and training["result"]["best_val_loss"] < training["result"]["first_val_loss"]
+    assert (
+        training["frozen_trunk_cached"] and training["result"]["best_val_loss"] < training["result"]["first_val_loss"]
+    )
 
 
 def test_validation_loaded_the_adapter_and_the_report_shows_the_scores(run):

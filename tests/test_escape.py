@@ -62,8 +62,11 @@ def test_truncation():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(list("<>!-@#`*_[]()|\\&;: \nabcZ09/") + ["<!--", "-->", "@org/team"]),
-                max_size=40).map("".join))
+@given(
+    st.lists(st.sampled_from(list("<>!-@#`*_[]()|\\&;: \nabcZ09/") + ["<!--", "-->", "@org/team"]), max_size=40).map(
+        "".join
+    )
+)
 def test_no_html_and_no_pings_for_any_input(text):
     for out in (md_inline(text), md_block(text), html_inline(text)):
         assert "<" not in out

@@ -4,20 +4,46 @@ import pytest
 
 from secai.config import load_settings
 from secai.dataset.build import FindingFacts, build_dataset
-from secai.training.evaluate import ModelScore, decide_gate, evaluate_adapter, score_answer, summarize
 from secai.findings import Category, Finding, Location, Package, Severity, dedupe
+from secai.training.evaluate import ModelScore, decide_gate, evaluate_adapter, score_answer, summarize
 
-DEP = FindingFacts(fingerprint="f1", tool="trivy", category="dependency", rule_id="CVE-2021-33503",
-                package="urllib3", installed_version="1.26.3", fixed_version="1.26.5",
-                fixed_versions=["1.26.5", "2.0.0"], vulnerability_ids=["CVE-2021-33503"],
-                known_ids=["CVE-2021-33503", "GHSA-q2q7-5pp4-w6pg"])
-NOFIX = FindingFacts(fingerprint="f2", tool="trivy", category="dependency", rule_id="CVE-2011-3374", package="apt",
-                  installed_version="1.8.2.2", vulnerability_ids=["CVE-2011-3374"], known_ids=["CVE-2011-3374"])
-CODE = FindingFacts(fingerprint="f3", tool="semgrep", category="code", rule_id="python.sqli", path="app/db.py", line=4,
-                 cwe=[89])
-DAST = FindingFacts(fingerprint="f4", tool="zap", category="dast", rule_id="10011", title="Cookie Without Secure Flag",
-                 url="https://app.test/login", urls=["https://app.test/login", "https://app.test/home"])
-SECRET = FindingFacts(fingerprint="f5", tool="gitleaks", category="secret", rule_id="aws-access-token", path="conf/aws.tf")
+DEP = FindingFacts(
+    fingerprint="f1",
+    tool="trivy",
+    category="dependency",
+    rule_id="CVE-2021-33503",
+    package="urllib3",
+    installed_version="1.26.3",
+    fixed_version="1.26.5",
+    fixed_versions=["1.26.5", "2.0.0"],
+    vulnerability_ids=["CVE-2021-33503"],
+    known_ids=["CVE-2021-33503", "GHSA-q2q7-5pp4-w6pg"],
+)
+NOFIX = FindingFacts(
+    fingerprint="f2",
+    tool="trivy",
+    category="dependency",
+    rule_id="CVE-2011-3374",
+    package="apt",
+    installed_version="1.8.2.2",
+    vulnerability_ids=["CVE-2011-3374"],
+    known_ids=["CVE-2011-3374"],
+)
+CODE = FindingFacts(
+    fingerprint="f3", tool="semgrep", category="code", rule_id="python.sqli", path="app/db.py", line=4, cwe=[89]
+)
+DAST = FindingFacts(
+    fingerprint="f4",
+    tool="zap",
+    category="dast",
+    rule_id="10011",
+    title="Cookie Without Secure Flag",
+    url="https://app.test/login",
+    urls=["https://app.test/login", "https://app.test/home"],
+)
+SECRET = FindingFacts(
+    fingerprint="f5", tool="gitleaks", category="secret", rule_id="aws-access-token", path="conf/aws.tf"
+)
 
 
 def test_right_dependency_answer():
@@ -83,10 +109,16 @@ def test_summary_and_gate():
 
 def _findings(n: int) -> list[Finding]:
     return dedupe(
-        Finding(tool="trivy", rule_id=f"CVE-2024-{1000 + i}", title="t", severity=Severity.high,
-                category=Category.dependency, vulnerability_ids=[f"CVE-2024-{1000 + i}"],
-                package=Package(ecosystem="pip", name=f"pkg{i}", version="1.0", fixed_versions=[f"1.{i}"]),
-                location=Location(path="requirements.txt"))
+        Finding(
+            tool="trivy",
+            rule_id=f"CVE-2024-{1000 + i}",
+            title="t",
+            severity=Severity.high,
+            category=Category.dependency,
+            vulnerability_ids=[f"CVE-2024-{1000 + i}"],
+            package=Package(ecosystem="pip", name=f"pkg{i}", version="1.0", fixed_versions=[f"1.{i}"]),
+            location=Location(path="requirements.txt"),
+        )
         for i in range(n)
     )
 
@@ -95,16 +127,19 @@ def test_evaluate_adapter_end_to_end_on_tiny_model(tmp_path, tiny_model):
     from secai.model.base import resolve_model
     from secai.training.train import train_adapter
 
-    settings = load_settings(overrides={
-        "train": {"min_iters": 4, "max_iters": 4, "steps_per_eval": 2, "rank": 4},
-        "evaluate": {"max_tokens": 12, "max_examples": 3},
-        "analyze": {"max_prompt_tokens": 128},
-    })
+    settings = load_settings(
+        overrides={
+            "train": {"min_iters": 4, "max_iters": 4, "steps_per_eval": 2, "rank": 4},
+            "evaluate": {"max_tokens": 12, "max_examples": 3},
+            "analyze": {"max_prompt_tokens": 128},
+        }
+    )
     build_dataset(_findings(24), tmp_path / "dataset", settings)
     resolved = resolve_model(str(tiny_model), settings)
     train_adapter(tmp_path / "dataset", tmp_path / "adapter", resolved, settings, progress=False)
-    res = evaluate_adapter(tmp_path / "dataset", tmp_path / "adapter", resolved, settings, out=tmp_path / "eval.json",
-                           batch_size=2)
+    res = evaluate_adapter(
+        tmp_path / "dataset", tmp_path / "adapter", resolved, settings, out=tmp_path / "eval.json", batch_size=2
+    )
     data = json.loads((tmp_path / "eval.json").read_text())
     assert data["base"]["n"] == data["tuned"]["n"] == 3
     assert set(data["gate"]) == {"enabled", "passed", "margin", "required_margin"}

@@ -7,8 +7,8 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 
 import pytest
-
 from conftest import EXAMPLES
+
 from secai.ingest.collect import collect
 
 ARTIFACTS = EXAMPLES / "artifacts"
@@ -58,8 +58,7 @@ def of(findings, tool):
 
 def at(findings, tool, rule_id, path, line):
     [f] = [
-        f for f in of(findings, tool)
-        if (f.rule_id, f.location.path, f.location.start_line) == (rule_id, path, line)
+        f for f in of(findings, tool) if (f.rule_id, f.location.path, f.location.start_line) == (rule_id, path, line)
     ]
     return f
 
@@ -137,7 +136,9 @@ def test_checkov_failed_checks(findings):
     public_acl = at(findings, "checkov", "CKV_AWS_20", "terraform/main.tf", 7)
     assert public_acl.location.end_line == 9
     assert public_acl.category.value == "iac"
-    assert at(findings, "checkov", "CKV_DOCKER_7", "Dockerfile", 2).title.startswith("Ensure the base image uses a non latest")
+    assert at(findings, "checkov", "CKV_DOCKER_7", "Dockerfile", 2).title.startswith(
+        "Ensure the base image uses a non latest"
+    )
     assert at(findings, "checkov", "CKV_GHA_2", ".github/workflows/pr.yml", 15).location.end_line == 18
     assert at(findings, "checkov", "CKV_SECRET_2", "Dockerfile", 8).title == "AWS Access Key"
 
@@ -172,17 +173,21 @@ def test_detect_secrets_keeps_only_hashes(findings):
 def test_safety_dependencies_with_fixed_versions(findings):
     safety = of(findings, "safety")
     assert Counter(f.package.name for f in safety) == {
-        "django": 17, "urllib3": 3, "pyyaml": 2, "flask": 2,
-        "requests": 1, "jinja2": 1, "werkzeug": 1, "pyjwt": 1,
+        "django": 17,
+        "urllib3": 3,
+        "pyyaml": 2,
+        "flask": 2,
+        "requests": 1,
+        "jinja2": 1,
+        "werkzeug": 1,
+        "pyjwt": 1,
     }
     pyyaml = sorted(f.package.fixed_versions[0] for f in safety if f.package.name == "pyyaml")
     assert pyyaml == ["5.3.1", "5.4"]
     urllib3 = {f.rule_id: f.package.fixed_versions for f in safety if f.package.name == "urllib3"}
     assert urllib3 == {"pyup.io-37071": ["1.24.2"], "pyup.io-38834": ["1.25.9"], "pyup.io-37055": []}
     # Installed versions are the pins of the app's requirements.txt.
-    pins = dict(
-        line.split("==") for line in (APP / "requirements.txt").read_text().splitlines() if "==" in line
-    )
+    pins = dict(line.split("==") for line in (APP / "requirements.txt").read_text().splitlines() if "==" in line)
     assert {f.package.name: f.package.version for f in safety} == {k.lower(): v for k, v in pins.items()}
     # Only the two advisories whose range ends inclusively (`<=`) name no fix.
     inclusive = [row for row in raw("safety-results/safety.json") if "<=" in row[1]]

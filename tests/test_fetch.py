@@ -61,10 +61,20 @@ def test_unsafe_entries_expired_and_empty_runs_are_reported_not_fatal(gh):
     settings.limits.max_file_mb = 1
     st = server.state
     bad = st.add_run("acme/app")
-    st.add_artifact("acme/app", bad, "evil", make_zip(
-        {"../../escape.json": b"{}", "/abs.json": b"{}", "big.bin": b"\0" * (2 * 1024 * 1024),
-         "semgrep.json": SEMGREP},
-        symlinks={"link.json": "/etc/passwd"}))
+    st.add_artifact(
+        "acme/app",
+        bad,
+        "evil",
+        make_zip(
+            {
+                "../../escape.json": b"{}",
+                "/abs.json": b"{}",
+                "big.bin": b"\0" * (2 * 1024 * 1024),
+                "semgrep.json": SEMGREP,
+            },
+            symlinks={"link.json": "/etc/passwd"},
+        ),
+    )
     st.add_artifact("acme/app", bad, "osv-results", make_zip({"osv-results.json": OSV}))
     st.add_artifact("acme/app", bad, "old", make_zip({"x.json": b"{}"}), expired=True)
     st.add_artifact("acme/app", bad, "not-a-zip", b"this is not a zip")
@@ -80,7 +90,10 @@ def test_unsafe_entries_expired_and_empty_runs_are_reported_not_fatal(gh):
     assert "artifact 'old': expired" in errors
     assert "'not-a-zip': not a readable zip archive" in errors
     assert sorted(res.artifacts) == ["evil", "osv-results"]
-    tools = {f["tool"].lower() for f in json.loads((settings.runs_dir / f"gh-acme-app-{bad['id']}" / "findings.json").read_text())}
+    tools = {
+        f["tool"].lower()
+        for f in json.loads((settings.runs_dir / f"gh-acme-app-{bad['id']}" / "findings.json").read_text())
+    }
     assert {"semgrep", "osv-scanner"} <= tools, tools
     assert not list(settings.home_dir.parent.rglob("escape.json"))
     assert by_id[empty["id"]].errors == [f"run {empty['id']}: no artifacts"]
@@ -134,8 +147,24 @@ def test_cli_json_summary_out_limit_and_since(gh, capsys, tmp_path, caplog):
     runs = [_run_with_reports(server.state) for _ in range(3)]
     out = tmp_path / "out"
     with caplog.at_level(logging.DEBUG):
-        rc = main(["-vv", "fetch", "--repo", "acme/app", "--limit", "2", "--out", str(out), "--format", "json",
-                   "--since", "2024-12-31", "--artifact", "osv-*"])
+        rc = main(
+            [
+                "-vv",
+                "fetch",
+                "--repo",
+                "acme/app",
+                "--limit",
+                "2",
+                "--out",
+                str(out),
+                "--format",
+                "json",
+                "--since",
+                "2024-12-31",
+                "--artifact",
+                "osv-*",
+            ]
+        )
     captured = capsys.readouterr()
     assert rc == 0
     data = json.loads(captured.out)
@@ -143,8 +172,19 @@ def test_cli_json_summary_out_limit_and_since(gh, capsys, tmp_path, caplog):
     assert set(data["runs"][0]) == {"id", "head_sha", "head_branch", "artifacts", "findings", "errors"}
     assert data["runs"][0]["artifacts"] == ["osv-results"]
     assert (out / f"run-{runs[2]['id']}" / "findings.json").is_file()
-    rc = main(["fetch", "--repo", "acme/app", "--run-id", str(runs[2]["id"]), "--out", str(tmp_path / "one"),
-               "--format", "json"])
+    rc = main(
+        [
+            "fetch",
+            "--repo",
+            "acme/app",
+            "--run-id",
+            str(runs[2]["id"]),
+            "--out",
+            str(tmp_path / "one"),
+            "--format",
+            "json",
+        ]
+    )
     assert rc == 0 and (tmp_path / "one" / "run.json").is_file()
     # The token never reaches logs, output or any file secai wrote.
     assert token not in captured.out + captured.err + caplog.text + capsys.readouterr().err

@@ -3,14 +3,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from secai.findings import (
-    Category, Finding, Location, Package, Severity, assign_fingerprints, build_finding, build_location, cwe_ids,
-    dedupe, severity_from_score, severity_from_text, vuln_ids_in,
+    Category,
+    Finding,
+    Location,
+    Package,
+    Severity,
+    assign_fingerprints,
+    build_finding,
+    build_location,
+    cwe_ids,
+    dedupe,
+    severity_from_score,
+    severity_from_text,
+    vuln_ids_in,
 )
 
 
 def _code(line, rule="R1", path="app/x.py", tool="semgrep"):
-    return Finding(tool=tool, rule_id=rule, title="t", severity=Severity.high, category=Category.code,
-                   location=Location(path=path, start_line=line))
+    return Finding(
+        tool=tool,
+        rule_id=rule,
+        title="t",
+        severity=Severity.high,
+        category=Category.code,
+        location=Location(path=path, start_line=line),
+    )
 
 
 def test_severity_scales():
@@ -18,7 +35,12 @@ def test_severity_scales():
     assert severity_from_text("error") is Severity.high
     assert severity_from_text("bogus") is Severity.info
     assert [severity_from_score(s) for s in (9.8, 7.0, 4.0, 0.1, 0)] == [
-        Severity.critical, Severity.high, Severity.medium, Severity.low, Severity.info]
+        Severity.critical,
+        Severity.high,
+        Severity.medium,
+        Severity.low,
+        Severity.info,
+    ]
 
 
 def test_id_helpers():
@@ -30,22 +52,51 @@ def test_paths_are_repo_relative():
     assert Location(path="file://./src\\a.py").path == "src/a.py"
 
 
-@pytest.mark.parametrize("raw, path", [
-    ("src/a.py", "src/a.py"), (" src/a.py\n", "src/a.py"), ("././a.py", "a.py"), (".\\a\\b.py", "a/b.py"),
-    (".a/b", ".a/b"), ("../a", "../a"), (" ./file://x", "file://x"), ("file:///abs/a.py", "/abs/a.py"), ("", ""),
-])
+@pytest.mark.parametrize(
+    "raw, path",
+    [
+        ("src/a.py", "src/a.py"),
+        (" src/a.py\n", "src/a.py"),
+        ("././a.py", "a.py"),
+        (".\\a\\b.py", "a/b.py"),
+        (".a/b", ".a/b"),
+        ("../a", "../a"),
+        (" ./file://x", "file://x"),
+        ("file:///abs/a.py", "/abs/a.py"),
+        ("", ""),
+    ],
+)
 def test_location_path_normalized_however_built(raw, path):
-    built = [Location(path=raw), build_location({"path": raw}), Location.model_validate({"path": raw}),
-             Location.model_validate_json(Location.model_construct(path=raw).model_dump_json())]
+    built = [
+        Location(path=raw),
+        build_location({"path": raw}),
+        Location.model_validate({"path": raw}),
+        Location.model_validate_json(Location.model_construct(path=raw).model_dump_json()),
+    ]
     assert [loc.path for loc in built] == [path] * len(built)
-    assert Finding(tool="t", rule_id="r", title="t", severity="low", category="code", location={"path": raw}).location.path == path
+    assert (
+        Finding(tool="t", rule_id="r", title="t", severity="low", category="code", location={"path": raw}).location.path
+        == path
+    )
 
 
 def test_finding_lists_unique_however_built():
-    fields = dict(tool="t", rule_id="r", title="t", severity=Severity.low, category=Category.code, cwe=[79, 22, 79],
-                  vulnerability_ids=["CVE-1", "", "CVE-2", "CVE-1"], references=["a", "a"])
-    built = [Finding(**fields), build_finding(fields), Finding.model_validate(fields),
-             Finding.model_validate_json(Finding.model_construct(**fields).model_dump_json())]
+    fields = dict(
+        tool="t",
+        rule_id="r",
+        title="t",
+        severity=Severity.low,
+        category=Category.code,
+        cwe=[79, 22, 79],
+        vulnerability_ids=["CVE-1", "", "CVE-2", "CVE-1"],
+        references=["a", "a"],
+    )
+    built = [
+        Finding(**fields),
+        build_finding(fields),
+        Finding.model_validate(fields),
+        Finding.model_validate_json(Finding.model_construct(**fields).model_dump_json()),
+    ]
     for f in built:
         assert (f.cwe, f.vulnerability_ids, f.references) == ([22, 79], ["CVE-1", "CVE-2"], ["a"])
     one = build_finding(dict(fields, cwe=[5], vulnerability_ids=[""], references=["x", "y"]))
@@ -60,9 +111,16 @@ def test_fingerprint_survives_unrelated_line_shifts():
 
 
 def test_dedupe_merges_copies_and_keeps_facts():
-    a = Finding(tool="Trivy", rule_id="CVE-1", title="t", severity=Severity.medium, category=Category.dependency,
-                package=Package(name="p", version="1.0", fixed_versions=["1.1"]), vulnerability_ids=["CVE-1"],
-                source="a.sarif")
+    a = Finding(
+        tool="Trivy",
+        rule_id="CVE-1",
+        title="t",
+        severity=Severity.medium,
+        category=Category.dependency,
+        package=Package(name="p", version="1.0", fixed_versions=["1.1"]),
+        vulnerability_ids=["CVE-1"],
+        source="a.sarif",
+    )
     b = a.model_copy(deep=True)
     b.tool = "trivy"
     b.source = "b.json"
@@ -85,12 +143,22 @@ def test_dedupe_keeps_distinct_lines():
 
 def test_fingerprints_are_stable():
     # Stored analyses are keyed by fingerprint: the hashed text must never change.
-    f = Finding(tool="Trivy", rule_id="CVE-1", title="t", severity=Severity.high, category=Category.dependency,
-                package=Package(ecosystem="PyPI", name="p", version="1.0"), vulnerability_ids=["CVE-1"],
-                location=Location(path="requirements.txt", start_line=3))
+    f = Finding(
+        tool="Trivy",
+        rule_id="CVE-1",
+        title="t",
+        severity=Severity.high,
+        category=Category.dependency,
+        package=Package(ecosystem="PyPI", name="p", version="1.0"),
+        vulnerability_ids=["CVE-1"],
+        location=Location(path="requirements.txt", start_line=3),
+    )
     g = _code(7)
     assert [x.fingerprint for x in dedupe([f, g, _code(2)])] == [
-        "4f0bc7ce5d92c65b63d67673b432c153", "1dbbb9e8516e97abf3ed58b51ff1993f", "ac27469134d041718dc9aa7569bc8012"]
+        "4f0bc7ce5d92c65b63d67673b432c153",
+        "1dbbb9e8516e97abf3ed58b51ff1993f",
+        "ac27469134d041718dc9aa7569bc8012",
+    ]
 
 
 def _cwe_ids_reference(*values):
@@ -118,11 +186,27 @@ def _cwe_ids_reference(*values):
     return sorted(set(out))
 
 
-_CWE_TEXTS = st.sampled_from(["CWE-79", "cwe_89: SQL", " 22 ", "0", "00", "CWE-0", "external/cwe/cwe-079", "CWE 1 and CWE-2",
-                              "", "x", "\u0661\u0662", "CWE-123456"])
+_CWE_TEXTS = st.sampled_from(
+    [
+        "CWE-79",
+        "cwe_89: SQL",
+        " 22 ",
+        "0",
+        "00",
+        "CWE-0",
+        "external/cwe/cwe-079",
+        "CWE 1 and CWE-2",
+        "",
+        "x",
+        "\u0661\u0662",
+        "CWE-123456",
+    ]
+)
 _CWE_VALUES = st.recursive(
     st.one_of(_CWE_TEXTS, st.text(max_size=12), st.integers(-3, 2000), st.booleans(), st.none(), st.floats(0, 100)),
-    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner), max_leaves=12)
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=800, derandomize=True, deadline=None)

@@ -15,15 +15,16 @@ import os
 import xml.etree.ElementTree as ET  # builds test inputs from our own fixtures; secai parses with defusedxml
 
 import pytest
+from conftest import DOJO, MPO, ROOT
+from conftest import EXAMPLES as EXAMPLE_APP
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_fuzz_zip import report_count
 
-from conftest import DOJO, EXAMPLES as EXAMPLE_APP, MPO, ROOT
-from secai.ingest import redact
 from secai.errors import InputError
 from secai.findings import Finding
+from secai.ingest import redact
 from secai.ingest.collect import parse_file
-from test_fuzz_zip import report_count
 
 EXAMPLES = int(os.environ.get("SECAI_FUZZ_EXAMPLES", "0")) or 200
 COUNT = {"inputs": 0}
@@ -215,20 +216,39 @@ def test_seeds_parse_cleanly():
 
 
 @FUZZ
-@given(prefix=st.sampled_from([b"", b"{", b"[", b"<", b"\xef\xbb\xbf{", b'{"runs":[', b"<?xml version='1.0'?><"]),
-       body=st.binary(max_size=400))
+@given(
+    prefix=st.sampled_from([b"", b"{", b"[", b"<", b"\xef\xbb\xbf{", b'{"runs":[', b"<?xml version='1.0'?><"]),
+    body=st.binary(max_size=400),
+)
 def test_random_bytes(fuzz_dir, prefix, body):
     _check(_write(fuzz_dir, "random.json", prefix + body))
 
 
-_TOKENS = ["ghp_" + "A1b2C3d4E5" * 4, "AKIAIOSFODNN7EXAMPLE", "ANPA" + "Q" * 16, "xoxb-1234567890-abc",
-           "hf_" + "x" * 34, "eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.c2lnbmF0dXJlcw", "-----BEGIN RSA PRIVATE KEY-----\nMIIE",
-           "password = 'hunter2!!'", "API_KEY: abcdef123456", "secret\u00a0=\u00a0s3cr3tvalue", "secret\x1c=\x0bvalue123", "token=", "keyboard"]
+_TOKENS = [
+    "ghp_" + "A1b2C3d4E5" * 4,
+    "AKIAIOSFODNN7EXAMPLE",
+    "ANPA" + "Q" * 16,
+    "xoxb-1234567890-abc",
+    "hf_" + "x" * 34,
+    "eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.c2lnbmF0dXJlcw",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIE",
+    "password = 'hunter2!!'",
+    "API_KEY: abcdef123456",
+    "secret\u00a0=\u00a0s3cr3tvalue",
+    "secret\x1c=\x0bvalue123",
+    "token=",
+    "keyboard",
+]
 
 
 @FUZZ
-@given(texts=st.lists(st.lists(st.one_of(st.text(max_size=30), st.sampled_from(_TOKENS)), max_size=5).map("".join),
-                      min_size=1, max_size=30))
+@given(
+    texts=st.lists(
+        st.lists(st.one_of(st.text(max_size=30), st.sampled_from(_TOKENS)), max_size=5).map("".join),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_redaction_prefilter_matches_plain_redaction(texts):
     """The one-pass prefilter over many texts only skips work: results equal text-by-text redaction."""
     COUNT["inputs"] += 1

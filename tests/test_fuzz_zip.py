@@ -17,13 +17,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import DOJO, MPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import DOJO, MPO
-from secai.ingest.archives import extract_zip
 from secai.config import Limits
 from secai.errors import InputError, UnsafeArchive
+from secai.ingest.archives import extract_zip
 
 EXAMPLES = int(os.environ.get("SECAI_FUZZ_EXAMPLES", "0")) or 800
 FUZZ = settings(
@@ -48,18 +48,50 @@ CONTENTS = [
 # A mix of ordinary names, every way out of the folder we know of, and odd characters. `\x7f`
 # stands for a NUL: zipfile cuts names at NUL when writing, so NULs are patched in afterwards;
 # `\x01ABS` becomes an absolute path into the sandbox, where an escape would be noticed.
-_NAME_PARTS = st.sampled_from([
-    "report.json", "results.sarif", "a", "dir", "sub/", ".", "..", "../..", "./", "//", "\\", "..\\",
-    "C:", "c:\\x", "/etc", "\x01ABS", "~", "\x7f", "é", "日本", "\u202e", "con", "nul", " ", "x" * 120,
-])
+_NAME_PARTS = st.sampled_from(
+    [
+        "report.json",
+        "results.sarif",
+        "a",
+        "dir",
+        "sub/",
+        ".",
+        "..",
+        "../..",
+        "./",
+        "//",
+        "\\",
+        "..\\",
+        "C:",
+        "c:\\x",
+        "/etc",
+        "\x01ABS",
+        "~",
+        "\x7f",
+        "é",
+        "日本",
+        "\u202e",
+        "con",
+        "nul",
+        " ",
+        "x" * 120,
+    ]
+)
 member_names = st.one_of(
     st.lists(_NAME_PARTS, min_size=1, max_size=5).map("/".join),
     st.lists(_NAME_PARTS, min_size=1, max_size=4).map("".join),
     st.text(st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=40),
 )
 _MODES = [
-    stat.S_IFREG | 0o644, stat.S_IFREG | 0o4755, stat.S_IFDIR | 0o755, stat.S_IFLNK | 0o777,
-    stat.S_IFCHR | 0o644, stat.S_IFBLK | 0o644, stat.S_IFIFO | 0o644, stat.S_IFSOCK | 0o644, 0,
+    stat.S_IFREG | 0o644,
+    stat.S_IFREG | 0o4755,
+    stat.S_IFDIR | 0o755,
+    stat.S_IFLNK | 0o777,
+    stat.S_IFCHR | 0o644,
+    stat.S_IFBLK | 0o644,
+    stat.S_IFIFO | 0o644,
+    stat.S_IFSOCK | 0o644,
+    0,
 ]
 modes = st.one_of(st.sampled_from(_MODES), st.integers(min_value=0, max_value=0xFFFF))
 members = st.tuples(
@@ -92,12 +124,16 @@ def _patch(raw: bytearray, offset: int, fmt: str, value: int) -> None:
 def _damage(raw: bytes, data) -> bytes:
     """Byte-level lies in the headers, then truncation or flips."""
     out = bytearray(raw)
-    central = [i for i in range(len(out) - 3) if out[i:i + 4] == b"PK\x01\x02"]
-    local = [i for i in range(len(out) - 3) if out[i:i + 4] == b"PK\x03\x04"]
+    central = [i for i in range(len(out) - 3) if out[i : i + 4] == b"PK\x01\x02"]
+    local = [i for i in range(len(out) - 3) if out[i : i + 4] == b"PK\x03\x04"]
     eocd = out.rfind(b"PK\x05\x06")
     for _ in range(data.draw(st.integers(min_value=1, max_value=3), label="lies")):
-        lie = data.draw(st.sampled_from(
-            ["csize", "usize", "mode", "local-size", "count", "cd-offset", "name-len", "truncate", "flip"]), label="lie")
+        lie = data.draw(
+            st.sampled_from(
+                ["csize", "usize", "mode", "local-size", "count", "cd-offset", "name-len", "truncate", "flip"]
+            ),
+            label="lie",
+        )
         value = data.draw(st.sampled_from([0, 1, 7, 2**16 - 1, 2**31, 2**32 - 1, 200 * 2**20]), label="value")
         if lie in ("csize", "usize", "mode", "name-len") and central:
             at = central[data.draw(st.integers(min_value=0, max_value=len(central) - 1))]
@@ -112,7 +148,7 @@ def _damage(raw: bytes, data) -> bytes:
             else:
                 _patch(out, eocd + 16, "<I", value)
         elif lie == "truncate" and out:
-            del out[data.draw(st.integers(min_value=0, max_value=len(out) - 1)):]
+            del out[data.draw(st.integers(min_value=0, max_value=len(out) - 1)) :]
         elif lie == "flip" and out:
             out[data.draw(st.integers(min_value=0, max_value=len(out) - 1))] = data.draw(st.integers(0, 255))
     return bytes(out)
@@ -188,10 +224,12 @@ def _check_tree(base: Path, dest: Path, before: set[str], res, limits: Limits) -
             assert isinstance(p, UnsafeArchive) and "\n" not in p.problem
 
 
-limits_st = st.sampled_from([
-    Limits(),
-    Limits(max_file_mb=0.05, max_run_mb=0.2, max_zip_entries=4, max_zip_ratio=20.0),
-])
+limits_st = st.sampled_from(
+    [
+        Limits(),
+        Limits(max_file_mb=0.05, max_run_mb=0.2, max_zip_entries=4, max_zip_ratio=20.0),
+    ]
+)
 
 
 @FUZZ

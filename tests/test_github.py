@@ -83,8 +83,11 @@ def test_sticky_comment_created_updated_and_unchanged(gh):
     assert r1.id == r2.id == r3.id
     ours = [c for c in st.comments[("acme/app", 7)] if c["user"]["login"] == "secai-bot"]
     assert len(ours) == 1 and ours[0]["body"] == f"{MARKER}\nsecond"
-    assert all(c["body"].startswith(("comment", f"{MARKER} fake")) for c in st.comments[("acme/app", 7)]
-               if c["user"]["login"] == "someone")
+    assert all(
+        c["body"].startswith(("comment", f"{MARKER} fake"))
+        for c in st.comments[("acme/app", 7)]
+        if c["user"]["login"] == "someone"
+    )
     assert st.count("PATCH", r"/issues/comments/") == 1
     assert st.count("POST", r"/comments$") == 1
 

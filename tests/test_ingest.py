@@ -8,14 +8,25 @@ import sys
 import zipfile
 
 import pytest
-
 from conftest import DOJO, MPO, ROOT
+
 from secai.cli import main
 from secai.ingest.collect import collect
 
 ZAP_FULL = MPO / "zap-full-scan-webauthn-server" / "report_json.json"
 BANDIT_ONE = DOJO / "bandit" / "one_vuln.json"
-JSON_KEYS = {"tool", "rule_id", "title", "severity", "cwe", "vulnerability_ids", "package", "location", "url", "fingerprint"}
+JSON_KEYS = {
+    "tool",
+    "rule_id",
+    "title",
+    "severity",
+    "cwe",
+    "vulnerability_ids",
+    "package",
+    "location",
+    "url",
+    "fingerprint",
+}
 
 
 def _zap_artifact_zip(path):
@@ -49,8 +60,13 @@ def test_every_dojo_sample_of_these_formats_parses_without_problems():
     for report in result.reports:
         by_format[report.format] = by_format.get(report.format, 0) + report.findings
     assert by_format == {
-        "zap-xml": 11, "grype": 6, "gitleaks": 9, "empty": 0, "bandit": 215,
-        "npm-audit": 8, "dependency-check": 1,
+        "zap-xml": 11,
+        "grype": 6,
+        "gitleaks": 9,
+        "empty": 0,
+        "bandit": 215,
+        "npm-audit": 8,
+        "dependency-check": 1,
     }
 
 
@@ -77,7 +93,12 @@ def test_directory_with_nested_zip_and_non_reports(tmp_path):
     assert not result.errors and not [p for p in result.problems if p.level == "warning"]
     assert sorted(f.tool for f in result.findings) == ["bandit"] + ["zap"] * 8
     assert {p.path.rsplit("/", 1)[-1] for p in result.problems} == {
-        "zap.zip!report_html.html", "zap.zip!report_md.md", "run.log", "notes.txt", "image.png"}
+        "zap.zip!report_html.html",
+        "zap.zip!report_md.md",
+        "run.log",
+        "notes.txt",
+        "image.png",
+    }
 
 
 def test_zips_in_folders_are_found_by_content_whatever_their_name(tmp_path):
@@ -90,7 +111,10 @@ def test_zips_in_folders_are_found_by_content_whatever_their_name(tmp_path):
     assert not result.errors
     assert sorted(f.tool for f in result.findings) == ["bandit"] + ["zap"] * 8  # the two zips agree
     assert {r.path.rsplit("/", 1)[-1] for r in result.reports} == {
-        "zap-report.html!report_json.json", "zap-report.json!report_json.json", "bandit.json"}
+        "zap-report.html!report_json.json",
+        "zap-report.json!report_json.json",
+        "bandit.json",
+    }
 
 
 def test_oversize_report_in_folder_is_one_error_and_the_rest_parse(tmp_path):
@@ -210,7 +234,11 @@ def test_real_process_stderr_and_exit_code(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [sys.executable, "-m", "secai.cli", "parse", str(bad), str(ZAP_FULL), "--format", "json"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert proc.returncode == 1
     assert len(json.loads(proc.stdout)) == 8

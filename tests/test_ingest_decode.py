@@ -13,16 +13,44 @@ from secai.errors import ParseError
 from secai.ingest.collect import _decode_json, _json_depth_ok, _nested_deeper, load_document
 
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
 )
-_values = st.recursive(_scalars, lambda kids: st.one_of(st.lists(kids, max_size=4),
-                                                       st.dictionaries(st.text(max_size=8), kids, max_size=4)),
-                       max_leaves=20)
+_values = st.recursive(
+    _scalars,
+    lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(st.text(max_size=8), kids, max_size=4)),
+    max_leaves=20,
+)
 # Texts the two decoders might read differently: non-standard literals, lone surrogates, control
 # characters, BOMs, invalid UTF-8, leading zeros, duplicate keys.
-_ODD = [b'"caf\xe9"', b'"\xed\xa0\x80"', b"NaN", b"Infinity", b"-Infinity", b"1e400", b'"\\ud800"', b'"\\udc00x"', b'"a\x01b"', b'"\t"', b"\xef\xbb\xbf",
-        b"\xff", b"\xed\xa0\x80", b"01", b"-0", b"1.", b".5", b'{"a":1,"a":2}', b"\x00", b",", b"]", b"}", b'"\\x"']
+_ODD = [
+    b'"caf\xe9"',
+    b'"\xed\xa0\x80"',
+    b"NaN",
+    b"Infinity",
+    b"-Infinity",
+    b"1e400",
+    b'"\\ud800"',
+    b'"\\udc00x"',
+    b'"a\x01b"',
+    b'"\t"',
+    b"\xef\xbb\xbf",
+    b"\xff",
+    b"\xed\xa0\x80",
+    b"01",
+    b"-0",
+    b"1.",
+    b".5",
+    b'{"a":1,"a":2}',
+    b"\x00",
+    b",",
+    b"]",
+    b"}",
+    b'"\\x"',
+]
 
 
 def _reference(body: bytes):
@@ -59,8 +87,12 @@ def test_decoding_valid_json_matches_the_json_module(value, indent, ascii_only):
 
 
 @settings(max_examples=400, deadline=None)
-@given(value=_values, cut=st.integers(min_value=0, max_value=200), odd=st.sampled_from(_ODD),
-       where=st.integers(min_value=0, max_value=200))
+@given(
+    value=_values,
+    cut=st.integers(min_value=0, max_value=200),
+    odd=st.sampled_from(_ODD),
+    where=st.integers(min_value=0, max_value=200),
+)
 def test_decoding_damaged_json_matches_the_json_module(value, cut, odd, where):
     body = json.dumps(value).encode("utf-8", "surrogatepass")
     where = min(where, len(body))
@@ -92,9 +124,12 @@ def _depth_by_lexing(data: bytes) -> int:
 
 
 @settings(max_examples=2000, deadline=None)
-@given(data=st.lists(st.sampled_from([b"[", b"]", b"{", b"}", b'"', b"\\", b'\\"', b"\\\\", b"\\[", b"\\}", b"a", b","]),
-                        max_size=60)
-       .map(b"".join), max_depth=st.integers(min_value=1, max_value=6))
+@given(
+    data=st.lists(
+        st.sampled_from([b"[", b"]", b"{", b"}", b'"', b"\\", b'\\"', b"\\\\", b"\\[", b"\\}", b"a", b","]), max_size=60
+    ).map(b"".join),
+    max_depth=st.integers(min_value=1, max_value=6),
+)
 def test_depth_check_matches_a_plain_lexer_on_well_formed_brackets(data, max_depth):
     if _balanced_outside_strings(data):
         assert _json_depth_ok(data, max_depth) == (_depth_by_lexing(data) <= max_depth)
@@ -122,14 +157,16 @@ def _balanced_outside_strings(data: bytes) -> bool:
 
 @pytest.mark.parametrize("depth", [1, 5, 251, 252, 253, 400])
 def test_depth_check_on_real_shapes(depth):
-    doc = json.dumps({"runs": [{"results": []}], "note": "a [quoted] \\\" { bracket"})
+    doc = json.dumps({"runs": [{"results": []}], "note": 'a [quoted] \\" { bracket'})
     nested = ("[" * depth) + doc + ("]" * depth)
     assert _json_depth_ok(nested.encode(), 256) == (depth + 4 <= 256)  # the report itself is 4 deep
 
 
-_nested = st.recursive(_scalars, lambda kids: st.one_of(st.lists(kids, max_size=3),
-                                                       st.dictionaries(st.text(max_size=3), kids, max_size=3)),
-                       max_leaves=30)
+_nested = st.recursive(
+    _scalars,
+    lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=3), kids, max_size=3)),
+    max_leaves=30,
+)
 
 
 @settings(max_examples=1000, deadline=None)

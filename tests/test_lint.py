@@ -15,16 +15,22 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
 
 BIN = Path(sys.executable).parent
 ACTION = ROOT / "action.yml"
-WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml")) + sorted((ROOT / "examples" / "workflows").glob("*.yml"))
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml")) + sorted(
+    (ROOT / "examples" / "workflows").glob("*.yml")
+)
 SCRIPTS = sorted((ROOT / "runner").glob("*.sh"))
-OFFLINE_ENV = {**{k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN")},
-               "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-               "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "NO_PROXY": ""}
+OFFLINE_ENV = {
+    **{k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN")},
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "http_proxy": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "NO_PROXY": "",
+}
 
 
 def tool(name: str) -> str:
@@ -46,8 +52,15 @@ def test_there_is_something_to_lint():
 
 
 def test_zizmor():
-    lint(tool("zizmor"), "--offline", "--no-progress", "--config", ".github/zizmor.yml",
-         str(ACTION), *map(str, WORKFLOWS))
+    lint(
+        tool("zizmor"),
+        "--offline",
+        "--no-progress",
+        "--config",
+        ".github/zizmor.yml",
+        str(ACTION),
+        *map(str, WORKFLOWS),
+    )
 
 
 def test_zizmor_catches_an_injection(tmp_path):
@@ -56,8 +69,14 @@ def test_zizmor_catches_an_injection(tmp_path):
     text = ACTION.read_text()
     assert 'rm -rf "$out"' in text
     bad.write_text(text.replace('rm -rf "$out"', 'rm -rf "$out"\n        echo "${{ inputs.paths }}"', 1))
-    proc = subprocess.run([tool("zizmor"), "--offline", "--no-progress", str(bad)], cwd=tmp_path, env=OFFLINE_ENV,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [tool("zizmor"), "--offline", "--no-progress", str(bad)],
+        cwd=tmp_path,
+        env=OFFLINE_ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode != 0 and "template-injection" in proc.stdout + proc.stderr
 
 
@@ -78,16 +97,31 @@ def test_actionlint_over_the_action_steps(tmp_path):
     """actionlint reads workflows, not action metadata; so the composite action's steps are
     linted as the steps of a reusable workflow whose inputs are the action's inputs."""
     spec = yaml.safe_load(ACTION.read_text())
-    inputs = {k: {"type": "string", "required": False, "default": "" if "${{" in str(v.get("default", ""))
-                  else str(v.get("default", ""))} for k, v in spec["inputs"].items()}
-    workflow = {"name": "action steps", "on": {"workflow_call": {"inputs": inputs}},
-                "jobs": {"action": {"runs-on": "ubuntu-latest", "steps": spec["runs"]["steps"]}}}
+    inputs = {
+        k: {
+            "type": "string",
+            "required": False,
+            "default": "" if "${{" in str(v.get("default", "")) else str(v.get("default", "")),
+        }
+        for k, v in spec["inputs"].items()
+    }
+    workflow = {
+        "name": "action steps",
+        "on": {"workflow_call": {"inputs": inputs}},
+        "jobs": {"action": {"runs-on": "ubuntu-latest", "steps": spec["runs"]["steps"]}},
+    }
     wf_dir = tmp_path / ".github" / "workflows"
     wf_dir.mkdir(parents=True)
     (wf_dir / "action.yml").write_text(yaml.safe_dump(workflow, sort_keys=False))
     tool("shellcheck")
-    lint(tool("actionlint"), "-no-color", "-config-file", str(ROOT / ".github" / "actionlint.yaml"),
-         str(wf_dir / "action.yml"), cwd=tmp_path)
+    lint(
+        tool("actionlint"),
+        "-no-color",
+        "-config-file",
+        str(ROOT / ".github" / "actionlint.yaml"),
+        str(wf_dir / "action.yml"),
+        cwd=tmp_path,
+    )
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)

@@ -1,15 +1,14 @@
 """Malicious artifacts: each is refused with a message naming it, and the other inputs still parse."""
 
-import io
 import json
 import stat
 import zipfile
 
 import pytest
 
-from secai.ingest.archives import extract_zip
 from secai.config import Limits
 from secai.errors import UnsafeArchive
+from secai.ingest.archives import extract_zip
 from secai.ingest.collect import collect
 
 GOOD_BANDIT = {
@@ -32,14 +31,17 @@ def _zip(path, entries):
 
 
 def test_zip_slip_absolute_symlink_device_are_refused_others_extracted(tmp_path):
-    z = _zip(tmp_path / "a.zip", [
-        ("../escape.json", b"{}", None),
-        ("/etc/abs.json", b"{}", None),
-        ("C:/win.json", b"{}", None),
-        ("link.json", b"/etc/passwd", stat.S_IFLNK | 0o777),
-        ("fifo", b"", stat.S_IFIFO | 0o644),
-        ("ok/report.json", b"{}", None),
-    ])
+    z = _zip(
+        tmp_path / "a.zip",
+        [
+            ("../escape.json", b"{}", None),
+            ("/etc/abs.json", b"{}", None),
+            ("C:/win.json", b"{}", None),
+            ("link.json", b"/etc/passwd", stat.S_IFLNK | 0o777),
+            ("fifo", b"", stat.S_IFIFO | 0o644),
+            ("ok/report.json", b"{}", None),
+        ],
+    )
     res = extract_zip(z, tmp_path / "out")
     names = sorted(p.relative_to((tmp_path / "out").resolve()).as_posix() for p in res.files)
     assert names == ["ok/report.json"]
@@ -65,7 +67,7 @@ def test_lying_header_is_caught_while_streaming(tmp_path):
     data = bytearray(z.read_bytes())
     # Rewrite the declared uncompressed size (central directory) to 10 bytes.
     cd = data.rfind(b"PK\x01\x02")
-    data[cd + 24:cd + 28] = (10).to_bytes(4, "little")
+    data[cd + 24 : cd + 28] = (10).to_bytes(4, "little")
     z.write_bytes(bytes(data))
     res = extract_zip(z, tmp_path / "out", Limits(max_file_mb=1, max_zip_ratio=1e9))
     assert res.files == [] and res.problems
@@ -97,7 +99,9 @@ def test_ingest_goes_on_after_every_kind_of_bad_input(tmp_path):
     (d / "nul.json").write_bytes(b'{"a": "\x00"}')
     (d / "truncated.sarif").write_text('{"version": "2.1.0", "runs": [')
     (d / "report_html.html").write_text("<!DOCTYPE html><html></html>")
-    z = _zip(tmp_path / "art.zip", [("../../evil.json", b"{}", None), ("inner.json", json.dumps(GOOD_BANDIT).encode(), None)])
+    z = _zip(
+        tmp_path / "art.zip", [("../../evil.json", b"{}", None), ("inner.json", json.dumps(GOOD_BANDIT).encode(), None)]
+    )
     res = collect([d, z], Limits(max_file_mb=100))
     by_file = {p.path.rsplit("/", 1)[-1]: p for p in res.problems}
     assert "over the 100 MB limit" in by_file["huge.json"].message

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from secai.model.cpu import openblas as blas
 from secai.config import load_settings
 from secai.errors import ModelError
-from secai.model.gguf import convert_gguf, rename_weight
 from secai.model.base import (
     describe,
     load,
@@ -21,6 +19,8 @@ from secai.model.base import (
     resolve_model,
     runtime_model,
 )
+from secai.model.cpu import openblas as blas
+from secai.model.gguf import convert_gguf, rename_weight
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,6 +53,7 @@ def one_line(err: Exception) -> str:
 
 
 # -- resolution and bad input ----------------------------------------------------------------------
+
 
 def test_resolve_local_folder(tiny_model):
     r = resolve_model(str(tiny_model), load_settings())
@@ -135,6 +136,7 @@ def test_missing_adapter_folder(tiny_model, tmp_path):
 
 # -- GGUF conversion -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "gguf,mlx",
     [
@@ -163,10 +165,20 @@ def tiny_gguf(tiny_model: Path, out: Path) -> Path:
     cfg = json.loads((tiny_model / "config.json").read_text())
     tok = json.loads((tiny_model / "tokenizer.json").read_text())
     weights = mx.load(str(tiny_model / "model.safetensors"))
-    inverse = {v: k for k, v in {
-        "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-        "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
-        "ffn_down": "mlp.down_proj", "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm"}.items()}
+    inverse = {
+        v: k
+        for k, v in {
+            "attn_q": "self_attn.q_proj",
+            "attn_k": "self_attn.k_proj",
+            "attn_v": "self_attn.v_proj",
+            "attn_output": "self_attn.o_proj",
+            "ffn_gate": "mlp.gate_proj",
+            "ffn_up": "mlp.up_proj",
+            "ffn_down": "mlp.down_proj",
+            "attn_norm": "input_layernorm",
+            "ffn_norm": "post_attention_layernorm",
+        }.items()
+    }
     arrays = {}
     for name, w in weights.items():
         if name.startswith("model.layers."):
@@ -246,6 +258,7 @@ def test_embedded_conversion_is_atomic_and_cached(tmp_path, tiny_model):
 
 # -- runtime variant -----------------------------------------------------------------------------------
 
+
 def test_runtime_dequantizes_once_and_leaves_base_alone(tmp_path, quantized_tiny):
     import mlx.core as mx
 
@@ -310,6 +323,7 @@ def test_model_cli_unknown_name(capsys):
 
 # -- OpenBLAS preload ------------------------------------------------------------------------------------
 
+
 def test_preload_env_rules(monkeypatch, tmp_path):
     fake = tmp_path / blas.LIBRARY
     fake.write_bytes(b"")
@@ -350,11 +364,22 @@ def test_logits_same_with_and_without_openblas(tiny_model, tmp_path):
     script = tmp_path / "logits.py"
     script.write_text(_LOGITS)
     base_env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    plain = subprocess.run([sys.executable, str(script), str(tiny_model), str(tmp_path / "a.npy")],
-                           env=base_env, capture_output=True, text=True, timeout=120, cwd=ROOT)
-    fast = subprocess.run([sys.executable, str(script), str(tiny_model), str(tmp_path / "b.npy")],
-                          env={**base_env, "LD_PRELOAD": str(blas.find_openblas())},
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    plain = subprocess.run(
+        [sys.executable, str(script), str(tiny_model), str(tmp_path / "a.npy")],
+        env=base_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    fast = subprocess.run(
+        [sys.executable, str(script), str(tiny_model), str(tmp_path / "b.npy")],
+        env={**base_env, "LD_PRELOAD": str(blas.find_openblas())},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert plain.returncode == 0, plain.stderr
     assert fast.returncode == 0, fast.stderr
     assert plain.stdout.strip() == "False" and fast.stdout.strip() == "True"

@@ -81,8 +81,13 @@ def test_analysis_mentions_facts_of_the_finding(embedded, tmp_path, shared_model
         f = by_fp[row["fingerprint"]]
         assert row["model_id"] == EMBEDDED_MODEL_ID and not row["cached"]
         text = (row["risk"] + " " + row["remediation"]).lower()
-        facts = {f.package.name.lower(), f.package.name.split(":")[-1].lower(), (f.package.version or "").lower(),
-                 f.rule_id.lower(), *(v.lower() for v in f.vulnerability_ids)}
+        facts = {
+            f.package.name.lower(),
+            f.package.name.split(":")[-1].lower(),
+            (f.package.version or "").lower(),
+            f.rule_id.lower(),
+            *(v.lower() for v in f.vulnerability_ids),
+        }
         # Name parts as a reader would write them ("Apache Commons Lang" for commons-lang3).
         facts |= {p.rstrip("0123456789") for p in re.split(r"[:/._-]", f.package.name.lower()) if len(p) >= 5}
         mentioned += any(fact and fact in text for fact in facts)

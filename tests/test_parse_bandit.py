@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import DOJO
+
 from secai.errors import ParseError
 from secai.ingest.collect import collect, parse_file
 
@@ -51,12 +51,27 @@ def test_no_vuln():
 
 
 def test_cwe_from_newer_bandit(tmp_path):
-    doc = {"errors": [], "generated_at": "2024-05-01T00:00:00Z", "metrics": {}, "results": [{
-        "code": "4 subprocess.call(cmd, shell=True)\n", "col_offset": 0, "filename": "./app/run.py",
-        "issue_confidence": "HIGH", "issue_cwe": {"id": 78, "link": "https://cwe.mitre.org/data/definitions/78.html"},
-        "issue_severity": "HIGH", "issue_text": "subprocess call with shell=True identified, security issue.",
-        "line_number": 4, "line_range": [4], "more_info": "https://bandit.readthedocs.io/b602",
-        "test_id": "B602", "test_name": "subprocess_popen_with_shell_equals_true"}]}
+    doc = {
+        "errors": [],
+        "generated_at": "2024-05-01T00:00:00Z",
+        "metrics": {},
+        "results": [
+            {
+                "code": "4 subprocess.call(cmd, shell=True)\n",
+                "col_offset": 0,
+                "filename": "./app/run.py",
+                "issue_confidence": "HIGH",
+                "issue_cwe": {"id": 78, "link": "https://cwe.mitre.org/data/definitions/78.html"},
+                "issue_severity": "HIGH",
+                "issue_text": "subprocess call with shell=True identified, security issue.",
+                "line_number": 4,
+                "line_range": [4],
+                "more_info": "https://bandit.readthedocs.io/b602",
+                "test_id": "B602",
+                "test_name": "subprocess_popen_with_shell_equals_true",
+            }
+        ],
+    }
     path = tmp_path / "bandit.json"
     path.write_text(json.dumps(doc))
     (f,), _ = parse_file(path)

@@ -31,30 +31,59 @@ def test_many_vulns_null_severity_is_medium():
 def test_severity_and_repo_relative_paths():
     fs = parse("checkov-report-severity.json")
     assert [(f.rule_id, f.severity.value) for f in fs] == [
-        ("CKV_GCP_29", "medium"), ("CKV_GCP_62", "medium"), ("CKV_GCP_78", "low"), ("CKV_GCP_28", "high")]
+        ("CKV_GCP_29", "medium"),
+        ("CKV_GCP_62", "medium"),
+        ("CKV_GCP_78", "low"),
+        ("CKV_GCP_28", "high"),
+    ]
     assert fs[0].location.path == "gcs.tf"  # "/gcs.tf" made repo-relative
     assert (fs[3].location.start_line, fs[3].location.end_line) == (17, 21)
     assert fs[0].extra["bc_check_id"] == "BC_GCP_GCS_2"
 
 
 def _report(check_type, failed, passed=()):
-    return {"check_type": check_type, "results": {"failed_checks": list(failed), "passed_checks": list(passed)},
-            "summary": {"failed": len(failed), "checkov_version": "3.2.0"}}
+    return {
+        "check_type": check_type,
+        "results": {"failed_checks": list(failed), "passed_checks": list(passed)},
+        "summary": {"failed": len(failed), "checkov_version": "3.2.0"},
+    }
 
 
 def test_list_of_check_types_only_failed():
     doc = [
-        _report("terraform", [{"check_id": "CKV_AWS_20", "check_name": "S3 public", "repo_file_path": "/infra/s3.tf",
-                               "file_line_range": [3, 9], "resource": "aws_s3_bucket.b", "severity": "HIGH"}],
-                passed=[{"check_id": "CKV_AWS_1"}]),
-        _report("dockerfile", [{"check_id": "CKV_DOCKER_2", "check_name": "Healthcheck", "file_path": "/Dockerfile",
-                                "file_line_range": [1, 1]}]),
+        _report(
+            "terraform",
+            [
+                {
+                    "check_id": "CKV_AWS_20",
+                    "check_name": "S3 public",
+                    "repo_file_path": "/infra/s3.tf",
+                    "file_line_range": [3, 9],
+                    "resource": "aws_s3_bucket.b",
+                    "severity": "HIGH",
+                }
+            ],
+            passed=[{"check_id": "CKV_AWS_1"}],
+        ),
+        _report(
+            "dockerfile",
+            [
+                {
+                    "check_id": "CKV_DOCKER_2",
+                    "check_name": "Healthcheck",
+                    "file_path": "/Dockerfile",
+                    "file_line_range": [1, 1],
+                }
+            ],
+        ),
         {"check_type": "github_actions", "summary": {"passed": 0, "failed": 0}},
     ]
     assert checkov.detect(doc)
     fs = run_parser(checkov, Document("json", doc, "c.json"), "c.json")
     assert [(f.rule_id, f.location.path, f.severity.value) for f in fs] == [
-        ("CKV_AWS_20", "infra/s3.tf", "high"), ("CKV_DOCKER_2", "Dockerfile", "medium")]
+        ("CKV_AWS_20", "infra/s3.tf", "high"),
+        ("CKV_DOCKER_2", "Dockerfile", "medium"),
+    ]
     assert [f.extra["check_type"] for f in fs] == ["terraform", "dockerfile"]
 
 

@@ -1,8 +1,8 @@
 """OWASP Dependency-Check XML (DefectDojo sample, plus the newer schema's shape)."""
 
 import pytest
-
 from conftest import DOJO
+
 from secai.errors import ParseError
 from secai.ingest.collect import parse_file
 
@@ -18,7 +18,10 @@ def test_single_vuln():
     assert f.cwe == []  # "CWE-00 Bad Vulnerability" is no CWE
     assert f.package.ecosystem == "Maven" and f.package.name == "org.owasp:library" and f.package.version == "6.7.8"
     assert f.description == "Description of a bad vulnerability."
-    assert f.references == ["http://localhost/badvulnerability.htm", "http://localhost2/reference_for_badvulnerability.pdf"]
+    assert f.references == [
+        "http://localhost/badvulnerability.htm",
+        "http://localhost2/reference_for_badvulnerability.pdf",
+    ]
     assert f.extra["file_path"].endswith("component2.dll")
     assert f.category.value == "dependency" and f.tool == "dependency-check"
 

@@ -4,6 +4,7 @@
 import json
 
 from conftest import ROOT
+
 from secai.ingest.collect import collect, parse_file
 
 BASELINE = ROOT / "tests" / "data" / "detect_secrets_baseline.json"

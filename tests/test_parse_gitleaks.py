@@ -3,6 +3,7 @@
 import json
 
 from conftest import DOJO, MPO
+
 from secai.ingest.collect import collect, parse_file
 from secai.ingest.redact import secret_hash
 
@@ -56,10 +57,24 @@ def test_legacy_with_real_values_is_redacted(tmp_path):
     secret = "AKIAIOSFODNN7EXAMPLE"
     line = f'aws_key = "{secret}"  # in commit message too'
     doc = [
-        {"line": line, "lineNumber": 3, "offender": secret, "commit": "abc", "rule": "AWS Access Key",
-         "commitMessage": f"oops {secret}", "file": "app/settings.py", "tags": "key, AWS"},
-        {"line": line, "lineNumber": 3, "offender": secret, "commit": "def", "rule": "AWS Access Key",
-         "file": "app/settings.py"},
+        {
+            "line": line,
+            "lineNumber": 3,
+            "offender": secret,
+            "commit": "abc",
+            "rule": "AWS Access Key",
+            "commitMessage": f"oops {secret}",
+            "file": "app/settings.py",
+            "tags": "key, AWS",
+        },
+        {
+            "line": line,
+            "lineNumber": 3,
+            "offender": secret,
+            "commit": "def",
+            "rule": "AWS Access Key",
+            "file": "app/settings.py",
+        },
     ]
     path = tmp_path / "gitleaks.json"
     path.write_text(json.dumps(doc))

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import DOJO
+
 from secai.errors import ParseError
 from secai.ingest.collect import parse_file
 
@@ -59,8 +59,13 @@ def test_no_vuln():
 
 def _match(vid, name, version, path, fixed=()):
     return {
-        "vulnerability": {"id": vid, "severity": "Unknown", "fix": {"versions": list(fixed), "state": "fixed"},
-                          "cvss": [{"metrics": {"baseScore": 9.8}}], "cwes": [{"cwe": "CWE-502"}]},
+        "vulnerability": {
+            "id": vid,
+            "severity": "Unknown",
+            "fix": {"versions": list(fixed), "state": "fixed"},
+            "cvss": [{"metrics": {"baseScore": 9.8}}],
+            "cwes": [{"cwe": "CWE-502"}],
+        },
         "relatedVulnerabilities": [],
         "artifact": {"name": name, "version": version, "type": "npm", "locations": [{"path": path}]},
     }

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import DOJO
+
 from secai.errors import ParseError
 from secai.ingest.collect import parse_file
 
@@ -73,13 +73,31 @@ def test_npm7_one_finding_per_advisory_not_per_via_string():
 
 
 def test_npm7_fix_available_for_the_same_package(tmp_path):
-    doc = {"auditReportVersion": 2, "vulnerabilities": {"minimist": {
-        "name": "minimist", "severity": "critical", "isDirect": True,
-        "via": [{"source": 1, "name": "minimist", "title": "Prototype Pollution in minimist",
-                 "url": "https://github.com/advisories/GHSA-xvch-5gv4-984h", "severity": "critical",
-                 "cwe": ["CWE-1321"], "range": "<0.2.4 || >=1.0.0 <1.2.6"}, "mkdirp"],
-        "range": "<=0.2.3 || 1.0.0 - 1.2.5", "nodes": ["node_modules/minimist"],
-        "fixAvailable": {"name": "minimist", "version": "1.2.8", "isSemVerMajor": False}}}}
+    doc = {
+        "auditReportVersion": 2,
+        "vulnerabilities": {
+            "minimist": {
+                "name": "minimist",
+                "severity": "critical",
+                "isDirect": True,
+                "via": [
+                    {
+                        "source": 1,
+                        "name": "minimist",
+                        "title": "Prototype Pollution in minimist",
+                        "url": "https://github.com/advisories/GHSA-xvch-5gv4-984h",
+                        "severity": "critical",
+                        "cwe": ["CWE-1321"],
+                        "range": "<0.2.4 || >=1.0.0 <1.2.6",
+                    },
+                    "mkdirp",
+                ],
+                "range": "<=0.2.3 || 1.0.0 - 1.2.5",
+                "nodes": ["node_modules/minimist"],
+                "fixAvailable": {"name": "minimist", "version": "1.2.8", "isSemVerMajor": False},
+            }
+        },
+    }
     path = tmp_path / "audit.json"
     path.write_text(json.dumps(doc))
     (f,), _ = parse_file(path)

@@ -22,8 +22,11 @@ def test_mpo_counts():
     assert len({f.location.path for f in fs}) == 4
     assert len({(f.location.path, f.package.name, f.package.version) for f in fs}) == 32
     assert {f.location.path for f in fs} == {
-        "android-test-client/app/gradle.lockfile", "webauthn-server/gradle.lockfile",
-        "webauthn-test-credentials-service/gradle.lockfile", "webauthn-test-lib/gradle.lockfile"}
+        "android-test-client/app/gradle.lockfile",
+        "webauthn-server/gradle.lockfile",
+        "webauthn-test-credentials-service/gradle.lockfile",
+        "webauthn-test-lib/gradle.lockfile",
+    }
     assert all(f.package.fixed_versions for f in fs)
     assert len(collect([OSV]).findings) == 46
 
@@ -50,11 +53,16 @@ def test_fixed_version_belongs_to_the_same_package():
 
 def test_smallest_fix_above_installed_first():
     fs = parse(OSV)
-    lb = {(f.package.version, f.rule_id): f.package.fixed_versions for f in fs
-          if f.package.name == "ch.qos.logback:logback-core" and f.location.path.startswith("webauthn-server/")}
+    lb = {
+        (f.package.version, f.rule_id): f.package.fixed_versions
+        for f in fs
+        if f.package.name == "ch.qos.logback:logback-core" and f.location.path.startswith("webauthn-server/")
+    }
     assert lb[("1.3.5", "GHSA-6v67-2wr5-gvf4")] == ["1.3.15", "1.5.13"]
     assert lb[("1.4.14", "GHSA-6v67-2wr5-gvf4")] == ["1.5.13", "1.3.15"]
-    http2 = next(f for f in fs if f.package.name == "io.netty:netty-codec-http2" and f.package.version == "4.1.101.Final")
+    http2 = next(
+        f for f in fs if f.package.name == "io.netty:netty-codec-http2" and f.package.version == "4.1.101.Final"
+    )
     assert http2.package.fixed_versions == ["4.1.124.Final", "4.2.4.Final"]
 
 
@@ -69,7 +77,12 @@ def test_severity_falls_back_to_advisory_word():
 
 def test_dojo_samples():
     [f] = parse(DOJO / "osv_scanner" / "some_findings.json")
-    assert (f.rule_id, f.package.name, f.package.version, f.package.ecosystem) == ("MAL-2023-1035", "flot-axis", "0.0.0", "npm")
+    assert (f.rule_id, f.package.name, f.package.version, f.package.ecosystem) == (
+        "MAL-2023-1035",
+        "flot-axis",
+        "0.0.0",
+        "npm",
+    )
     assert f.vulnerability_ids == ["MAL-2023-1035", "GHSA-8348-2q94-ffjx"]
     assert f.package.fixed_versions == [] and f.location.path == "/tmp/components/yarn.lock"
     assert f.title == "Malicious code in flot-axis (npm)"
@@ -78,12 +91,33 @@ def test_dojo_samples():
 
 
 def test_reports_without_groups():
-    doc = {"results": [{"source": {"path": "/github/workspace/requirements.txt", "type": "lockfile"}, "packages": [{
-        "package": {"name": "jinja2", "version": "2.10", "ecosystem": "PyPI"},
-        "vulnerabilities": [{"id": "PYSEC-2019-217", "aliases": ["CVE-2019-10906"],
-                             "database_specific": {"severity": "HIGH"},
-                             "affected": [{"package": {"name": "jinja2", "ecosystem": "PyPI"},
-                                           "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.10.1"}]}]}]}]}]}]}
+    doc = {
+        "results": [
+            {
+                "source": {"path": "/github/workspace/requirements.txt", "type": "lockfile"},
+                "packages": [
+                    {
+                        "package": {"name": "jinja2", "version": "2.10", "ecosystem": "PyPI"},
+                        "vulnerabilities": [
+                            {
+                                "id": "PYSEC-2019-217",
+                                "aliases": ["CVE-2019-10906"],
+                                "database_specific": {"severity": "HIGH"},
+                                "affected": [
+                                    {
+                                        "package": {"name": "jinja2", "ecosystem": "PyPI"},
+                                        "ranges": [
+                                            {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.10.1"}]}
+                                        ],
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     assert osv.detect(doc)
     [f] = run_parser(osv, Document("json", doc, "o.json"), "o.json")
     assert f.location.path == "requirements.txt" and f.severity.value == "high"

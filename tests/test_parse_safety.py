@@ -3,15 +3,14 @@
 import json
 
 import pytest
+from conftest import EXAMPLES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES
 from secai.errors import InputError, ParseError
 from secai.findings import Finding
 from secai.ingest.collect import parse_file
-from secai.ingest.parsers import Document, find_parser
-from secai.ingest.parsers import safety
+from secai.ingest.parsers import Document, find_parser, safety
 
 REPORT = EXAMPLES / "artifacts" / "safety-results" / "safety.json"
 
@@ -32,7 +31,14 @@ def test_one_finding_per_row(parsed):
     raw = json.loads(REPORT.read_text())
     assert len(parsed) == len(raw) == 28
     assert {f.package.name for f in parsed} == {
-        "requests", "pyyaml", "jinja2", "urllib3", "django", "flask", "werkzeug", "pyjwt",
+        "requests",
+        "pyyaml",
+        "jinja2",
+        "urllib3",
+        "django",
+        "flask",
+        "werkzeug",
+        "pyjwt",
     }
     assert all(f.tool == "safety" and f.category.value == "dependency" for f in parsed)
     assert all(f.package.ecosystem == "PyPI" for f in parsed)
@@ -66,8 +72,15 @@ def test_severity_without_cvss_is_medium_and_raw_empty(parsed):
 
 
 def test_cvss_scores_set_severity():
-    row = ["pyyaml", "<5.4", "5.3", "Arbitrary code execution. See CVE-2020-14343.", "39611",
-           {"base_score": 7.5}, {"base_score": 9.8, "base_severity": "CRITICAL"}]
+    row = [
+        "pyyaml",
+        "<5.4",
+        "5.3",
+        "Arbitrary code execution. See CVE-2020-14343.",
+        "39611",
+        {"base_score": 7.5},
+        {"base_score": 9.8, "base_severity": "CRITICAL"},
+    ]
     [f] = safety.parse([row], "r.json")
     assert (f.severity.value, f.raw_severity) == ("critical", "CRITICAL")
     assert f.package.fixed_versions == ["5.4"]
@@ -100,9 +113,16 @@ def test_bad_later_row_is_a_parse_error_naming_the_file(tmp_path):
         parse_file(bad)
 
 
-_cell = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12),
-                  st.sampled_from(["<1.0", ">=2.2,<2.2.10", "<=1", "CVE-2020-1747", ""]),
-                  st.dictionaries(st.sampled_from(["base_score", "base_severity"]), st.one_of(st.floats(), st.text(max_size=5)), max_size=2))
+_cell = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=12),
+    st.sampled_from(["<1.0", ">=2.2,<2.2.10", "<=1", "CVE-2020-1747", ""]),
+    st.dictionaries(
+        st.sampled_from(["base_score", "base_severity"]), st.one_of(st.floats(), st.text(max_size=5)), max_size=2
+    ),
+)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
@@ -110,7 +130,7 @@ _cell = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12),
 def test_mutated_reports_give_findings_or_a_parse_error(tmp_path_factory, rows, keep):
     real = json.loads(REPORT.read_text())
     path = tmp_path_factory.mktemp("safety") / "safety.json"
-    path.write_text(json.dumps(real[keep:keep + 2] + rows))
+    path.write_text(json.dumps(real[keep : keep + 2] + rows))
     try:
         findings, _ = parse_file(path)
     except InputError as e:

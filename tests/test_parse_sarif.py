@@ -24,6 +24,7 @@ def run_doc(doc):
 
 # -- DefectDojo samples (counts match DefectDojo's unittests/tools/test_sarif_parser.py) ----------
 
+
 def test_codeql():
     fs = parse(DOJO / "sarif" / "codeQL-output.sarif")
     assert len(fs) == 72
@@ -43,7 +44,10 @@ def test_gitleaks_7_secrets_redacted():
     assert len(fs) == 8
     assert all(f.category.value == "secret" and f.severity.value == "medium" for f in fs)
     assert fs[0].rule_id == "AWS Access Key"  # gitleaks 7 has no ruleId; the message names the rule
-    assert fs[0].location.path == "dojo/unittests/scans/gitlab_secret_detection_report/gitlab_secret_detection_report_1_vuln.json"
+    assert (
+        fs[0].location.path
+        == "dojo/unittests/scans/gitlab_secret_detection_report/gitlab_secret_detection_report_1_vuln.json"
+    )
     assert fs[0].location.start_line == 13
     assert (fs[3].location.start_line, fs[7].location.start_line) == (44, 37)
     assert fs[7].location.path == "dojo/unittests/tools/test_gitlab_secret_detection_report_parser.py"
@@ -71,7 +75,9 @@ def test_spotbugs_message_strings():
     assert f.message == "Hard coded reference to an absolute pathname in Boot.main(String[])."
     assert f.location.path == "Boot.java" and f.location.start_line == 23
     assert f.severity.value == "low"
-    assert f.references == ["https://spotbugs.readthedocs.io/en/latest/bugDescriptions.html#DMI_HARDCODED_ABSOLUTE_FILENAME"]
+    assert f.references == [
+        "https://spotbugs.readthedocs.io/en/latest/bugDescriptions.html#DMI_HARDCODED_ABSOLUTE_FILENAME"
+    ]
 
 
 def test_taint_paths_relative_to_working_directory():
@@ -87,13 +93,17 @@ def test_taint_paths_relative_to_working_directory():
 
 # -- mpo-api-authn-server artifacts -----------------------------------------------------------------
 
+
 def test_mpo_checkov_sarif():
     fs = parse(MPO / "checkov-results-workflow_dispatch-392" / "checkov-results.sarif")
     assert len(fs) == 10
     assert {f.rule_id for f in fs} == {"CKV2_GHA_1"}
     assert all(f.category.value == "iac" and f.tool == "checkov" and f.tool_version == "3.2.470" for f in fs)
     assert (fs[0].location.path, fs[0].location.start_line, fs[0].location.end_line) == (
-        ".github/workflows/android-e2e-tests.yml", 166, 167)
+        ".github/workflows/android-e2e-tests.yml",
+        166,
+        167,
+    )
     assert fs[0].remediation is None  # Checkov's help text only restates the check
 
 
@@ -146,9 +156,14 @@ def test_trivy_merged_sarif_adds_nothing():
 
 # -- semantics on small documents -------------------------------------------------------------------
 
+
 def _doc(results, rules=None, **run):
-    return {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "Demo", "version": "1.0", "rules": rules or []}},
-                                          "results": results, **run}]}
+    return {
+        "version": "2.1.0",
+        "runs": [
+            {"tool": {"driver": {"name": "Demo", "version": "1.0", "rules": rules or []}}, "results": results, **run}
+        ],
+    }
 
 
 def _loc(uri, line=None, **art):
@@ -157,22 +172,43 @@ def _loc(uri, line=None, **art):
 
 
 def test_locations_kind_suppression_and_severity():
-    rules = [{"id": "R1", "shortDescription": {"text": "Rule one"}, "defaultConfiguration": {"level": "note"},
-              "properties": {"tags": ["external/cwe/cwe-079", "CWE-89"]}},
-             {"id": "R2", "properties": {"security-severity": "9.1"}}]
+    rules = [
+        {
+            "id": "R1",
+            "shortDescription": {"text": "Rule one"},
+            "defaultConfiguration": {"level": "note"},
+            "properties": {"tags": ["external/cwe/cwe-079", "CWE-89"]},
+        },
+        {"id": "R2", "properties": {"security-severity": "9.1"}},
+    ]
     results = [
         {"ruleId": "R1", "message": {"text": "two places"}, "locations": [_loc("a.py", 3), _loc("b.py", 4)]},
         {"ruleId": "R1", "kind": "pass", "message": {"text": "not a finding"}},
         {"ruleId": "R1", "kind": "fail", "message": {"text": "no location"}},
         {"ruleIndex": 1, "level": "note", "message": {"text": "score wins"}, "locations": [_loc("c.py", 1)]},
-        {"ruleId": "R1", "level": "error", "message": {"text": "suppressed"}, "locations": [_loc("d.py", 9)],
-         "suppressions": [{"kind": "inSource"}]},
-        {"ruleId": "R1", "message": {"text": "rejected suppression"}, "locations": [_loc("e.py", 9)],
-         "suppressions": [{"kind": "external", "status": "rejected"}]},
+        {
+            "ruleId": "R1",
+            "level": "error",
+            "message": {"text": "suppressed"},
+            "locations": [_loc("d.py", 9)],
+            "suppressions": [{"kind": "inSource"}],
+        },
+        {
+            "ruleId": "R1",
+            "message": {"text": "rejected suppression"},
+            "locations": [_loc("e.py", 9)],
+            "suppressions": [{"kind": "external", "status": "rejected"}],
+        },
     ]
     fs = run_doc(_doc(results, rules))
-    assert [f.message for f in fs] == ["two places", "two places", "no location", "score wins", "suppressed",
-                                      "rejected suppression"]
+    assert [f.message for f in fs] == [
+        "two places",
+        "two places",
+        "no location",
+        "score wins",
+        "suppressed",
+        "rejected suppression",
+    ]
     assert [f.location.path if f.location else None for f in fs[:3]] == ["a.py", "b.py", None]
     assert fs[0].severity.value == "low" and fs[0].title == "Rule one" and fs[0].cwe == [79, 89]
     assert fs[3].rule_id == "R2" and fs[3].severity.value == "critical"
@@ -181,35 +217,63 @@ def test_locations_kind_suppression_and_severity():
 
 
 def test_uri_base_ids_and_taxa():
-    run = {"originalUriBaseIds": {"SRCROOT": {"uri": "file:///home/runner/work/app/app/"}},
-           "taxonomies": [{"name": "CWE", "taxa": [{"id": "22"}]}]}
+    run = {
+        "originalUriBaseIds": {"SRCROOT": {"uri": "file:///home/runner/work/app/app/"}},
+        "taxonomies": [{"name": "CWE", "taxa": [{"id": "22"}]}],
+    }
     rules = [{"id": "T", "relationships": [{"target": {"id": "22", "toolComponent": {"name": "CWE"}}}]}]
-    results = [{"ruleId": "T", "message": {"text": "m"},
-                "locations": [_loc("src/x.py", 5, uriBaseId="SRCROOT"),
-                              _loc("file:///home/runner/work/app/app/src/y%20z.py", 6)]}]
+    results = [
+        {
+            "ruleId": "T",
+            "message": {"text": "m"},
+            "locations": [
+                _loc("src/x.py", 5, uriBaseId="SRCROOT"),
+                _loc("file:///home/runner/work/app/app/src/y%20z.py", 6),
+            ],
+        }
+    ]
     fs = run_doc(_doc(results, rules, **run))
     assert [f.location.path for f in fs] == ["src/x.py", "src/y z.py"]
     assert fs[0].cwe == [22]
 
 
 def test_gitleaks_8_snippet_is_redacted():
-    doc = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "gitleaks", "rules": [{"id": "generic-api-key"}]}},
-                                         "results": [{"ruleId": "generic-api-key",
-                                                      "message": {"text": "generic-api-key has detected secret for file cfg.py."},
-                                                      "locations": [{"physicalLocation": {
-                                                          "artifactLocation": {"uri": "cfg.py"},
-                                                          "region": {"startLine": 2, "snippet": {"text": "Zx9qLmN4pR7sT2vW"}}}}]}]}]}
+    doc = {
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "gitleaks", "rules": [{"id": "generic-api-key"}]}},
+                "results": [
+                    {
+                        "ruleId": "generic-api-key",
+                        "message": {"text": "generic-api-key has detected secret for file cfg.py."},
+                        "locations": [
+                            {
+                                "physicalLocation": {
+                                    "artifactLocation": {"uri": "cfg.py"},
+                                    "region": {"startLine": 2, "snippet": {"text": "Zx9qLmN4pR7sT2vW"}},
+                                }
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     [f] = run_doc(doc)
     assert f.category.value == "secret"
     assert "Zx9qLmN4pR7sT2vW" not in f.model_dump_json()
     assert f.location.snippet.startswith("[REDACTED:")
 
 
-@pytest.mark.parametrize("doc, problem", [
-    ({"version": "2.1.0", "runs": [1]}, r"runs\[0\] is not an object"),
-    ({"version": "2.1.0", "runs": [{"tool": {}}]}, "driver.name is missing"),
-    ({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": {}}]}, "results is not an array"),
-])
+@pytest.mark.parametrize(
+    "doc, problem",
+    [
+        ({"version": "2.1.0", "runs": [1]}, r"runs\[0\] is not an object"),
+        ({"version": "2.1.0", "runs": [{"tool": {}}]}, "driver.name is missing"),
+        ({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": {}}]}, "results is not an array"),
+    ],
+)
 def test_wrong_shapes_raise_parse_error(doc, problem):
     assert sarif.detect(doc)
     with pytest.raises(ParseError, match=problem):
@@ -224,6 +288,7 @@ def test_detect_is_by_content():
 
 # -- Trivy message fields: the fast parse against a plain line-by-line one -------------------------
 
+
 def _reference_trivy_fields(text):
     fields = {}
     for line in text.splitlines():
@@ -233,9 +298,37 @@ def _reference_trivy_fields(text):
     return fields
 
 
-_FIELD_PARTS = ["Package", "Installed Version", "Fixed Version", "Vulnerability", "PkgPath", "Link", "Type",
-                "Match", "Packages", ":", " : ", "\t", " ", "1.2-3", "CVE-2024-1", "[x](https://a.b/c)", "\u3000",
-                "\x1f", "\x85", "\u2028", "\r", "\r\n", "\n", "\v", "\f", "\x1c", "\x1e", "\xa0", "é"]
+_FIELD_PARTS = [
+    "Package",
+    "Installed Version",
+    "Fixed Version",
+    "Vulnerability",
+    "PkgPath",
+    "Link",
+    "Type",
+    "Match",
+    "Packages",
+    ":",
+    " : ",
+    "\t",
+    " ",
+    "1.2-3",
+    "CVE-2024-1",
+    "[x](https://a.b/c)",
+    "\u3000",
+    "\x1f",
+    "\x85",
+    "\u2028",
+    "\r",
+    "\r\n",
+    "\n",
+    "\v",
+    "\f",
+    "\x1c",
+    "\x1e",
+    "\xa0",
+    "é",
+]
 
 
 @settings(max_examples=600, deadline=None, derandomize=True)

@@ -55,41 +55,84 @@ def test_misconfigurations_and_secrets():
     assert len(fs) == 5  # DefectDojo: 5
     assert [f.category.value for f in fs] == ["dependency", "dependency", "iac", "secret", "secret"]
     urllib3 = fs[0]
-    assert (urllib3.package.name, urllib3.package.ecosystem, urllib3.package.fixed_versions) == ("urllib3", "PyPI", ["1.26.5"])
+    assert (urllib3.package.name, urllib3.package.ecosystem, urllib3.package.fixed_versions) == (
+        "urllib3",
+        "PyPI",
+        ["1.26.5"],
+    )
     assert urllib3.location.path == "requirements.txt"
     ds = fs[2]
     assert (ds.rule_id, ds.title, ds.severity.value) == ("DS002", "Image user should not be 'root'", "high")
     assert ds.remediation == "Add 'USER <non root user name>' line to the Dockerfile"
     assert ds.location.path == "Dockerfile"
-    assert ds.references == ["https://avd.aquasec.com/misconfig/ds002",
-                             "https://docs.docker.com/develop/develop-images/dockerfile_best-practices/"]
+    assert ds.references == [
+        "https://avd.aquasec.com/misconfig/ds002",
+        "https://docs.docker.com/develop/develop-images/dockerfile_best-practices/",
+    ]
     secret = fs[3]
     assert (secret.rule_id, secret.severity.value, secret.location.path, secret.location.start_line) == (
-        "github-pat", "critical", "Dockerfile", 24)
+        "github-pat",
+        "critical",
+        "Dockerfile",
+        24,
+    )
     dumped = json.dumps([f.model_dump(mode="json") for f in fs])
     assert "GITHUB_PAT=*****" not in dumped  # the matched line never survives, even masked
 
 
 def _vuln(**kw):
-    return {"VulnerabilityID": "CVE-2024-1", "PkgName": "lib", "InstalledVersion": "1.4.14",
-            "FixedVersion": "1.5.13, 1.3.15", "Severity": "HIGH", **kw}
+    return {
+        "VulnerabilityID": "CVE-2024-1",
+        "PkgName": "lib",
+        "InstalledVersion": "1.4.14",
+        "FixedVersion": "1.5.13, 1.3.15",
+        "Severity": "HIGH",
+        **kw,
+    }
 
 
 def test_k8s_cluster_report_and_licenses():
     doc = {
         "ClusterName": "kind-kind",
         "Resources": [
-            {"Namespace": "default", "Kind": "Deployment", "Name": "web", "Results": [
-                {"Target": "docker.io/library/nginx:1.25 (debian 12.1)", "Class": "os-pkgs", "Type": "debian",
-                 "Vulnerabilities": [_vuln(PkgName="openssl", InstalledVersion="3.0.9-1", FixedVersion="3.0.11-1~deb12u1")]},
-                {"Target": "Deployment/web", "Class": "config", "Type": "kubernetes", "Misconfigurations": [
-                    {"ID": "KSV001", "Title": "Process can elevate its own privileges", "Severity": "MEDIUM",
-                     "Status": "FAIL", "Resolution": "Set allowPrivilegeEscalation to false",
-                     "CauseMetadata": {"StartLine": 132, "EndLine": 141}},
-                    {"ID": "KSV002", "Title": "ok", "Severity": "LOW", "Status": "PASS"}]},
-                {"Target": "OS Packages", "Class": "license", "Licenses": [
-                    {"Severity": "HIGH", "Category": "restricted", "PkgName": "bash", "Name": "GPL-3.0"}]},
-            ]},
+            {
+                "Namespace": "default",
+                "Kind": "Deployment",
+                "Name": "web",
+                "Results": [
+                    {
+                        "Target": "docker.io/library/nginx:1.25 (debian 12.1)",
+                        "Class": "os-pkgs",
+                        "Type": "debian",
+                        "Vulnerabilities": [
+                            _vuln(PkgName="openssl", InstalledVersion="3.0.9-1", FixedVersion="3.0.11-1~deb12u1")
+                        ],
+                    },
+                    {
+                        "Target": "Deployment/web",
+                        "Class": "config",
+                        "Type": "kubernetes",
+                        "Misconfigurations": [
+                            {
+                                "ID": "KSV001",
+                                "Title": "Process can elevate its own privileges",
+                                "Severity": "MEDIUM",
+                                "Status": "FAIL",
+                                "Resolution": "Set allowPrivilegeEscalation to false",
+                                "CauseMetadata": {"StartLine": 132, "EndLine": 141},
+                            },
+                            {"ID": "KSV002", "Title": "ok", "Severity": "LOW", "Status": "PASS"},
+                        ],
+                    },
+                    {
+                        "Target": "OS Packages",
+                        "Class": "license",
+                        "Licenses": [
+                            {"Severity": "HIGH", "Category": "restricted", "PkgName": "bash", "Name": "GPL-3.0"}
+                        ],
+                    },
+                ],
+            },
             {"Namespace": "default", "Kind": "Deployment", "Name": "empty"},
         ],
     }
@@ -105,8 +148,13 @@ def test_k8s_cluster_report_and_licenses():
 
 
 def test_legacy_list_and_fixed_version_order():
-    doc = [{"Target": "app/package-lock.json", "Type": "npm", "Vulnerabilities": [
-        _vuln(PkgName="lodash", InstalledVersion="4.17.15", FixedVersion="4.17.21, 4.17.19")]}]
+    doc = [
+        {
+            "Target": "app/package-lock.json",
+            "Type": "npm",
+            "Vulnerabilities": [_vuln(PkgName="lodash", InstalledVersion="4.17.15", FixedVersion="4.17.21, 4.17.19")],
+        }
+    ]
     assert trivy.detect(doc)
     [f] = run_doc(doc)
     assert f.package.ecosystem == "npm" and f.package.fixed_versions == ["4.17.19", "4.17.21"]
@@ -114,17 +162,26 @@ def test_legacy_list_and_fixed_version_order():
 
 
 def test_target_path_matches_trivy_sarif():
-    assert trivy.target_path("ghcr.io/hitoshura25/webauthn-server:latest (ubuntu 24.04)", True) == "hitoshura25/webauthn-server"
+    assert (
+        trivy.target_path("ghcr.io/hitoshura25/webauthn-server:latest (ubuntu 24.04)", True)
+        == "hitoshura25/webauthn-server"
+    )
     assert trivy.target_path("alpine:3.19 (alpine 3.19.1)", True) == "library/alpine"
     assert trivy.target_path("localhost:5000/team/app@sha256:abc (debian 12)", True) == "team/app"
     assert trivy.target_path("./src/requirements.txt", False) == "src/requirements.txt"
 
 
-@pytest.mark.parametrize("doc, problem", [
-    ({"SchemaVersion": 2, "Results": {}}, "Results is not an array"),
-    ({"SchemaVersion": 2, "Results": [{"Target": "x", "Vulnerabilities": [{"PkgName": "a"}]}]}, "lacks VulnerabilityID"),
-    ({"SchemaVersion": 2, "Results": [{"Target": "x", "Secrets": ["s"]}]}, "secret is not an object"),
-])
+@pytest.mark.parametrize(
+    "doc, problem",
+    [
+        ({"SchemaVersion": 2, "Results": {}}, "Results is not an array"),
+        (
+            {"SchemaVersion": 2, "Results": [{"Target": "x", "Vulnerabilities": [{"PkgName": "a"}]}]},
+            "lacks VulnerabilityID",
+        ),
+        ({"SchemaVersion": 2, "Results": [{"Target": "x", "Secrets": ["s"]}]}, "secret is not an object"),
+    ],
+)
 def test_wrong_shapes(doc, problem):
     assert trivy.detect(doc)
     with pytest.raises(ParseError, match=problem):
@@ -137,15 +194,40 @@ def test_json_and_sarif_of_one_scan_dedupe():
     from secai.findings import dedupe
 
     sarif_findings, _ = parse_file(MPO / "docker-security-scan-results-trivy-action" / "webauthn-comprehensive.sarif")
-    doc = {"SchemaVersion": 2, "ArtifactName": "ghcr.io/hitoshura25/webauthn-server:latest", "Results": [
-        {"Target": "ghcr.io/hitoshura25/webauthn-server:latest (ubuntu 24.04)", "Class": "os-pkgs", "Type": "ubuntu",
-         "Vulnerabilities": [_vuln(VulnerabilityID="CVE-2016-2781", PkgName="coreutils",
-                                   InstalledVersion="9.4-3ubuntu6", FixedVersion="", Severity="LOW")]},
-        {"Target": "Java", "Class": "lang-pkgs", "Type": "jar",
-         "Vulnerabilities": [_vuln(VulnerabilityID="CVE-2025-55163", PkgName="io.netty:netty-codec-http2",
-                                   PkgPath="app/app.jar", InstalledVersion="4.1.101.Final",
-                                   FixedVersion="4.2.4.Final, 4.1.124.Final")]},
-    ]}
+    doc = {
+        "SchemaVersion": 2,
+        "ArtifactName": "ghcr.io/hitoshura25/webauthn-server:latest",
+        "Results": [
+            {
+                "Target": "ghcr.io/hitoshura25/webauthn-server:latest (ubuntu 24.04)",
+                "Class": "os-pkgs",
+                "Type": "ubuntu",
+                "Vulnerabilities": [
+                    _vuln(
+                        VulnerabilityID="CVE-2016-2781",
+                        PkgName="coreutils",
+                        InstalledVersion="9.4-3ubuntu6",
+                        FixedVersion="",
+                        Severity="LOW",
+                    )
+                ],
+            },
+            {
+                "Target": "Java",
+                "Class": "lang-pkgs",
+                "Type": "jar",
+                "Vulnerabilities": [
+                    _vuln(
+                        VulnerabilityID="CVE-2025-55163",
+                        PkgName="io.netty:netty-codec-http2",
+                        PkgPath="app/app.jar",
+                        InstalledVersion="4.1.101.Final",
+                        FixedVersion="4.2.4.Final, 4.1.124.Final",
+                    )
+                ],
+            },
+        ],
+    }
     json_findings = run_doc(doc)
     sarif_keys = {f.dedupe_key() for f in sarif_findings}
     assert all(f.dedupe_key() in sarif_keys for f in json_findings)
@@ -153,9 +235,13 @@ def test_json_and_sarif_of_one_scan_dedupe():
 
 
 def test_vulnerabilities_with_one_cwe_list_keep_their_own_lists():
-    vulns = [{"VulnerabilityID": f"CVE-2024-000{i}", "PkgName": "p", "InstalledVersion": "1.0", "CweIDs": cwes}
-             for i, cwes in enumerate((["CWE-79", "CWE-20"], ["CWE-79", "CWE-20"], ["CWE-79"], "CWE-22", [79, "x"]))]
-    fs = run_doc({"SchemaVersion": 2, "Results": [{"Target": "requirements.txt", "Type": "pip", "Vulnerabilities": vulns}]})
+    vulns = [
+        {"VulnerabilityID": f"CVE-2024-000{i}", "PkgName": "p", "InstalledVersion": "1.0", "CweIDs": cwes}
+        for i, cwes in enumerate((["CWE-79", "CWE-20"], ["CWE-79", "CWE-20"], ["CWE-79"], "CWE-22", [79, "x"]))
+    ]
+    fs = run_doc(
+        {"SchemaVersion": 2, "Results": [{"Target": "requirements.txt", "Type": "pip", "Vulnerabilities": vulns}]}
+    )
     assert [f.cwe for f in fs] == [[20, 79], [20, 79], [79], [22], [79]]
     fs[0].cwe.append(1)
     assert fs[1].cwe == [20, 79]

@@ -3,10 +3,10 @@
 import json
 
 import pytest
+from conftest import DOJO, MPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import DOJO, MPO
 from secai.errors import ParseError
 from secai.ingest.collect import collect, parse_file
 from secai.ingest.parsers.zap import html_to_text, split_urls
@@ -134,7 +134,9 @@ def test_html_is_read_as_text_never_rendered():
 
 def test_wrong_shape_is_a_parse_error(tmp_path):
     bad = tmp_path / "zap.json"
-    bad.write_text(json.dumps({"@programName": "ZAP", "@version": "2.16.1", "site": [{"@name": "x", "alerts": "nope"}]}))
+    bad.write_text(
+        json.dumps({"@programName": "ZAP", "@version": "2.16.1", "site": [{"@name": "x", "alerts": "nope"}]})
+    )
     with pytest.raises(ParseError, match="zap.json: ZAP report 'alerts' is not a list"):
         parse_file(bad)
     bad.write_text(json.dumps({"@version": "2.16.1", "site": [{"alerts": [{"pluginid": "1", "instances": {"a": 1}}]}]}))
@@ -169,8 +171,12 @@ def test_bare_block_tag_shortcut_reads_like_the_parser(pieces, odd):
 
 
 def test_bare_block_tag_shortcut_on_every_zap_field_of_the_corpus():
-    fields = [alert.get(key) for site in json.loads(FULL.read_text())["site"] + json.loads(BASELINE.read_text())["site"]
-              for alert in site["alerts"] for key in ("desc", "solution", "otherinfo", "reference")]
+    fields = [
+        alert.get(key)
+        for site in json.loads(FULL.read_text())["site"] + json.loads(BASELINE.read_text())["site"]
+        for alert in site["alerts"]
+        for key in ("desc", "solution", "otherinfo", "reference")
+    ]
     fields = [f for f in fields if f]
     assert len(fields) > 20
     assert [html_to_text(f) for f in fields] == [_parser_text(f) for f in fields]

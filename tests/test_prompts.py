@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from secai.findings import Category, Finding, Location, Package, Severity
 from secai.analysis.prompts import (
     FENCE_CLOSE,
     FENCE_OPEN,
@@ -14,6 +13,7 @@ from secai.analysis.prompts import (
     render_facts,
     render_finding_facts,
 )
+from secai.findings import Category, Finding, Location, Package, Severity
 
 
 def dep_finding(**kw) -> Finding:
@@ -75,7 +75,7 @@ def test_message_lines_that_only_restate_facts_are_left_out():
         "Requests leaks headers on redirect."
     )
     body = block_body(render_facts(dep_finding(message=message)).text)
-    message_lines = body[[i for i, line in enumerate(body) if line.startswith("message:")][0]:]
+    message_lines = body[[i for i, line in enumerate(body) if line.startswith("message:")][0] :]
     assert message_lines == [
         "message: CVE-2023-32681 lets a proxy read the Proxy-Authorization header.",
         "Requests leaks headers on redirect.",

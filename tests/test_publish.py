@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import DOJO
 from hubserver import HubServer
 from run_fixture import make_run, shared_adapter
 
@@ -13,11 +14,17 @@ from secai.config import load_settings
 from secai.errors import PublishError
 from secai.release.publish import publish_run
 from secai.release.validate import validate_run
-from conftest import DOJO
 
 DS, MODEL = "me/secai-dataset", "me/secai-adapter"
-MODEL_FILES = {".gitattributes", "README.md", "adapter_config.json", "adapters.safetensors", "eval.json", "loss.png",
-               "training.json"}
+MODEL_FILES = {
+    ".gitattributes",
+    "README.md",
+    "adapter_config.json",
+    "adapters.safetensors",
+    "eval.json",
+    "loss.png",
+    "training.json",
+}
 DATASET_FILES = {".gitattributes", "README.md", "train.jsonl", "valid.jsonl", "test.jsonl"}
 
 
@@ -83,8 +90,17 @@ def test_unchanged_republish_adds_no_commit_and_a_new_run_adds_one(hub, tiny_mod
 
     run2 = validated_run(tmp_path / "run2", tiny_model, adapter, run_id="102", head_sha="f" * 40)
     with open(run2 / "dataset" / "train.jsonl", "a") as fh:
-        fh.write(json.dumps({"messages": [{"role": "user", "content": "new finding"},
-                                          {"role": "assistant", "content": "new answer"}]}) + "\n")
+        fh.write(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": "new finding"},
+                        {"role": "assistant", "content": "new answer"},
+                    ]
+                }
+            )
+            + "\n"
+        )
     validate_run(run2, settings, base=tiny_model, generate=False)
     res = publish_run(run2, settings, base=tiny_model)
     assert all(r.committed for r in res.repos)
@@ -97,9 +113,9 @@ def test_unchanged_republish_adds_no_commit_and_a_new_run_adds_one(hub, tiny_mod
 
 def test_transient_errors_are_retried_without_duplicate_commits(hub, tiny_model, adapter, tmp_path):
     run = validated_run(tmp_path / "run", tiny_model, adapter)
-    hub.inject("POST", r"^/api/datasets/.*/commit/", 500, after=True)    # commit lands, response lost
-    hub.inject("POST", r"^/api/models/.*/commit/", 429)                  # rate limited before landing
-    hub.inject("POST", r"^/api/models/.*/commit/", 503, after=True)      # then lands with a lost response
+    hub.inject("POST", r"^/api/datasets/.*/commit/", 500, after=True)  # commit lands, response lost
+    hub.inject("POST", r"^/api/models/.*/commit/", 429)  # rate limited before landing
+    hub.inject("POST", r"^/api/models/.*/commit/", 503, after=True)  # then lands with a lost response
     hub.inject("POST", r"^/api/repos/create", 502)
     hub.inject("GET", r"/tree/", 500)
     hub.inject("POST", r"/tag/", 500, after=True)
@@ -130,8 +146,11 @@ def test_gate_refuses_and_uploads_nothing(hub, tiny_model, adapter, tmp_path, wh
     if why == "validation":
         (run / "adapter" / "adapters.safetensors").write_bytes(b"\0" * 4)
         validate_run(run, load_settings(), base=tiny_model, generate=False)
-    expected = {"eval": "evaluation gate did not pass", "validation": "validation did not pass",
-                "unvalidated": "validation.json is missing"}[why]
+    expected = {
+        "eval": "evaluation gate did not pass",
+        "validation": "validation did not pass",
+        "unvalidated": "validation.json is missing",
+    }[why]
     with pytest.raises(PublishError, match=expected):
         publish_run(run, load_settings(), dataset_repo=DS, model_repo=MODEL, base=tiny_model)
     assert hub.received == [] and hub.repos == {}
@@ -182,12 +201,21 @@ def test_no_corpus_secret_reaches_the_hub(hub, tiny_model, adapter, tmp_path):
 
     secrets = corpus_secrets()
     assert len(secrets) >= 2
-    found = collect([DOJO / "gitleaks" / "gitleaks8_many.json", DOJO / "trivy" / "misconfigurations_and_secrets.json"],
-                    load_settings().limits).findings
+    found = collect(
+        [DOJO / "gitleaks" / "gitleaks8_many.json", DOJO / "trivy" / "misconfigurations_and_secrets.json"],
+        load_settings().limits,
+    ).findings
     assert found
     run = make_run(tmp_path / "run", tiny_model, adapter)
-    rows = [{"messages": [{"role": "user", "content": json.dumps(finding_json(f))},
-                          {"role": "assistant", "content": f.message or f.title or ""}]} for f in found]
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": json.dumps(finding_json(f))},
+                {"role": "assistant", "content": f.message or f.title or ""},
+            ]
+        }
+        for f in found
+    ]
     (run / "dataset" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (run / "findings.json").write_text(json.dumps([finding_json(f) for f in found]))
     validate_run(run, load_settings(), base=tiny_model, generate=False)
@@ -211,8 +239,10 @@ def test_fused_model_is_dequantized_and_loads(hub, tiny_model, adapter, tmp_path
     from mlx_lm import generate, load
 
     model, tok = load(str(out))
-    prompt = tok.apply_chat_template([{"role": "user", "content": "<finding>\nSQL built from input in app/db.py\n"
-                                                                  "</finding>"}], add_generation_prompt=True)
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "<finding>\nSQL built from input in app/db.py\n</finding>"}],
+        add_generation_prompt=True,
+    )
     assert generate(model, tok, prompt=prompt, max_tokens=8).strip()
 
 

@@ -9,9 +9,8 @@ import pytest
 from ghserver import github_fixture
 
 from secai.cli import main
-from secai.findings import finding_json
 from secai.config import load_settings
-from secai.findings import Category, Finding, Location, Package, Severity, dedupe
+from secai.findings import Category, Finding, Location, Package, Severity, dedupe, finding_json
 from secai.report.build import COMMENT_LIMIT, SUMMARY_LIMIT, write_reports
 from secai.run.store import Store
 
@@ -20,8 +19,16 @@ PING = re.compile(r"(?<![A-Za-z0-9_\u200d])@[A-Za-z0-9]")
 
 
 def _finding(i: int, sev: Severity = Severity.high, **kw) -> Finding:
-    base = dict(tool="semgrep", rule_id=f"rule-{i}", title=f"Issue {i}", severity=sev, category=Category.code,
-                location=Location(path=f"src/f{i}.py", start_line=i + 1), message=f"message {i}", cwe=[79])
+    base = dict(
+        tool="semgrep",
+        rule_id=f"rule-{i}",
+        title=f"Issue {i}",
+        severity=sev,
+        category=Category.code,
+        location=Location(path=f"src/f{i}.py", start_line=i + 1),
+        message=f"message {i}",
+        cwe=[79],
+    )
     base.update(kw)
     return Finding(**base)
 
@@ -49,18 +56,28 @@ def test_loss_series_shapes():
 def test_publish_links_from_a_publish_result():
     from secai.report.build import publish_links
 
-    res = {"dry_run": False, "published": True, "repos": [
-        {"kind": "dataset", "repo_id": "me/ds", "url": "https://huggingface.co/datasets/me/ds"},
-        {"kind": "model", "repo_id": "me/m", "url": "https://huggingface.co/me/m"}]}
-    assert publish_links(res) == [("dataset: me/ds", "https://huggingface.co/datasets/me/ds"),
-                                  ("model: me/m", "https://huggingface.co/me/m")]
+    res = {
+        "dry_run": False,
+        "published": True,
+        "repos": [
+            {"kind": "dataset", "repo_id": "me/ds", "url": "https://huggingface.co/datasets/me/ds"},
+            {"kind": "model", "repo_id": "me/m", "url": "https://huggingface.co/me/m"},
+        ],
+    }
+    assert publish_links(res) == [
+        ("dataset: me/ds", "https://huggingface.co/datasets/me/ds"),
+        ("model: me/m", "https://huggingface.co/me/m"),
+    ]
     assert publish_links({**res, "dry_run": True}) == []
 
 
 def test_right_after_fetch_only_findings(tmp_path):
     settings = load_settings()
-    run = _write(tmp_path / "r", [_finding(1), _finding(2, Severity.low, tool="trivy")],
-                 run_json={"repo": "acme/app", "run_id": "42", "branch": "main", "head_sha": "abcdef1234"})
+    run = _write(
+        tmp_path / "r",
+        [_finding(1), _finding(2, Severity.low, tool="trivy")],
+        run_json={"repo": "acme/app", "run_id": "42", "branch": "main", "head_sha": "abcdef1234"},
+    )
     (run / "run_json").rename(run / "run.json")
     comment, summary = write_reports(run, settings)
     assert comment.startswith(MARKER) and comment.count(MARKER) == 1
@@ -87,8 +104,18 @@ def test_new_fixed_and_unchanged_against_the_base_branch(tmp_path):
         # a fork's PR from its own `main` must not become the baseline
         store.record_run("acme/app", 2, fingerprints=[], branch="main", event="pull_request")
     pr_dir = _write(tmp_path / "pr", [b, c, d])
-    (pr_dir / "run.json").write_text(json.dumps({"repo": "acme/app", "run_id": "3", "branch": "feat", "pr": 5,
-                                                 "base_branch": "main", "event": "pull_request"}))
+    (pr_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "repo": "acme/app",
+                "run_id": "3",
+                "branch": "feat",
+                "pr": 5,
+                "base_branch": "main",
+                "event": "pull_request",
+            }
+        )
+    )
     comment, _ = write_reports(pr_dir, settings)
     assert "**1 new**, 1 fixed, 2 unchanged compared with main \\(run 1\\)" in comment
     new = comment.index("### New findings (1)")
@@ -103,30 +130,59 @@ def test_new_fixed_and_unchanged_against_the_base_branch(tmp_path):
 
 
 def test_analysis_training_evaluation_and_links(tmp_path):
-    f = dedupe([_finding(1, package=Package(ecosystem="PyPI", name="jinja2", version="2.0", fixed_versions=["3.1.5"]),
-                         location=None, category=Category.dependency, vulnerability_ids=["CVE-2024-1"])])[0]
+    f = dedupe(
+        [
+            _finding(
+                1,
+                package=Package(ecosystem="PyPI", name="jinja2", version="2.0", fixed_versions=["3.1.5"]),
+                location=None,
+                category=Category.dependency,
+                vulnerability_ids=["CVE-2024-1"],
+            )
+        ]
+    )[0]
     run = _write(
-        tmp_path / "r", [f],
-        eval_json={"base": {"faithfulness": 0.25, "hallucination_rate": 0.4},
-                   "tuned": {"faithfulness": 0.75, "hallucination_rate": 0.0}, "gate": {"passed": True}},
-        adapter__training_json={"history": {
-            "train": [{"iteration": s, "train_loss": 4.0 / s, "learning_rate": 1e-4} for s in range(1, 101)],
-            "val": [{"iteration": 0, "val_loss": 3.9}, {"iteration": 50, "val_loss": 0.5}]}},
-        publish_json={"dataset": {"repo": "me/ds", "url": "https://huggingface.co/datasets/me/ds"},
-                      "model": {"url": "javascript:alert(1)"}},
+        tmp_path / "r",
+        [f],
+        eval_json={
+            "base": {"faithfulness": 0.25, "hallucination_rate": 0.4},
+            "tuned": {"faithfulness": 0.75, "hallucination_rate": 0.0},
+            "gate": {"passed": True},
+        },
+        adapter__training_json={
+            "history": {
+                "train": [{"iteration": s, "train_loss": 4.0 / s, "learning_rate": 1e-4} for s in range(1, 101)],
+                "val": [{"iteration": 0, "val_loss": 3.9}, {"iteration": 50, "val_loss": 0.5}],
+            }
+        },
+        publish_json={
+            "dataset": {"repo": "me/ds", "url": "https://huggingface.co/datasets/me/ds"},
+            "model": {"url": "javascript:alert(1)"},
+        },
     )
-    for src, dst in (("eval_json", "eval.json"), ("adapter/training_json", "adapter/training.json"),
-                     ("publish_json", "publish.json")):
+    for src, dst in (
+        ("eval_json", "eval.json"),
+        ("adapter/training_json", "adapter/training.json"),
+        ("publish_json", "publish.json"),
+    ):
         (run / src).rename(run / dst)
-    (run / "analysis.jsonl").write_text(json.dumps({
-        "fingerprint": f.fingerprint, "verdict": "true_positive", "risk": "XSS via <b>templates</b>",
-        "remediation": "Upgrade jinja2 to 3.1.5 @security-team"}) + "\nnot json\n")
+    (run / "analysis.jsonl").write_text(
+        json.dumps(
+            {
+                "fingerprint": f.fingerprint,
+                "verdict": "true_positive",
+                "risk": "XSS via <b>templates</b>",
+                "remediation": "Upgrade jinja2 to 3.1.5 @security-team",
+            }
+        )
+        + "\nnot json\n"
+    )
     comment, _ = write_reports(run, load_settings())
     assert "**Verdict:** true\\_positive" in comment and "&lt;b&gt;templates&lt;/b&gt;" in comment
     assert "Upgrade jinja2 to 3\\.1\\.5 @\u200dsecurity\\-team" in comment
     assert "fixed in `3.1.5`" in comment
     assert "| faithfulness | 0.25 | 0.75 |" in comment and "Evaluation gate: passed" in comment
-    chart = comment[comment.index("```mermaid"):]
+    chart = comment[comment.index("```mermaid") :]
     assert "xychart-beta" in chart and chart.count(",", 0, chart.index("line [")) > 10
     assert "Best validation loss 0.500 at step 50." in comment
     assert "[dataset](https://huggingface.co/datasets/me/ds)" in comment
@@ -134,9 +190,13 @@ def test_analysis_training_evaluation_and_links(tmp_path):
 
 
 def test_hostile_finding_text_is_escaped(tmp_path):
-    evil = _finding(1, title="<script>alert(1)</script> @org/team", rule_id="x<!-- secai-report -->",
-                    message="see <!-- secai-report --> and <img src=x onerror=alert(1)> cc @org/team\n# heading",
-                    remediation="@admin run `rm -rf /`")
+    evil = _finding(
+        1,
+        title="<script>alert(1)</script> @org/team",
+        rule_id="x<!-- secai-report -->",
+        message="see <!-- secai-report --> and <img src=x onerror=alert(1)> cc @org/team\n# heading",
+        remediation="@admin run `rm -rf /`",
+    )
     comment, summary = write_reports(_write(tmp_path / "r", [evil]), load_settings())
     for text in (comment, summary):
         assert "<script" not in text and "<img" not in text
@@ -149,8 +209,12 @@ def test_five_thousand_findings_are_truncated_below_the_cap(tmp_path, monkeypatc
     step = tmp_path / "step_summary.md"
     step.write_text("x" * (SUMMARY_LIMIT - 200_000))
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
-    findings = [_finding(i, [Severity.critical, Severity.high, Severity.medium, Severity.low][i % 4],
-                         message="long text " * 100) for i in range(5000)]
+    findings = [
+        _finding(
+            i, [Severity.critical, Severity.high, Severity.medium, Severity.low][i % 4], message="long text " * 100
+        )
+        for i in range(5000)
+    ]
     comment, summary = write_reports(_write(tmp_path / "r", findings), load_settings())
     assert len(comment) < COMMENT_LIMIT <= 65536
     m = re.search(r"truncated — (\d+) more findings in the job summary/artifact", comment)
@@ -159,10 +223,10 @@ def test_five_thousand_findings_are_truncated_below_the_cap(tmp_path, monkeypatc
     assert "**5000 finding(s)**" in comment
     # the critical ones come first
     first = comment.index("<details><summary>")
-    assert comment[first:first + 80].count("critical") == 1
+    assert comment[first : first + 80].count("critical") == 1
     assert len(summary.encode()) <= SUMMARY_LIMIT
     assert step.stat().st_size <= SUMMARY_LIMIT
-    assert "truncated" in step.read_text()[SUMMARY_LIMIT - 200_000:]
+    assert "truncated" in step.read_text()[SUMMARY_LIMIT - 200_000 :]
 
 
 @pytest.fixture

@@ -3,13 +3,12 @@ launchd template is a valid property list that never holds the token."""
 
 from __future__ import annotations
 
-import plistlib
 import platform
+import plistlib
 import shutil
 import subprocess
 
 import pytest
-
 from conftest import ROOT
 
 RUNNER = ROOT / "runner"
@@ -31,19 +30,31 @@ def test_shellcheck_clean(script):
 
 @pytest.mark.skipif(platform.system() == "Darwin", reason="checks the refusal on a non-macOS host")
 def test_refuses_on_a_non_macos_host(tmp_path):
-    proc = subprocess.run(["bash", str(SETUP), "--repo", "acme/webapp"], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=60)
+    proc = subprocess.run(
+        ["bash", str(SETUP), "--repo", "acme/webapp"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=60,
+    )
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
-    assert lines == [f"setup-macos.sh: refusing to run: this sets up a macOS (Apple Silicon) runner, "
-                     f"and this host is {platform.system()}"]
+    assert lines == [
+        f"setup-macos.sh: refusing to run: this sets up a macOS (Apple Silicon) runner, "
+        f"and this host is {platform.system()}"
+    ]
     assert proc.stdout == ""
     assert list(tmp_path.iterdir()) == []  # touched nothing
 
 
 def test_unknown_option_is_one_line(tmp_path):
-    proc = subprocess.run(["bash", str(SETUP), "--frobnicate"], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=60)
+    proc = subprocess.run(
+        ["bash", str(SETUP), "--frobnicate"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip() == "setup-macos.sh: unknown option --frobnicate (see --help)"
 
@@ -57,16 +68,21 @@ def test_help_lists_the_options():
 
 def test_script_prints_the_registration_command_with_the_secai_label():
     text = SETUP.read_text()
-    assert ("./config.sh --url https://github.com/$shown_repo --token <TOKEN> "
-            "--labels self-hosted,macOS,ARM64,secai") in text
+    assert (
+        "./config.sh --url https://github.com/$shown_repo --token <TOKEN> --labels self-hosted,macOS,ARM64,secai"
+    ) in text
     assert "secai-runner" in text and "model pull" in text and '"${src}[ml]"' in text
 
 
 def test_launchd_template_is_a_valid_plist_without_secrets():
     raw = (RUNNER / "com.secai.watch.plist").read_bytes()
     filled = raw
-    for key, value in {"SECAI_RUNNER": "/Users/ci/.secai/venv/bin/secai-runner", "REPO": "acme/webapp",
-                       "LOG_DIR": "/Users/ci/Library/Logs/secai", "HOME": "/Users/ci"}.items():
+    for key, value in {
+        "SECAI_RUNNER": "/Users/ci/.secai/venv/bin/secai-runner",
+        "REPO": "acme/webapp",
+        "LOG_DIR": "/Users/ci/Library/Logs/secai",
+        "HOME": "/Users/ci",
+    }.items():
         assert f"@{key}@".encode() in raw
         filled = filled.replace(f"@{key}@".encode(), value.encode())
     plist = plistlib.loads(filled)

@@ -51,11 +51,27 @@ def test_dependency_without_file_points_at_its_report(tmp_path):
 
 
 def test_hostile_paths_and_text_are_neutralised():
-    f = Finding(tool="demo", rule_id="R<1>", title="<img src=x> @everyone", severity=Severity.critical,
-                category=Category.code, cwe=[79], message="", remediation="<script>alert(1)</script> @admin",
-                location=Location(path="file:///../../etc/passwd", start_line=0), source="/abs/report.json")
-    g = Finding(tool="demo", rule_id="DEP", title="t", severity=Severity.low, category=Category.dependency,
-                package=Package(name="x", version="1"), source="art.zip!reports/osv.json")
+    f = Finding(
+        tool="demo",
+        rule_id="R<1>",
+        title="<img src=x> @everyone",
+        severity=Severity.critical,
+        category=Category.code,
+        cwe=[79],
+        message="",
+        remediation="<script>alert(1)</script> @admin",
+        location=Location(path="file:///../../etc/passwd", start_line=0),
+        source="/abs/report.json",
+    )
+    g = Finding(
+        tool="demo",
+        rule_id="DEP",
+        title="t",
+        severity=Severity.low,
+        category=Category.dependency,
+        package=Package(name="x", version="1"),
+        source="art.zip!reports/osv.json",
+    )
     doc = to_sarif([f, g])
     _check_structure(doc)
     rule = doc["runs"][0]["tool"]["driver"]["rules"][0]

@@ -17,19 +17,23 @@ import string
 from pathlib import Path
 
 import pytest
+from conftest import DOJO
 from ghserver import GitHubServer
 from hubserver import HubServer
 
 import secai.cli as cli
 import secai.release.publish as publish_mod
-from conftest import DOJO
 
 GITLEAKS = [DOJO / "gitleaks" / "gitleaks8_many.json", DOJO / "gitleaks" / "redacted_data_many.json"]
 GITLEAKS_SARIF = DOJO / "sarif" / "gitleaks_7.5.0.sarif"
 TRIVY = DOJO / "trivy" / "misconfigurations_and_secrets.json"
 # Dependency findings, so the dataset has enough examples to train on.
-OTHER = [DOJO / "npm_audit" / "many_vuln.json", DOJO / "anchore_grype" / "check_all_fields.json",
-         DOJO / "osv_scanner" / "some_findings.json", DOJO / "anchore_grype" / "fix_available.json"]
+OTHER = [
+    DOJO / "npm_audit" / "many_vuln.json",
+    DOJO / "anchore_grype" / "check_all_fields.json",
+    DOJO / "osv_scanner" / "some_findings.json",
+    DOJO / "anchore_grype" / "fix_available.json",
+]
 DS, MODEL = "acme/secai-dataset", "acme/secai-adapter"
 
 
@@ -75,17 +79,27 @@ def planted_semgrep(tmp: Path, env_tokens: list[str]) -> tuple[Path, list[str]]:
     texts = [
         f"Hardcoded GitHub token {ghp} passed to the client",
         f"Token {hf} for the Hugging Face Hub is committed",
-        f"config has password = \"{password}\" and aws key {aws}",
+        f'config has password = "{password}" and aws key {aws}',
         f"CI log shows the runner's tokens {env_tokens[0]} and {env_tokens[1]}",
     ]
     for i, text in enumerate(texts):
-        results.append({
-            "check_id": f"generic.secrets.hardcoded-{i}", "path": f"app/settings_{i}.py",
-            "start": {"line": 10 + i, "col": 1}, "end": {"line": 10 + i, "col": 80},
-            "extra": {"message": text, "severity": "ERROR", "lines": text,
-                      "metadata": {"cwe": ["CWE-798: Use of Hard-coded Credentials"], "references": [
-                          f"https://example.test/leak?token={ghp}"]}},
-        })
+        results.append(
+            {
+                "check_id": f"generic.secrets.hardcoded-{i}",
+                "path": f"app/settings_{i}.py",
+                "start": {"line": 10 + i, "col": 1},
+                "end": {"line": 10 + i, "col": 80},
+                "extra": {
+                    "message": text,
+                    "severity": "ERROR",
+                    "lines": text,
+                    "metadata": {
+                        "cwe": ["CWE-798: Use of Hard-coded Credentials"],
+                        "references": [f"https://example.test/leak?token={ghp}"],
+                    },
+                },
+            }
+        )
     path = tmp / "semgrep.json"
     path.write_text(json.dumps({"results": results, "errors": [], "version": "1.135.0"}), encoding="utf-8")
     return path, [ghp, hf, aws, password]
@@ -127,9 +141,15 @@ def test_no_planted_secret_leaves_the_redaction_layer(servers, tiny_model, tmp_p
     semgrep, semgrep_secrets = planted_semgrep(tmp_path, [gh_token, hf_token])
     scanner_secrets = sorted(set(gitleaks_secrets() + trivy_secrets + semgrep_secrets))
     every = scanner_secrets + [gh_token, hf_token]
-    for k, v in {"SECAI_TRAIN__MAX_ITERS": "4", "SECAI_TRAIN__MIN_ITERS": "2", "SECAI_ANALYZE__MAX_TOKENS": "16",
-                 "SECAI_EVALUATE__MAX_TOKENS": "16", "SECAI_EVALUATE__GATE": "false",
-                 "SECAI_PUBLISH__DATASET_REPO": DS, "SECAI_PUBLISH__MODEL_REPO": MODEL}.items():
+    for k, v in {
+        "SECAI_TRAIN__MAX_ITERS": "4",
+        "SECAI_TRAIN__MIN_ITERS": "2",
+        "SECAI_ANALYZE__MAX_TOKENS": "16",
+        "SECAI_EVALUATE__MAX_TOKENS": "16",
+        "SECAI_EVALUATE__GATE": "false",
+        "SECAI_PUBLISH__DATASET_REPO": DS,
+        "SECAI_PUBLISH__MODEL_REPO": MODEL,
+    }.items():
         monkeypatch.setenv(k, v)
     real_setup = cli.setup_logging
 
@@ -142,8 +162,23 @@ def test_no_planted_secret_leaves_the_redaction_layer(servers, tiny_model, tmp_p
 
     run = tmp_path / "run"
     artifacts = [*GITLEAKS, GITLEAKS_SARIF, trivy, semgrep, *OTHER]
-    cli.main(["-v", "run", "--artifacts", *map(str, artifacts), "--out", str(run), "--model", str(tiny_model),
-              "--no-progress", "--repo-name", "acme/app", "--branch", "main"])
+    cli.main(
+        [
+            "-v",
+            "run",
+            "--artifacts",
+            *map(str, artifacts),
+            "--out",
+            str(run),
+            "--model",
+            str(tiny_model),
+            "--no-progress",
+            "--repo-name",
+            "acme/app",
+            "--branch",
+            "main",
+        ]
+    )
     assert cli.main(["validate", str(run), "--model", str(tiny_model), "--no-generate"]) == 0
     assert cli.main(["publish", str(run), "--model", str(tiny_model)]) == 0
     assert cli.main(["comment", str(run), "--repo", "acme/app", "--pr", "7"]) == 0
@@ -153,16 +188,20 @@ def test_no_planted_secret_leaves_the_redaction_layer(servers, tiny_model, tmp_p
     findings = json.loads((run / "findings.json").read_text())
     secret_findings = [f for f in findings if f["category"] == "secret" or "secrets" in f["rule_id"]]
     assert len(secret_findings) >= 10 and "[REDACTED:" in (run / "findings.json").read_text()
-    assert "[REDACTED:" in hub.repo(DS, "dataset").files["train.jsonl"].data.decode() + \
-        hub.repo(DS, "dataset").files["test.jsonl"].data.decode()
+    assert (
+        "[REDACTED:"
+        in hub.repo(DS, "dataset").files["train.jsonl"].data.decode()
+        + hub.repo(DS, "dataset").files["test.jsonl"].data.decode()
+    )
     assert set(hub.repo(MODEL).files) >= {"adapters.safetensors", "README.md"}
     ours = [c for c in gh.state.comments[("acme/app", 7)] if c["user"]["login"] == gh.state.login]
     assert len(ours) == 1 and "gitleaks" in ours[0]["body"] and "hardcoded" in ours[0]["body"]
 
     written = sorted(p for root in (run, Path(os.environ["SECAI_HOME"])) for p in root.rglob("*") if p.is_file())
     assert any(p.name.startswith("secai.sqlite3") for p in written)
-    logs = "\n".join([*(r.getMessage() for r in caplog.records), *(caplog.handler.format(r) for r in caplog.records),
-                      out, err])
+    logs = "\n".join(
+        [*(r.getMessage() for r in caplog.records), *(caplog.handler.format(r) for r in caplog.records), out, err]
+    )
     gh_bytes = _sent(gh.requests, gh_token)
     hub_bytes = _sent(hub.received, hf_token)
     hits = []
@@ -180,7 +219,9 @@ def test_no_planted_secret_leaves_the_redaction_layer(servers, tiny_model, tmp_p
                 hits.append(f"{secret[:8]}… sent to the {name} server")
     assert hits == []
     scanned = sum(p.stat().st_size for p in written)
-    print(f"\nsecrets planted: {len(scanner_secrets)} scanner-reported + 2 environment tokens; "
-          f"scanned {len(written)} files ({scanned:,} bytes), {len(caplog.records)} log records + "
-          f"{len(out) + len(err):,} chars of output, {len(gh.requests)} GitHub requests ({len(gh_bytes):,} bytes), "
-          f"{len(hub.received)} Hub requests ({len(hub_bytes):,} bytes): 0 hits")
+    print(
+        f"\nsecrets planted: {len(scanner_secrets)} scanner-reported + 2 environment tokens; "
+        f"scanned {len(written)} files ({scanned:,} bytes), {len(caplog.records)} log records + "
+        f"{len(out) + len(err):,} chars of output, {len(gh.requests)} GitHub requests ({len(gh_bytes):,} bytes), "
+        f"{len(hub.received)} Hub requests ({len(hub_bytes):,} bytes): 0 hits"
+    )

@@ -5,8 +5,14 @@ from secai.report.tables import print_findings_table
 
 
 def test_table_shows_untrusted_text_literally():
-    f = Finding(tool="semgrep", rule_id="[bold red]x[/]", title="[link=https://evil]click[/link]",
-                severity=Severity.high, category=Category.code, location=Location(path="a.py", start_line=3))
+    f = Finding(
+        tool="semgrep",
+        rule_id="[bold red]x[/]",
+        title="[link=https://evil]click[/link]",
+        severity=Severity.high,
+        category=Category.code,
+        location=Location(path="a.py", start_line=3),
+    )
     out = io.StringIO()
     print_findings_table([f], file=out)
     text = out.getvalue()

@@ -15,12 +15,20 @@ ANSWERS = [
 
 def _row(i: int) -> dict:
     name, old, new = ANSWERS[i % len(ANSWERS)]
-    return {"messages": [
-        {"role": "system", "content": "You are a security analyst."},
-        {"role": "user", "content": f"package: {name}\ninstalled version: {old}\nfixed versions: {new}" + " x" * (i % 5)},
-        {"role": "assistant", "content": f"Verdict: likely true positive\nRisk: {name} {old} is vulnerable.\n"
-                                         f"Remediation: Upgrade {name} from {old} to {new}."},
-    ]}
+    return {
+        "messages": [
+            {"role": "system", "content": "You are a security analyst."},
+            {
+                "role": "user",
+                "content": f"package: {name}\ninstalled version: {old}\nfixed versions: {new}" + " x" * (i % 5),
+            },
+            {
+                "role": "assistant",
+                "content": f"Verdict: likely true positive\nRisk: {name} {old} is vulnerable.\n"
+                f"Remediation: Upgrade {name} from {old} to {new}.",
+            },
+        ]
+    }
 
 
 @pytest.fixture()
@@ -40,8 +48,15 @@ def resolved(tiny_model):
 
 
 def _settings(**train):
-    base = {"min_iters": 1, "max_iters": 24, "steps_per_eval": 4, "patience": 50, "learning_rate": 2e-3, "rank": 8,
-            "epochs": 3.0}
+    base = {
+        "min_iters": 1,
+        "max_iters": 24,
+        "steps_per_eval": 4,
+        "patience": 50,
+        "learning_rate": 2e-3,
+        "rank": 8,
+        "epochs": 3.0,
+    }
     base.update(train)
     return load_settings(overrides={"train": base})
 
@@ -80,8 +95,9 @@ def test_loss_goes_down_and_best_adapter_is_kept(dataset_dir, tmp_path, resolved
 def test_early_stopping_keeps_the_best(dataset_dir, tmp_path, resolved):
     out = tmp_path / "adapter"
     # With a vanishing learning rate validation cannot improve; patience 2 stops the run.
-    res = train_adapter(dataset_dir, out, resolved, _settings(learning_rate=1e-9, steps_per_eval=2, patience=2),
-                        progress=False)
+    res = train_adapter(
+        dataset_dir, out, resolved, _settings(learning_rate=1e-9, steps_per_eval=2, patience=2), progress=False
+    )
     assert res.stopped_early and res.iterations < res.planned_iters
     rec = json.loads((out / "training.json").read_text())
     assert res.best_val_loss == pytest.approx(min(v["val_loss"] for v in rec["history"]["val"]), abs=1e-4)

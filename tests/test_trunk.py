@@ -13,14 +13,16 @@ def adapted(tmp_path_factory):
     from mlx.utils import tree_flatten, tree_unflatten
     from mlx_lm import load
     from mlx_lm.tuner.utils import linear_to_lora_layers
-
     from tiny_model import make_tiny_model
 
     path = make_tiny_model(tmp_path_factory.mktemp("tiny4"), layers=4)
     model, _ = load(str(path))
     model.freeze()
-    linear_to_lora_layers(model, 2, {"rank": 4, "scale": 10.0, "dropout": 0.0,
-                                     "keys": ["self_attn.q_proj", "self_attn.v_proj", "mlp.down_proj"]})
+    linear_to_lora_layers(
+        model,
+        2,
+        {"rank": 4, "scale": 10.0, "dropout": 0.0, "keys": ["self_attn.q_proj", "self_attn.v_proj", "mlp.down_proj"]},
+    )
     # Non-zero B matrices, so the adapted blocks differ from the base model.
     mx.random.seed(1)
     params = tree_flatten(model.trainable_parameters())
@@ -81,7 +83,7 @@ def test_batches_follow_the_length_sorted_order_and_resume(adapted):
 def test_examples_longer_than_max_seq_length_are_cut(adapted):
     model, examples = adapted
     tokens, offset = examples[1]
-    (cut_tokens, _, hidden, prefix), = trunk.encode(model, [(tokens, 5)], 2, 20)
+    ((cut_tokens, _, hidden, prefix),) = trunk.encode(model, [(tokens, 5)], 2, 20)
     assert len(cut_tokens) == 20 and prefix.shape[0] + hidden.shape[0] == 19 and prefix.shape[0] == 4
 
 

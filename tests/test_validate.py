@@ -26,8 +26,13 @@ def check(res, name):
 def test_good_run_passes_and_writes_validation_json(run, tiny_model):
     res = validate_run(run, load_settings(), base=tiny_model)
     assert res.passed, res.problems()
-    assert [c.name for c in res.checks] == ["adapter files", "adapter config", "load and generate",
-                                           "dataset card", "model card"]
+    assert [c.name for c in res.checks] == [
+        "adapter files",
+        "adapter config",
+        "load and generate",
+        "dataset card",
+        "model card",
+    ]
     assert res.samples and all(s.ok and s.answer.strip() for s in res.samples)
     assert res.eval_gate is True
     saved = json.loads((run / "validation.json").read_text())
@@ -52,13 +57,18 @@ def test_missing_adapter_file_is_rejected(run, tiny_model):
     assert "missing adapter_config.json" in check(res, "adapter files").detail
 
 
-@pytest.mark.parametrize("change, expected", [
-    (lambda c: c["lora_parameters"].update(rank=4), "do not match rank 4"),
-    (lambda c: c.update(num_layers=7), "num_layers 7 is outside 1..2"),
-    (lambda c: c["lora_parameters"].update(keys=c["lora_parameters"]["keys"] + ["mlp.nonexistent"]),
-     "not modules of the base model"),
-    (lambda c: c.update(num_layers=1), "outside the adapted layers"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda c: c["lora_parameters"].update(rank=4), "do not match rank 4"),
+        (lambda c: c.update(num_layers=7), "num_layers 7 is outside 1..2"),
+        (
+            lambda c: c["lora_parameters"].update(keys=c["lora_parameters"]["keys"] + ["mlp.nonexistent"]),
+            "not modules of the base model",
+        ),
+        (lambda c: c.update(num_layers=1), "outside the adapted layers"),
+    ],
+)
 def test_adapter_config_inconsistent_with_base(run, tiny_model, change, expected):
     p = run / "adapter" / "adapter_config.json"
     cfg = json.loads(p.read_text())
@@ -112,12 +122,15 @@ def test_eval_gate_failure_is_recorded(tiny_model, tmp_path, tmp_path_factory):
     assert json.loads((run / "validation.json").read_text())["eval_gate"] is False
 
 
-@pytest.mark.parametrize("tokens, text, bad", [
-    ([], "", "empty"),
-    ([5] * 10, "aaaaaaaaaa", "same token"),
-    ([1, 2, 3, 4, 5, 6] + [7, 8] * 10, "x", "loop of 2"),
-    (list(range(30)), "a varied answer", ""),
-])
+@pytest.mark.parametrize(
+    "tokens, text, bad",
+    [
+        ([], "", "empty"),
+        ([5] * 10, "aaaaaaaaaa", "same token"),
+        ([1, 2, 3, 4, 5, 6] + [7, 8] * 10, "x", "loop of 2"),
+        (list(range(30)), "a varied answer", ""),
+    ],
+)
 def test_degenerate_reason(tokens, text, bad):
     reason = degenerate_reason(tokens, text)
     assert (bad in reason) if bad else reason == ""

@@ -24,7 +24,9 @@ _CORPUS_TEXT = [
 ] * 20
 
 
-def make_tiny_model(path: str | Path, *, vocab_size: int = 512, hidden: int = 64, layers: int = 2, seed: int = 0) -> Path:
+def make_tiny_model(
+    path: str | Path, *, vocab_size: int = 512, hidden: int = 64, layers: int = 2, seed: int = 0
+) -> Path:
     """Write an mlx-lm loadable llama model folder at `path` and return it."""
     import mlx.core as mx
     from mlx_lm.models import llama
@@ -72,7 +74,9 @@ def make_tiny_model(path: str | Path, *, vocab_size: int = 512, hidden: int = 64
         "bos_token_id": tok.token_to_id("<|im_start|>"),
     }
     mx.random.seed(seed)
-    model = llama.Model(llama.ModelArgs(**{k: v for k, v in config.items() if k not in ("eos_token_id", "bos_token_id")}))
+    model = llama.Model(
+        llama.ModelArgs(**{k: v for k, v in config.items() if k not in ("eos_token_id", "bos_token_id")})
+    )
     mx.eval(model.parameters())
     save_model(path, model)
     save_config(config, path / "config.json")

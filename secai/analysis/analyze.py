@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from secai.analysis.prompts import PROMPT_VERSION, SYSTEM_PROMPT, Verdict, answer_complete, parse_answer, render_facts
 from secai.config import Settings
 from secai.findings import Finding, assign_fingerprints
 from secai.model.base import ResolvedModel, load, resolve_model, runtime_model
-from secai.analysis.prompts import PROMPT_VERSION, SYSTEM_PROMPT, Verdict, answer_complete, parse_answer, render_facts
 from secai.run.store import Store
 
 if TYPE_CHECKING:
@@ -250,8 +251,16 @@ class _Decoding:
         self.next = [self.next[i] for i in indices]
 
 
-def generate_batched(model, tokenizer, prompts: list[PreparedPrompt], *, batch_size: int, max_tokens: int,
-                     on_batch=None, stats: GenerationStats | None = None) -> dict[str, str]:
+def generate_batched(
+    model,
+    tokenizer,
+    prompts: list[PreparedPrompt],
+    *,
+    batch_size: int,
+    max_tokens: int,
+    on_batch=None,
+    stats: GenerationStats | None = None,
+) -> dict[str, str]:
     """fingerprint -> generated text (greedy), `batch_size` sequences decoded together.
 
     Prompts are processed in sorted order, each alone (no padding to another's length) and only
@@ -365,8 +374,11 @@ def analyze_findings(
             for f in todo:
                 p = encode_prompt(tokenizer, f, budget)
                 if p.truncated:
-                    log.warning("%s: finding too long for the model's context; facts truncated to %d prompt tokens",
-                                f.short(), budget)
+                    log.warning(
+                        "%s: finding too long for the model's context; facts truncated to %d prompt tokens",
+                        f.short(),
+                        budget,
+                    )
                 prompts.append(p)
             truncated = {p.fingerprint: p.truncated for p in prompts}
             bar = _Progress(len(todo), progress)
@@ -376,16 +388,28 @@ def analyze_findings(
                 for fp, text in texts.items():
                     parsed = parse_answer(text)
                     fresh[fp] = Analysis(
-                        fingerprint=fp, verdict=parsed.verdict, risk=parsed.risk, remediation=parsed.remediation,
-                        model_id=runtime.model_id, truncated=truncated[fp], well_formed=parsed.well_formed,
+                        fingerprint=fp,
+                        verdict=parsed.verdict,
+                        risk=parsed.risk,
+                        remediation=parsed.remediation,
+                        model_id=runtime.model_id,
+                        truncated=truncated[fp],
+                        well_formed=parsed.well_formed,
                     )
                 results.update(fresh)
                 store.put_analyses({fp: a.model_dump(exclude={"cached"}) for fp, a in fresh.items()}, key, version)
                 bar.advance(len(batch))
 
             try:
-                generate_batched(lm, tokenizer, prompts, batch_size=settings.analyze.batch_size,
-                                 max_tokens=settings.analyze.max_tokens, on_batch=store_batch, stats=stats)
+                generate_batched(
+                    lm,
+                    tokenizer,
+                    prompts,
+                    batch_size=settings.analyze.batch_size,
+                    max_tokens=settings.analyze.max_tokens,
+                    on_batch=store_batch,
+                    stats=stats,
+                )
             finally:
                 bar.close()
     return [results[f.fingerprint] for f in unique]

@@ -60,8 +60,7 @@ def print_analysis_table(findings, analyses, file: IO[str] | None = None) -> Non
 
 def run(args, settings: Settings) -> int:
     from secai.analysis.analyze import analyze_findings
-    from secai.ingest.collect import log_problems
-    from secai.ingest.collect import collect
+    from secai.ingest.collect import collect, log_problems
 
     if args.batch_size is not None:
         settings.analyze.batch_size = args.batch_size
@@ -69,8 +68,9 @@ def run(args, settings: Settings) -> int:
         settings.analyze.max_tokens = args.max_tokens
     result = collect(args.paths, settings.limits)
     log_problems(result)
-    analyses = analyze_findings(result.findings, settings, model=args.model, no_cache=args.no_cache,
-                                progress=not getattr(args, "quiet", False))
+    analyses = analyze_findings(
+        result.findings, settings, model=args.model, no_cache=args.no_cache, progress=not getattr(args, "quiet", False)
+    )
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
         if args.format == "jsonl":

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from secai.ingest.bundle import BundleMeta, write_bundle
 from secai.config import Settings
 from secai.errors import SecaiError
-from secai.report.escape import md_code, md_inline
 from secai.findings import SEVERITY_ORDER, Finding
+from secai.ingest.bundle import BundleMeta, write_bundle
 from secai.ingest.collect import IngestResult, Problem, collect
+from secai.report.escape import md_code, md_inline
 
 log = logging.getLogger("secai")
 
@@ -38,12 +38,19 @@ def add_parser(sub) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH", help="report files, folders, zips or globs (** allowed)")
     p.add_argument("--out", required=True, metavar="DIR", help="bundle folder to write")
     p.add_argument("--run-id", type=int, help="also download and read the artifacts of this workflow run")
-    p.add_argument("--artifact-pattern", action="append", metavar="GLOB",
-                   help="with --run-id: artifact names to take (repeatable; default: all)")
+    p.add_argument(
+        "--artifact-pattern",
+        action="append",
+        metavar="GLOB",
+        help="with --run-id: artifact names to take (repeatable; default: all)",
+    )
     p.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)")
-    p.add_argument("--pr-number-file", metavar="FILE",
-                   help="untrusted file holding the PR number (fork-safe workflow_run pattern); "
-                        "validated and cross-checked with the GitHub API")
+    p.add_argument(
+        "--pr-number-file",
+        metavar="FILE",
+        help="untrusted file holding the PR number (fork-safe workflow_run pattern); "
+        "validated and cross-checked with the GitHub API",
+    )
     p.add_argument("--bundle-name", default="secai-bundle", help="artifact name reported in the outputs")
     p.add_argument("--api-url", help="GitHub API URL (default: $GITHUB_API_URL)")
     p.add_argument("--strict", action="store_true", help="exit 1 when any input could not be read")
@@ -51,6 +58,7 @@ def add_parser(sub) -> None:
 
 
 # -- GitHub context --------------------------------------------------------------------------------
+
 
 @dataclass
 class Context:
@@ -114,7 +122,7 @@ def context_from_env(environ: dict[str, str], event: dict) -> Context:
         repo=environ.get("GITHUB_REPOSITORY") or _str(_get(event, "repository", "full_name")),
         sha=environ.get("GITHUB_SHA") or None,
         ref=ref,
-        branch=ref[len("refs/heads/"):] if ref and ref.startswith("refs/heads/") else None,
+        branch=ref[len("refs/heads/") :] if ref and ref.startswith("refs/heads/") else None,
         run_id=_int(environ.get("GITHUB_RUN_ID")),
         event=name,
     )
@@ -166,8 +174,9 @@ def verify_pr_number(ctx: Context, claimed: int, settings: Settings, api_url: st
         raise SecaiError(f"PR number {claimed} given, but the scanned run was a {ctx.event or 'unknown'} event")
     if ctx.listed_prs:
         if claimed not in ctx.listed_prs:
-            raise SecaiError(f"PR number {claimed} is not among the run's pull requests "
-                             f"({', '.join(map(str, ctx.listed_prs))})")
+            raise SecaiError(
+                f"PR number {claimed} is not among the run's pull requests ({', '.join(map(str, ctx.listed_prs))})"
+            )
         return
     if not ctx.repo or not ctx.sha:
         raise SecaiError(f"PR number {claimed}: repository and head commit unknown; cannot verify it")
@@ -177,11 +186,14 @@ def verify_pr_number(ctx: Context, claimed: int, settings: Settings, api_url: st
         pull = gh.pull(ctx.repo, claimed)
         head_sha = gh.call(f"{ctx.repo}#{claimed}", lambda: pull.head.sha)
     if head_sha != ctx.sha:
-        raise SecaiError(f"PR number {claimed}: its head commit {head_sha[:12]} is not the scanned commit "
-                         f"{ctx.sha[:12]}; refusing it")
+        raise SecaiError(
+            f"PR number {claimed}: its head commit {head_sha[:12]} is not the scanned commit "
+            f"{ctx.sha[:12]}; refusing it"
+        )
 
 
 # -- inputs ------------------------------------------------------------------------------------------
+
 
 def expand_paths(patterns: list[str]) -> tuple[list[str], list[Problem]]:
     """Globs expand (sorted, `**` recursive); plain paths pass through for ingest to judge."""
@@ -201,8 +213,9 @@ def expand_paths(patterns: list[str]) -> tuple[list[str], list[Problem]]:
     return out, problems
 
 
-def _fetch_run(ctx: Context, run_id: int, patterns: list[str] | None, settings: Settings, api_url: str | None,
-               tmp: Path) -> Path:
+def _fetch_run(
+    ctx: Context, run_id: int, patterns: list[str] | None, settings: Settings, api_url: str | None, tmp: Path
+) -> Path:
     """Download the run's artifacts; the run's own metadata (from the API) replaces the context."""
     from secai.github.fetch import fetch_runs
 
@@ -225,6 +238,7 @@ def _fetch_run(ctx: Context, run_id: int, patterns: list[str] | None, settings: 
 
 
 # -- outputs -----------------------------------------------------------------------------------------
+
 
 def write_outputs(path: str, values: dict[str, Any]) -> None:
     """Append `name=value` lines to $GITHUB_OUTPUT (multi-line values in a random heredoc)."""
@@ -262,7 +276,9 @@ def summary_markdown(meta: BundleMeta, findings: list[Finding], result: IngestRe
     for tool in sorted(per_tool):
         row = per_tool[tool]
         lines.append(f"| {md_inline(tool, 60)} | " + " | ".join(str(row[s]) for s in sev) + f" | {sum(row.values())} |")
-    lines.append("| **all** | " + " | ".join(str(meta.severity_counts.get(s, 0)) for s in sev) + f" | **{len(findings)}** |")
+    lines.append(
+        "| **all** | " + " | ".join(str(meta.severity_counts.get(s, 0)) for s in sev) + f" | **{len(findings)}** |"
+    )
     lines.append("")
     lines.append(f"{len(result.reports)} report(s) read.")
     errors = result.errors
@@ -275,6 +291,7 @@ def summary_markdown(meta: BundleMeta, findings: list[Finding], result: IngestRe
 
 
 # -- the command -------------------------------------------------------------------------------------
+
 
 def run(args, settings: Settings) -> int:
     environ = dict(os.environ)
@@ -296,24 +313,40 @@ def run(args, settings: Settings) -> int:
     for p in result.problems:
         {"error": log.error, "warning": log.warning}.get(p.level, log.debug)("%s", p)
 
-    meta = BundleMeta(repo=ctx.repo, sha=ctx.sha, ref=ctx.ref, branch=ctx.branch, pr=ctx.pr, run_id=ctx.run_id,
-                      event=ctx.event, is_fork=ctx.is_fork)
+    meta = BundleMeta(
+        repo=ctx.repo,
+        sha=ctx.sha,
+        ref=ctx.ref,
+        branch=ctx.branch,
+        pr=ctx.pr,
+        run_id=ctx.run_id,
+        event=ctx.event,
+        is_fork=ctx.is_fork,
+    )
     parse = {"reports": [r.__dict__ for r in result.reports], "problems": [p.__dict__ for p in result.problems]}
     out = Path(args.out)
     meta = write_bundle(out, meta, result.findings, parse)
-    log.info("bundle %s: %d findings from %d report(s), %d error(s)", out, len(result.findings),
-             len(result.reports), len(result.errors))
+    log.info(
+        "bundle %s: %d findings from %d report(s), %d error(s)",
+        out,
+        len(result.findings),
+        len(result.reports),
+        len(result.errors),
+    )
 
     if environ.get("GITHUB_OUTPUT"):
-        write_outputs(environ["GITHUB_OUTPUT"], {
-            "total": len(result.findings),
-            **meta.severity_counts,
-            "reports": len(result.reports),
-            "errors": len(result.errors),
-            "pr": meta.pr or "",
-            "bundle-name": args.bundle_name,
-            "bundle-path": str(out.resolve()),
-        })
+        write_outputs(
+            environ["GITHUB_OUTPUT"],
+            {
+                "total": len(result.findings),
+                **meta.severity_counts,
+                "reports": len(result.reports),
+                "errors": len(result.errors),
+                "pr": meta.pr or "",
+                "bundle-name": args.bundle_name,
+                "bundle-path": str(out.resolve()),
+            },
+        )
     if environ.get("GITHUB_STEP_SUMMARY"):
         with open(environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
             fh.write(summary_markdown(meta, result.findings, result))

@@ -9,6 +9,7 @@ from secai.config import Settings
 from secai.errors import SecaiError
 from secai.github.pr_comment import post_comment
 
+
 def add_parser(sub) -> None:
     p = sub.add_parser("comment", help="post the report of a run folder as the PR's one secai comment")
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="run folder (default: the latest one)")

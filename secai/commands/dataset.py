@@ -38,8 +38,7 @@ def _load_findings(args, settings: Settings):
         except (OSError, ValueError) as e:
             raise InputError(path, f"cannot read findings: {str(e).splitlines()[0][:200]}") from None
     if args.paths:
-        from secai.ingest.collect import log_problems
-        from secai.ingest.collect import collect
+        from secai.ingest.collect import collect, log_problems
 
         res = collect(args.paths, settings.limits)
         log_problems(res)
@@ -59,7 +58,9 @@ def run(args, settings: Settings) -> int:
     meta = {"branch": args.branch, "pr": args.pr, "event": "pull_request" if args.pr is not None else None}
     res = build_dataset(findings, Path(args.out), settings, run_meta=meta)
     print(f"dataset: {res.out_dir}")
-    print(f"  train {res.counts['train']}, valid {res.counts['valid']}, test {res.counts['test']}"
-          f"; flagged {res.flagged}; excluded {sum(res.excluded.values())}")
+    print(
+        f"  train {res.counts['train']}, valid {res.counts['valid']}, test {res.counts['test']}"
+        f"; flagged {res.flagged}; excluded {sum(res.excluded.values())}"
+    )
     print(f"  training data: {res.decision}")
     return 1 if errors else 0

@@ -19,8 +19,8 @@ def add_parser(sub) -> None:
 
 
 def run(args, settings: Settings) -> int:
-    from secai.training.evaluate import evaluate_adapter, print_table
     from secai.model.base import resolve_model
+    from secai.training.evaluate import evaluate_adapter, print_table
 
     if args.max_examples is not None:
         settings.evaluate.max_examples = args.max_examples

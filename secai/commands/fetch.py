@@ -17,8 +17,13 @@ def add_parser(sub) -> None:
     p.add_argument("--pr", type=int, help="runs of this pull request only")
     p.add_argument("--since", help="runs created on or after: 2025-01-31, an ISO timestamp, or 7d")
     p.add_argument("--limit", type=int, default=10, help="at most this many new runs (default 10)")
-    p.add_argument("--artifact", action="append", dest="patterns", metavar="GLOB",
-                   help="artifact names to download (repeatable; default github.artifact_patterns)")
+    p.add_argument(
+        "--artifact",
+        action="append",
+        dest="patterns",
+        metavar="GLOB",
+        help="artifact names to download (repeatable; default github.artifact_patterns)",
+    )
     p.add_argument("--out", metavar="DIR", help="run folder (one run) or parent of run-<id> folders")
     p.add_argument("--api-url", help="GitHub API base URL (default $GITHUB_API_URL or github.api_url)")
     p.add_argument("--format", choices=["table", "json"], default="table")
@@ -28,9 +33,19 @@ def add_parser(sub) -> None:
 def run(args, settings: Settings) -> int:
     from secai.github.fetch import fetch_runs
 
-    summary = fetch_runs(args.repo, settings, run_id=args.run_id, workflow=args.workflow, branch=args.branch,
-                         pr=args.pr, since=args.since, limit=args.limit, out=args.out, patterns=args.patterns,
-                         api_url=args.api_url)
+    summary = fetch_runs(
+        args.repo,
+        settings,
+        run_id=args.run_id,
+        workflow=args.workflow,
+        branch=args.branch,
+        pr=args.pr,
+        since=args.since,
+        limit=args.limit,
+        out=args.out,
+        patterns=args.patterns,
+        api_url=args.api_url,
+    )
     if args.format == "json":
         json.dump(summary.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -43,7 +58,14 @@ def run(args, settings: Settings) -> int:
         for col in ("run", "branch", "event", "artifacts", "findings", "problems", "folder"):
             table.add_column(col)
         for r in summary.runs:
-            table.add_row(str(r.id), escape(r.head_branch or ""), r.event or "", escape(", ".join(r.artifacts)),
-                          str(r.findings), str(len(r.errors)), escape(r.run_dir or ""))
+            table.add_row(
+                str(r.id),
+                escape(r.head_branch or ""),
+                r.event or "",
+                escape(", ".join(r.artifacts)),
+                str(r.findings),
+                str(len(r.errors)),
+                escape(r.run_dir or ""),
+            )
         Console().print(table)
     return 0 if all(r.complete for r in summary.runs) else 1

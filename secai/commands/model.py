@@ -13,8 +13,11 @@ def add_parser(sub) -> None:
     msub = p.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     pull = msub.add_parser("pull", help="download/convert the model into the cache (idempotent)")
     pull.add_argument("name", nargs="?", help="embedded (default), a local MLX folder, or a Hub id")
-    pull.add_argument("--base-only", action="store_true",
-                      help="skip preparing the variant this machine runs (the float32 copy on a CPU)")
+    pull.add_argument(
+        "--base-only",
+        action="store_true",
+        help="skip preparing the variant this machine runs (the float32 copy on a CPU)",
+    )
     pull.set_defaults(func=run)
     info = msub.add_parser("info", help="architecture, parameters, quantization, chat template, cache path")
     info.add_argument("name", nargs="?", help="embedded (default), a local MLX folder, or a Hub id")

@@ -11,8 +11,12 @@ def add_parser(sub) -> None:
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="run folder (default: the latest run)")
     p.add_argument("--dataset-repo", metavar="NS/NAME", help="dataset repo (default: publish.dataset_repo)")
     p.add_argument("--model-repo", metavar="NS/NAME", help="model repo (default: publish.model_repo)")
-    p.add_argument("--dry-run", action="store_true", default=None,
-                   help="write the files that would be committed into RUN_DIR/publish/ (default without HF_TOKEN)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=None,
+        help="write the files that would be committed into RUN_DIR/publish/ (default without HF_TOKEN)",
+    )
     p.add_argument("--fuse", action="store_true", help="also publish a fused, dequantized model to <model-repo>-fused")
     p.add_argument("--model", help="base model the adapter was trained on (default: settings)")
     p.set_defaults(func=run)
@@ -26,10 +30,20 @@ def run(args, settings: Settings) -> int:
         from secai.model.base import resolve_model
 
         base = resolve_model(args.model, settings)
-    res = publish_run(run_dir_arg(args, settings), settings, dataset_repo=args.dataset_repo,
-                      model_repo=args.model_repo, dry_run=args.dry_run, fuse=args.fuse, base=base)
+    res = publish_run(
+        run_dir_arg(args, settings),
+        settings,
+        dataset_repo=args.dataset_repo,
+        model_repo=args.model_repo,
+        dry_run=args.dry_run,
+        fuse=args.fuse,
+        base=base,
+    )
     for up in res.repos:
-        where = up.dry_run_dir if res.dry_run else f"{up.url} @ {(up.commit or '')[:12]} tag {up.tag}" + (
-            "" if up.committed else " (unchanged)")
+        where = (
+            up.dry_run_dir
+            if res.dry_run
+            else f"{up.url} @ {(up.commit or '')[:12]} tag {up.tag}" + ("" if up.committed else " (unchanged)")
+        )
         print(f"{up.kind:8s} {up.repo_id}: {len(up.files)} files -> {where}")
     return 0

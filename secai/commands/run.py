@@ -65,8 +65,14 @@ def _run_one(run_dir: Path, settings: Settings, args, artifacts=None, meta=None)
     from secai.pipeline import run_pipeline
 
     return run_pipeline(
-        run_dir, settings, artifacts=artifacts, meta=meta, model=args.model, stages=_stages(args),
-        publish=False if args.no_publish else None, progress=not args.no_progress,
+        run_dir,
+        settings,
+        artifacts=artifacts,
+        meta=meta,
+        model=args.model,
+        stages=_stages(args),
+        publish=False if args.no_publish else None,
+        progress=not args.no_progress,
     )
 
 
@@ -79,24 +85,43 @@ def run(args, settings: Settings) -> int:
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise SecaiError(f"{missing[0]}: no such file or directory")
-        run_dir = Path(args.out) if args.out else _default_run_dir(
-            settings, "\n".join(str(p.resolve()) for p in paths), "local")
+        run_dir = (
+            Path(args.out)
+            if args.out
+            else _default_run_dir(settings, "\n".join(str(p.resolve()) for p in paths), "local")
+        )
         trusted = args.pr is None and (args.branch is None or args.branch in settings.dataset.trusted_branches)
-        meta = RunMeta(repo=args.repo_name, run_id=None, branch=args.branch, pr=args.pr,
-                       event="pull_request" if args.pr else "local", trusted=trusted)
+        meta = RunMeta(
+            repo=args.repo_name,
+            run_id=None,
+            branch=args.branch,
+            pr=args.pr,
+            event="pull_request" if args.pr else "local",
+            trusted=trusted,
+        )
         results.append(_run_one(run_dir, settings, args, artifacts=paths, meta=meta))
     elif args.bundle:
         results.append(_run_bundle(Path(args.bundle), settings, args))
     else:
         from secai.github.fetch import fetch_runs
 
-        summary = fetch_runs(args.repo, settings, run_id=args.run_id, workflow=args.workflow, branch=args.branch,
-                             pr=args.pr, since=args.since, limit=args.limit, api_url=args.api_url)
+        summary = fetch_runs(
+            args.repo,
+            settings,
+            run_id=args.run_id,
+            workflow=args.workflow,
+            branch=args.branch,
+            pr=args.pr,
+            since=args.since,
+            limit=args.limit,
+            api_url=args.api_url,
+        )
         for fetched in summary.runs:
             if not fetched.run_dir:
                 continue
-            results.append(_run_one(Path(fetched.run_dir), settings, args,
-                                    artifacts=[Path(fetched.run_dir) / "inputs"]))
+            results.append(
+                _run_one(Path(fetched.run_dir), settings, args, artifacts=[Path(fetched.run_dir) / "inputs"])
+            )
         if not results:
             log.info("no new completed runs with artifacts in %s", args.repo)
     for res in results:
@@ -117,12 +142,29 @@ def _run_bundle(bundle: Path, settings: Settings, args):
     pr = data.get("pr")
     branch = data.get("branch")
     event = data.get("event")
-    trusted = ((not pr) and (not data.get("is_fork")) and event not in ("pull_request", "pull_request_target")
-               and branch in settings.dataset.trusted_branches)
-    meta = RunMeta(repo=data.get("repo"), run_id=str(data.get("run_id") or ""), head_sha=data.get("sha"),
-                   branch=branch, pr=pr, event=event, is_fork=bool(data.get("is_fork")), trusted=trusted)
-    run_dir = Path(args.out) if args.out else _default_run_dir(
-        settings, f"{meta.repo}:{meta.run_id}:{(bundle / 'findings.json').stat().st_size}", "bundle")
+    trusted = (
+        (not pr)
+        and (not data.get("is_fork"))
+        and event not in ("pull_request", "pull_request_target")
+        and branch in settings.dataset.trusted_branches
+    )
+    meta = RunMeta(
+        repo=data.get("repo"),
+        run_id=str(data.get("run_id") or ""),
+        head_sha=data.get("sha"),
+        branch=branch,
+        pr=pr,
+        event=event,
+        is_fork=bool(data.get("is_fork")),
+        trusted=trusted,
+    )
+    run_dir = (
+        Path(args.out)
+        if args.out
+        else _default_run_dir(
+            settings, f"{meta.repo}:{meta.run_id}:{(bundle / 'findings.json').stat().st_size}", "bundle"
+        )
+    )
     run_dir.mkdir(parents=True, exist_ok=True)
     for name in ("findings.json", "parse.json"):
         if (bundle / name).is_file():

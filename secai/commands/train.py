@@ -35,5 +35,7 @@ def run(args, settings: Settings) -> int:
     print(f"adapter: {res.adapter_dir}")
     print(f"  {res.summary}")
     if res.input_tokens_per_second:
-        print(f"  {res.input_tokens_per_second:.0f} tokens/s, peak memory {res.peak_memory_gb:.2f} GB, {res.seconds:.0f}s")
+        print(
+            f"  {res.input_tokens_per_second:.0f} tokens/s, peak memory {res.peak_memory_gb:.2f} GB, {res.seconds:.0f}s"
+        )
     return 0

@@ -46,6 +46,9 @@ def run(args, settings: Settings) -> int:
         mark = "[green]ok[/]" if c.passed else "[red]FAILED[/]"
         console.print(f"{mark} {c.name}" + (f": {c.detail}" if c.detail else ""), highlight=False, markup=True)
     gate = {True: "passed", False: "FAILED", None: "not evaluated"}[res.eval_gate]
-    console.print(f"evaluation gate: {gate}   validation: {'passed' if res.passed else 'FAILED'}   "
-                  f"-> {run_dir / 'validation.json'}", highlight=False)
+    console.print(
+        f"evaluation gate: {gate}   validation: {'passed' if res.passed else 'FAILED'}   "
+        f"-> {run_dir / 'validation.json'}",
+        highlight=False,
+    )
     return 0 if res.passed else 1

@@ -42,10 +42,18 @@ def run(args, settings: Settings) -> int:
             res = post_comment(run_dir, args.repo, run.pr, settings, client)
             log.info("PR #%d: comment %s", run.pr, res.action)
 
-    watcher = Watcher(args.repo, settings, client=client, process=parse_only if args.parse_only else None,
-                      interval=args.interval, on_processed=comment if args.comment else None,
-                      workflow=args.workflow, branch=args.branch, since=args.since,
-                      patterns=args.patterns)
+    watcher = Watcher(
+        args.repo,
+        settings,
+        client=client,
+        process=parse_only if args.parse_only else None,
+        interval=args.interval,
+        on_processed=comment if args.comment else None,
+        workflow=args.workflow,
+        branch=args.branch,
+        since=args.since,
+        patterns=args.patterns,
+    )
     install_signal_handlers(watcher)
     try:
         return watcher.run(once=args.once)

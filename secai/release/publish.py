@@ -17,18 +17,19 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from secai.release.cards import check_model_card, model_card
 from secai.config import Settings
 from secai.errors import PublishError
-from secai.log import known_tokens, mask_tokens
 from secai.ingest.redact import redact_text
-from secai.run.folder import atomic_write_json
+from secai.log import known_tokens, mask_tokens
+from secai.release.cards import check_model_card, model_card
 from secai.release.validate import BaseInfo, resolve_base, run_facts
+from secai.run.folder import atomic_write_json
 
 log = logging.getLogger("secai")
 
@@ -75,15 +76,18 @@ def gate_problems(run_dir: Path) -> list[str]:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            problems.append(f"{what}: {path} is missing or unreadable (run `secai-runner "
-                            f"{'validate' if key == 'passed' else 'evaluate'}` first)")
+            problems.append(
+                f"{what}: {path} is missing or unreadable (run `secai-runner "
+                f"{'validate' if key == 'passed' else 'evaluate'}` first)"
+            )
             continue
         ok = data.get("passed") if key == "passed" else (data.get("gate") or {}).get("passed")
         if not ok:
             detail = ""
             if key == "passed":
-                detail = "; ".join(f"{c.get('name')}: {c.get('detail')}" for c in data.get("checks", [])
-                                   if not c.get("passed"))
+                detail = "; ".join(
+                    f"{c.get('name')}: {c.get('detail')}" for c in data.get("checks", []) if not c.get("passed")
+                )
             else:
                 detail = f"margin {(data.get('gate') or {}).get('margin')}"
             problems.append(f"{what} did not pass" + (f" ({detail})" if detail else ""))
@@ -225,7 +229,7 @@ def is_transient(err: BaseException) -> bool:
 def _delay(err: BaseException, attempt: int) -> float:
     resp = getattr(err, "response", None)
     retry_after = getattr(resp, "headers", {}).get("Retry-After") if resp is not None else None
-    base = min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2 ** attempt)
+    base = min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2**attempt)
     try:
         return max(base, min(MAX_BACKOFF_SECONDS, float(retry_after))) if retry_after else base
     except ValueError:
@@ -259,8 +263,11 @@ def git_blob_sha(data: bytes) -> str:
 
 def _remote_state(api, repo_id: str, repo_type: str, retries: int) -> dict[str, tuple[bool, str]]:
     """path -> (is LFS, sha256 for LFS files / git blob sha otherwise)."""
-    entries = with_retries(lambda: list(api.list_repo_tree(repo_id, repo_type=repo_type, recursive=True)),
-                           f"{repo_id}: listing files", retries)
+    entries = with_retries(
+        lambda: list(api.list_repo_tree(repo_id, repo_type=repo_type, recursive=True)),
+        f"{repo_id}: listing files",
+        retries,
+    )
     out = {}
     for e in entries:
         if hasattr(e, "blob_id"):
@@ -298,16 +305,22 @@ def _commit(api, up: RepoUpload, local: dict[str, bytes], message: str, descript
         ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=local[p]) for p in changed]
         ops += [CommitOperationDelete(path_in_repo=p) for p in stale]
         try:
-            info = api.create_commit(up.repo_id, repo_type=up.repo_type, operations=ops,
-                                     commit_message=message, commit_description=description)
+            info = api.create_commit(
+                up.repo_id,
+                repo_type=up.repo_type,
+                operations=ops,
+                commit_message=message,
+                commit_description=description,
+            )
             up.commit, up.committed = info.oid, True
             return
         except Exception as e:  # noqa: BLE001  see with_retries
             if not is_transient(e) or attempt == retries:
                 raise PublishError(f"{up.repo_id}: commit failed: {_describe(e)}") from None
             delay = _delay(e, attempt)
-            log.warning("%s: commit: %s; checking whether it landed, then retrying in %.1fs",
-                        up.repo_id, _describe(e), delay)
+            log.warning(
+                "%s: commit: %s; checking whether it landed, then retrying in %.1fs", up.repo_id, _describe(e), delay
+            )
             time.sleep(delay)
 
 
@@ -319,8 +332,9 @@ def _tag(api, up: RepoUpload, tag: str, retries: int) -> None:
 
     def create():
         try:
-            api.create_tag(up.repo_id, tag=tag, revision=up.commit, repo_type=up.repo_type,
-                           tag_message=f"secai run {tag}")
+            api.create_tag(
+                up.repo_id, tag=tag, revision=up.commit, repo_type=up.repo_type, tag_message=f"secai run {tag}"
+            )
         except Exception as e:  # noqa: BLE001
             if _status(e) == 409:  # an earlier attempt created it
                 return
@@ -330,10 +344,22 @@ def _tag(api, up: RepoUpload, tag: str, retries: int) -> None:
     up.tag = tag
 
 
-def upload_repo(api, up: RepoUpload, local: dict[str, bytes], *, private: bool, message: str, description: str,
-                tag: str, retries: int) -> None:
-    url = with_retries(lambda: api.create_repo(up.repo_id, repo_type=up.repo_type, private=private, exist_ok=True),
-                       f"{up.repo_id}: create", retries)
+def upload_repo(
+    api,
+    up: RepoUpload,
+    local: dict[str, bytes],
+    *,
+    private: bool,
+    message: str,
+    description: str,
+    tag: str,
+    retries: int,
+) -> None:
+    url = with_retries(
+        lambda: api.create_repo(up.repo_id, repo_type=up.repo_type, private=private, exist_ok=True),
+        f"{up.repo_id}: create",
+        retries,
+    )
     up.url = str(url)
     _commit(api, up, local, message, description, retries)
     _tag(api, up, tag, retries)
@@ -356,8 +382,17 @@ def _check_repo_id(repo_id: str, flag: str) -> str:
     return repo_id
 
 
-def publish_run(run_dir: Path, settings: Settings, *, dataset_repo: str | None = None, model_repo: str | None = None,
-                dry_run: bool | None = None, fuse: bool = False, base: Any = None, api: Any = None) -> PublishResult:
+def publish_run(
+    run_dir: Path,
+    settings: Settings,
+    *,
+    dataset_repo: str | None = None,
+    model_repo: str | None = None,
+    dry_run: bool | None = None,
+    fuse: bool = False,
+    base: Any = None,
+    api: Any = None,
+) -> PublishResult:
     run_dir = Path(run_dir)
     token = os.environ.get("HF_TOKEN") or None
     dry_run = (token is None) if dry_run is None else dry_run
@@ -379,8 +414,10 @@ def publish_run(run_dir: Path, settings: Settings, *, dataset_repo: str | None =
     model_repo = model_repo or settings.publish.model_repo
     if not (dataset_repo or model_repo):
         if not dry_run:
-            raise refuse("no dataset or model repo configured (publish.dataset_repo / publish.model_repo, "
-                         "or --dataset-repo / --model-repo)")
+            raise refuse(
+                "no dataset or model repo configured (publish.dataset_repo / publish.model_repo, "
+                "or --dataset-repo / --model-repo)"
+            )
         dataset_repo, model_repo = f"{DRY_RUN_NAMESPACE}/secai-dataset", f"{DRY_RUN_NAMESPACE}/secai-adapter"
     if dataset_repo:
         _check_repo_id(dataset_repo, "--dataset-repo")
@@ -405,8 +442,9 @@ def publish_run(run_dir: Path, settings: Settings, *, dataset_repo: str | None =
             untrue = check_model_card(fcard, ffacts)
             if untrue:
                 raise refuse("fused model card: " + "; ".join(untrue))
-            plan.append((RepoUpload(kind="fused", repo_id=fused_repo, repo_type="model"),
-                         fused_files(run_dir, info, fcard)))
+            plan.append(
+                (RepoUpload(kind="fused", repo_id=fused_repo, repo_type="model"), fused_files(run_dir, info, fcard))
+            )
 
     leaks = [f"{up.repo_id}/{p}" for up, files in plan for p in secret_problems(files)]
     if leaks:
@@ -438,8 +476,16 @@ def publish_run(run_dir: Path, settings: Settings, *, dataset_repo: str | None =
         for up, files in plan:
             message = f"secai: {up.kind} from {source}@{sha[:12]} (run {run_id})"
             description = f"source: {source}\ncommit: {sha}\nrun: {run_id}\nfiles: {len(files)}\n"
-            upload_repo(api, up, files, private=settings.publish.private, message=redact_text(message),
-                        description=redact_text(description), tag=tag, retries=settings.publish.retries)
+            upload_repo(
+                api,
+                up,
+                files,
+                private=settings.publish.private,
+                message=redact_text(message),
+                description=redact_text(description),
+                tag=tag,
+                retries=settings.publish.retries,
+            )
         result.published = True
     result.repos = [up for up, _ in plan]
     atomic_write_json(run_dir / "publish.json", result.model_dump(mode="json"))

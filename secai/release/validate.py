@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from secai.config import Settings
+from secai.errors import SecaiError
 from secai.release.cards import (
     EMBEDDED_BASE_ID,
     EMBEDDED_BASE_LICENSE,
@@ -23,16 +25,27 @@ from secai.release.cards import (
     check_model_card,
     model_card,
 )
-from secai.config import Settings
-from secai.errors import SecaiError
 from secai.run.folder import atomic_write_json
 
 log = logging.getLogger("secai")
 
 ADAPTER_FILES = ("adapters.safetensors", "adapter_config.json")
 MAX_HEADER_BYTES = 100 << 20
-DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
-               "BOOL": 1, "U16": 2, "U32": 4, "U64": 8}
+DTYPE_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "U16": 2,
+    "U32": 4,
+    "U64": 8,
+}
 GENERATE_EXAMPLES = 3
 GENERATE_TOKENS = 64
 MIN_DISTINCT_BIGRAMS = 0.25
@@ -111,8 +124,9 @@ def read_safetensors_header(path: Path) -> dict[str, Any]:
         if dtype not in DTYPE_BYTES or not all(isinstance(d, int) and d >= 0 for d in shape):
             raise AdapterError(f"{path}: tensor {name} has an unsupported dtype or shape ({dtype}, {shape})")
         if end > data_size:
-            raise AdapterError(f"{path}: truncated: tensor {name} ends at byte {end} of the data, "
-                               f"but the file holds only {data_size}")
+            raise AdapterError(
+                f"{path}: truncated: tensor {name} ends at byte {end} of the data, but the file holds only {data_size}"
+            )
         if not 0 <= begin <= end or end - begin != math.prod(shape) * DTYPE_BYTES[dtype]:
             raise AdapterError(f"{path}: tensor {name} size does not match its shape {shape} and dtype {dtype}")
     return tensors
@@ -195,8 +209,9 @@ def check_adapter_config(config: dict[str, Any], header: dict[str, Any], base_pa
             continue
         layer, key, part = int(m.group(1)), m.group(2), m.group(3)
         if layer not in adapted:
-            problems.append(f"tensor {name} is in layer {layer}, outside the adapted layers "
-                            f"{adapted.start}..{adapted.stop - 1}")
+            problems.append(
+                f"tensor {name} is in layer {layer}, outside the adapted layers {adapted.start}..{adapted.stop - 1}"
+            )
         elif (layer, key) not in modules:
             problems.append(f"tensor {name} adapts {key}, which the base model does not have")
         elif keys is not None and key not in keys:
@@ -213,13 +228,16 @@ def check_adapter_config(config: dict[str, Any], header: dict[str, Any], base_pa
             in_dim = in_dim * 32 // bits
         a, b = parts["lora_a"], parts["lora_b"]
         if a != [in_dim, rank] or b != [rank, out_dim]:
-            problems.append(f"layer {layer} {key}: lora_a {a} / lora_b {b} do not match rank {rank} and the "
-                            f"base weight ({out_dim}x{in_dim})")
+            problems.append(
+                f"layer {layer} {key}: lora_a {a} / lora_b {b} do not match rank {rank} and the "
+                f"base weight ({out_dim}x{in_dim})"
+            )
     expected = {(i, k) for i in adapted for k in (keys or []) if (i, k) in modules}
     absent = sorted(expected - set(found))
     if absent:
-        problems.append(f"{len(absent)} adapted modules have no LoRA weights (first: layer {absent[0][0]} "
-                        f"{absent[0][1]})")
+        problems.append(
+            f"{len(absent)} adapted modules have no LoRA weights (first: layer {absent[0][0]} {absent[0][1]})"
+        )
     return problems
 
 
@@ -268,16 +286,20 @@ def test_prompts(dataset_dir: Path, n: int = GENERATE_EXAMPLES) -> list[list[dic
     return prompts
 
 
-def generate_samples(base: BaseInfo, adapter_dir: Path, prompts: list[list[dict[str, str]]],
-                     max_tokens: int = GENERATE_TOKENS) -> list[Sample]:
+def generate_samples(
+    base: BaseInfo, adapter_dir: Path, prompts: list[list[dict[str, str]]], max_tokens: int = GENERATE_TOKENS
+) -> list[Sample]:
     from mlx_lm import load
 
     from secai.analysis.analyze import PreparedPrompt, generate_batched
 
     model, tokenizer = load(base.runtime_path or base.path, adapter_path=str(adapter_dir))
     prepared = [
-        PreparedPrompt(fingerprint=str(i), truncated=False,
-                       tokens=list(tokenizer.apply_chat_template(m, add_generation_prompt=True, return_dict=False)))
+        PreparedPrompt(
+            fingerprint=str(i),
+            truncated=False,
+            tokens=list(tokenizer.apply_chat_template(m, add_generation_prompt=True, return_dict=False)),
+        )
         for i, m in enumerate(prompts)
     ]
     answers = generate_batched(model, tokenizer, prepared, batch_size=len(prepared), max_tokens=max_tokens)
@@ -323,13 +345,23 @@ def resolve_base(run_dir: Path, settings: Settings, base: Any = None) -> BaseInf
     from secai.model.base import runtime_model
 
     embedded = getattr(base, "source", "") == "embedded" or base.model_id == EMBEDDED_BASE_ID
-    return BaseInfo(model_id=base.model_id, path=str(base.path), embedded=embedded,
-                    license=EMBEDDED_BASE_LICENSE if embedded else _base_license(Path(base.path)),
-                    runtime_path=str(runtime_model(base, settings, purpose="infer").path))
+    return BaseInfo(
+        model_id=base.model_id,
+        path=str(base.path),
+        embedded=embedded,
+        license=EMBEDDED_BASE_LICENSE if embedded else _base_license(Path(base.path)),
+        runtime_path=str(runtime_model(base, settings, purpose="infer").path),
+    )
 
 
-def run_facts(run_dir: Path, base: BaseInfo, *, dataset_repo: str | None = None, model_repo: str | None = None,
-              fused: bool = False) -> CardFacts:
+def run_facts(
+    run_dir: Path,
+    base: BaseInfo,
+    *,
+    dataset_repo: str | None = None,
+    model_repo: str | None = None,
+    fused: bool = False,
+) -> CardFacts:
     run_dir = Path(run_dir)
     meta = _read_json(run_dir / "run.json")
     tools: set[str] = set()
@@ -340,12 +372,19 @@ def run_facts(run_dir: Path, base: BaseInfo, *, dataset_repo: str | None = None,
         except (ValueError, AttributeError):
             tools = set()
     return CardFacts(
-        base_model=base.model_id, embedded=base.embedded, license=base.license,
-        model_repo=model_repo, dataset_repo=dataset_repo, source_repo=meta.get("repo"),
-        run_id=str(meta["run_id"]) if meta.get("run_id") else run_dir.name, head_sha=meta.get("head_sha"),
-        scanners=sorted(tools), adapter_config=_read_json(run_dir / "adapter" / "adapter_config.json"),
+        base_model=base.model_id,
+        embedded=base.embedded,
+        license=base.license,
+        model_repo=model_repo,
+        dataset_repo=dataset_repo,
+        source_repo=meta.get("repo"),
+        run_id=str(meta["run_id"]) if meta.get("run_id") else run_dir.name,
+        head_sha=meta.get("head_sha"),
+        scanners=sorted(tools),
+        adapter_config=_read_json(run_dir / "adapter" / "adapter_config.json"),
         training=_read_json(run_dir / "adapter" / "training.json"),
-        eval=_read_json(run_dir / "eval.json") or None, fused=fused,
+        eval=_read_json(run_dir / "eval.json") or None,
+        fused=fused,
     )
 
 
@@ -368,8 +407,9 @@ def validate_run(run_dir: Path, settings: Settings, *, base: Any = None, generat
     except AdapterError as e:
         add("adapter files", [str(e)])
     if files_ok:
-        consistent = add("adapter config", check_adapter_config(config, header, Path(info.path)),
-                         f"consistent with {info.model_id}")
+        consistent = add(
+            "adapter config", check_adapter_config(config, header, Path(info.path)), f"consistent with {info.model_id}"
+        )
         if consistent and generate:
             prompts = test_prompts(run_dir / "dataset")
             if not prompts:
@@ -395,11 +435,17 @@ def validate_run(run_dir: Path, settings: Settings, *, base: Any = None, generat
 
     ev = _read_json(run_dir / "eval.json")
     gate = (ev.get("gate") or {}).get("passed") if ev else None
-    result = ValidationResult(run_dir=str(run_dir), passed=all(c.passed for c in checks), checks=checks,
-                              samples=samples, eval_gate=None if gate is None else bool(gate),
-                              base_model=info.model_id)
+    result = ValidationResult(
+        run_dir=str(run_dir),
+        passed=all(c.passed for c in checks),
+        checks=checks,
+        samples=samples,
+        eval_gate=None if gate is None else bool(gate),
+        base_model=info.model_id,
+    )
     atomic_write_json(run_dir / "validation.json", result.model_dump(mode="json"))
     for c in checks:
-        (log.info if c.passed else log.error)("validate %-18s %s%s", c.name, "ok" if c.passed else "FAILED",
-                                             f": {c.detail}" if c.detail else "")
+        (log.info if c.passed else log.error)(
+            "validate %-18s %s%s", c.name, "ok" if c.passed else "FAILED", f": {c.detail}" if c.detail else ""
+        )
     return result

@@ -14,16 +14,17 @@ import logging
 import math
 import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from pydantic import ValidationError
 
 from secai.config import Settings
 from secai.errors import SecaiError
-from secai.report.escape import html_inline, md_block, md_code, md_inline, md_link
 from secai.findings import SEVERITY_ORDER, Finding, canonical_tool, count_by_severity
+from secai.report.escape import html_inline, md_block, md_code, md_inline, md_link
 from secai.run.folder import atomic_write_text
 
 log = logging.getLogger("secai")
@@ -41,6 +42,7 @@ def marker_comment(settings: Settings) -> str:
 
 
 # -- reading the run folder ------------------------------------------------------------------------
+
 
 def _json(path: Path) -> Any:
     try:
@@ -100,8 +102,10 @@ def loss_series(training: Any, kind: str = "train") -> list[tuple[int, float]]:
         found = loss_series(training["history"], kind)
         if found:
             return found
-    keys = {"train": ("train_losses", "train_loss", "losses", "steps", "history", "train"),
-            "val": ("val_losses", "val_loss", "validation", "valid", "val")}[kind]
+    keys = {
+        "train": ("train_losses", "train_loss", "losses", "steps", "history", "train"),
+        "val": ("val_losses", "val_loss", "validation", "valid", "val"),
+    }[kind]
     for key in keys:
         rows = training.get(key)
         if not isinstance(rows, list):
@@ -173,16 +177,25 @@ def load_run(run_dir: Path, settings: Settings, baseline_fingerprints: Iterable[
     meta = _json(run_dir / "run.json")
     meta = meta if isinstance(meta, dict) else {}
     parse = _json(run_dir / "parse.json")
-    problems = [p for p in (parse.get("problems", []) if isinstance(parse, dict) else [])
-                if isinstance(p, dict) and p.get("level") == "error"]
+    problems = [
+        p
+        for p in (parse.get("problems", []) if isinstance(parse, dict) else [])
+        if isinstance(p, dict) and p.get("level") == "error"
+    ]
     if baseline_fingerprints is not None:
         baseline = Baseline("the baseline", set(baseline_fingerprints))
     else:
         baseline = _store_baseline(meta, settings)
     return RunData(
-        meta=meta, findings=read_findings(run_dir / "findings.json"), analysis=read_analysis(run_dir / "analysis.jsonl"),
-        problems=problems, training=_json(run_dir / "adapter" / "training.json"), evaluation=_json(run_dir / "eval.json"),
-        validation=_json(run_dir / "validation.json"), published=_json(run_dir / "publish.json"), baseline=baseline,
+        meta=meta,
+        findings=read_findings(run_dir / "findings.json"),
+        analysis=read_analysis(run_dir / "analysis.jsonl"),
+        problems=problems,
+        training=_json(run_dir / "adapter" / "training.json"),
+        evaluation=_json(run_dir / "eval.json"),
+        validation=_json(run_dir / "validation.json"),
+        published=_json(run_dir / "publish.json"),
+        baseline=baseline,
     )
 
 
@@ -210,6 +223,7 @@ def _store_baseline(meta: dict, settings: Settings) -> Baseline | None:
 
 # -- markdown pieces -------------------------------------------------------------------------------
 
+
 def _sorted(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (-f.severity.rank, canonical_tool(f.tool), f.rule_id, f.fingerprint))
 
@@ -224,9 +238,12 @@ def _where(f: Finding) -> str:
 
 def finding_line(f: Finding) -> str:
     where = _where(f)
-    return (f"{_ICON[f.severity.value]} **{f.severity.value}** · {md_inline(canonical_tool(f.tool), 40)} · "
-            f"{md_code(f.primary_id(), 80)}" + (f" · {md_code(where, 120)}" if where else "") +
-            f" — {md_inline(f.title, 160)}")
+    return (
+        f"{_ICON[f.severity.value]} **{f.severity.value}** · {md_inline(canonical_tool(f.tool), 40)} · "
+        f"{md_code(f.primary_id(), 80)}"
+        + (f" · {md_code(where, 120)}" if where else "")
+        + f" — {md_inline(f.title, 160)}"
+    )
 
 
 def finding_details(f: Finding, analysis: dict | None) -> str:
@@ -246,8 +263,11 @@ def finding_details(f: Finding, analysis: dict | None) -> str:
         verdict = analysis.get("verdict")
         risk = analysis.get("risk")
         if verdict or risk:
-            parts.append("- **Verdict:** " + md_inline(verdict or "—", 80) +
-                         (f" · **Risk:** {md_inline(risk, 300)}" if risk else ""))
+            parts.append(
+                "- **Verdict:** "
+                + md_inline(verdict or "—", 80)
+                + (f" · **Risk:** {md_inline(risk, 300)}" if risk else "")
+            )
         if analysis.get("remediation"):
             parts += ["- **Remediation (model):** " + md_inline(analysis["remediation"], 800)]
     if f.remediation:
@@ -259,20 +279,27 @@ def finding_details(f: Finding, analysis: dict | None) -> str:
 def _summary_html(f: Finding) -> str:
     """`<summary>` holds inline HTML only; escaped text is safe there, code spans are not rendered."""
     where = _where(f)
-    return (f"{_ICON[f.severity.value]} <b>{f.severity.value}</b> · {html_inline(canonical_tool(f.tool), 40)} · "
-            f"<code>{html_inline(f.primary_id(), 80)}</code>" +
-            (f" · <code>{html_inline(where, 120)}</code>" if where else "") + f" — {html_inline(f.title, 160)}")
+    return (
+        f"{_ICON[f.severity.value]} <b>{f.severity.value}</b> · {html_inline(canonical_tool(f.tool), 40)} · "
+        f"<code>{html_inline(f.primary_id(), 80)}</code>"
+        + (f" · <code>{html_inline(where, 120)}</code>" if where else "")
+        + f" — {html_inline(f.title, 160)}"
+    )
 
 
 def counts_table(findings: list[Finding], new: set[str] | None) -> str:
     sev = count_by_severity(findings)
     new_sev = count_by_severity([f for f in findings if new is not None and f.fingerprint in new])
-    rows = ["| severity | findings |" + (" new |" if new is not None else ""),
-            "|---|---:|" + ("---:|" if new is not None else "")]
+    rows = [
+        "| severity | findings |" + (" new |" if new is not None else ""),
+        "|---|---:|" + ("---:|" if new is not None else ""),
+    ]
     for s in SEVERITY_ORDER:
         if sev[s.value] or s.value in ("critical", "high"):
-            rows.append(f"| {_ICON[s.value]} {s.value} | {sev[s.value]} |" +
-                        (f" {new_sev[s.value]} |" if new is not None else ""))
+            rows.append(
+                f"| {_ICON[s.value]} {s.value} | {sev[s.value]} |"
+                + (f" {new_sev[s.value]} |" if new is not None else "")
+            )
     tools: dict[str, int] = {}
     for f in findings:
         tools[canonical_tool(f.tool)] = tools.get(canonical_tool(f.tool), 0) + 1
@@ -319,15 +346,17 @@ def loss_chart(series: list[tuple[int, float]], max_points: int = 40) -> str:
         stride = len(series) / max_points
         series = [series[int(i * stride)] for i in range(max_points - 1)] + [series[-1]]
     top = max(loss for _, loss in series)
-    return "\n".join([
-        "```mermaid",
-        "xychart-beta",
-        '    title "LoRA training loss"',
-        '    x-axis "step" [' + ", ".join(str(s) for s, _ in series) + "]",
-        f'    y-axis "loss" 0 --> {math.ceil(top * 10) / 10:.1f}',
-        "    line [" + ", ".join(f"{loss:.3f}" for _, loss in series) + "]",
-        "```",
-    ])
+    return "\n".join(
+        [
+            "```mermaid",
+            "xychart-beta",
+            '    title "LoRA training loss"',
+            '    x-axis "step" [' + ", ".join(str(s) for s, _ in series) + "]",
+            f'    y-axis "loss" 0 --> {math.ceil(top * 10) / 10:.1f}',
+            "    line [" + ", ".join(f"{loss:.3f}" for _, loss in series) + "]",
+            "```",
+        ]
+    )
 
 
 def links_section(data: RunData) -> str:
@@ -352,8 +381,14 @@ def _header(data: RunData, marker: str) -> str:
 
 # -- the report ------------------------------------------------------------------------------------
 
-def build_report(data: RunData, marker: str, limit: int, size: Callable[[str], int] = len,
-                 where_rest: str = "the job summary/artifact") -> str:
+
+def build_report(
+    data: RunData,
+    marker: str,
+    limit: int,
+    size: Callable[[str], int] = len,
+    where_rest: str = "the job summary/artifact",
+) -> str:
     findings = _sorted(data.findings)
     base = data.baseline
     current = {f.fingerprint for f in findings}
@@ -363,12 +398,15 @@ def build_report(data: RunData, marker: str, limit: int, size: Callable[[str], i
         fixed_fps = sorted(base.fingerprints - current)
         fixed = _sorted(base.findings[fp] for fp in fixed_fps if fp in base.findings)
         fixed_unknown = len(fixed_fps) - len(fixed)
-        line = (f"**{len(findings)} finding(s)** — **{len(new)} new**, {len(fixed_fps)} fixed, "
-                f"{len(unchanged)} unchanged compared with {md_inline(base.label, 120)}.")
+        line = (
+            f"**{len(findings)} finding(s)** — **{len(new)} new**, {len(fixed_fps)} fixed, "
+            f"{len(unchanged)} unchanged compared with {md_inline(base.label, 120)}."
+        )
     else:
         new, unchanged, fixed, fixed_unknown = findings, [], [], 0
-        line = (f"**{len(findings)} finding(s)**" +
-                (" — no earlier run to compare with, so every finding is listed." if findings else "."))
+        line = f"**{len(findings)} finding(s)**" + (
+            " — no earlier run to compare with, so every finding is listed." if findings else "."
+        )
     head = [_header(data, marker), line, ""]
     if findings:
         head += [counts_table(findings, {f.fingerprint for f in new} if base is not None else None), ""]
@@ -379,16 +417,25 @@ def build_report(data: RunData, marker: str, limit: int, size: Callable[[str], i
 
     fixed_block = [f"- {finding_line(f)}" for f in fixed]
     if fixed_unknown:
-        fixed_block.append(f"- {fixed_unknown} more fixed finding(s) from a run whose details are no longer on this machine")
+        fixed_block.append(
+            f"- {fixed_unknown} more fixed finding(s) from a run whose details are no longer on this machine"
+        )
     sections: list[tuple[str, list[str], str]] = []
     title_new = "### New findings" if base is not None else "### Findings"
     if new:
-        sections.append((f"{title_new} ({len(new)})\n", [finding_details(f, data.analysis.get(f.fingerprint)) for f in new], ""))
+        sections.append(
+            (f"{title_new} ({len(new)})\n", [finding_details(f, data.analysis.get(f.fingerprint)) for f in new], "")
+        )
     if fixed_block:
         sections.append((f"### Fixed findings ({len(fixed_fps)})\n", fixed_block, "\n"))
     if unchanged:
-        sections.append((f"<details><summary>Unchanged findings ({len(unchanged)})</summary>\n",
-                         [f"- {finding_line(f)}" for f in unchanged], "\n</details>\n"))
+        sections.append(
+            (
+                f"<details><summary>Unchanged findings ({len(unchanged)})</summary>\n",
+                [f"- {finding_line(f)}" for f in unchanged],
+                "\n</details>\n",
+            )
+        )
 
     fixed_part = "\n".join(head) + "\n"
     end = "\n" + "\n".join(tail) + footer
@@ -411,20 +458,26 @@ def build_report(data: RunData, marker: str, limit: int, size: Callable[[str], i
             used += 1
         body += close + "\n"
     if used < total_items:
-        body += (f"\n> [!NOTE]\n> truncated — {total_items - used} more findings in {where_rest}.\n")
+        body += f"\n> [!NOTE]\n> truncated — {total_items - used} more findings in {where_rest}.\n"
     return body + end
 
 
-def write_reports(run_dir: str | Path, settings: Settings,
-                  baseline_fingerprints: Iterable[str] | None = None) -> tuple[str, str]:
+def write_reports(
+    run_dir: str | Path, settings: Settings, baseline_fingerprints: Iterable[str] | None = None
+) -> tuple[str, str]:
     """Write `comment.md` (the PR comment) and `summary.md` (the job summary) into the run folder;
     append the summary to `$GITHUB_STEP_SUMMARY` when it is set."""
     run_dir = Path(run_dir)
     data = load_run(run_dir, settings, baseline_fingerprints)
     marker = marker_comment(settings)
     comment = build_report(data, marker, COMMENT_LIMIT, where_rest="the job summary/artifact")
-    summary = build_report(data, "", SUMMARY_LIMIT, size=lambda s: len(s.encode("utf-8")),
-                           where_rest="`findings.json` in the run folder/artifact").lstrip("\n")
+    summary = build_report(
+        data,
+        "",
+        SUMMARY_LIMIT,
+        size=lambda s: len(s.encode("utf-8")),
+        where_rest="`findings.json` in the run folder/artifact",
+    ).lstrip("\n")
     atomic_write_text(run_dir / "comment.md", comment)
     atomic_write_text(run_dir / "summary.md", summary)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -440,8 +493,13 @@ def append_step_summary(path: Path, data: RunData, summary: str) -> None:
         existing = 0
     room = SUMMARY_LIMIT - existing - 1
     if len(summary.encode("utf-8")) > room:
-        summary = build_report(data, "", max(room, 4096), size=lambda s: len(s.encode("utf-8")),
-                               where_rest="`findings.json` in the run folder/artifact")
+        summary = build_report(
+            data,
+            "",
+            max(room, 4096),
+            size=lambda s: len(s.encode("utf-8")),
+            where_rest="`findings.json` in the run folder/artifact",
+        )
     try:
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(summary + "\n")

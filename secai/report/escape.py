@@ -77,8 +77,9 @@ def md_block(text: object, limit: int | None = 4000) -> str:
     """Escaped multi-line text: paragraphs and line breaks kept, nothing else interpreted."""
     s = truncate(_clean(text).strip(), limit)
     paras = [p for p in re.split(r"\n\s*\n", s) if p.strip()]
-    return "\n\n".join("  \n".join(_escape_line(" ".join(line.split())) for line in p.splitlines() if line.strip())
-                       for p in paras)
+    return "\n\n".join(
+        "  \n".join(_escape_line(" ".join(line.split())) for line in p.splitlines() if line.strip()) for p in paras
+    )
 
 
 def md_code(text: object, limit: int | None = 200, *, in_table: bool = False) -> str:

@@ -17,11 +17,21 @@ from secai import __version__ as SECAI_VERSION
 from secai.findings import Finding, Severity, assign_fingerprints
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_LEVEL = {Severity.critical: "error", Severity.high: "error", Severity.medium: "warning",
-          Severity.low: "note", Severity.info: "note"}
+_LEVEL = {
+    Severity.critical: "error",
+    Severity.high: "error",
+    Severity.medium: "warning",
+    Severity.low: "note",
+    Severity.info: "note",
+}
 # Representative CVSS-style scores; GitHub buckets them back into the same severities.
-_SCORE = {Severity.critical: "9.5", Severity.high: "8.0", Severity.medium: "5.5", Severity.low: "2.0",
-          Severity.info: "0.0"}
+_SCORE = {
+    Severity.critical: "9.5",
+    Severity.high: "8.0",
+    Severity.medium: "5.5",
+    Severity.low: "2.0",
+    Severity.info: "0.0",
+}
 _MAX_TEXT = 20_000
 
 
@@ -143,10 +153,12 @@ def to_sarif(findings: list[Finding]) -> dict:
         version = next((f.tool_version for f in items if f.tool_version), None)
         if version:
             driver["version"] = version
-        runs.append({
-            "tool": {"driver": driver},
-            "automationDetails": {"id": f"secai/{tool}/"},
-            "results": results,
-            "properties": {"converter": f"secai {SECAI_VERSION}"},
-        })
+        runs.append(
+            {
+                "tool": {"driver": driver},
+                "automationDetails": {"id": f"secai/{tool}/"},
+                "results": results,
+                "properties": {"converter": f"secai {SECAI_VERSION}"},
+            }
+        )
     return {"$schema": SCHEMA, "version": "2.1.0", "runs": runs}

@@ -12,8 +12,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -84,7 +85,7 @@ class Manifest(BaseModel):
     stages: dict[str, StageRecord] = Field(default_factory=dict)
 
     @classmethod
-    def load(cls, run_dir: Path) -> "Manifest":
+    def load(cls, run_dir: Path) -> Manifest:
         p = Path(run_dir) / MANIFEST
         if not p.exists():
             return cls()
@@ -111,11 +112,22 @@ class Manifest(BaseModel):
         rec = self.stages.get(stage)
         if rec is None or rec.status != "done":
             return []
-        return [rel for rel, digest in rec.outputs.items()
-                if not (Path(run_dir) / rel).is_file() or sha256_file(Path(run_dir) / rel) != digest]
+        return [
+            rel
+            for rel, digest in rec.outputs.items()
+            if not (Path(run_dir) / rel).is_file() or sha256_file(Path(run_dir) / rel) != digest
+        ]
 
-    def record(self, run_dir: Path, stage: str, inputs: str, outputs: Iterable[str | Path], status: str,
-               started: float, note: str = "") -> StageRecord:
+    def record(
+        self,
+        run_dir: Path,
+        stage: str,
+        inputs: str,
+        outputs: Iterable[str | Path],
+        status: str,
+        started: float,
+        note: str = "",
+    ) -> StageRecord:
         run_dir = Path(run_dir)
         out: dict[str, str] = {}
         for o in outputs:
@@ -124,8 +136,14 @@ class Manifest(BaseModel):
             files = sorted(f for f in o.rglob("*") if f.is_file()) if o.is_dir() else ([o] if o.is_file() else [])
             for f in files:
                 out[f.relative_to(run_dir).as_posix()] = sha256_file(f)
-        rec = StageRecord(status=status, inputs=inputs, outputs=out, started_at=started,
-                          seconds=round(time.time() - started, 3), note=note)
+        rec = StageRecord(
+            status=status,
+            inputs=inputs,
+            outputs=out,
+            started_at=started,
+            seconds=round(time.time() - started, 3),
+            note=note,
+        )
         self.stages[stage] = rec
         self.save(run_dir)
         return rec

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from secai.errors import SecaiError
 
@@ -77,7 +78,7 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -129,7 +130,9 @@ class Store:
                 [(repo, str(run_id), fp) for fp in fps],
             )
 
-    def record_failure(self, repo: str, run_id: str | int, error: str, *, base_delay: float = 60.0, max_delay: float = 6 * 3600) -> float:
+    def record_failure(
+        self, repo: str, run_id: str | int, error: str, *, base_delay: float = 60.0, max_delay: float = 6 * 3600
+    ) -> float:
         """Record a failed attempt; returns when the next attempt is due (exponential backoff)."""
         now = time.time()
         with self._tx() as db:

@@ -129,19 +129,28 @@ def decide_gate(base: ModelScore, tuned: ModelScore, settings: Settings) -> Gate
     required = settings.evaluate.margin
     margin = round(tuned.faithfulness - base.faithfulness, 4)
     enabled = settings.evaluate.gate
-    return Gate(enabled=enabled, passed=(margin >= required - 1e-9) if enabled else True, margin=margin,
-                required_margin=required)
+    return Gate(
+        enabled=enabled,
+        passed=(margin >= required - 1e-9) if enabled else True,
+        margin=margin,
+        required_margin=required,
+    )
 
 
-def generate_answers(model, tokenizer, prompts: list[list[dict]], *, batch_size: int, max_tokens: int) -> tuple[list[str], float]:
+def generate_answers(
+    model, tokenizer, prompts: list[list[dict]], *, batch_size: int, max_tokens: int
+) -> tuple[list[str], float]:
     """Greedy answers in the order of `prompts`, through the analysis generator (shared prompt
     prefix processed once, batched decoding, stop at EOS or a complete answer); also the
     generated tokens per second."""
     from secai.analysis.analyze import GenerationStats, PreparedPrompt, generate_batched
 
     prepared = [
-        PreparedPrompt(fingerprint=str(i), truncated=False,
-                       tokens=list(tokenizer.apply_chat_template(p, add_generation_prompt=True, return_dict=False)))
+        PreparedPrompt(
+            fingerprint=str(i),
+            truncated=False,
+            tokens=list(tokenizer.apply_chat_template(p, add_generation_prompt=True, return_dict=False)),
+        )
         for i, p in enumerate(prompts)
     ]
     stats = GenerationStats()
@@ -164,18 +173,31 @@ def print_table(result: EvalResult, file=None) -> None:
     for c in cats:
         table.add_column(c, justify="right")
     for name, s in (("base", result.base), ("tuned", result.tuned)):
-        table.add_row(name, f"{s.faithfulness:.2f}", f"{s.hallucination_rate:.1%}", str(s.n),
-                      *(f"{s.by_category.get(c, 0):.2f}" for c in cats))
+        table.add_row(
+            name,
+            f"{s.faithfulness:.2f}",
+            f"{s.hallucination_rate:.1%}",
+            str(s.n),
+            *(f"{s.by_category.get(c, 0):.2f}" for c in cats),
+        )
     g = result.gate
     Console(file=file).print(table)
     Console(file=file).print(
         f"gate: {'PASSED' if g.passed else 'FAILED'} (margin {g.margin:+.2f}, required {g.required_margin:+.2f}"
-        + ("" if g.enabled else ", gate disabled") + ")"
+        + ("" if g.enabled else ", gate disabled")
+        + ")"
     )
 
 
-def evaluate_adapter(dataset_dir: str | Path, adapter_dir: str | Path, resolved_model, settings: Settings, *,
-                     out: str | Path | None = None, batch_size: int | None = None) -> EvalResult:
+def evaluate_adapter(
+    dataset_dir: str | Path,
+    adapter_dir: str | Path,
+    resolved_model,
+    settings: Settings,
+    *,
+    out: str | Path | None = None,
+    batch_size: int | None = None,
+) -> EvalResult:
     """Score the base model and base + adapter on `test.jsonl`; write `eval.json` (default: next
     to the dataset folder) and return the result."""
     from secai.model.base import load, runtime_model
@@ -197,8 +219,9 @@ def evaluate_adapter(dataset_dir: str | Path, adapter_dir: str | Path, resolved_
     for name, adapter in (("base", None), ("tuned", adapter_dir)):
         started = time.time()
         model, tokenizer = load(runtime, adapter_path=adapter)
-        answers[name], tps = generate_answers(model, tokenizer, prompts, batch_size=bs,
-                                              max_tokens=settings.evaluate.max_tokens)
+        answers[name], tps = generate_answers(
+            model, tokenizer, prompts, batch_size=bs, max_tokens=settings.evaluate.max_tokens
+        )
         speed[name] = (round(time.time() - started, 2), round(tps, 2))
         del model
         log.info("evaluate: %s answered %d test findings in %.1fs", name, len(prompts), speed[name][0])
@@ -208,15 +231,19 @@ def evaluate_adapter(dataset_dir: str | Path, adapter_dir: str | Path, resolved_
         summary[name].seconds, summary[name].tokens_per_second = speed[name]
     examples = []
     for i in range(min(EXAMPLES_KEPT, len(rows))):
-        examples.append({
-            "fingerprint": facts[i].fingerprint,
-            "category": facts[i].category,
-            "reference": redact_text(rows[i]["messages"][-1]["content"]),
-            "base": {"answer": redact_text(answers["base"][i]), **scores["base"][i].model_dump()},
-            "tuned": {"answer": redact_text(answers["tuned"][i]), **scores["tuned"][i].model_dump()},
-        })
+        examples.append(
+            {
+                "fingerprint": facts[i].fingerprint,
+                "category": facts[i].category,
+                "reference": redact_text(rows[i]["messages"][-1]["content"]),
+                "base": {"answer": redact_text(answers["base"][i]), **scores["base"][i].model_dump()},
+                "tuned": {"answer": redact_text(answers["tuned"][i]), **scores["tuned"][i].model_dump()},
+            }
+        )
     result = EvalResult(
-        base=summary["base"], tuned=summary["tuned"], gate=decide_gate(summary["base"], summary["tuned"], settings),
+        base=summary["base"],
+        tuned=summary["tuned"],
+        gate=decide_gate(summary["base"], summary["tuned"], settings),
         examples=examples,
         model={"model_id": resolved_model.model_id, "revision": resolved_model.revision, "adapter": str(adapter_dir)},
     )

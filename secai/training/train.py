@@ -22,17 +22,18 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from secai.training import trunk
-from secai.training.batches import PAD_MULTIPLE, LengthSortedBatches
 from secai.config import Settings
 from secai.errors import SecaiError
 from secai.run.folder import atomic_write_json, sha256_file
+from secai.training import trunk
+from secai.training.batches import PAD_MULTIPLE, LengthSortedBatches
 
 log = logging.getLogger("secai")
 
@@ -85,6 +86,7 @@ class _Diverged(Exception):
 
 # -- data ---------------------------------------------------------------------------------------
 
+
 def read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -120,15 +122,23 @@ def tokenize(rows: list[dict], tokenizer) -> list[tuple[list[int], int]]:
 
 # -- plan ---------------------------------------------------------------------------------------
 
+
 def plan_training(n_train: int, n_valid: int, n_layers: int, settings: Settings) -> TrainPlan:
     cfg = settings.train
     steps = math.ceil(cfg.epochs * n_train / cfg.batch_size)
     iters = max(cfg.min_iters, min(cfg.max_iters, steps))
     warmup = max(1, min(20, iters // 10))
     layers = n_layers if cfg.num_layers < 0 else min(cfg.num_layers, n_layers)
-    return TrainPlan(iters=iters, warmup=warmup, learning_rate=cfg.learning_rate,
-                     min_learning_rate=cfg.learning_rate * 0.1, num_layers=layers,
-                     train_examples=n_train, valid_examples=n_valid, batch_size=cfg.batch_size)
+    return TrainPlan(
+        iters=iters,
+        warmup=warmup,
+        learning_rate=cfg.learning_rate,
+        min_learning_rate=cfg.learning_rate * 0.1,
+        num_layers=layers,
+        train_examples=n_train,
+        valid_examples=n_valid,
+        batch_size=cfg.batch_size,
+    )
 
 
 def make_optimizer(plan: TrainPlan):
@@ -145,6 +155,7 @@ def lora_parameters(settings: Settings) -> dict[str, Any]:
 
 
 # -- checkpoints --------------------------------------------------------------------------------
+
 
 def _save_safetensors(path: Path, arrays: dict, metadata: dict[str, str] | None = None) -> None:
     import mlx.core as mx
@@ -184,8 +195,8 @@ def load_checkpoint(path: Path, model, optimizer, fingerprint: str) -> dict[str,
     if state.get("fingerprint") != fingerprint:
         log.info("%s: checkpoint is for another dataset or config, starting over", path)
         return None
-    adapter = [(k[len("adapter."):], v) for k, v in arrays.items() if k.startswith("adapter.")]
-    opt = [(k[len("optimizer."):], v) for k, v in arrays.items() if k.startswith("optimizer.")]
+    adapter = [(k[len("adapter.") :], v) for k, v in arrays.items() if k.startswith("adapter.")]
+    opt = [(k[len("optimizer.") :], v) for k, v in arrays.items() if k.startswith("optimizer.")]
     model.load_weights(adapter, strict=False)
     optimizer.state = tree_unflatten(opt)
     optimizer.init(model.trainable_parameters())
@@ -199,6 +210,7 @@ def _finite(x: float) -> float | None:
 
 
 # -- progress and callbacks ---------------------------------------------------------------------
+
 
 class _QuietUI:
     """Stands in for mlx-lm's TrainUI, which prints a line per report; secai shows one progress bar."""
@@ -247,9 +259,22 @@ def _make_callback_class():
     class Recorder(TrainingCallback):
         """Records every report, keeps the best adapter, checkpoints, and stops early."""
 
-        def __init__(self, *, model, optimizer, out: Path, start: int, state: dict[str, Any], patience: int,
-                     batches: LengthSortedBatches, progress, on_step: Callable[[int], None] | None,
-                     validate: Callable[[], float] | None, steps_per_eval: int, iters: int):
+        def __init__(
+            self,
+            *,
+            model,
+            optimizer,
+            out: Path,
+            start: int,
+            state: dict[str, Any],
+            patience: int,
+            batches: LengthSortedBatches,
+            progress,
+            on_step: Callable[[int], None] | None,
+            validate: Callable[[], float] | None,
+            steps_per_eval: int,
+            iters: int,
+        ):
             self.validate = validate
             self.steps_per_eval = steps_per_eval
             self.iters = iters
@@ -266,7 +291,9 @@ def _make_callback_class():
 
         def on_train_loss_report(self, info: dict) -> None:
             it = self.start + int(info["iteration"])
-            steps = it - (self.state["history"]["train"][-1]["iteration"] if self.state["history"]["train"] else self.start)
+            steps = it - (
+                self.state["history"]["train"][-1]["iteration"] if self.state["history"]["train"] else self.start
+            )
             real = sum(self.batches.real_tokens[self._consumed : self._consumed + steps])
             self._consumed += steps
             it_s = float(info["iterations_per_second"])
@@ -329,9 +356,14 @@ class _Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._p = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[its]} it/s  {task.fields[toks]} tok/s"),
-            TimeElapsedColumn(), transient=False,
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(
+                "loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[its]} it/s  {task.fields[toks]} tok/s"
+            ),
+            TimeElapsedColumn(),
+            transient=False,
         )
         self._task = self._p.add_task("train", total=total, completed=start, loss="-", val="-", its="-", toks="-")
 
@@ -347,8 +379,13 @@ class _Progress:
 
     def update(self, it: int, row: dict) -> None:
         if self._p is not None:
-            self._p.update(self._task, completed=it, loss=f"{row['train_loss']:.3f}",
-                           its=f"{row['iterations_per_second']:.2f}", toks=f"{row['input_tokens_per_second']:.0f}")
+            self._p.update(
+                self._task,
+                completed=it,
+                loss=f"{row['train_loss']:.3f}",
+                its=f"{row['iterations_per_second']:.2f}",
+                toks=f"{row['input_tokens_per_second']:.0f}",
+            )
 
     def val(self, it: int, loss: float) -> None:
         if self._p is not None:
@@ -356,6 +393,7 @@ class _Progress:
 
 
 # -- reports ------------------------------------------------------------------------------------
+
 
 def mermaid_chart(history: dict[str, list[dict]]) -> str:
     """An `xychart-beta` block: validation loss and the training loss at the same iterations."""
@@ -421,8 +459,16 @@ def _versions() -> dict[str, str]:
 
 # -- the stage ----------------------------------------------------------------------------------
 
-def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, settings: Settings, *,
-                  progress: bool = True, on_step: Callable[[int], None] | None = None) -> TrainResult:
+
+def train_adapter(
+    dataset_dir: str | Path,
+    out_dir: str | Path,
+    resolved_model,
+    settings: Settings,
+    *,
+    progress: bool = True,
+    on_step: Callable[[int], None] | None = None,
+) -> TrainResult:
     """Train a LoRA adapter on `dataset_dir` into `out_dir` (resuming a matching checkpoint there).
 
     `on_step(iteration)` is called after every training step (tests use it to interrupt a run).
@@ -445,7 +491,9 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
         step = len(valid_rows) / MAX_VALID_ROWS
         valid_rows = [valid_rows[int(i * step)] for i in range(MAX_VALID_ROWS)]
     if len(train_rows) < cfg.batch_size:
-        raise SecaiError(f"{dataset_dir / 'train.jsonl'}: {len(train_rows)} examples, need at least the batch size ({cfg.batch_size})")
+        raise SecaiError(
+            f"{dataset_dir / 'train.jsonl'}: {len(train_rows)} examples, need at least the batch size ({cfg.batch_size})"
+        )
 
     runtime = runtime_model(resolved_model, settings, purpose="train")
     model, tokenizer = load(runtime)
@@ -481,8 +529,16 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
         resumed_from = int(state["iteration"])
         log.info("resuming training from step %d of %d", resumed_from, plan.iters)
     else:
-        state = {"fingerprint": fingerprint, "iteration": 0, "best_val_loss": None, "best_iteration": None,
-                 "bad_evals": 0, "stopped_early": False, "history": {"train": [], "val": []}, "resumed_from": []}
+        state = {
+            "fingerprint": fingerprint,
+            "iteration": 0,
+            "best_val_loss": None,
+            "best_iteration": None,
+            "bad_evals": 0,
+            "stopped_early": False,
+            "history": {"train": [], "val": []},
+            "resumed_from": [],
+        }
         (out / ADAPTER_FILE).unlink(missing_ok=True)
     if resumed_from is not None:
         state["resumed_from"].append(resumed_from)
@@ -493,37 +549,76 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
     remaining = plan.iters - start
     last_file = out / f".last.{os.getpid()}.safetensors"
     args = TrainingArgs(
-        batch_size=cfg.batch_size, iters=max(remaining, 0), val_batches=-1, steps_per_report=1,
-        steps_per_eval=cfg.steps_per_eval, steps_per_save=10**9, max_seq_length=cfg.max_seq_length,
-        adapter_file=str(last_file), grad_checkpoint=cfg.grad_checkpoint,
+        batch_size=cfg.batch_size,
+        iters=max(remaining, 0),
+        val_batches=-1,
+        steps_per_report=1,
+        steps_per_eval=cfg.steps_per_eval,
+        steps_per_save=10**9,
+        max_seq_length=cfg.max_seq_length,
+        adapter_file=str(last_file),
+        grad_checkpoint=cfg.grad_checkpoint,
     )
+
     def validate() -> float:
         # secai schedules validation by the global step (mlx-lm's own schedule counts the steps of
         # this process, so a resumed run would validate at other steps than an uninterrupted one).
-        loss = evaluate(model, valid_set, batch_size=cfg.batch_size, num_batches=-1, loss=loss_fn,
-                        max_seq_length=cfg.max_seq_length, iterate_batches=Batching(cfg.seed))
+        loss = evaluate(
+            model,
+            valid_set,
+            batch_size=cfg.batch_size,
+            num_batches=-1,
+            loss=loss_fn,
+            max_seq_length=cfg.max_seq_length,
+            iterate_batches=Batching(cfg.seed),
+        )
         model.train()
         return float(loss)
 
     Recorder = _make_callback_class()
     with _Progress(plan.iters, start, progress) as bar:
-        recorder = Recorder(model=model, optimizer=optimizer, out=out, start=start, state=state,
-                            patience=cfg.patience, batches=batches, progress=bar, on_step=on_step,
-                            validate=validate if valid_set else None, steps_per_eval=cfg.steps_per_eval,
-                            iters=plan.iters)
+        recorder = Recorder(
+            model=model,
+            optimizer=optimizer,
+            out=out,
+            start=start,
+            state=state,
+            patience=cfg.patience,
+            batches=batches,
+            progress=bar,
+            on_step=on_step,
+            validate=validate if valid_set else None,
+            steps_per_eval=cfg.steps_per_eval,
+            iters=plan.iters,
+        )
         if remaining > 0 and not state.get("stopped_early"):
             try:
                 if start == 0 and valid_set:
                     recorder.record_val(0, validate())
                 with _quiet_trainer_ui():
-                    train(model, optimizer, train_set, None, args=args, loss=loss_fn,
-                          iterate_batches=batches, training_callback=recorder)
+                    train(
+                        model,
+                        optimizer,
+                        train_set,
+                        None,
+                        args=args,
+                        loss=loss_fn,
+                        iterate_batches=batches,
+                        training_callback=recorder,
+                    )
             except _EarlyStop:
-                log.info("early stop at step %d: no validation improvement in %d evaluations",
-                         state["iteration"], cfg.patience)
+                log.info(
+                    "early stop at step %d: no validation improvement in %d evaluations",
+                    state["iteration"],
+                    cfg.patience,
+                )
             except _Diverged as e:
-                log.warning("training loss became NaN/inf at step %d; keeping the best adapter (step %s). "
-                            "A lower train.learning_rate avoids this.", e.iteration, state["best_iteration"])
+                log.warning(
+                    "training loss became NaN/inf at step %d; keeping the best adapter (step %s). "
+                    "A lower train.learning_rate avoids this.",
+                    e.iteration,
+                    state["best_iteration"],
+                )
                 state["stopped_early"] = True
                 state["diverged_at"] = e.iteration
                 if (out / ADAPTER_FILE).exists():
@@ -538,10 +633,13 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
             except _EarlyStop:
                 pass
     if use_trunk:
-        log.info("train: the frozen trunk (%d of %d blocks) ran once for %d examples, %.1fs in all",
-                 len(model.layers) - plan.num_layers, len(model.layers),
-                 train_set.encoded + (valid_set.encoded if valid_set else 0),
-                 train_set.seconds + (valid_set.seconds if valid_set else 0.0))
+        log.info(
+            "train: the frozen trunk (%d of %d blocks) ran once for %d examples, %.1fs in all",
+            len(model.layers) - plan.num_layers,
+            len(model.layers),
+            train_set.encoded + (valid_set.encoded if valid_set else 0),
+            train_set.seconds + (valid_set.seconds if valid_set else 0.0),
+        )
     if not valid_set or not (out / ADAPTER_FILE).exists():
         # No validation split: the last adapter is the only one there is.
         from mlx.utils import tree_flatten
@@ -567,7 +665,7 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
 
     hist = state["history"]
     tr = hist["train"]
-    tail = tr[-min(len(tr), 20):] if tr else []
+    tail = tr[-min(len(tr), 20) :] if tr else []
     mean = (lambda k: round(sum(r[k] for r in tail) / len(tail), 2)) if tail else (lambda k: None)
     result = TrainResult(
         adapter_dir=str(out),
@@ -587,7 +685,8 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
     )
     result.summary = (
         f"{result.iterations}/{plan.iters} steps, val loss {result.first_val_loss} -> best {result.best_val_loss} "
-        f"at step {result.best_iteration}" + (", stopped early" if result.stopped_early else "")
+        f"at step {result.best_iteration}"
+        + (", stopped early" if result.stopped_early else "")
         + (f", resumed from {resumed_from}" if resumed_from is not None else "")
     )
     record = {
@@ -596,9 +695,13 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
         "versions": _versions(),
         "runtime_model": {"path": str(runtime.path), "revision": runtime.revision, "quantized": runtime.quantized},
         "lora_parameters": lora_parameters(settings),
-        "optimizer": {"name": "adam", "schedule": "linear warmup then cosine decay",
-                      "warmup_steps": plan.warmup, "learning_rate": plan.learning_rate,
-                      "min_learning_rate": plan.min_learning_rate},
+        "optimizer": {
+            "name": "adam",
+            "schedule": "linear warmup then cosine decay",
+            "warmup_steps": plan.warmup,
+            "learning_rate": plan.learning_rate,
+            "min_learning_rate": plan.min_learning_rate,
+        },
         "mask_prompt": True,
         "batching": f"length-sorted, padded to a multiple of {PAD_MULTIPLE}",
         "frozen_trunk_cached": use_trunk,
@@ -611,4 +714,3 @@ def train_adapter(dataset_dir: str | Path, out_dir: str | Path, resolved_model, 
     if tr or hist["val"]:
         plot_loss(hist, out / "loss.png")
     return result
-

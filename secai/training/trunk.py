@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 import time
 
-from secai.training.batches import LengthSortedBatches
 from secai.errors import SecaiError
+from secai.training.batches import LengthSortedBatches
 
 #: Answer positions per batch are padded to a multiple of this, so compiled steps see few shapes.
 POSITIONS_MULTIPLE = 32
@@ -130,7 +130,6 @@ class Encoded:
     """
 
     def __init__(self, model, examples: list[tuple[list[int], int]], num_layers: int, max_seq_length: int):
-        import mlx.core as mx
 
         self.examples = []
         for tokens, offset in examples:
@@ -186,8 +185,6 @@ class Encoded:
     def __getitem__(self, i: int) -> tuple:
         tokens, offset = self.examples[i]
         if i not in self._hidden:
-            import mlx.core as mx
-
             t0 = time.perf_counter()
             h, _ = self._run(tokens[self.prefix_length : -1], self._caches)
             self._hidden[i] = h[0]
@@ -260,8 +257,13 @@ def batch_arrays(rows: list[tuple], max_seq_length: int) -> tuple[tuple, int]:
     weights[:real] = 1.0
     positions += [0] * (padded - real)
     targets += [0] * (padded - real)
-    arrays = (prefix[None], hidden, mx.array(positions, dtype=mx.uint32), mx.array(targets, dtype=mx.int32),
-              mx.array(weights))
+    arrays = (
+        prefix[None],
+        hidden,
+        mx.array(positions, dtype=mx.uint32),
+        mx.array(targets, dtype=mx.int32),
+        mx.array(weights),
+    )
     return arrays, sum(len(r[0]) for r in rows)
 
 

@@ -12,7 +12,9 @@ KIND = "json"
 
 
 def detect(doc: Any) -> bool:
-    if not (isinstance(doc, dict) and isinstance(doc.get("results"), list) and "metrics" in doc and "generated_at" in doc):
+    if not (
+        isinstance(doc, dict) and isinstance(doc.get("results"), list) and "metrics" in doc and "generated_at" in doc
+    ):
         return False
     first = doc["results"][0] if doc["results"] else None
     return first is None or (isinstance(first, dict) and "test_id" in first)
@@ -48,20 +50,22 @@ def _finding(r: Any, source: str) -> Finding:
         extra["test_name"] = test_name
     if isinstance(col_offset := r.get("col_offset"), int):
         extra["col_offset"] = col_offset
-    return build_finding({
-        "tool": "bandit",
-        "rule_id": test_id,
-        "title": text,
-        "severity": severity_from_text(raw),
-        "raw_severity": raw,
-        "category": Category.code,
-        "cwe": cwe_ids(cwe.get("id")),
-        "location": {"path": filename, "start_line": line, "end_line": end, "snippet": _str(r.get("code"))},
-        "message": text,
-        "references": list(filter(None, (_str(r.get("more_info")), _str(cwe.get("link"))))),
-        "source": source,
-        "extra": extra,
-    })
+    return build_finding(
+        {
+            "tool": "bandit",
+            "rule_id": test_id,
+            "title": text,
+            "severity": severity_from_text(raw),
+            "raw_severity": raw,
+            "category": Category.code,
+            "cwe": cwe_ids(cwe.get("id")),
+            "location": {"path": filename, "start_line": line, "end_line": end, "snippet": _str(r.get("code"))},
+            "message": text,
+            "references": list(filter(None, (_str(r.get("more_info")), _str(cwe.get("link"))))),
+            "source": source,
+            "extra": extra,
+        }
+    )
 
 
 def parse(doc: Any, source: str) -> list[Finding]:

@@ -59,7 +59,11 @@ def _finding(check: Any, check_type: str, version: Any, source: str) -> Finding:
     path = check.get("repo_file_path") or check.get("file_path")
     lines = check.get("file_line_range")
     start = end = None
-    if isinstance(lines, list) and len(lines) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in lines):
+    if (
+        isinstance(lines, list)
+        and len(lines) == 2
+        and all(isinstance(x, int) and not isinstance(x, bool) for x in lines)
+    ):
         start, end = (lines[0] or None), (lines[1] or None)
         if start and (not end or end < start):
             end = start
@@ -74,19 +78,21 @@ def _finding(check: Any, check_type: str, version: Any, source: str) -> Finding:
             extra[key] = check[key]
     if isinstance(resource, str):
         extra["resource"] = resource
-    return build_finding({
-        "tool": "checkov",
-        "tool_version": str(version) if version else None,
-        "rule_id": check_id,
-        "title": name,
-        "severity": severity_from_text(raw, Severity.medium),
-        "raw_severity": str(raw) if raw is not None else None,
-        "category": Category.iac,
-        "cwe": cwe_ids(check.get("cwe")),
-        "location": location,
-        "message": f"{name}" + (f" (resource {resource})" if resource else ""),
-        "remediation": f"See the Checkov guideline: {guideline}" if guideline else None,
-        "references": unique([guideline]),
-        "source": source,
-        "extra": extra,
-    })
+    return build_finding(
+        {
+            "tool": "checkov",
+            "tool_version": str(version) if version else None,
+            "rule_id": check_id,
+            "title": name,
+            "severity": severity_from_text(raw, Severity.medium),
+            "raw_severity": str(raw) if raw is not None else None,
+            "category": Category.iac,
+            "cwe": cwe_ids(check.get("cwe")),
+            "location": location,
+            "message": f"{name}" + (f" (resource {resource})" if resource else ""),
+            "remediation": f"See the Checkov guideline: {guideline}" if guideline else None,
+            "references": unique([guideline]),
+            "source": source,
+            "extra": extra,
+        }
+    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from secai.ingest import versions
 from secai.findings import cwe_ids
+from secai.ingest import versions
 
 
 def positive_int(value: Any) -> int | None:
@@ -27,8 +27,11 @@ def fixes_above(installed: str | None, fixed: list[str], ecosystem: str | None) 
     merged SARIF next to its parts) names the same package versions and fixes many times."""
     if not fixed:
         return []
-    if (installed is None or type(installed) is str) and (ecosystem is None or type(ecosystem) is str) \
-            and all(type(v) is str for v in fixed):
+    if (
+        (installed is None or type(installed) is str)
+        and (ecosystem is None or type(ecosystem) is str)
+        and all(type(v) is str for v in fixed)
+    ):
         return list(_fixes_above(installed, tuple(fixed), ecosystem))
     return versions.smallest_fix_above(installed, fixed, ecosystem)
 

@@ -118,7 +118,9 @@ def _severity(vuln):
     return severity_from_text(None), None
 
 
-def _finding(vuln, package: Package, file_path: str | None, suppressed: bool, version: str | None, source: str) -> Finding:
+def _finding(
+    vuln, package: Package, file_path: str | None, suppressed: bool, version: str | None, source: str
+) -> Finding:
     name = _text(vuln, "name")
     if not name:
         raise ValueError("vulnerability without a name")
@@ -128,24 +130,26 @@ def _finding(vuln, package: Package, file_path: str | None, suppressed: bool, ve
     refs = [_text(r, "url") for r in _children(_child(vuln, "references"), "reference")]
     ids = vuln_ids_in(name) or [normalize_vuln_id(name)]
     extra = {k: v for k, v in {"file_path": file_path, "source_db": vuln.get("source")}.items() if v}
-    return build_finding({
-        "tool": "dependency-check",
-        "tool_version": version,
-        "rule_id": name,
-        "title": f"{name} in {package.name}" + (f" {package.version}" if package.version else ""),
-        "severity": severity,
-        "raw_severity": raw,
-        "category": Category.dependency,
-        "cwe": cwe_ids([c for c in cwes if c]),
-        "vulnerability_ids": ids,
-        "package": package.model_copy(deep=True),
-        "message": (description or name).split("\n", 1)[0],
-        "description": description,
-        "references": [r for r in refs if r],
-        "suppressed": suppressed,
-        "source": source,
-        "extra": extra,
-    })
+    return build_finding(
+        {
+            "tool": "dependency-check",
+            "tool_version": version,
+            "rule_id": name,
+            "title": f"{name} in {package.name}" + (f" {package.version}" if package.version else ""),
+            "severity": severity,
+            "raw_severity": raw,
+            "category": Category.dependency,
+            "cwe": cwe_ids([c for c in cwes if c]),
+            "vulnerability_ids": ids,
+            "package": package.model_copy(deep=True),
+            "message": (description or name).split("\n", 1)[0],
+            "description": description,
+            "references": [r for r in refs if r],
+            "suppressed": suppressed,
+            "source": source,
+            "extra": extra,
+        }
+    )
 
 
 def parse(root: Any, source: str) -> list[Finding]:

@@ -44,19 +44,21 @@ def parse(doc: Any, source: str) -> list[Finding]:
             if isinstance(s.get("is_verified"), bool):
                 extra["is_verified"] = s["is_verified"]
             findings.append(
-                build_finding({
-                    "tool": "detect-secrets",
-                    "tool_version": version,
-                    "rule_id": kind,
-                    "title": kind,
-                    # detect-secrets has no severity; a committed secret is treated as high.
-                    "severity": Severity.high,
-                    "category": Category.secret,
-                    "location": {"path": path, "start_line": line, "end_line": line},
-                    "message": f"{kind} found in {path}" + (f":{line}" if line else ""),
-                    "suppressed": s.get("is_secret") is False,
-                    "source": source,
-                    "extra": extra,
-                })
+                build_finding(
+                    {
+                        "tool": "detect-secrets",
+                        "tool_version": version,
+                        "rule_id": kind,
+                        "title": kind,
+                        # detect-secrets has no severity; a committed secret is treated as high.
+                        "severity": Severity.high,
+                        "category": Category.secret,
+                        "location": {"path": path, "start_line": line, "end_line": line},
+                        "message": f"{kind} found in {path}" + (f":{line}" if line else ""),
+                        "suppressed": s.get("is_secret") is False,
+                        "source": source,
+                        "extra": extra,
+                    }
+                )
             )
     return findings

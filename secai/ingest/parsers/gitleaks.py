@@ -113,18 +113,20 @@ def _finding(f: dict[str, Any], source: str) -> Finding:
     start = f["start"]
     end = f["end"] if f["end"] and start and f["end"] >= start else start
     title = f["title"] or f["rule"]
-    return build_finding({
-        "tool": "gitleaks",
-        "rule_id": f["rule"],
-        "title": title,
-        # Gitleaks has no severity; a committed secret is treated as high (as DefectDojo does).
-        "severity": Severity.high,
-        "category": Category.secret,
-        "location": {"path": f["file"], "start_line": start, "end_line": end},
-        "message": f"{title} found in {f['file']}" + (f":{start}" if start else ""),
-        "source": source,
-        "extra": extra,
-    })
+    return build_finding(
+        {
+            "tool": "gitleaks",
+            "rule_id": f["rule"],
+            "title": title,
+            # Gitleaks has no severity; a committed secret is treated as high (as DefectDojo does).
+            "severity": Severity.high,
+            "category": Category.secret,
+            "location": {"path": f["file"], "start_line": start, "end_line": end},
+            "message": f"{title} found in {f['file']}" + (f":{start}" if start else ""),
+            "source": source,
+            "extra": extra,
+        }
+    )
 
 
 def parse(doc: Any, source: str) -> list[Finding]:
@@ -137,7 +139,9 @@ def parse(doc: Any, source: str) -> list[Finding]:
         key = (f.rule_id, loc.path if loc else "", loc.start_line if loc else None, f.extra.get("secret_sha256"))
         if key in merged:
             keep = merged[key]
-            commits = keep.extra.get("commits", []) + [c for c in f.extra.get("commits", []) if c not in keep.extra.get("commits", [])]
+            commits = keep.extra.get("commits", []) + [
+                c for c in f.extra.get("commits", []) if c not in keep.extra.get("commits", [])
+            ]
             if commits:
                 keep.extra["commits"] = commits
             keep.extra["_secrets"] = list(dict.fromkeys(keep.extra["_secrets"] + f.extra["_secrets"]))

@@ -53,7 +53,9 @@ def detect(doc: Any) -> bool:
     if isinstance(descriptor, dict) and str(descriptor.get("name", "")).lower() == "grype":
         return True
     first = doc["matches"][0] if doc["matches"] else None
-    return "source" in doc and (first is None or (isinstance(first, dict) and "artifact" in first and "vulnerability" in first))
+    return "source" in doc and (
+        first is None or (isinstance(first, dict) and "artifact" in first and "vulnerability" in first)
+    )
 
 
 def _str(value: Any) -> str | None:
@@ -101,7 +103,9 @@ def _finding(match: Any, distro: str | None, version: str | None, source: str, s
     installed = _str(artifact.get("version"))
     ecosystem = _ecosystem(_str(artifact.get("type")), distro)
     fix = vuln.get("fix") if isinstance(vuln.get("fix"), dict) else {}
-    fixed = smallest_fix_above(installed, [s for s in map(_str, _list(fix.get("versions"), "fix.versions")) if s], ecosystem)
+    fixed = smallest_fix_above(
+        installed, [s for s in map(_str, _list(fix.get("versions"), "fix.versions")) if s], ecosystem
+    )
 
     raw = _str(vuln.get("severity"))
     severity = severity_from_text(raw)
@@ -133,25 +137,33 @@ def _finding(match: Any, distro: str | None, version: str | None, source: str, s
         }.items()
         if v
     }
-    return build_finding({
-        "tool": "grype",
-        "tool_version": version,
-        "rule_id": vid,
-        "title": f"{vid} in {name} {installed or ''}".strip(),
-        "severity": severity,
-        "raw_severity": raw,
-        "category": Category.dependency,
-        "cwe": cwe_ids(cwes),
-        "vulnerability_ids": [normalize_vuln_id(vid)] + [normalize_vuln_id(i) for i in (_str(r.get("id")) for r in related) if i],
-        "package": {"ecosystem": ecosystem, "name": name, "version": installed, "fixed_versions": fixed,
-                    "purl": _str(artifact.get("purl"))},
-        "message": description.split("\n", 1)[0] if description else f"{vid} in {name}",
-        "description": description,
-        "references": [r for r in references if r],
-        "suppressed": suppressed,
-        "source": source,
-        "extra": extra,
-    })
+    return build_finding(
+        {
+            "tool": "grype",
+            "tool_version": version,
+            "rule_id": vid,
+            "title": f"{vid} in {name} {installed or ''}".strip(),
+            "severity": severity,
+            "raw_severity": raw,
+            "category": Category.dependency,
+            "cwe": cwe_ids(cwes),
+            "vulnerability_ids": [normalize_vuln_id(vid)]
+            + [normalize_vuln_id(i) for i in (_str(r.get("id")) for r in related) if i],
+            "package": {
+                "ecosystem": ecosystem,
+                "name": name,
+                "version": installed,
+                "fixed_versions": fixed,
+                "purl": _str(artifact.get("purl")),
+            },
+            "message": description.split("\n", 1)[0] if description else f"{vid} in {name}",
+            "description": description,
+            "references": [r for r in references if r],
+            "suppressed": suppressed,
+            "source": source,
+            "extra": extra,
+        }
+    )
 
 
 def _merge(keep: Finding, other: Finding) -> None:

@@ -18,7 +18,16 @@ import re
 from typing import Any
 
 from secai.errors import ParseError
-from secai.findings import Category, Finding, Package, cwe_ids, normalize_vuln_id, severity_from_text, unique, vuln_ids_in
+from secai.findings import (
+    Category,
+    Finding,
+    Package,
+    cwe_ids,
+    normalize_vuln_id,
+    severity_from_text,
+    unique,
+    vuln_ids_in,
+)
 from secai.ingest.versions import smallest_fix_above
 
 NAME = "npm-audit"
@@ -68,8 +77,16 @@ def _ids(*texts: Any) -> list[str]:
     return unique(ids)
 
 
-def _finding(adv: dict, ids: list[str], title: str, raw: str | None, package: str, installed: str | None,
-             candidate_fixes: list[str], **fields: Any) -> Finding:
+def _finding(
+    adv: dict,
+    ids: list[str],
+    title: str,
+    raw: str | None,
+    package: str,
+    installed: str | None,
+    candidate_fixes: list[str],
+    **fields: Any,
+) -> Finding:
     """One npm advisory on one package; `fields` are the rest of the Finding."""
     return Finding(
         tool="npm-audit",
@@ -90,6 +107,7 @@ def _finding(adv: dict, ids: list[str], title: str, raw: str | None, package: st
 
 
 # -- npm 6 -----------------------------------------------------------------------------------------
+
 
 def _v6_actions(doc: dict, source: str) -> dict[str, list[dict]]:
     actions = doc.get("actions")
@@ -156,7 +174,13 @@ def _v6(doc: dict, source: str) -> list[Finding]:
             title = _str(adv.get("title")) or f"Vulnerability in {module}"
             findings.append(
                 _finding(
-                    adv, ids, title, raw, module, installed, patched + action_fixes,
+                    adv,
+                    ids,
+                    title,
+                    raw,
+                    module,
+                    installed,
+                    patched + action_fixes,
                     rule_id=ids[0] if ids else adv_id,
                     message=f"{title} in {module}" + (f" {installed}" if installed else ""),
                     description=_str(adv.get("overview")),
@@ -170,6 +194,7 @@ def _v6(doc: dict, source: str) -> list[Finding]:
 
 
 # -- npm 7+ ----------------------------------------------------------------------------------------
+
 
 def _fix_available(fix: Any, package: str) -> tuple[list[str], str | None]:
     if isinstance(fix, dict):
@@ -225,7 +250,13 @@ def _v7(doc: dict, source: str) -> list[Finding]:
             }
             findings.append(
                 _finding(
-                    adv, ids, title, raw, package, None, _bounds(advisory_range, "<") + fix_versions,
+                    adv,
+                    ids,
+                    title,
+                    raw,
+                    package,
+                    None,
+                    _bounds(advisory_range, "<") + fix_versions,
                     rule_id=ids[0] if ids else (adv_id or title),
                     message=f"{title} in {package}",
                     remediation=fix_text,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from secai.ingest import versions
 from secai.errors import ParseError
 from secai.findings import (
     Category,
@@ -76,7 +75,9 @@ def _groups(entry: dict, vulns: dict[str, dict]) -> list[dict]:
     groups = [g for g in _list(entry.get("groups")) if isinstance(g, dict) and _list(g.get("ids"))]
     grouped = {i for g in groups for i in g["ids"]}
     # Older reports have no groups: every vulnerability is its own group.
-    return groups + [{"ids": [vid], "aliases": _list(v.get("aliases"))} for vid, v in vulns.items() if vid not in grouped]
+    return groups + [
+        {"ids": [vid], "aliases": _list(v.get("aliases"))} for vid, v in vulns.items() if vid not in grouped
+    ]
 
 
 def _package_findings(entry: dict, path: str | None, cwes: dict) -> list[Finding]:
@@ -89,9 +90,11 @@ def _package_findings(entry: dict, path: str | None, cwes: dict) -> list[Finding
     for group in _groups(entry, vulns):
         members = [vulns[i] for i in group["ids"] if i in vulns]
         primary = members[0] if members else {"id": group["ids"][0]}
-        ids = unique([normalize_vuln_id(str(i)) for i in group["ids"]]
-                     + [normalize_vuln_id(str(a)) for a in _list(group.get("aliases"))]
-                     + [normalize_vuln_id(str(a)) for m in members for a in _list(m.get("aliases"))])
+        ids = unique(
+            [normalize_vuln_id(str(i)) for i in group["ids"]]
+            + [normalize_vuln_id(str(a)) for a in _list(group.get("aliases"))]
+            + [normalize_vuln_id(str(a)) for m in members for a in _list(m.get("aliases"))]
+        )
         severity, raw = _severity(group, members)
         fixed = []
         for m in members:
@@ -100,28 +103,37 @@ def _package_findings(entry: dict, path: str | None, cwes: dict) -> list[Finding
         cwe_lists = [_dict(m.get("database_specific")).get("cwe_ids") for m in members]
         # Nearly every group is one advisory; cwe_ids([x]) is cwe_ids(x).
         cwe = memo_cwe_ids(cwe_lists[0], cwes) if len(cwe_lists) == 1 else cwe_ids(cwe_lists)
-        refs = unique(r.get("url") for m in members for r in _list(m.get("references")) if isinstance(r, dict)
-                      and isinstance(r.get("url"), str))
+        refs = unique(
+            r.get("url")
+            for m in members
+            for r in _list(m.get("references"))
+            if isinstance(r, dict) and isinstance(r.get("url"), str)
+        )
         summary = next((m["summary"] for m in members if isinstance(m.get("summary"), str) and m["summary"]), None)
         details = next((m["details"] for m in members if isinstance(m.get("details"), str) and m["details"]), None)
         vid = str(primary["id"])
         primary_id = normalize_vuln_id(vid)
-        out.append(build_finding({
-            "tool": "osv-scanner",
-            "rule_id": vid,
-            "title": summary or f"{vid} in {name}",
-            "severity": severity,
-            "raw_severity": raw,
-            "category": Category.dependency,
-            "cwe": cwe,
-            "vulnerability_ids": [primary_id] + [i for i in ids if i != primary_id],
-            "package": {"ecosystem": eco, "name": name, "version": installed, "fixed_versions": fixed},
-            "location": {"path": path} if path else None,
-            "message": f"{name} {installed or ''} is affected by {vid}" + (f"; fixed in {fixed[0]}" if fixed else "; no fixed version"),
-            "description": (details or summary or "").strip() or None,
-            "remediation": f"Upgrade {name} to {fixed[0]} or later." if fixed else None,
-            "references": refs,
-        }))
+        out.append(
+            build_finding(
+                {
+                    "tool": "osv-scanner",
+                    "rule_id": vid,
+                    "title": summary or f"{vid} in {name}",
+                    "severity": severity,
+                    "raw_severity": raw,
+                    "category": Category.dependency,
+                    "cwe": cwe,
+                    "vulnerability_ids": [primary_id] + [i for i in ids if i != primary_id],
+                    "package": {"ecosystem": eco, "name": name, "version": installed, "fixed_versions": fixed},
+                    "location": {"path": path} if path else None,
+                    "message": f"{name} {installed or ''} is affected by {vid}"
+                    + (f"; fixed in {fixed[0]}" if fixed else "; no fixed version"),
+                    "description": (details or summary or "").strip() or None,
+                    "remediation": f"Upgrade {name} to {fixed[0]} or later." if fixed else None,
+                    "references": refs,
+                }
+            )
+        )
     return out
 
 

@@ -86,18 +86,26 @@ def parse(doc: Any, source: str) -> list[Finding]:
             severity, raw_severity = Severity.medium, None
         rule_id = vuln_id if vuln_id.startswith("pyup.io-") else f"pyup.io-{vuln_id}"
         findings.append(
-            build_finding({
-                "tool": "safety",
-                "rule_id": rule_id,
-                "title": f"{name} {installed}: {_first_sentence(advisory)}" if advisory else f"{name} {installed} is vulnerable ({spec})",
-                "severity": severity,
-                "raw_severity": raw_severity,
-                "category": Category.dependency,
-                "vulnerability_ids": vuln_ids_in(advisory),
-                "package": {"ecosystem": "PyPI", "name": name, "version": installed or None,
-                            "fixed_versions": smallest_fix_above(installed or None, _fixed_versions(spec), "pypi")},
-                "message": advisory,
-                "extra": {"vulnerable_spec": spec},
-            })
+            build_finding(
+                {
+                    "tool": "safety",
+                    "rule_id": rule_id,
+                    "title": f"{name} {installed}: {_first_sentence(advisory)}"
+                    if advisory
+                    else f"{name} {installed} is vulnerable ({spec})",
+                    "severity": severity,
+                    "raw_severity": raw_severity,
+                    "category": Category.dependency,
+                    "vulnerability_ids": vuln_ids_in(advisory),
+                    "package": {
+                        "ecosystem": "PyPI",
+                        "name": name,
+                        "version": installed or None,
+                        "fixed_versions": smallest_fix_above(installed or None, _fixed_versions(spec), "pypi"),
+                    },
+                    "message": advisory,
+                    "extra": {"vulnerable_spec": spec},
+                }
+            )
         )
     return findings

@@ -13,7 +13,6 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
-from secai.ingest import versions
 from secai.errors import ParseError
 from secai.findings import (
     Category,
@@ -31,6 +30,7 @@ from secai.findings import (
     unique,
     vuln_ids_in,
 )
+from secai.ingest import versions
 from secai.ingest.parsers.common import fixes_above
 
 NAME = "sarif"
@@ -38,8 +38,20 @@ KIND = "json"
 PRIORITY = 10
 
 _LEVELS = {"error": Severity.high, "warning": Severity.medium, "note": Severity.low, "none": Severity.info}
-_IAC_TOOLS = {"checkov", "kics", "tfsec", "terrascan", "hadolint", "cfn-lint", "cfn_nag", "kube-linter",
-              "kubesec", "dockle", "tflint", "trivy-config"}
+_IAC_TOOLS = {
+    "checkov",
+    "kics",
+    "tfsec",
+    "terrascan",
+    "hadolint",
+    "cfn-lint",
+    "cfn_nag",
+    "kube-linter",
+    "kubesec",
+    "dockle",
+    "tflint",
+    "trivy-config",
+}
 _SECRET_TOOLS = {"gitleaks", "trufflehog", "detect-secrets", "ggshield", "secretlint"}
 _SCA_TOOLS = {"grype", "dependency-check", "osv-scanner", "snyk", "npm-audit", "pip-audit", "govulncheck"}
 _SECRET_RULE = re.compile(r"(^|[./_-])secrets?([./_-]|$)", re.IGNORECASE)
@@ -56,14 +68,18 @@ def detect(doc: Any) -> bool:
 # -- paths -----------------------------------------------------------------------------------------
 
 # CI workspaces: what follows them is the repository checkout.
-_WORKSPACE_RE = re.compile("|".join([
-    r"^/home/runner/work/[^/]+/[^/]+/",  # GitHub-hosted runners
-    r"^/__w/[^/]+/[^/]+/",  # GitHub container jobs
-    r"^/Users/runner/work/[^/]+/[^/]+/",  # macOS runners
-    r"^[A-Za-z]:/a/[^/]+/[^/]+/",  # Windows runners (D:\a\repo\repo\)
-    r"^/github/workspace/",  # Docker actions
-    r"^/builds/[^/]+/[^/]+/",  # GitLab
-]))
+_WORKSPACE_RE = re.compile(
+    "|".join(
+        [
+            r"^/home/runner/work/[^/]+/[^/]+/",  # GitHub-hosted runners
+            r"^/__w/[^/]+/[^/]+/",  # GitHub container jobs
+            r"^/Users/runner/work/[^/]+/[^/]+/",  # macOS runners
+            r"^[A-Za-z]:/a/[^/]+/[^/]+/",  # Windows runners (D:\a\repo\repo\)
+            r"^/github/workspace/",  # Docker actions
+            r"^/builds/[^/]+/[^/]+/",  # GitLab
+        ]
+    )
+)
 _DRIVE_RE = re.compile(r"[A-Za-z]:/")  # used with .match: anchored
 
 
@@ -73,7 +89,7 @@ def repo_relative(path: str, roots: list[str] = ()) -> str:
     An absolute path under no known root is kept absolute (the repository root is unknown)."""
     p = unquote(str(path).strip())
     if p.lower().startswith("file://"):
-        p = p[len("file://"):]
+        p = p[len("file://") :]
         if p.startswith("//"):
             p = p[1:]
     p = p.replace("\\", "/")
@@ -81,10 +97,10 @@ def repo_relative(path: str, roots: list[str] = ()) -> str:
         p = p[1:]
     for root in sorted(roots, key=len, reverse=True) if roots else ():
         if root and root != "/" and p.startswith(root):
-            return p[len(root):].lstrip("/") or p
+            return p[len(root) :].lstrip("/") or p
     m = _WORKSPACE_RE.match(p)
     if m:
-        return p[m.end():]
+        return p[m.end() :]
     while p.startswith("./"):
         p = p[2:]
     return p
@@ -136,6 +152,7 @@ def _run_roots(run: dict) -> list[str]:
 
 
 # -- small helpers ---------------------------------------------------------------------------------
+
 
 def _list(v: Any) -> list:
     return v if isinstance(v, list) else []
@@ -194,6 +211,7 @@ def _message(result: dict, rule: dict, driver: dict) -> str:
 
 # -- rules and taxonomies --------------------------------------------------------------------------
 
+
 class _Rules:
     def __init__(self, run: dict):
         driver = _dict(_dict(run.get("tool")).get("driver"))
@@ -235,7 +253,7 @@ class _Rules:
             rule_id = rule.get("id") if isinstance(rule.get("id"), str) else ""
         return rule_id, rule
 
-    def facts(self, rule: dict) -> "_RuleFacts":
+    def facts(self, rule: dict) -> _RuleFacts:
         """What a rule contributes to each of its results, worked out once per rule."""
         hit = self._facts.get(id(rule))
         if hit is not None and hit.rule is rule:
@@ -282,14 +300,19 @@ class _RuleFacts:
         self.rule = rule
         props = _dict(rule.get("properties"))
         self.props = props
-        self.title = _text(rule.get("shortDescription")) or (rule.get("name") if isinstance(rule.get("name"), str) else None)
-        self.description = _text(rule.get("fullDescription")) or _text(rule.get("help")) or _text(props.get("description"))
+        self.title = _text(rule.get("shortDescription")) or (
+            rule.get("name") if isinstance(rule.get("name"), str) else None
+        )
+        self.description = (
+            _text(rule.get("fullDescription")) or _text(rule.get("help")) or _text(props.get("description"))
+        )
         help_ = _dict(rule.get("help"))
         self.help_md = _text(help_.get("markdown")) or _text(help_.get("text"))
         # whether the help text only restates the rule's description or title (then it is no remediation)
         help_md, description, title = self.help_md, self.description, self.title
-        self.help_restates = bool(help_md) and (bool(description) and help_md.startswith(description)
-                                                or bool(title) and help_md.startswith(title))
+        self.help_restates = bool(help_md) and (
+            bool(description) and help_md.startswith(description) or bool(title) and help_md.startswith(title)
+        )
         self.help_uri = rule.get("helpUri") if isinstance(rule.get("helpUri"), str) else None
         self.references = [r for r in _list(props.get("references")) if isinstance(r, str)]
         tag_cwes, self.tag_vulns, self.tags = rules.tag_facts(_list(props.get("tags")))
@@ -312,7 +335,9 @@ class _RuleFacts:
 
 # -- Trivy and Gitleaks enrichment -----------------------------------------------------------------
 
-_TRIVY_FIELD = re.compile(r"^(Package|Installed Version|Fixed Version|Severity|Vulnerability|PkgPath|Link|Artifact|Type|Message|Secret|Match)\s*:?\s*(.*)$")
+_TRIVY_FIELD = re.compile(
+    r"^(Package|Installed Version|Fixed Version|Severity|Vulnerability|PkgPath|Link|Artifact|Type|Message|Secret|Match)\s*:?\s*(.*)$"
+)
 
 
 def _trivy_fields(text: str) -> dict[str, str]:
@@ -372,7 +397,10 @@ def _path_ecosystem(path: str) -> str | None:
     for suffixes, eco in (
         ((".jar", ".war", ".ear", "pom.xml", "gradle.lockfile", ".gradle", ".gradle.kts"), "Maven"),
         (("package-lock.json", "yarn.lock", "pnpm-lock.yaml", "package.json", "bun.lock"), "npm"),
-        (("requirements.txt", "poetry.lock", "pipfile.lock", "uv.lock", ".whl", ".egg-info", "metadata", "setup.py"), "PyPI"),
+        (
+            ("requirements.txt", "poetry.lock", "pipfile.lock", "uv.lock", ".whl", ".egg-info", "metadata", "setup.py"),
+            "PyPI",
+        ),
         (("go.mod", "go.sum"), "Go"),
         (("cargo.lock",), "crates.io"),
         (("gemfile.lock", ".gemspec"), "RubyGems"),
@@ -387,8 +415,9 @@ def _path_ecosystem(path: str) -> str | None:
 _SUFFIX = re.compile(r"\.\w+$")
 
 
-def _trivy_package(fields: dict[str, str], path: str | None, os_family: str | None, props: dict,
-                   paths: _Paths) -> Package | None:
+def _trivy_package(
+    fields: dict[str, str], path: str | None, os_family: str | None, props: dict, paths: _Paths
+) -> Package | None:
     name = fields.get("Package")
     if not name:
         return None
@@ -405,9 +434,21 @@ def _trivy_package(fields: dict[str, str], path: str | None, os_family: str | No
 
 
 _PURL_ECOSYSTEMS = {
-    "maven": "Maven", "npm": "npm", "pypi": "PyPI", "golang": "Go", "cargo": "crates.io", "gem": "RubyGems",
-    "composer": "Packagist", "nuget": "NuGet", "deb": "Debian", "apk": "Alpine", "rpm": "Red Hat",
-    "pub": "Pub", "hex": "Hex", "swift": "SwiftURL", "cocoapods": "CocoaPods",
+    "maven": "Maven",
+    "npm": "npm",
+    "pypi": "PyPI",
+    "golang": "Go",
+    "cargo": "crates.io",
+    "gem": "RubyGems",
+    "composer": "Packagist",
+    "nuget": "NuGet",
+    "deb": "Debian",
+    "apk": "Alpine",
+    "rpm": "Red Hat",
+    "pub": "Pub",
+    "hex": "Hex",
+    "swift": "SwiftURL",
+    "cocoapods": "CocoaPods",
 }
 
 
@@ -426,6 +467,7 @@ def _exported_package(p: dict) -> Package | None:
 
 
 # -- the parser ------------------------------------------------------------------------------------
+
 
 def parse(doc: Any, source: str) -> list[Finding]:
     if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
@@ -530,7 +572,9 @@ def _locations(result: dict, paths: _Paths, lines: bool = True) -> list[Location
         if start and end and end < start:
             end = start
         snippet = _text(region.get("snippet")) or _text(_dict(phys.get("contextRegion")).get("snippet"))
-        locs.append(build_location({"path": paths.relative(uri), "start_line": start, "end_line": end, "snippet": snippet}))
+        locs.append(
+            build_location({"path": paths.relative(uri), "start_line": start, "end_line": end, "snippet": snippet})
+        )
     return locs or [None]
 
 
@@ -559,8 +603,13 @@ def _parse_result(result, rules: _Rules, tool, tool_version, paths: _Paths, os_f
     description = facts.description
     help_md = facts.help_md
     remediation = None
-    if help_md and tool != "trivy" and not facts.help_restates and not (message and help_md.startswith(message)) \
-            and not (not facts.title and title and help_md.startswith(title)):
+    if (
+        help_md
+        and tool != "trivy"
+        and not facts.help_restates
+        and not (message and help_md.startswith(message))
+        and not (not facts.title and title and help_md.startswith(title))
+    ):
         remediation = help_md  # guidance, not the rule's description restated (Checkov, Trivy)
     own = [r for r in _list(props.get("references")) if isinstance(r, str)] if props else []
     links = _links(message) if tool == "trivy" else []
@@ -607,27 +656,29 @@ def _parse_result(result, rules: _Rules, tool, tool_version, paths: _Paths, os_f
         f_remediation = remediation
         if package and package.fixed_versions:
             f_remediation = f"Upgrade {package.name} to {package.fixed_versions[0]} or later."
-        finding = build_finding({
-            "tool": tool,
-            "tool_version": tool_version,
-            "rule_id": rule_id,
-            "title": title[:300],
-            "severity": severity,
-            "raw_severity": raw,
-            "category": _category(tool, rule_id, facts, package, fields),
-            "cwe": cwe,
-            "vulnerability_ids": vulns,
-            "package": package,
-            "location": loc,
-            "message": message,
-            "description": description,
-            "remediation": f_remediation,
-            "references": references,
-            "url": url,
-            "suppressed": suppressed,
-            "source": source,
-            "extra": extra,
-        })
+        finding = build_finding(
+            {
+                "tool": tool,
+                "tool_version": tool_version,
+                "rule_id": rule_id,
+                "title": title[:300],
+                "severity": severity,
+                "raw_severity": raw,
+                "category": _category(tool, rule_id, facts, package, fields),
+                "cwe": cwe,
+                "vulnerability_ids": vulns,
+                "package": package,
+                "location": loc,
+                "message": message,
+                "description": description,
+                "remediation": f_remediation,
+                "references": references,
+                "url": url,
+                "suppressed": suppressed,
+                "source": source,
+                "extra": extra,
+            }
+        )
         if secrets:
             finding.extra["_secrets"] = list(secrets)
         out.append(finding)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from secai.ingest import versions
 from secai.errors import ParseError
 from secai.findings import (
     Category,
@@ -22,18 +21,38 @@ from secai.findings import (
     unique,
     vuln_ids_in,
 )
+from secai.ingest import versions
 from secai.ingest.parsers.sarif import repo_relative
 
 NAME = "semgrep-json"
 KIND = "json"
 PRIORITY = 50
 
-_SEVERITY = {"ERROR": Severity.high, "WARNING": Severity.medium, "INFO": Severity.low,
-             "CRITICAL": Severity.critical, "HIGH": Severity.high, "MEDIUM": Severity.medium, "LOW": Severity.low}
+_SEVERITY = {
+    "ERROR": Severity.high,
+    "WARNING": Severity.medium,
+    "INFO": Severity.low,
+    "CRITICAL": Severity.critical,
+    "HIGH": Severity.high,
+    "MEDIUM": Severity.medium,
+    "LOW": Severity.low,
+}
 _NO_SNIPPET = {"", "requires login"}
-_ECOSYSTEMS = {"pypi": "PyPI", "npm": "npm", "maven": "Maven", "gomod": "Go", "go": "Go", "cargo": "crates.io",
-               "gem": "RubyGems", "composer": "Packagist", "nuget": "NuGet", "pub": "Pub", "hex": "Hex",
-               "swiftpm": "SwiftURL", "cocoapods": "CocoaPods"}
+_ECOSYSTEMS = {
+    "pypi": "PyPI",
+    "npm": "npm",
+    "maven": "Maven",
+    "gomod": "Go",
+    "go": "Go",
+    "cargo": "crates.io",
+    "gem": "RubyGems",
+    "composer": "Packagist",
+    "nuget": "NuGet",
+    "pub": "Pub",
+    "hex": "Hex",
+    "swiftpm": "SwiftURL",
+    "cocoapods": "CocoaPods",
+}
 
 
 def detect(doc: Any) -> bool:
@@ -41,8 +60,19 @@ def detect(doc: Any) -> bool:
         return False
     first = next(iter(doc["results"]), None)
     if first is None:
-        return set(doc) <= {"results", "errors", "version", "paths", "time", "engine_requested", "skipped_rules",
-                            "interfile_languages_used", "explanations", "profiling_results", "skipped_targets"}
+        return set(doc) <= {
+            "results",
+            "errors",
+            "version",
+            "paths",
+            "time",
+            "engine_requested",
+            "skipped_rules",
+            "interfile_languages_used",
+            "explanations",
+            "profiling_results",
+            "skipped_targets",
+        }
     return isinstance(first, dict) and "check_id" in first and "extra" in first
 
 
@@ -93,12 +123,22 @@ class _RuleFacts:
     def __init__(self, rule_id: str, meta: dict):
         self.meta = meta
         self.title = rule_id.rsplit(".", 1)[-1].replace("-", " ").replace("_", " ")
-        self.info = {key: meta[key] for key in ("confidence", "likelihood", "impact", "category")
-                     if isinstance(meta.get(key), str)}
+        self.info = {
+            key: meta[key]
+            for key in ("confidence", "likelihood", "impact", "category")
+            if isinstance(meta.get(key), str)
+        }
         self.owasp = _strs(meta.get("owasp"))
-        self.refs = unique(_strs(meta.get("references")) + _strs(meta.get("source-rule-url")) + _strs(meta.get("source")))
-        self.vulns = unique(vuln_ids_in(" ".join(_strs(meta.get("cve")) + _strs(meta.get("ghsa"))
-                                                 + _strs(meta.get("sca-vuln-database-identifier")))))
+        self.refs = unique(
+            _strs(meta.get("references")) + _strs(meta.get("source-rule-url")) + _strs(meta.get("source"))
+        )
+        self.vulns = unique(
+            vuln_ids_in(
+                " ".join(
+                    _strs(meta.get("cve")) + _strs(meta.get("ghsa")) + _strs(meta.get("sca-vuln-database-identifier"))
+                )
+            )
+        )
         self.cwe = cwe_ids(meta.get("cwe"))
         self.secret = _is_secret(rule_id, meta)
 
@@ -145,24 +185,26 @@ def _finding(r: dict, version: str | None, rules: dict[str, _RuleFacts]) -> Find
                 info["lockfile"] = lockfile
     if facts.secret:
         category = Category.secret
-    return build_finding({
-        "tool": "semgrep",
-        "tool_version": version,
-        "rule_id": rule_id,
-        "title": facts.title,
-        "severity": severity,
-        "raw_severity": raw,
-        "category": category,
-        "cwe": facts.cwe,
-        "vulnerability_ids": facts.vulns,
-        "package": package,
-        "location": {"path": repo_relative(path), "start_line": start, "end_line": end, "snippet": snippet},
-        "message": message,
-        "description": message or None,
-        "remediation": remediation,
-        "references": facts.refs,
-        "extra": info,
-    })
+    return build_finding(
+        {
+            "tool": "semgrep",
+            "tool_version": version,
+            "rule_id": rule_id,
+            "title": facts.title,
+            "severity": severity,
+            "raw_severity": raw,
+            "category": category,
+            "cwe": facts.cwe,
+            "vulnerability_ids": facts.vulns,
+            "package": package,
+            "location": {"path": repo_relative(path), "start_line": start, "end_line": end, "snippet": snippet},
+            "message": message,
+            "description": message or None,
+            "remediation": remediation,
+            "references": facts.refs,
+            "extra": info,
+        }
+    )
 
 
 def _is_secret(rule_id: str, meta: dict) -> bool:
@@ -187,7 +229,7 @@ def _sca_package(sca: dict, meta: dict) -> tuple[Package | None, str | None]:
     for key in ("fixed_versions", "fix_versions"):
         fixes += _strs(rule.get(key))
     lockfile = match.get("lockfile") if isinstance(match.get("lockfile"), str) else found.get("lockfile_path")
-    pkg = Package(ecosystem=eco, name=name, version=installed,
-                  fixed_versions=versions.smallest_fix_above(installed, fixes, eco))
+    pkg = Package(
+        ecosystem=eco, name=name, version=installed, fixed_versions=versions.smallest_fix_above(installed, fixes, eco)
+    )
     return pkg, (repo_relative(lockfile) if isinstance(lockfile, str) and lockfile else None)
-

@@ -12,7 +12,6 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from secai.ingest import versions
 from secai.errors import ParseError
 from secai.findings import (
     Category,
@@ -23,6 +22,7 @@ from secai.findings import (
     unique,
     vuln_ids_in,
 )
+from secai.ingest import versions
 from secai.ingest.parsers.common import fixes_above, memo_cwe_ids
 from secai.ingest.parsers.sarif import _PURL_ECOSYSTEMS, repo_relative
 
@@ -34,28 +34,84 @@ _RESULT_KEYS = ("Vulnerabilities", "Misconfigurations", "Secrets", "Licenses")
 
 #: Trivy `Type` -> OSV-style ecosystem name (also used by `secai.ingest.versions`).
 TYPE_ECOSYSTEMS = {
-    "ubuntu": "Ubuntu", "debian": "Debian", "alpine": "Alpine", "redhat": "Red Hat", "centos": "CentOS",
-    "rocky": "Rocky Linux", "alma": "AlmaLinux", "oracle": "Oracle Linux", "amazon": "Amazon Linux",
-    "fedora": "Fedora", "photon": "Photon OS", "wolfi": "Wolfi", "chainguard": "Chainguard",
-    "cbl-mariner": "CBL-Mariner", "azurelinux": "Azure Linux", "suse linux enterprise server": "SUSE",
-    "opensuse.leap": "openSUSE", "opensuse.tumbleweed": "openSUSE",
-    "jar": "Maven", "pom": "Maven", "gradle": "Maven", "sbt": "Maven",
-    "npm": "npm", "yarn": "npm", "pnpm": "npm", "node-pkg": "npm", "bun": "npm",
-    "pip": "PyPI", "pipenv": "PyPI", "poetry": "PyPI", "python-pkg": "PyPI", "uv": "PyPI",
-    "gomod": "Go", "gobinary": "Go", "cargo": "crates.io", "rust-binary": "crates.io",
-    "bundler": "RubyGems", "gemspec": "RubyGems", "composer": "Packagist", "composer-vendor": "Packagist",
-    "nuget": "NuGet", "dotnet-core": "NuGet", "packages-props": "NuGet", "pub": "Pub", "hex": "Hex",
-    "swift": "SwiftURL", "cocoapods": "CocoaPods", "conan": "ConanCenter", "conda-pkg": "conda",
+    "ubuntu": "Ubuntu",
+    "debian": "Debian",
+    "alpine": "Alpine",
+    "redhat": "Red Hat",
+    "centos": "CentOS",
+    "rocky": "Rocky Linux",
+    "alma": "AlmaLinux",
+    "oracle": "Oracle Linux",
+    "amazon": "Amazon Linux",
+    "fedora": "Fedora",
+    "photon": "Photon OS",
+    "wolfi": "Wolfi",
+    "chainguard": "Chainguard",
+    "cbl-mariner": "CBL-Mariner",
+    "azurelinux": "Azure Linux",
+    "suse linux enterprise server": "SUSE",
+    "opensuse.leap": "openSUSE",
+    "opensuse.tumbleweed": "openSUSE",
+    "jar": "Maven",
+    "pom": "Maven",
+    "gradle": "Maven",
+    "sbt": "Maven",
+    "npm": "npm",
+    "yarn": "npm",
+    "pnpm": "npm",
+    "node-pkg": "npm",
+    "bun": "npm",
+    "pip": "PyPI",
+    "pipenv": "PyPI",
+    "poetry": "PyPI",
+    "python-pkg": "PyPI",
+    "uv": "PyPI",
+    "gomod": "Go",
+    "gobinary": "Go",
+    "cargo": "crates.io",
+    "rust-binary": "crates.io",
+    "bundler": "RubyGems",
+    "gemspec": "RubyGems",
+    "composer": "Packagist",
+    "composer-vendor": "Packagist",
+    "nuget": "NuGet",
+    "dotnet-core": "NuGet",
+    "packages-props": "NuGet",
+    "pub": "Pub",
+    "hex": "Hex",
+    "swift": "SwiftURL",
+    "cocoapods": "CocoaPods",
+    "conan": "ConanCenter",
+    "conda-pkg": "conda",
 }
-_OS_TYPES = {"ubuntu", "debian", "alpine", "redhat", "centos", "rocky", "alma", "oracle", "amazon", "fedora",
-             "photon", "wolfi", "chainguard", "cbl-mariner", "azurelinux", "suse linux enterprise server",
-             "opensuse.leap", "opensuse.tumbleweed"}
+_OS_TYPES = {
+    "ubuntu",
+    "debian",
+    "alpine",
+    "redhat",
+    "centos",
+    "rocky",
+    "alma",
+    "oracle",
+    "amazon",
+    "fedora",
+    "photon",
+    "wolfi",
+    "chainguard",
+    "cbl-mariner",
+    "azurelinux",
+    "suse linux enterprise server",
+    "opensuse.leap",
+    "opensuse.tumbleweed",
+}
 
 
 def detect(doc: Any) -> bool:
     if isinstance(doc, list):
-        return bool(doc) and all(isinstance(t, dict) and "Target" in t for t in doc) and any(
-            k in doc[0] for k in _RESULT_KEYS + ("Type",)
+        return (
+            bool(doc)
+            and all(isinstance(t, dict) and "Target" in t for t in doc)
+            and any(k in doc[0] for k in _RESULT_KEYS + ("Type",))
         )
     if not isinstance(doc, dict):
         return False
@@ -170,7 +226,9 @@ def _parse_result(result: dict, source: str, version: str | None, cwes: dict) ->
 
 def _references(item: dict) -> list[str]:
     refs = item.get("References")
-    return unique([_str(item.get("PrimaryURL"))] + [r for r in (refs if isinstance(refs, list) else []) if isinstance(r, str)])
+    return unique(
+        [_str(item.get("PrimaryURL"))] + [r for r in (refs if isinstance(refs, list) else []) if isinstance(r, str)]
+    )
 
 
 def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, source, cwes: dict) -> Finding:
@@ -193,26 +251,34 @@ def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, so
             if entry.get("V3Score") is not None:
                 extra["cvss_v3_score"] = entry.get("V3Score")
             break
-    return build_finding({
-        "tool": "trivy",
-        "tool_version": version,
-        "rule_id": vid,
-        "title": _str(v.get("Title")) or f"{vid} {name} {installed or ''}".strip(),
-        "severity": severity_from_text(v.get("Severity"), Severity.info),
-        "raw_severity": _str(v.get("Severity")),
-        "category": Category.dependency,
-        "cwe": memo_cwe_ids(v.get("CweIDs"), cwes),
-        "vulnerability_ids": vuln_ids_in(vid) or [vid],
-        "package": {"ecosystem": eco, "name": name, "version": installed, "fixed_versions": fixed,
-                    "purl": purl if isinstance(purl, str) else None},
-        "location": {"path": path},
-        "message": f"{name} {installed or ''} is affected by {vid}" + (f"; fixed in {', '.join(fixed)}" if fixed else "; no fixed version"),
-        "description": _str(v.get("Description")),
-        "remediation": f"Upgrade {name} to {fixed[0]} or later." if fixed else None,
-        "references": _references(v),
-        "source": source,
-        "extra": extra,
-    })
+    return build_finding(
+        {
+            "tool": "trivy",
+            "tool_version": version,
+            "rule_id": vid,
+            "title": _str(v.get("Title")) or f"{vid} {name} {installed or ''}".strip(),
+            "severity": severity_from_text(v.get("Severity"), Severity.info),
+            "raw_severity": _str(v.get("Severity")),
+            "category": Category.dependency,
+            "cwe": memo_cwe_ids(v.get("CweIDs"), cwes),
+            "vulnerability_ids": vuln_ids_in(vid) or [vid],
+            "package": {
+                "ecosystem": eco,
+                "name": name,
+                "version": installed,
+                "fixed_versions": fixed,
+                "purl": purl if isinstance(purl, str) else None,
+            },
+            "location": {"path": path},
+            "message": f"{name} {installed or ''} is affected by {vid}"
+            + (f"; fixed in {', '.join(fixed)}" if fixed else "; no fixed version"),
+            "description": _str(v.get("Description")),
+            "remediation": f"Upgrade {name} to {fixed[0]} or later." if fixed else None,
+            "references": _references(v),
+            "source": source,
+            "extra": extra,
+        }
+    )
 
 
 def _lines(meta: dict) -> tuple[int | None, int | None]:
@@ -236,21 +302,25 @@ def _misconfiguration(m: dict, target: str, typ: str, version) -> Finding:
     extra = {k: m[k] for k in ("AVDID", "Type", "Namespace") if isinstance(m.get(k), str)}
     if meta.get("Resource"):
         extra["resource"] = str(meta["Resource"])
-    return build_finding({
-        "tool": "trivy",
-        "tool_version": version,
-        "rule_id": rule_id,
-        "title": _str(m.get("Title")) or rule_id,
-        "severity": severity_from_text(m.get("Severity"), Severity.medium),
-        "raw_severity": _str(m.get("Severity")),
-        "category": Category.iac,
-        "location": {"path": repo_relative(target), "start_line": start, "end_line": end, "snippet": snippet} if target else None,
-        "message": _str(m.get("Message")) or _str(m.get("Title")) or rule_id,
-        "description": _str(m.get("Description")),
-        "remediation": _str(m.get("Resolution")),
-        "references": _references(m),
-        "extra": extra,
-    })
+    return build_finding(
+        {
+            "tool": "trivy",
+            "tool_version": version,
+            "rule_id": rule_id,
+            "title": _str(m.get("Title")) or rule_id,
+            "severity": severity_from_text(m.get("Severity"), Severity.medium),
+            "raw_severity": _str(m.get("Severity")),
+            "category": Category.iac,
+            "location": {"path": repo_relative(target), "start_line": start, "end_line": end, "snippet": snippet}
+            if target
+            else None,
+            "message": _str(m.get("Message")) or _str(m.get("Title")) or rule_id,
+            "description": _str(m.get("Description")),
+            "remediation": _str(m.get("Resolution")),
+            "references": _references(m),
+            "extra": extra,
+        }
+    )
 
 
 def _secret(s: dict, target: str, version) -> Finding:
@@ -258,18 +328,22 @@ def _secret(s: dict, target: str, version) -> Finding:
     code_lines = [str(ln.get("Content")) for ln in _code_lines(s) if ln.get("Content")]
     match = _str(s.get("Match"))
     title = _str(s.get("Title")) or _str(s.get("RuleID")) or "secret"
-    finding = build_finding({
-        "tool": "trivy",
-        "tool_version": version,
-        "rule_id": _str(s.get("RuleID")) or "secret",
-        "title": title,
-        "severity": severity_from_text(s.get("Severity"), Severity.high),
-        "raw_severity": _str(s.get("Severity")),
-        "category": Category.secret,
-        "location": {"path": repo_relative(target), "start_line": start, "end_line": end, "snippet": match} if target else None,
-        "message": f"{title} in {target}" + (f" line {start}" if start else ""),
-        "extra": {"secret_category": s["Category"]} if isinstance(s.get("Category"), str) else {},
-    })
+    finding = build_finding(
+        {
+            "tool": "trivy",
+            "tool_version": version,
+            "rule_id": _str(s.get("RuleID")) or "secret",
+            "title": title,
+            "severity": severity_from_text(s.get("Severity"), Severity.high),
+            "raw_severity": _str(s.get("Severity")),
+            "category": Category.secret,
+            "location": {"path": repo_relative(target), "start_line": start, "end_line": end, "snippet": match}
+            if target
+            else None,
+            "message": f"{title} in {target}" + (f" line {start}" if start else ""),
+            "extra": {"secret_category": s["Category"]} if isinstance(s.get("Category"), str) else {},
+        }
+    )
     # The matched line (even when Trivy masked it with '*') is handed to the redaction layer whole.
     finding.extra["_secrets"] = [x for x in [match] + code_lines if x]
     return finding
@@ -279,17 +353,21 @@ def _license(lic: dict, target: str, version) -> Finding:
     name = _str(lic.get("Name")) or "unknown license"
     pkg = _str(lic.get("PkgName"))
     path = _str(lic.get("FilePath")) or target
-    return build_finding({
-        "tool": "trivy",
-        "tool_version": version,
-        "rule_id": f"license:{name}",
-        "title": f"License {name}" + (f" ({lic['Category']})" if lic.get("Category") else "") + (f" in {pkg}" if pkg else ""),
-        "severity": severity_from_text(lic.get("Severity"), Severity.low),
-        "raw_severity": _str(lic.get("Severity")),
-        "category": Category.license,
-        "package": {"name": pkg} if pkg else None,
-        "location": {"path": repo_relative(path)} if path else None,
-        "message": f"{pkg or path} is licensed under {name}",
-        "references": unique([_str(lic.get("Link"))]),
-        "extra": {"license_category": lic["Category"]} if isinstance(lic.get("Category"), str) else {},
-    })
+    return build_finding(
+        {
+            "tool": "trivy",
+            "tool_version": version,
+            "rule_id": f"license:{name}",
+            "title": f"License {name}"
+            + (f" ({lic['Category']})" if lic.get("Category") else "")
+            + (f" in {pkg}" if pkg else ""),
+            "severity": severity_from_text(lic.get("Severity"), Severity.low),
+            "raw_severity": _str(lic.get("Severity")),
+            "category": Category.license,
+            "package": {"name": pkg} if pkg else None,
+            "location": {"path": repo_relative(path)} if path else None,
+            "message": f"{pkg or path} is licensed under {name}",
+            "references": unique([_str(lic.get("Link"))]),
+            "extra": {"license_category": lic["Category"]} if isinstance(lic.get("Category"), str) else {},
+        }
+    )

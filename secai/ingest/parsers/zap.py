@@ -50,7 +50,9 @@ class _TextOnly(HTMLParser):
 # ZAP's usual markup: block tags without attributes (`<p>`, `</p>`, `<br/>`), each a line break
 # as `_TextOnly` makes it; ASCII case and whitespace, as the parser reads tag names.
 _TAG_NAMES = "|".join(sorted(_BLOCK_TAGS))
-_BARE_BLOCK_TAG = re.compile(rf"<(?:/(?:{_TAG_NAMES})[ \t\n\r\f]*|(?:{_TAG_NAMES})[ \t\n\r\f]*/?)>", re.IGNORECASE | re.ASCII)
+_BARE_BLOCK_TAG = re.compile(
+    rf"<(?:/(?:{_TAG_NAMES})[ \t\n\r\f]*|(?:{_TAG_NAMES})[ \t\n\r\f]*/?)>", re.IGNORECASE | re.ASCII
+)
 
 
 def html_to_text(fragment: Any) -> str:
@@ -149,32 +151,30 @@ def alert_finding(alert: dict, site: str | None, tool_version: str | None, sourc
         }.items()
         if v
     }
-    return build_finding({
-        "tool": "zap",
-        "tool_version": tool_version,
-        "rule_id": rule_id or title,
-        "title": title or rule_id,
-        "severity": severity,
-        "raw_severity": raw,
-        "category": Category.dast,
-        "cwe": cwe_ids(_text(alert.get("cweid"))),
-        "url": instances[0].url if instances else site,
-        "instances": instances,
-        "message": description.split("\n", 1)[0] if description else (title or ""),
-        "description": description or None,
-        "remediation": remediation,
-        "references": split_urls(html_to_text(_text(alert.get("reference")))),
-        "source": source,
-        "extra": extra,
-    })
+    return build_finding(
+        {
+            "tool": "zap",
+            "tool_version": tool_version,
+            "rule_id": rule_id or title,
+            "title": title or rule_id,
+            "severity": severity,
+            "raw_severity": raw,
+            "category": Category.dast,
+            "cwe": cwe_ids(_text(alert.get("cweid"))),
+            "url": instances[0].url if instances else site,
+            "instances": instances,
+            "message": description.split("\n", 1)[0] if description else (title or ""),
+            "description": description or None,
+            "remediation": remediation,
+            "references": split_urls(html_to_text(_text(alert.get("reference")))),
+            "source": source,
+            "extra": extra,
+        }
+    )
 
 
 def detect(doc: Any) -> bool:
-    return (
-        isinstance(doc, dict)
-        and "site" in doc
-        and any(k in doc for k in ("@programName", "@version", "@generated"))
-    )
+    return isinstance(doc, dict) and "site" in doc and any(k in doc for k in ("@programName", "@version", "@generated"))
 
 
 def parse(doc: Any, source: str) -> list[Finding]:

@@ -11,7 +11,7 @@ argmax of the logits directly, without the log-softmax over the whole vocabulary
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import mlx.core as mx
 import numpy as np

@@ -45,7 +45,9 @@ def _truthy(value: str | None) -> bool:
 
 
 def already_preloaded(environ: dict[str, str]) -> bool:
-    return any(Path(p).name.startswith("libopenblas") for p in environ.get("LD_PRELOAD", "").replace(" ", ":").split(":") if p)
+    return any(
+        Path(p).name.startswith("libopenblas") for p in environ.get("LD_PRELOAD", "").replace(" ", ":").split(":") if p
+    )
 
 
 def preload_env(environ: dict[str, str], enabled: bool = True, platform: str = sys.platform) -> dict[str, str] | None:
