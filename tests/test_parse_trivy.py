@@ -174,7 +174,7 @@ def test_target_path_matches_trivy_sarif():
 @pytest.mark.parametrize(
     "doc, problem",
     [
-        ({"SchemaVersion": 2, "Results": {}}, "Results is not an array"),
+        ({"SchemaVersion": 2, "Results": {}}, "'Results' is not a list"),
         (
             {"SchemaVersion": 2, "Results": [{"Target": "x", "Vulnerabilities": [{"PkgName": "a"}]}]},
             "lacks VulnerabilityID",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from secai.findings import Category, Finding, build_finding, cwe_ids, severity_from_text
-from secai.ingest.parsers.common import positive_int
+from secai.ingest.parsers._values import positive_int, str_or_none
 
 NAME = "bandit"
 KIND = "json"
@@ -20,21 +20,13 @@ def detect(doc: Any) -> bool:
     return first is None or (isinstance(first, dict) and "test_id" in first)
 
 
-def _str(value: Any) -> str | None:
-    if type(value) is str:  # nearly every field
-        return value.strip() or None
-    if value is None or isinstance(value, (dict, list, bool)):
-        return None
-    return str(value).strip() or None
-
-
 def _finding(r: Any, source: str) -> Finding:
     if not isinstance(r, dict):
         raise ValueError("result is not an object")
-    test_id, filename = _str(r.get("test_id")), _str(r.get("filename"))
+    test_id, filename = str_or_none(r.get("test_id")), str_or_none(r.get("filename"))
     if not test_id or not filename:
         raise ValueError("result without test_id or filename")
-    text = _str(r.get("issue_text")) or test_id
+    text = str_or_none(r.get("issue_text")) or test_id
     line = positive_int(r.get("line_number"))
     line_range = r.get("line_range")
     lines = filter(None, map(positive_int, line_range)) if isinstance(line_range, list) else ()
@@ -42,11 +34,11 @@ def _finding(r: Any, source: str) -> Finding:
     cwe = r.get("issue_cwe")
     if not isinstance(cwe, dict):
         cwe = {}
-    raw = _str(r.get("issue_severity"))
+    raw = str_or_none(r.get("issue_severity"))
     extra = {}
-    if confidence := _str(r.get("issue_confidence")):
+    if confidence := str_or_none(r.get("issue_confidence")):
         extra["confidence"] = confidence
-    if test_name := _str(r.get("test_name")):
+    if test_name := str_or_none(r.get("test_name")):
         extra["test_name"] = test_name
     if isinstance(col_offset := r.get("col_offset"), int):
         extra["col_offset"] = col_offset
@@ -59,9 +51,9 @@ def _finding(r: Any, source: str) -> Finding:
             "raw_severity": raw,
             "category": Category.code,
             "cwe": cwe_ids(cwe.get("id")),
-            "location": {"path": filename, "start_line": line, "end_line": end, "snippet": _str(r.get("code"))},
+            "location": {"path": filename, "start_line": line, "end_line": end, "snippet": str_or_none(r.get("code"))},
             "message": text,
-            "references": list(filter(None, (_str(r.get("more_info")), _str(cwe.get("link"))))),
+            "references": list(filter(None, (str_or_none(r.get("more_info")), str_or_none(cwe.get("link"))))),
             "source": source,
             "extra": extra,
         }

@@ -1,6 +1,6 @@
 """The parser contract and the registry.
 
-A parser is a module in `secai/parsers/` that defines:
+A parser is a module in `secai/ingest/parsers/` that defines:
 
 - ``NAME``: a short format name (``"sarif"``, ``"trivy-json"``, ...);
 - ``KIND``: ``"json"`` or ``"xml"``, the kind of document it reads;
@@ -11,7 +11,8 @@ A parser is a module in `secai/parsers/` that defines:
 - optionally ``PRIORITY`` (lower is tried first; default 100) for formats that must be checked
   before a more general one.
 
-Adding a format is adding one module; the registry discovers it.
+Adding a format is adding one module; the registry discovers it. Modules whose names start with
+`_` are helpers, not parsers: `_values.py` holds the value helpers parsers share.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def registry() -> list[ModuleType]:
 
         mods = []
         for info in pkgutil.iter_modules(pkg.__path__):
-            if info.name.startswith("_") or info.name in {"base", "common"}:
+            if info.name.startswith("_") or info.name == "base":
                 continue
             mod = importlib.import_module(f"secai.ingest.parsers.{info.name}")
             if callable(getattr(mod, "detect", None)) and callable(getattr(mod, "parse", None)):

@@ -11,7 +11,7 @@ from typing import Any
 
 from secai.errors import ParseError
 from secai.findings import Category, Finding, Severity, build_finding, cwe_ids, severity_from_text, unique
-from secai.ingest.parsers.sarif import repo_relative
+from secai.ingest.parsers._values import repo_relative
 
 NAME = "checkov-json"
 KIND = "json"

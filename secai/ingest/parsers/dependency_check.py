@@ -22,38 +22,24 @@ from secai.findings import (
     severity_from_text,
     vuln_ids_in,
 )
+from secai.ingest.parsers._values import PURL_ECOSYSTEMS, xml_local_name
 
 NAME = "dependency-check"
 KIND = "xml"
 
-_PURL_ECOSYSTEMS = {
-    "maven": "Maven",
-    "npm": "npm",
-    "pypi": "PyPI",
-    "nuget": "NuGet",
-    "gem": "RubyGems",
-    "golang": "Go",
-    "cargo": "crates.io",
-    "composer": "Packagist",
-}
-
-
-def _local(tag: Any) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
-
 
 def _child(el, name: str):
     for c in el:
-        if _local(c.tag) == name:
+        if xml_local_name(c.tag) == name:
             return c
     return None
 
 
 def _children(el, name: str) -> list:
-    return [c for c in el if _local(c.tag) == name] if el is not None else []
+    return [c for c in el if xml_local_name(c.tag) == name] if el is not None else []
 
 
-def _text(el, name: str) -> str | None:
+def _child_text(el, name: str) -> str | None:
     c = _child(el, name) if el is not None else None
     if c is None or c.text is None:
         return None
@@ -62,7 +48,7 @@ def _text(el, name: str) -> str | None:
 
 
 def detect(root: Any) -> bool:
-    return _local(root.tag) == "analysis" and "dependency-check" in str(root.tag).lower()
+    return xml_local_name(root.tag) == "analysis" and "dependency-check" in str(root.tag).lower()
 
 
 def _from_purl(purl: str) -> tuple[str | None, str, str | None] | None:
@@ -74,14 +60,14 @@ def _from_purl(purl: str) -> tuple[str | None, str, str | None] | None:
     name = unquote(path.replace("/", ":") if kind == "maven" else path)
     if not name:
         return None
-    return _PURL_ECOSYSTEMS.get(kind.lower(), kind), name, unquote(version) or None
+    return PURL_ECOSYSTEMS.get(kind.lower(), kind), name, unquote(version) or None
 
 
 def _package(dep) -> Package:
     identifiers = _child(dep, "identifiers")
     purl = None
     for pkg in _children(identifiers, "package"):  # 5.x+: <package><id>pkg:maven/...</id>
-        purl = _text(pkg, "id")
+        purl = _child_text(pkg, "id")
         if purl:
             break
     if purl and (parsed := _from_purl(purl)):
@@ -89,27 +75,27 @@ def _package(dep) -> Package:
         return Package(ecosystem=eco, name=name, version=version, purl=purl)
     for ident in _children(identifiers, "identifier"):  # 1.x-3.x: <identifier type="maven">
         if (ident.get("type") or "").lower() == "maven":
-            gav = (_text(ident, "name") or "").split(":")
+            gav = (_child_text(ident, "name") or "").split(":")
             if len(gav) >= 3 and all(gav[:3]):
                 return Package(ecosystem="Maven", name=f"{gav[0]}:{gav[1]}", version=gav[2])
-    file_name = _text(dep, "fileName")
+    file_name = _child_text(dep, "fileName")
     if not file_name:
         raise ValueError("dependency without identifiers or fileName")
     return Package(name=file_name)
 
 
 def _severity(vuln):
-    raw = _text(vuln, "severity")
+    raw = _child_text(vuln, "severity")
     v3 = _child(vuln, "cvssV3")
     if raw is None and v3 is not None:
-        raw = _text(v3, "baseSeverity")
+        raw = _child_text(v3, "baseSeverity")
     if raw:
         return severity_from_text(raw), raw
     for block, field in (("cvssV3", "baseScore"), ("cvssV2", "score")):
         el = _child(vuln, block)
-        score = _text(el, field) if el is not None else None
+        score = _child_text(el, field) if el is not None else None
         if score is None and block == "cvssV2":
-            score = _text(vuln, "cvssScore")
+            score = _child_text(vuln, "cvssScore")
         try:
             if score is not None:
                 return severity_from_score(float(score)), score
@@ -121,13 +107,13 @@ def _severity(vuln):
 def _finding(
     vuln, package: Package, file_path: str | None, suppressed: bool, version: str | None, source: str
 ) -> Finding:
-    name = _text(vuln, "name")
+    name = _child_text(vuln, "name")
     if not name:
         raise ValueError("vulnerability without a name")
     severity, raw = _severity(vuln)
-    cwes = [c.text for c in _children(_child(vuln, "cwes"), "cwe")] + [_text(vuln, "cwe")]
-    description = _text(vuln, "description")
-    refs = [_text(r, "url") for r in _children(_child(vuln, "references"), "reference")]
+    cwes = [c.text for c in _children(_child(vuln, "cwes"), "cwe")] + [_child_text(vuln, "cwe")]
+    description = _child_text(vuln, "description")
+    refs = [_child_text(r, "url") for r in _children(_child(vuln, "references"), "reference")]
     ids = vuln_ids_in(name) or [normalize_vuln_id(name)]
     extra = {k: v for k, v in {"file_path": file_path, "source_db": vuln.get("source")}.items() if v}
     return build_finding(
@@ -159,7 +145,7 @@ def parse(root: Any, source: str) -> list[Finding]:
             raise ParseError(source, "dependency-check report has no <dependencies>")
         return []
     scan = _child(root, "scanInfo")
-    version = _text(scan, "engineVersion") if scan is not None else None
+    version = _child_text(scan, "engineVersion") if scan is not None else None
     findings = []
     for dep in _children(deps, "dependency"):
         vulns = _children(_child(dep, "vulnerabilities"), "vulnerability")
@@ -167,7 +153,7 @@ def parse(root: Any, source: str) -> list[Finding]:
         if not vulns and not suppressed:
             continue
         package = _package(dep)
-        file_path = _text(dep, "filePath")
+        file_path = _child_text(dep, "filePath")
         findings += [_finding(v, package, file_path, False, version, source) for v in vulns]
         findings += [_finding(v, package, file_path, True, version, source) for v in suppressed]
     return findings

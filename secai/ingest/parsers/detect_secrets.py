@@ -11,7 +11,7 @@ from typing import Any
 
 from secai.errors import ParseError
 from secai.findings import Category, Finding, Severity, build_finding
-from secai.ingest.parsers.common import positive_int
+from secai.ingest.parsers._values import positive_int
 
 NAME = "detect-secrets"
 KIND = "json"

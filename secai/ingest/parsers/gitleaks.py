@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from secai.findings import Category, Finding, Severity, build_finding
+from secai.ingest.parsers._values import positive_int, str_unstripped_or_none
 from secai.ingest.redact import secret_hash
 
 NAME = "gitleaks"
@@ -36,54 +37,37 @@ def detect(doc: Any) -> bool:
     return all(_is_v8(i) for i in head) or all(_is_legacy(i) for i in head)
 
 
-def _str(value: Any) -> str | None:
-    if value is None or isinstance(value, (dict, list)):
-        return None
-    s = str(value)
-    return s if s.strip() else None
-
-
-def _line(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        n = int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-    return n if n > 0 else None
-
-
 def _fields(item: dict) -> dict[str, Any]:
     """The v8 and legacy layouts mapped onto one set of names."""
     if _is_v8(item):
         return {
-            "rule": _str(item.get("RuleID")),
-            "title": _str(item.get("Description")),
-            "file": _str(item.get("File")),
-            "start": _line(item.get("StartLine")),
-            "end": _line(item.get("EndLine")),
-            "secret": _str(item.get("Secret")),
-            "match": _str(item.get("Match")),
-            "commit": _str(item.get("Commit")),
-            "date": _str(item.get("Date")),
-            "fingerprint": _str(item.get("Fingerprint")),
-            "link": _str(item.get("Link")),
+            "rule": str_unstripped_or_none(item.get("RuleID")),
+            "title": str_unstripped_or_none(item.get("Description")),
+            "file": str_unstripped_or_none(item.get("File")),
+            "start": positive_int(item.get("StartLine")),
+            "end": positive_int(item.get("EndLine")),
+            "secret": str_unstripped_or_none(item.get("Secret")),
+            "match": str_unstripped_or_none(item.get("Match")),
+            "commit": str_unstripped_or_none(item.get("Commit")),
+            "date": str_unstripped_or_none(item.get("Date")),
+            "fingerprint": str_unstripped_or_none(item.get("Fingerprint")),
+            "link": str_unstripped_or_none(item.get("Link")),
             "entropy": item.get("Entropy"),
             "tags": item.get("Tags"),
         }
     if _is_legacy(item):
         return {
-            "rule": _str(item.get("rule")),
-            "title": _str(item.get("rule")),
-            "file": _str(item.get("file")),
-            "start": _line(item.get("lineNumber")),
+            "rule": str_unstripped_or_none(item.get("rule")),
+            "title": str_unstripped_or_none(item.get("rule")),
+            "file": str_unstripped_or_none(item.get("file")),
+            "start": positive_int(item.get("lineNumber")),
             "end": None,
-            "secret": _str(item.get("offender")),
-            "match": _str(item.get("line")),
-            "commit": _str(item.get("commit")),
-            "date": _str(item.get("date")),
+            "secret": str_unstripped_or_none(item.get("offender")),
+            "match": str_unstripped_or_none(item.get("line")),
+            "commit": str_unstripped_or_none(item.get("commit")),
+            "date": str_unstripped_or_none(item.get("date")),
             "fingerprint": None,
-            "link": _str(item.get("leakURL")),
+            "link": str_unstripped_or_none(item.get("leakURL")),
             "entropy": None,
             "tags": item.get("tags"),
         }

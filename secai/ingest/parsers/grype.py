@@ -21,6 +21,7 @@ from secai.findings import (
     severity_from_text,
     unique,
 )
+from secai.ingest.parsers._values import list_or_error, str_or_none
 from secai.ingest.versions import smallest_fix_above
 
 NAME = "grype"
@@ -58,21 +59,6 @@ def detect(doc: Any) -> bool:
     )
 
 
-def _str(value: Any) -> str | None:
-    if value is None or isinstance(value, (dict, list)):
-        return None
-    s = str(value).strip()
-    return s or None
-
-
-def _list(value: Any, what: str) -> list:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ValueError(f"'{what}' is not a list")
-    return value
-
-
 def _ecosystem(artifact_type: str | None, distro: str | None) -> str | None:
     if artifact_type in ("deb", "apk") and distro in _DISTRO_ECOSYSTEMS:
         return _DISTRO_ECOSYSTEMS[distro]
@@ -82,7 +68,7 @@ def _ecosystem(artifact_type: str | None, distro: str | None) -> str | None:
 def _max_score(vulns: list[dict]) -> float:
     best = 0.0
     for v in vulns:
-        for cvss in _list(v.get("cvss"), "cvss"):
+        for cvss in list_or_error(v.get("cvss"), "cvss"):
             if isinstance(cvss, dict) and isinstance(cvss.get("metrics"), dict):
                 score = cvss["metrics"].get("baseScore")
                 if isinstance(score, (int, float)) and not isinstance(score, bool):
@@ -96,18 +82,20 @@ def _finding(match: Any, distro: str | None, version: str | None, source: str, s
     vuln, artifact = match.get("vulnerability"), match.get("artifact")
     if not isinstance(vuln, dict) or not isinstance(artifact, dict):
         raise ValueError("match without 'vulnerability' and 'artifact' objects")
-    vid, name = _str(vuln.get("id")), _str(artifact.get("name"))
+    vid, name = str_or_none(vuln.get("id")), str_or_none(artifact.get("name"))
     if not vid or not name:
         raise ValueError("match without vulnerability id or artifact name")
-    related = [r for r in _list(match.get("relatedVulnerabilities"), "relatedVulnerabilities") if isinstance(r, dict)]
-    installed = _str(artifact.get("version"))
-    ecosystem = _ecosystem(_str(artifact.get("type")), distro)
+    related = [
+        r for r in list_or_error(match.get("relatedVulnerabilities"), "relatedVulnerabilities") if isinstance(r, dict)
+    ]
+    installed = str_or_none(artifact.get("version"))
+    ecosystem = _ecosystem(str_or_none(artifact.get("type")), distro)
     fix = vuln.get("fix") if isinstance(vuln.get("fix"), dict) else {}
     fixed = smallest_fix_above(
-        installed, [s for s in map(_str, _list(fix.get("versions"), "fix.versions")) if s], ecosystem
+        installed, [s for s in map(str_or_none, list_or_error(fix.get("versions"), "fix.versions")) if s], ecosystem
     )
 
-    raw = _str(vuln.get("severity"))
+    raw = str_or_none(vuln.get("severity"))
     severity = severity_from_text(raw)
     if severity is Severity.info and (raw or "").lower() in ("", "unknown"):
         score = _max_score([vuln, *related])
@@ -115,24 +103,32 @@ def _finding(match: Any, distro: str | None, version: str | None, source: str, s
             severity = severity_from_score(score)
 
     locations = unique(
-        _str(loc.get("path")) for loc in _list(artifact.get("locations"), "locations") if isinstance(loc, dict)
+        str_or_none(loc.get("path"))
+        for loc in list_or_error(artifact.get("locations"), "locations")
+        if isinstance(loc, dict)
     )
-    cwes = [c.get("cwe") if isinstance(c, dict) else c for c in _list(vuln.get("cwes"), "cwes")]
-    description = _str(vuln.get("description")) or next(
-        (d for d in (_str(r.get("description")) for r in related) if d), None
+    cwes = [c.get("cwe") if isinstance(c, dict) else c for c in list_or_error(vuln.get("cwes"), "cwes")]
+    description = str_or_none(vuln.get("description")) or next(
+        (d for d in (str_or_none(r.get("description")) for r in related) if d), None
     )
-    references = [_str(vuln.get("dataSource"))] + [_str(u) for u in _list(vuln.get("urls"), "urls")]
+    references = [str_or_none(vuln.get("dataSource"))] + [
+        str_or_none(u) for u in list_or_error(vuln.get("urls"), "urls")
+    ]
     for r in related:
-        references += [_str(r.get("dataSource"))] + [_str(u) for u in _list(r.get("urls"), "urls")]
+        references += [str_or_none(r.get("dataSource"))] + [
+            str_or_none(u) for u in list_or_error(r.get("urls"), "urls")
+        ]
     extra = {
         k: v
         for k, v in {
-            "fix_state": _str(fix.get("state")),
-            "namespace": _str(vuln.get("namespace")),
-            "artifact_type": _str(artifact.get("type")),
+            "fix_state": str_or_none(fix.get("state")),
+            "namespace": str_or_none(vuln.get("namespace")),
+            "artifact_type": str_or_none(artifact.get("type")),
             "locations": locations,
             "matchers": unique(
-                _str(d.get("matcher")) for d in _list(match.get("matchDetails"), "matchDetails") if isinstance(d, dict)
+                str_or_none(d.get("matcher"))
+                for d in list_or_error(match.get("matchDetails"), "matchDetails")
+                if isinstance(d, dict)
             ),
         }.items()
         if v
@@ -148,13 +144,13 @@ def _finding(match: Any, distro: str | None, version: str | None, source: str, s
             "category": Category.dependency,
             "cwe": cwe_ids(cwes),
             "vulnerability_ids": [normalize_vuln_id(vid)]
-            + [normalize_vuln_id(i) for i in (_str(r.get("id")) for r in related) if i],
+            + [normalize_vuln_id(i) for i in (str_or_none(r.get("id")) for r in related) if i],
             "package": {
                 "ecosystem": ecosystem,
                 "name": name,
                 "version": installed,
                 "fixed_versions": fixed,
-                "purl": _str(artifact.get("purl")),
+                "purl": str_or_none(artifact.get("purl")),
             },
             "message": description.split("\n", 1)[0] if description else f"{vid} in {name}",
             "description": description,
@@ -179,8 +175,8 @@ def _merge(keep: Finding, other: Finding) -> None:
 def parse(doc: Any, source: str) -> list[Finding]:
     descriptor = doc.get("descriptor") if isinstance(doc.get("descriptor"), dict) else {}
     distro_info = doc.get("distro") if isinstance(doc.get("distro"), dict) else {}
-    distro = (_str(distro_info.get("name")) or "").lower() or None
-    version = _str(descriptor.get("version"))
+    distro = (str_or_none(distro_info.get("name")) or "").lower() or None
+    version = str_or_none(descriptor.get("version"))
     ignored = doc.get("ignoredMatches") or []
     if not isinstance(ignored, list):
         raise ParseError(source, "grype 'ignoredMatches' is not a list")

@@ -28,6 +28,7 @@ from secai.findings import (
     unique,
     vuln_ids_in,
 )
+from secai.ingest.parsers._values import str_or_none
 from secai.ingest.versions import smallest_fix_above
 
 NAME = "npm-audit"
@@ -43,13 +44,6 @@ def detect(doc: Any) -> bool:
     if doc.get("auditReportVersion") == 2 and isinstance(doc.get("vulnerabilities"), dict):
         return True
     return isinstance(doc.get("advisories"), dict) and ("actions" in doc or "metadata" in doc)
-
-
-def _str(value: Any) -> str | None:
-    if value is None or isinstance(value, (dict, list, bool)):
-        return None
-    s = str(value).strip()
-    return s or None
 
 
 def _bounds(range_text: str | None, op: str) -> list[str]:
@@ -71,9 +65,9 @@ def _ids(*texts: Any) -> list[str]:
     ids: list[str] = []
     for t in texts:
         if isinstance(t, list):
-            ids += [normalize_vuln_id(x) for x in (_str(i) for i in t) if x]
+            ids += [normalize_vuln_id(x) for x in (str_or_none(i) for i in t) if x]
         else:
-            ids += vuln_ids_in(_str(t))
+            ids += vuln_ids_in(str_or_none(t))
     return unique(ids)
 
 
@@ -131,19 +125,23 @@ def _v6(doc: dict, source: str) -> list[Finding]:
     for key, adv in doc["advisories"].items():
         if not isinstance(adv, dict):
             raise ParseError(source, f"npm audit advisory {key} is not an object")
-        adv_id = _str(adv.get("id")) or str(key)
-        module = _str(adv.get("module_name"))
+        adv_id = str_or_none(adv.get("id")) or str(key)
+        module = str_or_none(adv.get("module_name"))
         if not module:
             raise ParseError(source, f"npm audit advisory {adv_id} has no module_name")
         ids = unique(
-            ([normalize_vuln_id(g)] if (g := _str(adv.get("github_advisory_id"))) else [])
+            ([normalize_vuln_id(g)] if (g := str_or_none(adv.get("github_advisory_id"))) else [])
             + _ids(adv.get("url"))
             + _ids(adv.get("cves") if isinstance(adv.get("cves"), list) else adv.get("cves"))
         )
-        patched = _bounds(_str(adv.get("patched_versions")), ">=")
+        patched = _bounds(str_or_none(adv.get("patched_versions")), ">=")
         remediation_lines, action_fixes = [], []
         for action in actions.get(adv_id, []):
-            name, target, kind = _str(action.get("module")), _str(action.get("target")), _str(action.get("action"))
+            name, target, kind = (
+                str_or_none(action.get("module")),
+                str_or_none(action.get("target")),
+                str_or_none(action.get("action")),
+            )
             if kind in ("install", "update") and name == module and target:
                 action_fixes.append(target)
             elif kind in ("install", "update") and name and target:
@@ -151,27 +149,29 @@ def _v6(doc: dict, source: str) -> list[Finding]:
                 remediation_lines.append(f"Upgrade {name} to {target}{major}; it pulls in a fixed {module}.")
             elif kind == "review":
                 remediation_lines.append(f"No automatic fix; review {name or module} manually.")
-        recommendation = _str(adv.get("recommendation"))
+        recommendation = str_or_none(adv.get("recommendation"))
         if recommendation:
             remediation_lines.insert(0, recommendation)
-        raw = _str(adv.get("severity"))
-        references = [_str(adv.get("url"))] + re.findall(r"https?://[^\s)\]>]+", _str(adv.get("references")) or "")
+        raw = str_or_none(adv.get("severity"))
+        references = [str_or_none(adv.get("url"))] + re.findall(
+            r"https?://[^\s)\]>]+", str_or_none(adv.get("references")) or ""
+        )
         occurrences = adv.get("findings") or [{}]
         if not isinstance(occurrences, list):
             raise ParseError(source, f"npm audit advisory {adv_id} 'findings' is not a list")
         for occ in occurrences:
             if not isinstance(occ, dict):
                 raise ParseError(source, f"npm audit advisory {adv_id} finding is not an object")
-            installed = _str(occ.get("version"))
+            installed = str_or_none(occ.get("version"))
             paths = [_censor(p) for p in (occ.get("paths") or []) if isinstance(p, str)]
             extra: dict[str, Any] = {"advisory_id": adv_id}
             if paths:
                 extra["paths"] = paths
-            if _str(adv.get("vulnerable_versions")):
-                extra["vulnerable_versions"] = _str(adv.get("vulnerable_versions"))
+            if str_or_none(adv.get("vulnerable_versions")):
+                extra["vulnerable_versions"] = str_or_none(adv.get("vulnerable_versions"))
             if occ.get("dev") is True:
                 extra["dev"] = True
-            title = _str(adv.get("title")) or f"Vulnerability in {module}"
+            title = str_or_none(adv.get("title")) or f"Vulnerability in {module}"
             findings.append(
                 _finding(
                     adv,
@@ -183,7 +183,7 @@ def _v6(doc: dict, source: str) -> list[Finding]:
                     patched + action_fixes,
                     rule_id=ids[0] if ids else adv_id,
                     message=f"{title} in {module}" + (f" {installed}" if installed else ""),
-                    description=_str(adv.get("overview")),
+                    description=str_or_none(adv.get("overview")),
                     remediation="\n".join(unique(remediation_lines)) or None,
                     references=[r for r in references if r],
                     source=source,
@@ -198,7 +198,7 @@ def _v6(doc: dict, source: str) -> list[Finding]:
 
 def _fix_available(fix: Any, package: str) -> tuple[list[str], str | None]:
     if isinstance(fix, dict):
-        name, version = _str(fix.get("name")), _str(fix.get("version"))
+        name, version = str_or_none(fix.get("name")), str_or_none(fix.get("version"))
         major = " (semver-major)" if fix.get("isSemVerMajor") is True else ""
         if name == package and version:
             return [version], f"Upgrade {package} to {version}{major}."
@@ -216,7 +216,7 @@ def _v7(doc: dict, source: str) -> list[Finding]:
     for key, entry in doc["vulnerabilities"].items():
         if not isinstance(entry, dict):
             raise ParseError(source, f"npm audit entry {key} is not an object")
-        package = _str(entry.get("name")) or str(key)
+        package = str_or_none(entry.get("name")) or str(key)
         via = entry.get("via") or []
         if not isinstance(via, list):
             raise ParseError(source, f"npm audit entry {package}: 'via' is not a list")
@@ -227,24 +227,24 @@ def _v7(doc: dict, source: str) -> list[Finding]:
                 continue  # vulnerable through another package, which has its own entry
             if not isinstance(adv, dict):
                 raise ParseError(source, f"npm audit entry {package}: 'via' item is not an object or string")
-            url = _str(adv.get("url"))
-            adv_id = _str(adv.get("source"))
+            url = str_or_none(adv.get("url"))
+            adv_id = str_or_none(adv.get("source"))
             ids = _ids(url)
-            title = _str(adv.get("title")) or f"Vulnerability in {package}"
-            raw = _str(adv.get("severity")) or _str(entry.get("severity"))
-            advisory_range = _str(adv.get("range"))
+            title = str_or_none(adv.get("title")) or f"Vulnerability in {package}"
+            raw = str_or_none(adv.get("severity")) or str_or_none(entry.get("severity"))
+            advisory_range = str_or_none(adv.get("range"))
             cvss = adv.get("cvss") if isinstance(adv.get("cvss"), dict) else {}
             extra: dict[str, Any] = {
                 k: v
                 for k, v in {
                     "advisory_id": adv_id,
                     "vulnerable_versions": advisory_range,
-                    "installed_range": _str(entry.get("range")),
+                    "installed_range": str_or_none(entry.get("range")),
                     "nodes": nodes,
                     "effects": [e for e in entry.get("effects") or [] if isinstance(e, str)],
                     "is_direct": entry.get("isDirect") if isinstance(entry.get("isDirect"), bool) else None,
                     "cvss_score": cvss.get("score") if isinstance(cvss.get("score"), (int, float)) else None,
-                    "cvss_vector": _str(cvss.get("vectorString")),
+                    "cvss_vector": str_or_none(cvss.get("vectorString")),
                 }.items()
                 if v not in (None, [], "")
             }

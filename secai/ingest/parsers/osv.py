@@ -21,8 +21,14 @@ from secai.findings import (
     severity_from_text,
     unique,
 )
-from secai.ingest.parsers.common import fixes_above, memo_cwe_ids
-from secai.ingest.parsers.sarif import repo_relative
+from secai.ingest.parsers._values import (
+    cvss_score,
+    dict_or_empty,
+    fixes_above,
+    list_or_empty,
+    memo_cwe_ids,
+    repo_relative,
+)
 
 NAME = "osv-scanner"
 KIND = "json"
@@ -38,22 +44,6 @@ def detect(doc: Any) -> bool:
     return isinstance(first, dict) and "packages" in first and "source" in first
 
 
-def _dict(v: Any) -> dict:
-    return v if isinstance(v, dict) else {}
-
-
-def _list(v: Any) -> list:
-    return v if isinstance(v, list) else []
-
-
-def _score(v: Any) -> float | None:
-    try:
-        s = float(v)
-    except (TypeError, ValueError):
-        return None
-    return s if 0.0 <= s <= 10.0 else None
-
-
 def parse(doc: Any, source: str) -> list[Finding]:
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
         raise ParseError(source, "OSV-Scanner report has no 'results' array")
@@ -62,21 +52,21 @@ def parse(doc: Any, source: str) -> list[Finding]:
     for result in doc["results"]:
         if not isinstance(result, dict) or not isinstance(result.get("packages"), list):
             raise ParseError(source, "OSV-Scanner result lacks a 'packages' array")
-        src = _dict(result.get("source"))
+        src = dict_or_empty(result.get("source"))
         path = repo_relative(src["path"]) if isinstance(src.get("path"), str) and src["path"] else None
         for entry in result["packages"]:
-            if not isinstance(entry, dict) or not isinstance(_dict(entry.get("package")).get("name"), str):
+            if not isinstance(entry, dict) or not isinstance(dict_or_empty(entry.get("package")).get("name"), str):
                 raise ParseError(source, "OSV-Scanner package entry lacks package.name")
             findings += _package_findings(entry, path, cwes)
     return findings
 
 
 def _groups(entry: dict, vulns: dict[str, dict]) -> list[dict]:
-    groups = [g for g in _list(entry.get("groups")) if isinstance(g, dict) and _list(g.get("ids"))]
+    groups = [g for g in list_or_empty(entry.get("groups")) if isinstance(g, dict) and list_or_empty(g.get("ids"))]
     grouped = {i for g in groups for i in g["ids"]}
     # Older reports have no groups: every vulnerability is its own group.
     return groups + [
-        {"ids": [vid], "aliases": _list(v.get("aliases"))} for vid, v in vulns.items() if vid not in grouped
+        {"ids": [vid], "aliases": list_or_empty(v.get("aliases"))} for vid, v in vulns.items() if vid not in grouped
     ]
 
 
@@ -85,28 +75,30 @@ def _package_findings(entry: dict, path: str | None, cwes: dict) -> list[Finding
     name, installed = pkg["name"], (str(pkg["version"]) if pkg.get("version") else None)
     eco = pkg.get("ecosystem") if isinstance(pkg.get("ecosystem"), str) else None
     eco_key = (eco or "").split(":", 1)[0].lower()
-    vulns = {str(v["id"]): v for v in _list(entry.get("vulnerabilities")) if isinstance(v, dict) and v.get("id")}
+    vulns = {
+        str(v["id"]): v for v in list_or_empty(entry.get("vulnerabilities")) if isinstance(v, dict) and v.get("id")
+    }
     out = []
     for group in _groups(entry, vulns):
         members = [vulns[i] for i in group["ids"] if i in vulns]
         primary = members[0] if members else {"id": group["ids"][0]}
         ids = unique(
             [normalize_vuln_id(str(i)) for i in group["ids"]]
-            + [normalize_vuln_id(str(a)) for a in _list(group.get("aliases"))]
-            + [normalize_vuln_id(str(a)) for m in members for a in _list(m.get("aliases"))]
+            + [normalize_vuln_id(str(a)) for a in list_or_empty(group.get("aliases"))]
+            + [normalize_vuln_id(str(a)) for m in members for a in list_or_empty(m.get("aliases"))]
         )
         severity, raw = _severity(group, members)
         fixed = []
         for m in members:
             fixed += _fixed_versions(m, name, eco_key)
         fixed = fixes_above(installed, fixed, eco)
-        cwe_lists = [_dict(m.get("database_specific")).get("cwe_ids") for m in members]
+        cwe_lists = [dict_or_empty(m.get("database_specific")).get("cwe_ids") for m in members]
         # Nearly every group is one advisory; cwe_ids([x]) is cwe_ids(x).
         cwe = memo_cwe_ids(cwe_lists[0], cwes) if len(cwe_lists) == 1 else cwe_ids(cwe_lists)
         refs = unique(
             r.get("url")
             for m in members
-            for r in _list(m.get("references"))
+            for r in list_or_empty(m.get("references"))
             if isinstance(r, dict) and isinstance(r.get("url"), str)
         )
         summary = next((m["summary"] for m in members if isinstance(m.get("summary"), str) and m["summary"]), None)
@@ -138,16 +130,16 @@ def _package_findings(entry: dict, path: str | None, cwes: dict) -> list[Finding
 
 
 def _severity(group: dict, members: list[dict]) -> tuple[Severity, str | None]:
-    score = _score(group.get("max_severity"))
+    score = cvss_score(group.get("max_severity"))
     if score is not None and str(group.get("max_severity")).strip():
         return severity_from_score(score), str(group["max_severity"])
     for m in members:
-        word = _dict(m.get("database_specific")).get("severity")
+        word = dict_or_empty(m.get("database_specific")).get("severity")
         if isinstance(word, str) and word:
             return severity_from_text(word, Severity.medium), word
-        for aff in _list(m.get("affected")):
+        for aff in list_or_empty(m.get("affected")):
             for key in ("ecosystem_specific", "database_specific"):
-                word = _dict(_dict(aff).get(key)).get("severity")
+                word = dict_or_empty(dict_or_empty(aff).get(key)).get("severity")
                 if isinstance(word, str) and word:
                     return severity_from_text(word, Severity.medium), word
     return Severity.medium, None
@@ -157,13 +149,13 @@ def _fixed_versions(vuln: dict, name: str, eco_key: str) -> list[str]:
     """Fixed versions from the `affected[]` entries of this very package (`eco_key`: its
     ecosystem without a release, lower case)."""
     out: list[str] = []
-    for aff in _list(vuln.get("affected")):
-        aff = _dict(aff)
-        p = _dict(aff.get("package"))
+    for aff in list_or_empty(vuln.get("affected")):
+        aff = dict_or_empty(aff)
+        p = dict_or_empty(aff.get("package"))
         if p.get("name") != name or str(p.get("ecosystem", "")).split(":", 1)[0].lower() != eco_key:
             continue
-        for rng in _list(aff.get("ranges")):
-            for event in _list(_dict(rng).get("events")):
+        for rng in list_or_empty(aff.get("ranges")):
+            for event in list_or_empty(dict_or_empty(rng).get("events")):
                 fixed = event.get("fixed") if isinstance(event, dict) else None
                 if isinstance(fixed, str) and fixed and fixed not in out:
                     out.append(fixed)

@@ -53,7 +53,7 @@ def _fixed_versions(spec: str) -> list[str]:
     return unique(out)
 
 
-def _score(cvss: Any) -> tuple[float, str] | None:
+def _base_score(cvss: Any) -> tuple[float, str] | None:
     if not isinstance(cvss, dict):
         return None
     score = cvss.get("base_score")
@@ -78,7 +78,11 @@ def parse(doc: Any, source: str) -> list[Finding]:
         name, spec, installed, advisory, vuln_id = (v.strip() for v in row[:5])
         if not name or not vuln_id:
             raise ParseError(source, f"safety row {index} has no package name or advisory id")
-        cvss = [s for s in (_score(row[6]) if len(row) > 6 else None, _score(row[5]) if len(row) > 5 else None) if s]
+        cvss = [
+            s
+            for s in (_base_score(row[6]) if len(row) > 6 else None, _base_score(row[5]) if len(row) > 5 else None)
+            if s
+        ]
         if cvss:
             score, raw = cvss[0]
             severity, raw_severity = severity_from_score(score), raw

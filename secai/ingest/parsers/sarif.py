@@ -31,7 +31,16 @@ from secai.findings import (
     vuln_ids_in,
 )
 from secai.ingest import versions
-from secai.ingest.parsers.common import fixes_above
+from secai.ingest.parsers._values import (
+    DRIVE_RE,
+    PURL_ECOSYSTEMS,
+    cvss_score,
+    dict_or_empty,
+    fixes_above,
+    list_or_empty,
+    positive_int,
+    repo_relative,
+)
 
 NAME = "sarif"
 KIND = "json"
@@ -67,50 +76,12 @@ def detect(doc: Any) -> bool:
 
 # -- paths -----------------------------------------------------------------------------------------
 
-# CI workspaces: what follows them is the repository checkout.
-_WORKSPACE_RE = re.compile(
-    "|".join(
-        [
-            r"^/home/runner/work/[^/]+/[^/]+/",  # GitHub-hosted runners
-            r"^/__w/[^/]+/[^/]+/",  # GitHub container jobs
-            r"^/Users/runner/work/[^/]+/[^/]+/",  # macOS runners
-            r"^[A-Za-z]:/a/[^/]+/[^/]+/",  # Windows runners (D:\a\repo\repo\)
-            r"^/github/workspace/",  # Docker actions
-            r"^/builds/[^/]+/[^/]+/",  # GitLab
-        ]
-    )
-)
-_DRIVE_RE = re.compile(r"[A-Za-z]:/")  # used with .match: anchored
-
-
-def repo_relative(path: str, roots: list[str] = ()) -> str:
-    """Best-effort repo-relative path: strips `file://`, known checkout roots and CI workspaces.
-
-    An absolute path under no known root is kept absolute (the repository root is unknown)."""
-    p = unquote(str(path).strip())
-    if p.lower().startswith("file://"):
-        p = p[len("file://") :]
-        if p.startswith("//"):
-            p = p[1:]
-    p = p.replace("\\", "/")
-    if p[:1] == "/" and _DRIVE_RE.match(p, 1):
-        p = p[1:]
-    for root in sorted(roots, key=len, reverse=True) if roots else ():
-        if root and root != "/" and p.startswith(root):
-            return p[len(root) :].lstrip("/") or p
-    m = _WORKSPACE_RE.match(p)
-    if m:
-        return p[m.end() :]
-    while p.startswith("./"):
-        p = p[2:]
-    return p
-
 
 def _uri_root(uri: Any) -> str | None:
     if not isinstance(uri, str) or not uri:
         return None
     root = repo_relative(uri) if uri.lower().startswith("file:") else unquote(uri).replace("\\", "/")
-    if not root.startswith("/") and not _DRIVE_RE.match(root):
+    if not root.startswith("/") and not DRIVE_RE.match(root):
         return None
     return root if root.endswith("/") else root + "/"
 
@@ -121,7 +92,7 @@ class _Paths:
 
     def __init__(self, run: dict):
         self.roots = _run_roots(run)
-        self.artifacts = [_dict(a) for a in _list(run.get("artifacts"))]
+        self.artifacts = [dict_or_empty(a) for a in list_or_empty(run.get("artifacts"))]
         self._relative: dict[str, str] = {}
         self._ecosystem: dict[str, str | None] = {}
 
@@ -145,7 +116,7 @@ def _run_roots(run: dict) -> list[str]:
         for base in bases.values():
             if isinstance(base, dict):
                 roots.append(_uri_root(base.get("uri")))
-    for inv in _list(run.get("invocations")):
+    for inv in list_or_empty(run.get("invocations")):
         if isinstance(inv, dict) and isinstance(inv.get("workingDirectory"), dict):
             roots.append(_uri_root(inv["workingDirectory"].get("uri")))
     return [r for r in roots if r]
@@ -154,15 +125,7 @@ def _run_roots(run: dict) -> list[str]:
 # -- small helpers ---------------------------------------------------------------------------------
 
 
-def _list(v: Any) -> list:
-    return v if isinstance(v, list) else []
-
-
-def _dict(v: Any) -> dict:
-    return v if isinstance(v, dict) else {}
-
-
-def _text(v: Any) -> str | None:
+def _message_text(v: Any) -> str | None:
     """`{"text": ...}` / `{"markdown": ...}` message objects, or a plain string."""
     if isinstance(v, str):
         return v.strip() or None
@@ -174,36 +137,16 @@ def _text(v: Any) -> str | None:
     return None
 
 
-def _int(v: Any) -> int | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v if v >= 1 else None
-    if isinstance(v, str) and v.strip().isdigit():
-        return int(v) or None
-    return None
-
-
-def _score(v: Any) -> float | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    try:
-        s = float(v)
-    except (TypeError, ValueError):
-        return None
-    return s if 0.0 <= s <= 10.0 else None
-
-
 _PLACEHOLDER = re.compile(r"\{(\d+)\}")
 
 
 def _message(result: dict, rule: dict, driver: dict) -> str:
-    msg = _dict(result.get("message"))
-    text = _text(msg)
-    args = [str(a) for a in _list(msg.get("arguments"))] if msg.get("arguments") else []
+    msg = dict_or_empty(result.get("message"))
+    text = _message_text(msg)
+    args = [str(a) for a in list_or_empty(msg.get("arguments"))] if msg.get("arguments") else []
     if text is None and isinstance(msg.get("id"), str):
-        strings = {**_dict(driver.get("globalMessageStrings")), **_dict(rule.get("messageStrings"))}
-        text = _text(strings.get(msg["id"]))
+        strings = {**dict_or_empty(driver.get("globalMessageStrings")), **dict_or_empty(rule.get("messageStrings"))}
+        text = _message_text(strings.get(msg["id"]))
     if text and args:
         text = _PLACEHOLDER.sub(lambda m: args[int(m.group(1))] if int(m.group(1)) < len(args) else m.group(0), text)
     return text or ""
@@ -214,32 +157,34 @@ def _message(result: dict, rule: dict, driver: dict) -> str:
 
 class _Rules:
     def __init__(self, run: dict):
-        driver = _dict(_dict(run.get("tool")).get("driver"))
+        driver = dict_or_empty(dict_or_empty(run.get("tool")).get("driver"))
         self.driver = driver
         self._facts: dict[int, _RuleFacts] = {}
         self._tag_memo: dict[tuple, tuple[list[int], list[str], list[str]]] = {}
-        self.by_index = [r if isinstance(r, dict) else {} for r in _list(driver.get("rules"))]
+        self.by_index = [r if isinstance(r, dict) else {} for r in list_or_empty(driver.get("rules"))]
         self.by_id: dict[str, dict] = {}
-        for ext in [driver] + [_dict(e) for e in _list(_dict(run.get("tool")).get("extensions"))]:
-            for r in _list(ext.get("rules")):
+        for ext in [driver] + [
+            dict_or_empty(e) for e in list_or_empty(dict_or_empty(run.get("tool")).get("extensions"))
+        ]:
+            for r in list_or_empty(ext.get("rules")):
                 if isinstance(r, dict) and isinstance(r.get("id"), str):
                     self.by_id.setdefault(r["id"], r)
-                    for alias in _list(r.get("deprecatedIds")):
+                    for alias in list_or_empty(r.get("deprecatedIds")):
                         if isinstance(alias, str):
                             self.by_id.setdefault(alias, r)
         # CWE taxonomy: taxon id -> CWE number (ids are "79" or "CWE-79")
         self.cwe_taxa: dict[str, list[int]] = {}
-        for tax in _list(run.get("taxonomies")):
-            tax = _dict(tax)
+        for tax in list_or_empty(run.get("taxonomies")):
+            tax = dict_or_empty(tax)
             if str(tax.get("name", "")).upper() != "CWE":
                 continue
-            for taxon in _list(tax.get("taxa")):
-                taxon = _dict(taxon)
+            for taxon in list_or_empty(tax.get("taxa")):
+                taxon = dict_or_empty(taxon)
                 tid = str(taxon.get("id", ""))
                 self.cwe_taxa[tid] = cwe_ids(tid if not tid.isdigit() else int(tid), taxon.get("name"))[:1]
 
     def lookup(self, result: dict) -> tuple[str, dict]:
-        ref = _dict(result.get("rule"))
+        ref = dict_or_empty(result.get("rule"))
         rule_id = result.get("ruleId") or ref.get("id")
         index = result.get("ruleIndex", ref.get("index"))
         rule: dict = {}
@@ -278,15 +223,15 @@ class _Rules:
     def cwes(self, holder: dict, tag_cwes: list[int] | None = None) -> list[int]:
         """CWE ids of a rule or a result: in its tags (`tag_cwes`, when already known), named
         properties, and relationships or taxa."""
-        props = _dict(holder.get("properties"))
-        out = list(tag_cwes if tag_cwes is not None else self.tag_facts(_list(props.get("tags")))[0])
+        props = dict_or_empty(holder.get("properties"))
+        out = list(tag_cwes if tag_cwes is not None else self.tag_facts(list_or_empty(props.get("tags")))[0])
         named = (props.get("cwe"), props.get("CWE"), props.get("cwe_ids"))
         if named != (None, None, None):
             out += cwe_ids(*named)
-        for rel in _list(holder.get("relationships")) + _list(holder.get("taxa")):
-            rel = _dict(rel)
-            target = _dict(rel.get("target")) or rel
-            comp = str(_dict(target.get("toolComponent")).get("name", "")).upper()
+        for rel in list_or_empty(holder.get("relationships")) + list_or_empty(holder.get("taxa")):
+            rel = dict_or_empty(rel)
+            target = dict_or_empty(rel.get("target")) or rel
+            comp = str(dict_or_empty(target.get("toolComponent")).get("name", "")).upper()
             tid = str(target.get("id", ""))
             if tid in self.cwe_taxa:
                 out += self.cwe_taxa[tid]
@@ -298,29 +243,31 @@ class _Rules:
 class _RuleFacts:
     def __init__(self, rule: dict, rules: _Rules):
         self.rule = rule
-        props = _dict(rule.get("properties"))
+        props = dict_or_empty(rule.get("properties"))
         self.props = props
-        self.title = _text(rule.get("shortDescription")) or (
+        self.title = _message_text(rule.get("shortDescription")) or (
             rule.get("name") if isinstance(rule.get("name"), str) else None
         )
         self.description = (
-            _text(rule.get("fullDescription")) or _text(rule.get("help")) or _text(props.get("description"))
+            _message_text(rule.get("fullDescription"))
+            or _message_text(rule.get("help"))
+            or _message_text(props.get("description"))
         )
-        help_ = _dict(rule.get("help"))
-        self.help_md = _text(help_.get("markdown")) or _text(help_.get("text"))
+        help_ = dict_or_empty(rule.get("help"))
+        self.help_md = _message_text(help_.get("markdown")) or _message_text(help_.get("text"))
         # whether the help text only restates the rule's description or title (then it is no remediation)
         help_md, description, title = self.help_md, self.description, self.title
         self.help_restates = bool(help_md) and (
             bool(description) and help_md.startswith(description) or bool(title) and help_md.startswith(title)
         )
         self.help_uri = rule.get("helpUri") if isinstance(rule.get("helpUri"), str) else None
-        self.references = [r for r in _list(props.get("references")) if isinstance(r, str)]
-        tag_cwes, self.tag_vulns, self.tags = rules.tag_facts(_list(props.get("tags")))
+        self.references = [r for r in list_or_empty(props.get("references")) if isinstance(r, str)]
+        tag_cwes, self.tag_vulns, self.tags = rules.tag_facts(list_or_empty(props.get("tags")))
         self.cwes = rules.cwes(rule, tag_cwes)
         self.name = str(rule.get("name", ""))
         # a rule's own `security-severity` (when its result has none), its extra facts, and the
         # references of a result that adds none of its own
-        score = _score(props.get("security-severity"))
+        score = cvss_score(props.get("security-severity"))
         self.severity = (severity_from_score(score), str(props["security-severity"])) if score is not None else None
         self.extra = {}
         from_result = []
@@ -365,8 +312,8 @@ _RED_HAT = re.compile(r"\.el\d")
 def _os_family(run: dict) -> str | None:
     """Trivy's SARIF does not name the image's OS; its package versions usually do."""
     counts = {"Ubuntu": 0, "Debian": 0, "Alpine": 0, "Red Hat": 0}
-    for res in _list(run.get("results")):
-        text = _text(_dict(_dict(res).get("message"))) or ""
+    for res in list_or_empty(run.get("results")):
+        text = _message_text(dict_or_empty(dict_or_empty(res).get("message"))) or ""
         m = _INSTALLED.search(text)
         if not m:
             continue
@@ -425,31 +372,12 @@ def _trivy_package(
     purl = props.get("purl") if isinstance(props.get("purl"), str) else None
     eco = None
     if purl and purl.startswith("pkg:"):
-        eco = _PURL_ECOSYSTEMS.get(purl[4:].split("/", 1)[0].lower())
+        eco = PURL_ECOSYSTEMS.get(purl[4:].split("/", 1)[0].lower())
     eco = eco or paths.ecosystem(path) or _name_ecosystem(name)
     if eco is None and path and "/" in path and not _SUFFIX.search(path):
         eco = os_family  # an OS package of an image ("owner/image" path)
     fixed = fixes_above(installed, versions.split_versions(fields.get("Fixed Version")), eco)
     return build_package({"ecosystem": eco, "name": name, "version": installed, "fixed_versions": fixed, "purl": purl})
-
-
-_PURL_ECOSYSTEMS = {
-    "maven": "Maven",
-    "npm": "npm",
-    "pypi": "PyPI",
-    "golang": "Go",
-    "cargo": "crates.io",
-    "gem": "RubyGems",
-    "composer": "Packagist",
-    "nuget": "NuGet",
-    "deb": "Debian",
-    "apk": "Alpine",
-    "rpm": "Red Hat",
-    "pub": "Pub",
-    "hex": "Hex",
-    "swift": "SwiftURL",
-    "cocoapods": "CocoaPods",
-}
 
 
 def _exported_package(p: dict) -> Package | None:
@@ -476,7 +404,7 @@ def parse(doc: Any, source: str) -> list[Finding]:
     for i, run in enumerate(doc["runs"]):
         if not isinstance(run, dict):
             raise ParseError(source, f"SARIF runs[{i}] is not an object")
-        driver = _dict(_dict(run.get("tool")).get("driver"))
+        driver = dict_or_empty(dict_or_empty(run.get("tool")).get("driver"))
         if not isinstance(driver.get("name"), str):
             raise ParseError(source, f"SARIF runs[{i}].tool.driver.name is missing")
         results = run.get("results")
@@ -509,12 +437,12 @@ _EXTRA_KEYS = ("precision", "problem.severity", "confidence", "issue_confidence"
 
 
 def _severity(result: dict, props: dict, rule: dict, facts: _RuleFacts) -> tuple[Severity, str]:
-    score = _score(props.get("security-severity"))
+    score = cvss_score(props.get("security-severity"))
     if score is not None:
         return severity_from_score(score), str(props["security-severity"])
     if facts.severity is not None:
         return facts.severity
-    level = result.get("level") or _dict(rule.get("defaultConfiguration")).get("level") or "warning"
+    level = result.get("level") or dict_or_empty(rule.get("defaultConfiguration")).get("level") or "warning"
     level = str(level).lower()
     return _LEVELS.get(level, Severity.medium), level
 
@@ -522,7 +450,7 @@ def _severity(result: dict, props: dict, rule: dict, facts: _RuleFacts) -> tuple
 def _suppressed(result: dict) -> bool:
     if not result.get("suppressions"):
         return False
-    sup = [_dict(s) for s in _list(result.get("suppressions"))]
+    sup = [dict_or_empty(s) for s in list_or_empty(result.get("suppressions"))]
     return bool(sup) and not all(s.get("status") == "rejected" for s in sup)
 
 
@@ -552,26 +480,28 @@ def _locations(result: dict, paths: _Paths, lines: bool = True) -> list[Location
     """Each location of a result (None for one without a usable URI); only paths, no lines or
     snippet, when not `lines`."""
     locs: list[Location | None] = []
-    for loc in _list(result.get("locations")):
-        phys = _dict(_dict(loc).get("physicalLocation"))
-        art = _dict(phys.get("artifactLocation"))
+    for loc in list_or_empty(result.get("locations")):
+        phys = dict_or_empty(dict_or_empty(loc).get("physicalLocation"))
+        art = dict_or_empty(phys.get("artifactLocation"))
         uri = art.get("uri")
         if not isinstance(uri, str):
             idx = art.get("index")
             if isinstance(idx, int) and 0 <= idx < len(paths.artifacts):
-                uri = _dict(paths.artifacts[idx].get("location")).get("uri")
+                uri = dict_or_empty(paths.artifacts[idx].get("location")).get("uri")
         if not isinstance(uri, str) or not uri.strip():
             locs.append(None)
             continue
         if not lines:
             locs.append(build_location({"path": paths.relative(uri)}))
             continue
-        region = _dict(phys.get("region"))
-        start = _int(region.get("startLine"))
-        end = _int(region.get("endLine")) or start
+        region = dict_or_empty(phys.get("region"))
+        start = positive_int(region.get("startLine"))
+        end = positive_int(region.get("endLine")) or start
         if start and end and end < start:
             end = start
-        snippet = _text(region.get("snippet")) or _text(_dict(phys.get("contextRegion")).get("snippet"))
+        snippet = _message_text(region.get("snippet")) or _message_text(
+            dict_or_empty(phys.get("contextRegion")).get("snippet")
+        )
         locs.append(
             build_location({"path": paths.relative(uri), "start_line": start, "end_line": end, "snippet": snippet})
         )
@@ -587,7 +517,7 @@ def _rule_id_vuln(rule_id: str) -> tuple[str, ...]:
 def _parse_result(result, rules: _Rules, tool, tool_version, paths: _Paths, os_family, source) -> list[Finding]:
     rule_id, rule = rules.lookup(result)
     message = _message(result, rule, rules.driver)
-    props = _dict(result.get("properties"))
+    props = dict_or_empty(result.get("properties"))
     secrets: list[str] = []
     fields = _trivy_fields(message) if tool == "trivy" else {}
     facts = first_facts = rules.facts(rule)  # severity and extra facts: of the rule the result names
@@ -611,7 +541,7 @@ def _parse_result(result, rules: _Rules, tool, tool_version, paths: _Paths, os_f
         and not (not facts.title and title and help_md.startswith(title))
     ):
         remediation = help_md  # guidance, not the rule's description restated (Checkov, Trivy)
-    own = [r for r in _list(props.get("references")) if isinstance(r, str)] if props else []
+    own = [r for r in list_or_empty(props.get("references")) if isinstance(r, str)] if props else []
     links = _links(message) if tool == "trivy" else []
     if own or links:
         references = unique([facts.help_uri] + facts.references + own + links)

@@ -22,7 +22,7 @@ from secai.findings import (
     vuln_ids_in,
 )
 from secai.ingest import versions
-from secai.ingest.parsers.sarif import repo_relative
+from secai.ingest.parsers._values import repo_relative
 
 NAME = "semgrep-json"
 KIND = "json"

@@ -23,8 +23,14 @@ from secai.findings import (
     vuln_ids_in,
 )
 from secai.ingest import versions
-from secai.ingest.parsers.common import fixes_above, memo_cwe_ids
-from secai.ingest.parsers.sarif import _PURL_ECOSYSTEMS, repo_relative
+from secai.ingest.parsers._values import (
+    PURL_ECOSYSTEMS,
+    fixes_above,
+    list_or_error,
+    memo_cwe_ids,
+    repo_relative,
+    str_or_none,
+)
 
 NAME = "trivy-json"
 KIND = "json"
@@ -144,25 +150,11 @@ def target_path(target: str, os_packages: bool) -> str:
 def _ecosystem(result: dict, vuln: dict) -> str | None:
     purl = (vuln.get("PkgIdentifier") or {}).get("PURL") if isinstance(vuln.get("PkgIdentifier"), dict) else None
     if isinstance(purl, str) and purl.startswith("pkg:"):
-        eco = _PURL_ECOSYSTEMS.get(purl[4:].split("/", 1)[0].lower())
+        eco = PURL_ECOSYSTEMS.get(purl[4:].split("/", 1)[0].lower())
         if eco and eco not in ("Debian", "Alpine", "Red Hat"):
             return eco
     typ = str(result.get("Type") or "").lower()
     return TYPE_ECOSYSTEMS.get(typ, typ or None)
-
-
-def _list(v: Any, what: str, source: str) -> list:
-    if v is None:
-        return []
-    if not isinstance(v, list):
-        raise ParseError(source, f"Trivy report: {what} is not an array")
-    return v
-
-
-def _str(v: Any) -> str | None:
-    if type(v) is str:  # nearly every field
-        return v.strip() or None
-    return str(v).strip() or None if v is not None else None
 
 
 def parse(doc: Any, source: str) -> list[Finding]:
@@ -171,16 +163,16 @@ def parse(doc: Any, source: str) -> list[Finding]:
     if isinstance(doc, list):
         context = [(r, None) for r in doc]
     elif isinstance(doc, dict):
-        version = _str((doc.get("Trivy") or {}).get("Version")) if isinstance(doc.get("Trivy"), dict) else None
+        version = str_or_none((doc.get("Trivy") or {}).get("Version")) if isinstance(doc.get("Trivy"), dict) else None
         if "ClusterName" in doc:
             for key in ("Resources", "Vulnerabilities", "Misconfigurations"):
-                for res in _list(doc.get(key), key, source):
+                for res in list_or_error(doc.get(key), key):
                     if not isinstance(res, dict):
                         raise ParseError(source, f"Trivy cluster report: {key} entry is not an object")
                     workload = " / ".join(str(res[k]) for k in ("Namespace", "Kind", "Name") if res.get(k))
-                    context += [(r, workload or None) for r in _list(res.get("Results"), "Results", source)]
+                    context += [(r, workload or None) for r in list_or_error(res.get("Results"), "Results")]
         else:
-            context = [(r, None) for r in _list(doc.get("Results"), "Results", source)]
+            context = [(r, None) for r in list_or_error(doc.get("Results"), "Results")]
     else:
         raise ParseError(source, "Trivy report is neither a list of targets nor an object")
     findings: list[Finding] = []
@@ -205,19 +197,19 @@ def _parse_result(result: dict, source: str, version: str | None, cwes: dict) ->
     typ = str(result.get("Type") or "").lower()
     os_pkgs = cls == "os-pkgs" or (not cls and typ in _OS_TYPES)
     out: list[Finding] = []
-    for v in _list(result.get("Vulnerabilities"), "Vulnerabilities", source):
+    for v in list_or_error(result.get("Vulnerabilities"), "Vulnerabilities"):
         out.append(_vulnerability(v, result, target, os_pkgs, version, source, cwes))
-    for m in _list(result.get("Misconfigurations"), "Misconfigurations", source):
+    for m in list_or_error(result.get("Misconfigurations"), "Misconfigurations"):
         if not isinstance(m, dict):
             raise ParseError(source, "Trivy report: a misconfiguration is not an object")
         if str(m.get("Status") or "FAIL").upper() != "FAIL":
             continue
         out.append(_misconfiguration(m, target, typ, version))
-    for s in _list(result.get("Secrets"), "Secrets", source):
+    for s in list_or_error(result.get("Secrets"), "Secrets"):
         if not isinstance(s, dict):
             raise ParseError(source, "Trivy report: a secret is not an object")
         out.append(_secret(s, target, version))
-    for lic in _list(result.get("Licenses"), "Licenses", source):
+    for lic in list_or_error(result.get("Licenses"), "Licenses"):
         if not isinstance(lic, dict):
             raise ParseError(source, "Trivy report: a license is not an object")
         out.append(_license(lic, target, version))
@@ -227,7 +219,8 @@ def _parse_result(result: dict, source: str, version: str | None, cwes: dict) ->
 def _references(item: dict) -> list[str]:
     refs = item.get("References")
     return unique(
-        [_str(item.get("PrimaryURL"))] + [r for r in (refs if isinstance(refs, list) else []) if isinstance(r, str)]
+        [str_or_none(item.get("PrimaryURL"))]
+        + [r for r in (refs if isinstance(refs, list) else []) if isinstance(r, str)]
     )
 
 
@@ -236,11 +229,11 @@ def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, so
         raise ParseError(source, "Trivy report: a vulnerability lacks VulnerabilityID or PkgName")
     vid = str(v["VulnerabilityID"])
     name = str(v["PkgName"])
-    installed = _str(v.get("InstalledVersion"))
+    installed = str_or_none(v.get("InstalledVersion"))
     eco = _ecosystem(result, v)
     fixed = fixes_above(installed, versions.split_versions(v.get("FixedVersion")), eco)
     purl = (v.get("PkgIdentifier") or {}).get("PURL") if isinstance(v.get("PkgIdentifier"), dict) else None
-    pkg_path = _str(v.get("PkgPath"))
+    pkg_path = str_or_none(v.get("PkgPath"))
     path = repo_relative(pkg_path) if pkg_path else target_path(target, os_pkgs)
     extra: dict[str, Any] = {"target": target}
     cvss = v.get("CVSS") if isinstance(v.get("CVSS"), dict) else {}
@@ -256,9 +249,9 @@ def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, so
             "tool": "trivy",
             "tool_version": version,
             "rule_id": vid,
-            "title": _str(v.get("Title")) or f"{vid} {name} {installed or ''}".strip(),
+            "title": str_or_none(v.get("Title")) or f"{vid} {name} {installed or ''}".strip(),
             "severity": severity_from_text(v.get("Severity"), Severity.info),
-            "raw_severity": _str(v.get("Severity")),
+            "raw_severity": str_or_none(v.get("Severity")),
             "category": Category.dependency,
             "cwe": memo_cwe_ids(v.get("CweIDs"), cwes),
             "vulnerability_ids": vuln_ids_in(vid) or [vid],
@@ -272,7 +265,7 @@ def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, so
             "location": {"path": path},
             "message": f"{name} {installed or ''} is affected by {vid}"
             + (f"; fixed in {', '.join(fixed)}" if fixed else "; no fixed version"),
-            "description": _str(v.get("Description")),
+            "description": str_or_none(v.get("Description")),
             "remediation": f"Upgrade {name} to {fixed[0]} or later." if fixed else None,
             "references": _references(v),
             "source": source,
@@ -298,7 +291,7 @@ def _misconfiguration(m: dict, target: str, typ: str, version) -> Finding:
     meta = m.get("CauseMetadata") if isinstance(m.get("CauseMetadata"), dict) else {}
     start, end = _lines(meta)
     snippet = "\n".join(str(ln.get("Content", "")) for ln in _code_lines(meta) if ln.get("IsCause", True)) or None
-    rule_id = _str(m.get("ID")) or _str(m.get("AVDID")) or "misconfiguration"
+    rule_id = str_or_none(m.get("ID")) or str_or_none(m.get("AVDID")) or "misconfiguration"
     extra = {k: m[k] for k in ("AVDID", "Type", "Namespace") if isinstance(m.get(k), str)}
     if meta.get("Resource"):
         extra["resource"] = str(meta["Resource"])
@@ -307,16 +300,16 @@ def _misconfiguration(m: dict, target: str, typ: str, version) -> Finding:
             "tool": "trivy",
             "tool_version": version,
             "rule_id": rule_id,
-            "title": _str(m.get("Title")) or rule_id,
+            "title": str_or_none(m.get("Title")) or rule_id,
             "severity": severity_from_text(m.get("Severity"), Severity.medium),
-            "raw_severity": _str(m.get("Severity")),
+            "raw_severity": str_or_none(m.get("Severity")),
             "category": Category.iac,
             "location": {"path": repo_relative(target), "start_line": start, "end_line": end, "snippet": snippet}
             if target
             else None,
-            "message": _str(m.get("Message")) or _str(m.get("Title")) or rule_id,
-            "description": _str(m.get("Description")),
-            "remediation": _str(m.get("Resolution")),
+            "message": str_or_none(m.get("Message")) or str_or_none(m.get("Title")) or rule_id,
+            "description": str_or_none(m.get("Description")),
+            "remediation": str_or_none(m.get("Resolution")),
             "references": _references(m),
             "extra": extra,
         }
@@ -326,16 +319,16 @@ def _misconfiguration(m: dict, target: str, typ: str, version) -> Finding:
 def _secret(s: dict, target: str, version) -> Finding:
     start, end = _lines(s)
     code_lines = [str(ln.get("Content")) for ln in _code_lines(s) if ln.get("Content")]
-    match = _str(s.get("Match"))
-    title = _str(s.get("Title")) or _str(s.get("RuleID")) or "secret"
+    match = str_or_none(s.get("Match"))
+    title = str_or_none(s.get("Title")) or str_or_none(s.get("RuleID")) or "secret"
     finding = build_finding(
         {
             "tool": "trivy",
             "tool_version": version,
-            "rule_id": _str(s.get("RuleID")) or "secret",
+            "rule_id": str_or_none(s.get("RuleID")) or "secret",
             "title": title,
             "severity": severity_from_text(s.get("Severity"), Severity.high),
-            "raw_severity": _str(s.get("Severity")),
+            "raw_severity": str_or_none(s.get("Severity")),
             "category": Category.secret,
             "location": {"path": repo_relative(target), "start_line": start, "end_line": end, "snippet": match}
             if target
@@ -350,9 +343,9 @@ def _secret(s: dict, target: str, version) -> Finding:
 
 
 def _license(lic: dict, target: str, version) -> Finding:
-    name = _str(lic.get("Name")) or "unknown license"
-    pkg = _str(lic.get("PkgName"))
-    path = _str(lic.get("FilePath")) or target
+    name = str_or_none(lic.get("Name")) or "unknown license"
+    pkg = str_or_none(lic.get("PkgName"))
+    path = str_or_none(lic.get("FilePath")) or target
     return build_finding(
         {
             "tool": "trivy",
@@ -362,12 +355,12 @@ def _license(lic: dict, target: str, version) -> Finding:
             + (f" ({lic['Category']})" if lic.get("Category") else "")
             + (f" in {pkg}" if pkg else ""),
             "severity": severity_from_text(lic.get("Severity"), Severity.low),
-            "raw_severity": _str(lic.get("Severity")),
+            "raw_severity": str_or_none(lic.get("Severity")),
             "category": Category.license,
             "package": {"name": pkg} if pkg else None,
             "location": {"path": repo_relative(path)} if path else None,
             "message": f"{pkg or path} is licensed under {name}",
-            "references": unique([_str(lic.get("Link"))]),
+            "references": unique([str_or_none(lic.get("Link"))]),
             "extra": {"license_category": lic["Category"]} if isinstance(lic.get("Category"), str) else {},
         }
     )

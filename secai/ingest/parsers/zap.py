@@ -12,6 +12,7 @@ from typing import Any
 
 from secai.errors import ParseError
 from secai.findings import Category, Finding, Instance, Severity, build_finding, cwe_ids, severity_from_text, unique
+from secai.ingest.parsers._values import str_or_error
 
 NAME = "zap-json"
 KIND = "json"
@@ -78,18 +79,9 @@ def split_urls(text: str) -> list[str]:
     return unique(urls)
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, (dict, list)):
-        raise ValueError(f"expected text, got {type(value).__name__}")
-    s = str(value).strip()
-    return s or None
-
-
 def _severity(alert: dict) -> tuple[Severity, str | None]:
-    code = _text(alert.get("riskcode"))
-    raw = _text(alert.get("riskdesc"))
+    code = str_or_error(alert.get("riskcode"), "riskcode")
+    raw = str_or_error(alert.get("riskdesc"), "riskdesc")
     if code in _RISK:
         return _RISK[code], raw
     # No usable risk code: the first word of "Medium (High)" is the risk.
@@ -106,16 +98,16 @@ def _instances(raw: Any, site: str | None) -> list[Instance]:
     for item in raw:
         if not isinstance(item, dict):
             raise ValueError("alert instance is not an object")
-        url = _text(item.get("uri")) or site
+        url = str_or_error(item.get("uri"), "uri") or site
         if not url:
             continue
         out.append(
             Instance(
                 url=url,
-                method=_text(item.get("method")),
-                param=_text(item.get("param")),
-                attack=_text(item.get("attack")),
-                evidence=_text(item.get("evidence")),
+                method=str_or_error(item.get("method"), "method"),
+                param=str_or_error(item.get("param"), "param"),
+                attack=str_or_error(item.get("attack"), "attack"),
+                evidence=str_or_error(item.get("evidence"), "evidence"),
             )
         )
     return out
@@ -125,27 +117,27 @@ def alert_finding(alert: dict, site: str | None, tool_version: str | None, sourc
     """One finding from a ZAP alert (a dict of the alert's fields, as in the JSON report)."""
     if not isinstance(alert, dict):
         raise ValueError("alert is not an object")
-    plugin = _text(alert.get("pluginid"))
-    alert_ref = _text(alert.get("alertRef"))
+    plugin = str_or_error(alert.get("pluginid"), "pluginid")
+    alert_ref = str_or_error(alert.get("alertRef"), "alertRef")
     # Several alerts of one plugin (90005-1..4: each Sec-Fetch-* header) are distinct findings;
     # alertRef tells them apart where pluginid alone would not.
     rule_id = alert_ref or plugin
-    title = _text(alert.get("alert")) or _text(alert.get("name"))
+    title = str_or_error(alert.get("alert"), "alert") or str_or_error(alert.get("name"), "name")
     if not rule_id and not title:
         raise ValueError("alert has neither pluginid nor name")
     severity, raw = _severity(alert)
     instances = _instances(alert.get("instances"), site)
-    description = html_to_text(_text(alert.get("desc")))
-    remediation = html_to_text(_text(alert.get("solution"))) or None
-    other = html_to_text(_text(alert.get("otherinfo")))
+    description = html_to_text(str_or_error(alert.get("desc"), "desc"))
+    remediation = html_to_text(str_or_error(alert.get("solution"), "solution")) or None
+    other = html_to_text(str_or_error(alert.get("otherinfo"), "otherinfo"))
     extra: dict[str, Any] = {
         k: v
         for k, v in {
             "pluginid": plugin,
             "alertRef": alert_ref,
-            "wascid": _text(alert.get("wascid")),
-            "confidence": _text(alert.get("confidence")),
-            "count": _text(alert.get("count")),
+            "wascid": str_or_error(alert.get("wascid"), "wascid"),
+            "confidence": str_or_error(alert.get("confidence"), "confidence"),
+            "count": str_or_error(alert.get("count"), "count"),
             "site": site,
             "otherinfo": other or None,
         }.items()
@@ -160,13 +152,13 @@ def alert_finding(alert: dict, site: str | None, tool_version: str | None, sourc
             "severity": severity,
             "raw_severity": raw,
             "category": Category.dast,
-            "cwe": cwe_ids(_text(alert.get("cweid"))),
+            "cwe": cwe_ids(str_or_error(alert.get("cweid"), "cweid")),
             "url": instances[0].url if instances else site,
             "instances": instances,
             "message": description.split("\n", 1)[0] if description else (title or ""),
             "description": description or None,
             "remediation": remediation,
-            "references": split_urls(html_to_text(_text(alert.get("reference")))),
+            "references": split_urls(html_to_text(str_or_error(alert.get("reference"), "reference"))),
             "source": source,
             "extra": extra,
         }
@@ -185,7 +177,7 @@ def parse(doc: Any, source: str) -> list[Finding]:
         return []
     if not isinstance(sites, list):
         raise ParseError(source, "ZAP report 'site' is not a list")
-    version = _text(doc.get("@version"))
+    version = str_or_error(doc.get("@version"), "@version")
     findings = []
     for site in sites:
         if not isinstance(site, dict):
@@ -193,6 +185,6 @@ def parse(doc: Any, source: str) -> list[Finding]:
         alerts = site.get("alerts") or []
         if not isinstance(alerts, list):
             raise ParseError(source, "ZAP report 'alerts' is not a list")
-        name = _text(site.get("@name"))
+        name = str_or_error(site.get("@name"), "@name")
         findings.extend(alert_finding(a, name, version, source) for a in alerts)
     return findings

@@ -10,25 +10,22 @@ from typing import Any
 
 from secai.errors import ParseError
 from secai.findings import Finding
+from secai.ingest.parsers._values import xml_local_name
 from secai.ingest.parsers.zap import alert_finding
 
 NAME = "zap-xml"
 KIND = "xml"
 
 
-def _local(tag: Any) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
-
-
 def _alert_dict(item) -> dict:
     alert: dict[str, Any] = {}
     for child in item:
-        tag = _local(child.tag)
+        tag = xml_local_name(child.tag)
         if tag == "instances":
             alert["instances"] = [
-                {_local(field.tag): field.text or "" for field in inst}
+                {xml_local_name(field.tag): field.text or "" for field in inst}
                 for inst in child
-                if _local(inst.tag) == "instance"
+                if xml_local_name(inst.tag) == "instance"
             ]
         elif tag and len(child) == 0:
             alert[tag] = child.text or ""
@@ -36,21 +33,21 @@ def _alert_dict(item) -> dict:
 
 
 def detect(root: Any) -> bool:
-    return _local(root.tag) == "OWASPZAPReport"
+    return xml_local_name(root.tag) == "OWASPZAPReport"
 
 
 def parse(root: Any, source: str) -> list[Finding]:
     version = root.get("version")
     findings = []
     for site in root:
-        if _local(site.tag) != "site":
+        if xml_local_name(site.tag) != "site":
             continue
         name = site.get("name")
         for alerts in site:
-            if _local(alerts.tag) != "alerts":
+            if xml_local_name(alerts.tag) != "alerts":
                 continue
             for item in alerts:
-                if _local(item.tag) != "alertitem":
-                    raise ParseError(source, f"unexpected <{_local(item.tag)}> in ZAP <alerts>")
+                if xml_local_name(item.tag) != "alertitem":
+                    raise ParseError(source, f"unexpected <{xml_local_name(item.tag)}> in ZAP <alerts>")
                 findings.append(alert_finding(_alert_dict(item), name, version, source))
     return findings
