@@ -162,43 +162,31 @@ class Finding(BaseModel):
 
     @model_validator(mode="after")
     def _unique_lists(self) -> Finding:
-        """CWE ids sorted without repeats; advisory ids and references without repeats, in order.
-        One call for all three (validation hands over fresh lists, so they change in place); the
-        lists are nearly always without repeats already, and then they are left as they are."""
-        fields = self.__dict__
-        cwe, vulns, refs = fields["cwe"], fields["vulnerability_ids"], fields["references"]
-        if len(cwe) > 1:
-            cwe[:] = sorted(set(cwe))
-        if (len(vulns) > 1 and len(set(vulns)) < len(vulns)) or "" in vulns:
-            vulns[:] = unique(vulns)
-        if (len(refs) > 1 and len(set(refs)) < len(refs)) or "" in refs:
-            refs[:] = unique(refs)
+        """CWE ids sorted without repeats; advisory ids and references without repeats, in order."""
+        if len(self.cwe) > 1:
+            self.cwe[:] = sorted(set(self.cwe))
+        self.vulnerability_ids[:] = unique(self.vulnerability_ids)
+        self.references[:] = unique(self.references)
         return self
 
     # -- identity -------------------------------------------------------------------------------
     def identity(self) -> tuple:
         """What makes two findings the same finding, ignoring line numbers."""
-        # Field values straight from the instance dicts: this runs for every finding in a dedupe,
-        # and a pydantic model's attribute reads are slower than dict reads.
-        fields = self.__dict__
-        loc, pkg = fields["location"], fields["package"]
-        path = loc.__dict__["path"] if loc is not None else ""
-        if pkg is None:
-            return (canonical_tool(fields["tool"]), fields["rule_id"], path, "", "", "", fields["url"] or "")
-        pkg = pkg.__dict__
+        path = self.location.path if self.location else ""
+        pkg = self.package
         return (
-            canonical_tool(fields["tool"]),
-            fields["rule_id"],
+            canonical_tool(self.tool),
+            self.rule_id,
             path,
-            (pkg["ecosystem"] or "").lower(),
-            pkg["name"],
-            pkg["version"] or "",
-            fields["url"] or "",
+            (pkg.ecosystem or "").lower() if pkg else "",
+            pkg.name if pkg else "",
+            (pkg.version or "") if pkg else "",
+            self.url or "",
         )
 
     def dedupe_key(self) -> tuple:
         """Same identity and same line: the same finding reported twice (merged SARIF, SARIF + JSON)."""
-        return self.identity() + (_dedupe_line(self.__dict__["location"]),)
+        return self.identity() + (_dedupe_line(self.location),)
 
     def primary_id(self) -> str:
         return self.vulnerability_ids[0] if self.vulnerability_ids else self.rule_id
@@ -235,50 +223,27 @@ _VULN_ID_RE = re.compile(
 
 def cwe_ids(*values: Any) -> list[int]:
     """CWE numbers from strings like 'CWE-79', 'CWE-79: Improper...', ints, or lists of either."""
-    if len(values) == 1:  # the usual call: one field of a report, a text, a list or left out
-        values = values[0]
-        if values is None:
-            return []
-        if not isinstance(values, (list, tuple, set)):
-            values = (values,)
     out: set[int] = set()
     for value in values:
-        if type(value) is str:
-            text = value.strip()
-        elif value is None or isinstance(value, bool):
+        if value is None or isinstance(value, bool):
             continue
-        elif isinstance(value, (list, tuple, set)):
+        if isinstance(value, (list, tuple, set)):
             out.update(cwe_ids(*value))
-            continue
         elif isinstance(value, int):
-            if value > 0:
-                out.add(value)
-            continue
+            out.add(value)
         else:
             text = str(value).strip()
-        if text.isdigit():
-            if int(text) > 0:
-                out.add(int(text))
-        else:
-            out.update(n for n in map(int, _CWE_RE.findall(text)) if n > 0)
-    return sorted(out)
+            out.update([int(text)] if text.isdecimal() else map(int, _CWE_RE.findall(text)))
+    return sorted(n for n in out if n > 0)
 
 
 def vuln_ids_in(text: str | None) -> list[str]:
     """Advisory ids (CVE, GHSA, PYSEC, GO, RUSTSEC, ...) mentioned in free text, normalized."""
     if not text:
         return []
-    if type(text) is str and len(text) <= 64:  # an id or two: these repeat across a report's packages
-        return list(_short_vuln_ids(text))
     return unique(normalize_vuln_id(m) for m in _VULN_ID_RE.findall(text))
 
 
-@lru_cache(maxsize=4096)
-def _short_vuln_ids(text: str) -> tuple[str, ...]:
-    return tuple(unique(normalize_vuln_id(m) for m in _VULN_ID_RE.findall(text)))
-
-
-@lru_cache(maxsize=4096)  # advisory ids repeat across a report's packages and aliases
 def normalize_vuln_id(v: str) -> str:
     v = v.strip()
     if v[:4].upper() == "GHSA":
@@ -334,7 +299,15 @@ def assign_fingerprints(findings: list[Finding]) -> list[Finding]:
     order of appearance (the approach of GitHub's `primaryLocationLineHash`), so inserting or
     removing unrelated lines does not change any fingerprint.
     """
-    _fingerprint([(f.identity(), f) for f in findings])
+    groups: dict[tuple, list[Finding]] = defaultdict(list)
+    for f in findings:
+        groups[f.identity() + (f.primary_id(),)].append(f)
+    for key, members in groups.items():
+        members.sort(key=_start_line)  # stable: equal lines keep their order of appearance
+        prefix = "\x1f".join(key)  # identity() and primary_id() give strings only
+        for ordinal, f in enumerate(members):
+            text = f"{prefix}\x1f{ordinal}\x1f".encode("utf-8", "surrogatepass")
+            f.fingerprint = hashlib.sha256(text).hexdigest()[:32]
     return findings
 
 
@@ -342,85 +315,50 @@ def _start_line(f: Finding) -> int:
     return (f.location.start_line or 0) if f.location else 0
 
 
-def _fingerprint(identified: list[tuple[tuple, Finding]]) -> None:
-    groups: dict[tuple, list[Finding]] = defaultdict(list)
-    for identity, f in identified:
-        fields = f.__dict__
-        vulns = fields["vulnerability_ids"]  # primary_id(), inline: this runs for every finding
-        groups[identity + (vulns[0] if vulns else fields["rule_id"],)].append(f)
-    sha256 = hashlib.sha256
-    for key, members in groups.items():
-        if len(members) > 1:
-            members.sort(key=_start_line)
-        prefix = "\x1f".join(key)  # identity() and primary_id() give strings only
-        for ordinal, f in enumerate(members):
-            text = f"{prefix}\x1f{ordinal}\x1f".encode("utf-8", "surrogatepass")
-            # What pydantic's __setattr__ does for a plain field, without looking up its handler.
-            f.__dict__["fingerprint"] = sha256(text).hexdigest()[:32]
-            f.__pydantic_fields_set__.add("fingerprint")
-
-
 def _dedupe_line(loc: Location | None) -> int | None:
     # A whole-file check has no line in some formats and line 1 in others (Checkov, Trivy).
-    return (loc.__dict__["start_line"] or 1) if loc is not None else None
+    return (loc.start_line or 1) if loc is not None else None
 
 
 def _merge_into(keep: Finding, other: Finding) -> None:
-    # Fields are read from the instance dicts (faster than pydantic's attribute reads) and assigned
-    # through pydantic only when the merge changes them: most copies add nothing.
-    kept, new = keep.__dict__, other.__dict__
-    if new["vulnerability_ids"]:
-        merged = unique(kept["vulnerability_ids"] + new["vulnerability_ids"])
-        if merged != kept["vulnerability_ids"]:
-            keep.vulnerability_ids = merged
-    if new["cwe"]:
-        merged = sorted(set(kept["cwe"]) | set(new["cwe"]))
-        if merged != kept["cwe"]:
-            keep.cwe = merged
-    if new["references"]:
-        merged = unique(kept["references"] + new["references"])
-        if merged != kept["references"]:
-            keep.references = merged
-    if kept["package"] and new["package"]:
-        fixed = kept["package"].fixed_versions
-        merged = unique(fixed + new["package"].fixed_versions)
-        if merged != fixed:
-            kept["package"].fixed_versions = merged
-    if new["instances"]:
-        instances = kept["instances"]
-        known = {(i.url, i.method, i.param) for i in instances}
-        for inst in new["instances"]:
-            if (inst.url, inst.method, inst.param) not in known:
-                instances.append(inst)
+    """Add what `other`, a copy of the same finding, knows and `keep` does not. Fields are
+    assigned only when they change, so `model_fields_set` still tells what the scanner gave."""
+    _update(keep, "vulnerability_ids", unique(keep.vulnerability_ids + other.vulnerability_ids))
+    _update(keep, "cwe", sorted(set(keep.cwe) | set(other.cwe)))
+    _update(keep, "references", unique(keep.references + other.references))
+    if keep.package and other.package:
+        _update(keep.package, "fixed_versions", unique(keep.package.fixed_versions + other.package.fixed_versions))
+    known = {(i.url, i.method, i.param) for i in keep.instances}
+    keep.instances.extend(i for i in other.instances if (i.url, i.method, i.param) not in known)
     for name in ("description", "remediation", "tool_version", "url"):
-        if not kept[name] and new[name]:
-            setattr(keep, name, new[name])
-    if new["severity"].rank > kept["severity"].rank:
-        keep.severity = new["severity"]
-        keep.raw_severity = new["raw_severity"]
-    extra = kept["extra"]
-    sources = unique(extra.get("also_in", []) + [new["source"]] + new["extra"].get("also_in", []))
-    if kept["source"] in sources:
-        sources.remove(kept["source"])  # unique(): there is no other
+        if not getattr(keep, name) and getattr(other, name):
+            setattr(keep, name, getattr(other, name))
+    if other.severity.rank > keep.severity.rank:
+        keep.severity = other.severity
+        keep.raw_severity = other.raw_severity
+    sources = unique(keep.extra.get("also_in", []) + [other.source] + other.extra.get("also_in", []))
+    if keep.source in sources:
+        sources.remove(keep.source)
     if sources:
-        extra["also_in"] = sources
+        keep.extra["also_in"] = sources
+
+
+def _update(model: BaseModel, name: str, value: Any) -> None:
+    if value != getattr(model, name):
+        setattr(model, name, value)
 
 
 def dedupe(findings: Iterable[Finding]) -> list[Finding]:
     """Collapse findings that are the same finding reported more than once, keeping the richest
     facts of each copy, then assign fingerprints. Order of first appearance is kept."""
-    by_key: dict[tuple, tuple[tuple, Finding]] = {}
+    kept: dict[tuple, Finding] = {}
     for f in findings:
-        identity = f.identity()  # merging never changes it: it is part of the key
-        key = identity + (_dedupe_line(f.__dict__["location"]),)
-        kept = by_key.get(key)
-        if kept is not None:
-            _merge_into(kept[1], f)
+        key = f.dedupe_key()
+        if key in kept:
+            _merge_into(kept[key], f)
         else:
-            by_key[key] = (identity, f)
-    identified = list(by_key.values())
-    _fingerprint(identified)
-    return [f for _, f in identified]
+            kept[key] = f
+    return assign_fingerprints(list(kept.values()))
 
 
 def finding_json(f: Finding) -> dict:

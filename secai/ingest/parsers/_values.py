@@ -8,12 +8,8 @@ raises ValueError naming the field.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
-
-from secai.findings import cwe_ids
-from secai.ingest import versions
 
 # -- scalars -----------------------------------------------------------------------------------
 
@@ -159,34 +155,3 @@ PURL_ECOSYSTEMS = {
     "swift": "SwiftURL",
     "cocoapods": "CocoaPods",
 }
-
-
-def fixes_above(installed: str | None, fixed: list[str], ecosystem: str | None) -> list[str]:
-    """`versions.smallest_fix_above`, remembered for plain string arguments: a report (and the
-    merged SARIF next to its parts) names the same package versions and fixes many times."""
-    if not fixed:
-        return []
-    if (
-        (installed is None or type(installed) is str)
-        and (ecosystem is None or type(ecosystem) is str)
-        and all(type(v) is str for v in fixed)
-    ):
-        return list(_fixes_above(installed, tuple(fixed), ecosystem))
-    return versions.smallest_fix_above(installed, fixed, ecosystem)
-
-
-@lru_cache(maxsize=8192)
-def _fixes_above(installed: str | None, fixed: tuple[str, ...], ecosystem: str | None) -> tuple[str, ...]:
-    return tuple(versions.smallest_fix_above(installed, fixed, ecosystem))
-
-
-def memo_cwe_ids(value: Any, memo: dict[tuple[str, ...], list[int]]) -> list[int]:
-    """`cwe_ids(value)`, worked out once per distinct list of strings in `memo` (one per report:
-    its advisories name a few CWE lists many times). Callers hand the list to a model, which
-    copies it."""
-    if type(value) is list and all(type(v) is str for v in value):
-        key = tuple(value)
-        if key not in memo:
-            memo[key] = cwe_ids(value)
-        return memo[key]
-    return cwe_ids(value)

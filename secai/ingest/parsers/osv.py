@@ -21,12 +21,11 @@ from secai.findings import (
     severity_from_text,
     unique,
 )
+from secai.ingest import versions
 from secai.ingest.parsers._values import (
     cvss_score,
     dict_or_empty,
-    fixes_above,
     list_or_empty,
-    memo_cwe_ids,
     repo_relative,
 )
 
@@ -48,7 +47,6 @@ def parse(doc: Any, source: str) -> list[Finding]:
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
         raise ParseError(source, "OSV-Scanner report has no 'results' array")
     findings: list[Finding] = []
-    cwes: dict[tuple[str, ...], list[int]] = {}
     for result in doc["results"]:
         if not isinstance(result, dict) or not isinstance(result.get("packages"), list):
             raise ParseError(source, "OSV-Scanner result lacks a 'packages' array")
@@ -57,7 +55,7 @@ def parse(doc: Any, source: str) -> list[Finding]:
         for entry in result["packages"]:
             if not isinstance(entry, dict) or not isinstance(dict_or_empty(entry.get("package")).get("name"), str):
                 raise ParseError(source, "OSV-Scanner package entry lacks package.name")
-            findings += _package_findings(entry, path, cwes)
+            findings += _package_findings(entry, path)
     return findings
 
 
@@ -70,7 +68,7 @@ def _groups(entry: dict, vulns: dict[str, dict]) -> list[dict]:
     ]
 
 
-def _package_findings(entry: dict, path: str | None, cwes: dict) -> list[Finding]:
+def _package_findings(entry: dict, path: str | None) -> list[Finding]:
     pkg = entry["package"]
     name, installed = pkg["name"], (str(pkg["version"]) if pkg.get("version") else None)
     eco = pkg.get("ecosystem") if isinstance(pkg.get("ecosystem"), str) else None
@@ -91,10 +89,8 @@ def _package_findings(entry: dict, path: str | None, cwes: dict) -> list[Finding
         fixed = []
         for m in members:
             fixed += _fixed_versions(m, name, eco_key)
-        fixed = fixes_above(installed, fixed, eco)
-        cwe_lists = [dict_or_empty(m.get("database_specific")).get("cwe_ids") for m in members]
-        # Nearly every group is one advisory; cwe_ids([x]) is cwe_ids(x).
-        cwe = memo_cwe_ids(cwe_lists[0], cwes) if len(cwe_lists) == 1 else cwe_ids(cwe_lists)
+        fixed = versions.smallest_fix_above(installed, fixed, eco)
+        cwe = cwe_ids([dict_or_empty(m.get("database_specific")).get("cwe_ids") for m in members])
         refs = unique(
             r.get("url")
             for m in members

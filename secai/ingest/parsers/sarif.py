@@ -36,7 +36,6 @@ from secai.ingest.parsers._values import (
     PURL_ECOSYSTEMS,
     cvss_score,
     dict_or_empty,
-    fixes_above,
     list_or_empty,
     positive_int,
     repo_relative,
@@ -376,7 +375,7 @@ def _trivy_package(
     eco = eco or paths.ecosystem(path) or _name_ecosystem(name)
     if eco is None and path and "/" in path and not _SUFFIX.search(path):
         eco = os_family  # an OS package of an image ("owner/image" path)
-    fixed = fixes_above(installed, versions.split_versions(fields.get("Fixed Version")), eco)
+    fixed = versions.smallest_fix_above(installed, versions.split_versions(fields.get("Fixed Version")), eco)
     return build_package({"ecosystem": eco, "name": name, "version": installed, "fixed_versions": fixed, "purl": purl})
 
 

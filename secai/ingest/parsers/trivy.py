@@ -18,6 +18,7 @@ from secai.findings import (
     Finding,
     Severity,
     build_finding,
+    cwe_ids,
     severity_from_text,
     unique,
     vuln_ids_in,
@@ -25,9 +26,7 @@ from secai.findings import (
 from secai.ingest import versions
 from secai.ingest.parsers._values import (
     PURL_ECOSYSTEMS,
-    fixes_above,
     list_or_error,
-    memo_cwe_ids,
     repo_relative,
     str_or_none,
 )
@@ -177,11 +176,10 @@ def parse(doc: Any, source: str) -> list[Finding]:
         raise ParseError(source, "Trivy report is neither a list of targets nor an object")
     findings: list[Finding] = []
     seen: set[tuple] = set()
-    cwes: dict[tuple[str, ...], list[int]] = {}
     for result, workload in context:
         if not isinstance(result, dict):
             raise ParseError(source, "Trivy report: a result is not an object")
-        for f in _parse_result(result, source, version, cwes):
+        for f in _parse_result(result, source, version):
             if workload:
                 f.extra["workload"] = workload
             key = f.dedupe_key() + (workload,)
@@ -191,14 +189,14 @@ def parse(doc: Any, source: str) -> list[Finding]:
     return findings
 
 
-def _parse_result(result: dict, source: str, version: str | None, cwes: dict) -> list[Finding]:
+def _parse_result(result: dict, source: str, version: str | None) -> list[Finding]:
     target = str(result.get("Target") or "")
     cls = str(result.get("Class") or "")
     typ = str(result.get("Type") or "").lower()
     os_pkgs = cls == "os-pkgs" or (not cls and typ in _OS_TYPES)
     out: list[Finding] = []
     for v in list_or_error(result.get("Vulnerabilities"), "Vulnerabilities"):
-        out.append(_vulnerability(v, result, target, os_pkgs, version, source, cwes))
+        out.append(_vulnerability(v, result, target, os_pkgs, version, source))
     for m in list_or_error(result.get("Misconfigurations"), "Misconfigurations"):
         if not isinstance(m, dict):
             raise ParseError(source, "Trivy report: a misconfiguration is not an object")
@@ -224,14 +222,14 @@ def _references(item: dict) -> list[str]:
     )
 
 
-def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, source, cwes: dict) -> Finding:
+def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, source) -> Finding:
     if not isinstance(v, dict) or not v.get("VulnerabilityID") or not v.get("PkgName"):
         raise ParseError(source, "Trivy report: a vulnerability lacks VulnerabilityID or PkgName")
     vid = str(v["VulnerabilityID"])
     name = str(v["PkgName"])
     installed = str_or_none(v.get("InstalledVersion"))
     eco = _ecosystem(result, v)
-    fixed = fixes_above(installed, versions.split_versions(v.get("FixedVersion")), eco)
+    fixed = versions.smallest_fix_above(installed, versions.split_versions(v.get("FixedVersion")), eco)
     purl = (v.get("PkgIdentifier") or {}).get("PURL") if isinstance(v.get("PkgIdentifier"), dict) else None
     pkg_path = str_or_none(v.get("PkgPath"))
     path = repo_relative(pkg_path) if pkg_path else target_path(target, os_pkgs)
@@ -253,7 +251,7 @@ def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, so
             "severity": severity_from_text(v.get("Severity"), Severity.info),
             "raw_severity": str_or_none(v.get("Severity")),
             "category": Category.dependency,
-            "cwe": memo_cwe_ids(v.get("CweIDs"), cwes),
+            "cwe": cwe_ids(v.get("CweIDs")),
             "vulnerability_ids": vuln_ids_in(vid) or [vid],
             "package": {
                 "ecosystem": eco,
