@@ -2,7 +2,8 @@
 
 The documented defaults live in `config/secai.yaml`; the pydantic models below are the schema
 (a test keeps the two equal). Environment variables name a key as `SECAI_<SECTION>__<KEY>`, e.g.
-`SECAI_ANALYZE__BATCH_SIZE=8`; `SECAI_HOME` sets the data home.
+`SECAI_ANALYZE__BATCH_SIZE=8` (nested sections likewise: `SECAI_SCANNERS__SEMGREP__CONFIG`);
+`SECAI_HOME` sets the data home.
 """
 
 from __future__ import annotations
@@ -121,6 +122,27 @@ class PublishSettings(_Section):
     retries: int = Field(5, ge=0)
 
 
+class ScannerSettings(_Section):
+    #: The scanner's executable; null looks on PATH, then in `.venv-scanners/bin` next to the repo.
+    path: str | None = None
+
+
+class SemgrepSettings(ScannerSettings):
+    #: A local rules file or folder (no registry). Without one semgrep verifies nothing.
+    config: str | None = None
+
+
+class ScannersSettings(_Section):
+    """The scanners secai runs itself, offline, to verify fixes and to mine history."""
+
+    #: Seconds one scanner process may take before it is killed and reported.
+    timeout: float = Field(600.0, gt=0)
+    bandit: ScannerSettings = Field(default_factory=ScannerSettings)
+    semgrep: SemgrepSettings = Field(default_factory=SemgrepSettings)
+    checkov: ScannerSettings = Field(default_factory=ScannerSettings)
+    trivy: ScannerSettings = Field(default_factory=ScannerSettings)
+
+
 class Settings(_Section):
     #: Data home for the model cache, the SQLite store and run folders (default `~/.cache/secai`).
     home: str | None = None
@@ -132,6 +154,7 @@ class Settings(_Section):
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
     github: GitHubSettings = Field(default_factory=GitHubSettings)
     publish: PublishSettings = Field(default_factory=PublishSettings)
+    scanners: ScannersSettings = Field(default_factory=ScannersSettings)
 
     # -- derived paths ---------------------------------------------------------------------------
     @property
@@ -184,10 +207,15 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
             continue
         rest = name[len(ENV_PREFIX) :].lower()
         if "__" in rest:
-            section, key = rest.split("__", 1)
+            section, *keys = rest.split("__")
             if section not in sections:
                 raise ConfigError(f"environment variable {name}: unknown section '{section}'")
-            data.setdefault(section, {})[key] = _env_value(value)
+            node = data.setdefault(section, {})
+            for key in keys[:-1]:  # SECAI_SCANNERS__SEMGREP__CONFIG: a key of a nested section
+                node = node.setdefault(key, {})
+                if not isinstance(node, dict):
+                    raise ConfigError(f"environment variable {name}: '{key}' is set as a whole elsewhere")
+            node[keys[-1]] = _env_value(value)
         elif rest == "home":
             data["home"] = value
         # Other SECAI_* names (e.g. SECAI_NO_OPENBLAS) are switches read where they apply.

@@ -44,3 +44,12 @@ class GitHubError(SecaiError):
 
 class PublishError(SecaiError):
     pass
+
+
+class ScannerError(SecaiError):
+    """A scanner secai ran itself crashed, timed out or wrote output that is not its report."""
+
+    def __init__(self, scanner: str, problem: str):
+        self.scanner = scanner
+        self.problem = problem
+        super().__init__(f"{scanner}: {problem}")

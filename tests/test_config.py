@@ -68,3 +68,10 @@ def test_cli_reports_config_error_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
     assert len(err) == 1 and "unknown key 'bogus'" in err[0] and "Traceback" not in err[0]
+
+
+def test_env_override_of_a_nested_section_key():
+    s = load_settings(environ={"SECAI_SCANNERS__SEMGREP__CONFIG": "/rules.yml", "SECAI_SCANNERS__TIMEOUT": "30"})
+    assert s.scanners.semgrep.config == "/rules.yml" and s.scanners.timeout == 30
+    with pytest.raises(ConfigError, match="scanners.semgrep.confg"):
+        load_settings(environ={"SECAI_SCANNERS__SEMGREP__CONFG": "x"})
