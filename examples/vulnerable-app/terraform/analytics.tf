@@ -1,0 +1,86 @@
+# INTENTIONALLY INSECURE infrastructure for secai's scanner fixtures. Never apply.
+
+variable "analytics_db_password" {
+  type      = string
+  sensitive = true
+}
+
+resource "aws_kms_key" "analytics" {
+  description             = "analytics data"
+  deletion_window_in_days = 7
+  enable_key_rotation     = true
+}
+
+resource "aws_security_group" "analytics" {
+  name        = "analytics"
+  description = "analytics workers"
+  vpc_id      = var.vpc_id
+
+  ingress {
+    description = "SSH from the bastion subnet"
+    from_port   = 22
+    to_port     = 22
+    protocol    = "tcp"
+    cidr_blocks = ["10.0.0.0/24"]
+  }
+}
+
+resource "aws_instance" "analytics" {
+  ami                    = "ami-0fake0000analytic"
+  instance_type          = "r6i.large"
+  subnet_id              = var.private_subnet_id
+  vpc_security_group_ids = [aws_security_group.analytics.id]
+
+  metadata_options {
+    http_tokens = "required"
+  }
+
+  root_block_device {
+    volume_size = 100
+    encrypted   = true
+  }
+}
+
+resource "aws_ebs_volume" "analytics_scratch" {
+  availability_zone = "us-east-1c"
+  size              = 500
+  encrypted         = true
+}
+
+resource "aws_db_instance" "analytics" {
+  identifier          = "analytics-db"
+  engine              = "postgres"
+  instance_class      = "db.r6g.large"
+  allocated_storage   = 200
+  username            = "analytics"
+  password            = var.analytics_db_password
+  publicly_accessible = false
+  storage_encrypted   = true
+}
+
+resource "aws_sqs_queue" "analytics_events" {
+  name                    = "analytics-events"
+  sqs_managed_sse_enabled = true
+}
+
+resource "aws_cloudwatch_log_group" "analytics" {
+  name              = "/app/analytics"
+  retention_in_days = 365
+  kms_key_id        = aws_kms_key.analytics.arn
+}
+
+resource "aws_s3_bucket" "analytics_exports" {
+  bucket = "vulnerable-app-analytics-exports-example"
+
+  versioning {
+    enabled = true
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "analytics_exports" {
+  bucket                  = aws_s3_bucket.analytics_exports.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
