@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from secai.analysis.prompts import PROMPT_VERSION, SYSTEM_PROMPT, Verdict, answer_complete, parse_answer, render_facts
 from secai.config import Settings
 from secai.findings import Finding, assign_fingerprints
+from secai.ingest.redact import redact_text
 from secai.model.base import ResolvedModel, load, resolve_model, runtime_model
 from secai.run.store import Store
 
@@ -390,8 +391,8 @@ def analyze_findings(
                     fresh[fp] = Analysis(
                         fingerprint=fp,
                         verdict=parsed.verdict,
-                        risk=parsed.risk,
-                        remediation=parsed.remediation,
+                        risk=redact_text(parsed.risk),  # model output: redacted before it is stored
+                        remediation=redact_text(parsed.remediation),
                         model_id=runtime.model_id,
                         truncated=truncated[fp],
                         well_formed=parsed.well_formed,

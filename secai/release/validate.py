@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from secai.config import Settings
 from secai.errors import SecaiError
+from secai.ingest.redact import redact_text
 from secai.release.cards import (
     EMBEDDED_BASE_ID,
     EMBEDDED_BASE_LICENSE,
@@ -307,7 +308,10 @@ def generate_samples(
     for p, messages in zip(prepared, prompts):
         answer = answers[p.fingerprint]
         why = degenerate_reason(tokenizer.encode(answer, add_special_tokens=False) if answer else [], answer)
-        samples.append(Sample(prompt=messages[-1]["content"][:300], answer=answer, ok=not why, why=why))
+        # Model output is untrusted text that validation.json keeps (and publish may upload).
+        samples.append(
+            Sample(prompt=redact_text(messages[-1]["content"][:300]), answer=redact_text(answer), ok=not why, why=why)
+        )
     return samples
 
 
