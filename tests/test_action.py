@@ -109,6 +109,7 @@ class Runner:
             "HOME": os.environ.get("HOME", str(self.tmp)),
             "SECAI_HOME": os.environ["SECAI_HOME"],
             "LANG": "C.UTF-8",
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),  # the code under test, in a worktree too
         }
         env.update(self.github_env)
         out = self.tmp / f"output-{len(self.output_files)}"
@@ -476,7 +477,8 @@ def test_process_runs_the_pipeline_and_comments(tmp_path, pr_event, tiny_model, 
     run_dir = Path(r.steps["process"]["run-dir"])
     assert (run_dir / "analysis.jsonl").is_file() and (run_dir / "comment.md").is_file()
     assert not (run_dir / "adapter").exists() and not (run_dir / "publish.json").exists()
-    assert r.summary.exists() and r.summary.read_text().strip()
+    summary = (run_dir / "summary.md").read_text()
+    assert r.summary.read_text() == summary  # written once (the pipeline, the script and `comment` each added it)
     comments = gh.state.comments[("acme/webapp", 57)]
     assert len(comments) == 1 and "secai-report" in comments[0]["body"]
     assert gh.state.token not in proc.stdout + proc.stderr

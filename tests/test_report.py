@@ -11,7 +11,8 @@ from ghserver import github_fixture
 from secai.cli import main
 from secai.config import load_settings
 from secai.findings import Category, Finding, Location, Package, Severity, dedupe, finding_json
-from secai.report.build import COMMENT_LIMIT, SUMMARY_LIMIT, write_reports
+from secai.ingest.redact import redaction_marker
+from secai.report.build import COMMENT_LIMIT, SUMMARY_LIMIT, comment_size, write_reports
 from secai.run.store import Store
 
 MARKER = "<!-- secai-report -->"
@@ -207,7 +208,6 @@ def test_hostile_finding_text_is_escaped(tmp_path):
 
 def test_five_thousand_findings_are_truncated_below_the_cap(tmp_path, monkeypatch):
     step = tmp_path / "step_summary.md"
-    step.write_text("x" * (SUMMARY_LIMIT - 200_000))
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
     findings = [
         _finding(
@@ -216,7 +216,7 @@ def test_five_thousand_findings_are_truncated_below_the_cap(tmp_path, monkeypatc
         for i in range(5000)
     ]
     comment, summary = write_reports(_write(tmp_path / "r", findings), load_settings())
-    assert len(comment) < COMMENT_LIMIT <= 65536
+    assert comment_size(comment) < COMMENT_LIMIT <= 65536
     m = re.search(r"truncated — (\d+) more findings in the job summary/artifact", comment)
     assert m and int(m.group(1)) + comment.count("<details><summary>") == 5000
     assert comment.rstrip().endswith("</sub>")  # the footer survived
@@ -224,9 +224,32 @@ def test_five_thousand_findings_are_truncated_below_the_cap(tmp_path, monkeypatc
     # the critical ones come first
     first = comment.index("<details><summary>")
     assert comment[first : first + 80].count("critical") == 1
-    assert len(summary.encode()) <= SUMMARY_LIMIT
-    assert step.stat().st_size <= SUMMARY_LIMIT
-    assert "truncated" in step.read_text()[SUMMARY_LIMIT - 200_000 :]
+    assert len(summary.encode()) <= SUMMARY_LIMIT and "truncated" in summary
+    assert not step.exists()  # the job summary is written once, by the action's process step
+
+
+def test_the_comment_cap_counts_bytes_and_utf16_units(tmp_path):
+    """Astral characters count 2 UTF-16 units and 4 bytes; CJK 1 unit and 3 bytes: the cap is
+    kept by the stricter count, so GitHub never refuses the body whichever way it counts."""
+    assert comment_size("a\u4e2d\U0001f600") == 1 + 3 + 4
+    findings = [_finding(i, message="\U0001f600\u4e2d" * 400) for i in range(400)]
+    comment, _ = write_reports(_write(tmp_path / "r", findings), load_settings())
+    assert len(comment) < 40_000 < comment_size(comment) <= COMMENT_LIMIT
+
+
+def test_the_final_comment_and_summary_pass_the_redaction_layer(tmp_path):
+    """Model text (an analysis stored before redaction reached it) and scanner text that escaping
+    would leave readable are redacted in comment.md and summary.md."""
+    token = "ghp_" + "Z9y8X7w6V5" * 4
+    f = dedupe([_finding(1, title="uses " + token)])[0]
+    f.title = "uses " + token  # as if an older secai had written it
+    run = _write(tmp_path / "r", [f])
+    (run / "analysis.jsonl").write_text(
+        json.dumps({"fingerprint": f.fingerprint, "verdict": "true_positive", "risk": token, "remediation": "x"})
+    )
+    comment, summary = write_reports(run, load_settings())
+    for text in (comment, summary, (run / "comment.md").read_text(), (run / "summary.md").read_text()):
+        assert token not in text and redaction_marker(token) in text
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,12 +23,13 @@ from pydantic import ValidationError
 from secai.config import Settings
 from secai.errors import SecaiError
 from secai.findings import SEVERITY_ORDER, Finding, canonical_tool, count_by_severity
+from secai.ingest.redact import redact_text
 from secai.report.escape import html_inline, md_block, md_code, md_inline, md_link
 from secai.run.folder import atomic_write_text
 
 log = logging.getLogger("secai")
 
-COMMENT_LIMIT = 65_000  # GitHub rejects bodies over 65,536 characters
+COMMENT_LIMIT = 65_000  # GitHub rejects bodies over 65,536 characters (counted by `comment_size`)
 SUMMARY_LIMIT = 1024 * 1024  # GitHub's per-step summary limit, in bytes
 _ICON = {"critical": "🟥", "high": "🔴", "medium": "🟠", "low": "🟡", "info": "⚪"}
 
@@ -465,43 +465,45 @@ def build_report(
 def write_reports(
     run_dir: str | Path, settings: Settings, baseline_fingerprints: Iterable[str] | None = None
 ) -> tuple[str, str]:
-    """Write `comment.md` (the PR comment) and `summary.md` (the job summary) into the run folder;
-    append the summary to `$GITHUB_STEP_SUMMARY` when it is set."""
+    """Write `comment.md` (the PR comment) and `summary.md` (the job summary) into the run folder.
+    The job summary is added to the Actions job once, by the action's process step."""
     run_dir = Path(run_dir)
     data = load_run(run_dir, settings, baseline_fingerprints)
     marker = marker_comment(settings)
-    comment = build_report(data, marker, COMMENT_LIMIT, where_rest="the job summary/artifact")
-    summary = build_report(
-        data,
-        "",
+    comment = _redacted_within(
+        lambda limit: build_report(data, marker, limit, size=comment_size, where_rest="the job summary/artifact"),
+        COMMENT_LIMIT,
+        comment_size,
+    )
+    summary = _redacted_within(
+        lambda limit: build_report(
+            data, "", limit, size=_utf8_size, where_rest="`findings.json` in the run folder/artifact"
+        ).lstrip("\n"),
         SUMMARY_LIMIT,
-        size=lambda s: len(s.encode("utf-8")),
-        where_rest="`findings.json` in the run folder/artifact",
-    ).lstrip("\n")
+        _utf8_size,
+    )
     atomic_write_text(run_dir / "comment.md", comment)
     atomic_write_text(run_dir / "summary.md", summary)
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary:
-        append_step_summary(Path(step_summary), data, summary)
     return comment, summary
 
 
-def append_step_summary(path: Path, data: RunData, summary: str) -> None:
-    try:
-        existing = path.stat().st_size if path.exists() else 0
-    except OSError:
-        existing = 0
-    room = SUMMARY_LIMIT - existing - 1
-    if len(summary.encode("utf-8")) > room:
-        summary = build_report(
-            data,
-            "",
-            max(room, 4096),
-            size=lambda s: len(s.encode("utf-8")),
-            where_rest="`findings.json` in the run folder/artifact",
-        )
-    try:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(summary + "\n")
-    except OSError as e:
-        log.warning("%s: cannot append the job summary (%s)", path, e.strerror or e)
+def comment_size(text: str) -> int:
+    """A comment's size as GitHub's limit may count it: UTF-16 code units or UTF-8 bytes, whichever
+    is larger (bytes, for any text)."""
+    return max(len(text.encode("utf-16-le", "surrogatepass")) // 2, _utf8_size(text))
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _redacted_within(build: Callable[[int], str], limit: int, size: Callable[[str], int]) -> str:
+    """`build(limit)` after a last pass of the redaction layer (scanner and model text included),
+    which can lengthen it, still within `limit`."""
+    room = limit
+    while True:
+        text = redact_text(build(room)) or ""
+        over = size(text) - limit
+        if over <= 0 or room <= 4096:
+            return text
+        room = max(4096, room - over)
