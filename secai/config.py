@@ -107,6 +107,27 @@ class EvaluateSettings(_Section):
     max_examples: int = Field(0, ge=0)
 
 
+class MineSettings(_Section):
+    """History mining (`secai-runner mine`, the `mine` stage)."""
+
+    #: Scanners to run over the history; empty means every installed one of bandit, semgrep, checkov, trivy.
+    scanners: list[str] = Field(default_factory=list)
+    #: A disappeared finding is a fix only when the commit changed a line within this many lines of it.
+    near_lines: int = Field(3, ge=0)
+    #: Lines of context around the finding in the before/after windows.
+    context_lines: int = Field(6, ge=0)
+    #: Files larger than this are not scanned (skipped with a reason).
+    max_blob_kb: int = Field(512, ge=1)
+    #: Newest commits to mine; 0 for all.
+    max_commits: int = Field(0, ge=0)
+    #: Files per scanner process (one process scans many files, from many commits).
+    batch_files: int = Field(500, ge=1)
+    #: Scanner processes run at once.
+    jobs: int = Field(2, ge=1)
+    #: Seconds one scanner process may take.
+    timeout: float = Field(900.0, gt=0)
+
+
 class GitHubSettings(_Section):
     api_url: str = "https://api.github.com"
     artifact_patterns: list[str] = Field(default_factory=lambda: ["*"])
@@ -152,6 +173,7 @@ class Settings(_Section):
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
+    mine: MineSettings = Field(default_factory=MineSettings)
     github: GitHubSettings = Field(default_factory=GitHubSettings)
     publish: PublishSettings = Field(default_factory=PublishSettings)
     scanners: ScannersSettings = Field(default_factory=ScannersSettings)

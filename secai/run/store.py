@@ -1,5 +1,6 @@
 """The SQLite store under the data home: run history, processed runs, finding fingerprints per
-repo and branch (for new/fixed findings on a PR), and the analysis cache.
+repo and branch (for new/fixed findings on a PR), the analysis cache, and the scan cache of
+history mining (findings per scanner, scanner version, rules config and blob).
 
 WAL mode and one transaction per write, so a crash or a full disk never leaves it half-written.
 """
@@ -16,7 +17,8 @@ from typing import Any
 
 from secai.errors import SecaiError
 
-SCHEMA_VERSION = 1
+#: 2 added `scan_cache`. Older stores gain the new tables when opened; nothing else changes.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,6 +54,15 @@ CREATE TABLE IF NOT EXISTS analysis_cache (
     created_at REAL NOT NULL,
     PRIMARY KEY (fingerprint, model_id, prompt_version)
 );
+CREATE TABLE IF NOT EXISTS scan_cache (
+    scanner TEXT NOT NULL,
+    version TEXT NOT NULL,
+    config_id TEXT NOT NULL,
+    blob TEXT NOT NULL,               -- git blob id and the file name it was scanned under
+    result TEXT NOT NULL,             -- {"findings": [...], "error": null | "..."}
+    created_at REAL NOT NULL,
+    PRIMARY KEY (scanner, version, config_id, blob)
+);
 """
 
 
@@ -71,6 +82,10 @@ class Store:
             self._db.executescript(_SCHEMA)
             self._db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+            self._db.execute(
+                "UPDATE meta SET value=? WHERE key='schema_version' AND CAST(value AS INTEGER) < ?",
+                (str(SCHEMA_VERSION), SCHEMA_VERSION),
             )
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"{self.path}: cannot open the secai store ({e})") from None
@@ -187,6 +202,18 @@ class Store:
         ).fetchone()
         return row[0] if row else None
 
+    def processed_runs(self, repo: str, branch: str) -> list[dict[str, Any]]:
+        """Processed runs of `branch` itself that know their commit (no PR runs), oldest first."""
+        cur = self._db.execute(
+            """SELECT run_id, head_sha, run_dir, event, created_at, updated_at FROM runs
+               WHERE repo=? AND branch=? AND status='processed' AND pr IS NULL AND head_sha IS NOT NULL
+                 AND COALESCE(event, '') NOT IN ('pull_request', 'pull_request_target')
+               ORDER BY created_at, rowid""",
+            (repo, branch),
+        )
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
     def fingerprints(self, repo: str, run_id: str | int) -> set[str]:
         rows = self._db.execute(
             "SELECT fingerprint FROM run_findings WHERE repo=? AND run_id=?", (repo, str(run_id))
@@ -214,3 +241,30 @@ class Store:
                 "INSERT OR REPLACE INTO analysis_cache(fingerprint, model_id, prompt_version, result, created_at) VALUES (?, ?, ?, ?, ?)",
                 [(fp, model_id, prompt_version, json.dumps(r, sort_keys=True), now) for fp, r in items.items()],
             )
+
+    # -- scan cache (history mining) -------------------------------------------------------------
+    def get_scans(self, scanner: str, version: str, config_id: str, blobs: Iterable[str]) -> dict[str, dict]:
+        keys = list(dict.fromkeys(blobs))
+        out: dict[str, dict] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            q = ",".join("?" * len(chunk))
+            for blob, result in self._db.execute(
+                f"SELECT blob, result FROM scan_cache WHERE scanner=? AND version=? AND config_id=? AND blob IN ({q})",
+                (scanner, version, config_id, *chunk),
+            ):
+                out[blob] = json.loads(result)
+        return out
+
+    def put_scans(self, scanner: str, version: str, config_id: str, items: dict[str, dict]) -> None:
+        now = time.time()
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO scan_cache(scanner, version, config_id, blob, result, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(scanner, version, config_id, b, json.dumps(r, sort_keys=True), now) for b, r in items.items()],
+            )
+
+    def schema_version(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row else 0

@@ -1,0 +1,172 @@
+"""Findings of one file before and after a commit → what the commit did to them.
+
+Findings are matched by (tool, rule) and location mapped through the diff, in three passes: at the
+mapped line (unchanged code, shifted or not), by the text of the flagged line anywhere in the file
+(a moved line), and inside the commit's rewrite of the flagged lines (edited, still flagged). What
+stays unmatched before the commit disappeared; after it, appeared. A disappearance is a fix only
+when the commit changed lines within `near` lines of it and added no suppression marker for it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from secai.findings import Finding
+from secai.history.diffmap import Hunk, LineMap
+from secai.history.suppress import Marker, markers_in
+
+
+@dataclass
+class Outcome:
+    kind: str  # fixed | introduced | suppressed
+    finding: Finding | None  # None for a marker with no finding the scanner reported
+    side: str  # "before" or "after": which file the finding (or marker) line belongs to
+    line: int | None
+    end_line: int | None
+    hunks: list[Hunk] = field(default_factory=list)
+    marker: Marker | None = None
+    #: The flagged line's text, to recognise a line moved to another file in the same commit.
+    text: str = ""
+
+
+@dataclass
+class FileComparison:
+    outcomes: list[Outcome] = field(default_factory=list)
+    #: Disappearances that are no fix: {reason: count}.
+    not_fixes: dict[str, int] = field(default_factory=dict)
+
+
+def span(f: Finding) -> tuple[int, int] | None:
+    loc = f.location
+    if loc is None or not loc.start_line or loc.start_line < 1:
+        return None
+    end = loc.end_line if loc.end_line and loc.end_line >= loc.start_line else loc.start_line
+    return loc.start_line, end
+
+
+def _key(f: Finding) -> tuple[str, str]:
+    return f.tool, f.rule_id
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def line_text(lines: list[str], f: Finding) -> str:
+    s = span(f)
+    if s is None or s[0] > len(lines):
+        return ""
+    return _SPACE.sub(" ", lines[s[0] - 1]).strip()
+
+
+def compare_file(
+    before: list[Finding],
+    after: list[Finding],
+    lm: LineMap,
+    *,
+    near: int,
+    marker_tools: set[str] | frozenset[str] = frozenset(),
+) -> FileComparison:
+    """Compare the findings of a file that exists on both sides (an added file: `before` empty and
+    `lm.before` empty)."""
+    res = FileComparison()
+    free_after = list(after)
+    pairs: list[tuple[Finding, Finding]] = []
+    left: list[Finding] = []
+
+    # Pass 1: at the mapped line (whole-file findings: by key alone).
+    for b in before:
+        s = span(b)
+        if s is None:
+            a = _take(free_after, b, lambda a: span(a) is None)
+        else:
+            target = lm.map(s[0])
+            a = None if target is None else _take(free_after, b, lambda a, t=target: (span(a) or (0,))[0] == t)
+        (pairs.append((b, a)) if a is not None else left.append(b))
+    # Pass 2: the same flagged text elsewhere in the file (moved).
+    still = []
+    for b in left:
+        text = line_text(lm.before, b)
+        a = _take(free_after, b, lambda a, text=text: bool(text) and line_text(lm.after, a) == text)
+        (pairs.append((b, a)) if a is not None else still.append(b))
+    # Pass 3: the flagged lines were rewritten and the rewrite is still flagged.
+    gone = []
+    for b in still:
+        s = span(b)
+        a = None
+        if s is not None and lm.map(s[0]) is None:
+            hunks = lm.hunks_near_before(s[0], s[1], 0)
+            ranges = [(h.b1 + 1, max(h.b2, h.b1 + 1)) for h in hunks]
+            a = _take(
+                free_after,
+                b,
+                lambda a, ranges=ranges: span(a) is not None and any(lo <= span(a)[0] <= hi for lo, hi in ranges),
+            )
+        (pairs.append((b, a)) if a is not None else gone.append(b))
+
+    used_markers: set[int] = set()
+    all_hunks = lm.hunks
+
+    def markers_near(hunks: list[Hunk]) -> list[Marker]:
+        return markers_in(lm.added_lines(hunks))
+
+    # A finding the scanner now reports as suppressed (Checkov's skip comments, SARIF suppressions).
+    for b, a in pairs:
+        if a.suppressed and not b.suppressed:
+            s = span(a) or (1, len(lm.after))
+            hunks = lm.hunks_near_after(s[0], s[1], near)
+            marker = _marker_for(markers_near(hunks), a)
+            if marker:
+                used_markers.add(marker.line)
+            res.outcomes.append(Outcome("suppressed", b, "before", *(span(b) or (None, None)), hunks, marker))
+
+    for b in gone:
+        s = span(b)
+        hunks = lm.hunks_near_before(s[0], s[1], near) if s else list(all_hunks)
+        if not hunks:
+            _count(res.not_fixes, "no change near it")
+            continue
+        marker = _marker_for(markers_near(hunks), b)
+        if marker is not None:
+            used_markers.add(marker.line)
+            res.outcomes.append(Outcome("suppressed", b, "before", *(s or (None, None)), hunks, marker))
+            continue
+        res.outcomes.append(Outcome("fixed", b, "before", *(s or (None, None)), hunks, text=line_text(lm.before, b)))
+
+    for a in free_after:
+        s = span(a)
+        hunks = lm.hunks_near_after(s[0], s[1], near) if s else list(all_hunks)
+        kind = "suppressed" if a.suppressed else "introduced"
+        marker = _marker_for(markers_near(hunks), a) if a.suppressed else None
+        if marker:
+            used_markers.add(marker.line)
+        res.outcomes.append(Outcome(kind, a, "after", *(s or (None, None)), hunks, marker, text=line_text(lm.after, a)))
+
+    # Markers the commit added for findings the scanner no longer reports at all (bandit drops a
+    # `# nosec` line): labels for triage, with the rule the marker names.
+    for m in markers_near(all_hunks):
+        if m.line in used_markers or m.tool not in marker_tools:
+            continue
+        hunks = lm.hunks_near_after(m.line, m.line, 0)
+        res.outcomes.append(Outcome("suppressed", None, "after", m.line, m.line, hunks, m))
+    return res
+
+
+def _take(pool: list[Finding], b: Finding, accept) -> Finding | None:
+    """Remove and return the first finding of `pool` with b's key that `accept` takes."""
+    key = _key(b)
+    for i, a in enumerate(pool):
+        if _key(a) == key and accept(a):
+            return pool.pop(i)
+    return None
+
+
+def _marker_for(markers: list[Marker], f: Finding) -> Marker | None:
+    for m in markers:
+        if m.covers(f.tool, f.rule_id):
+            return m
+    return None
+
+
+def _count(d: dict[str, int], reason: str) -> None:
+    d[reason] = d.get(reason, 0) + 1
