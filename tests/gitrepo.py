@@ -34,7 +34,9 @@ class Repo:
         out = subprocess.run(["git", *args], cwd=self.path, env=env, check=True, capture_output=True, text=True)
         return out.stdout.strip()
 
-    def commit(self, message: str, files: dict[str, str | None] | None = None, renames: dict[str, str] | None = None) -> str:
+    def commit(
+        self, message: str, files: dict[str, str | None] | None = None, renames: dict[str, str] | None = None
+    ) -> str:
         """Write (or delete, with None) files, apply renames, commit everything; returns the id."""
         for old, new in (renames or {}).items():
             (self.path / new).parent.mkdir(parents=True, exist_ok=True)

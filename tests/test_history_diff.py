@@ -44,7 +44,13 @@ def test_window_clips_to_the_file():
 
 def test_markers_and_justifications():
     m = find_marker("x = run(c)  # nosec B602, B607 - constant command", 4)
-    assert (m.marker, m.tool, m.rules, m.justification, m.line) == ("nosec", "bandit", ("B602", "B607"), "constant command", 4)
+    assert (m.marker, m.tool, m.rules, m.justification, m.line) == (
+        "nosec",
+        "bandit",
+        ("B602", "B607"),
+        "constant command",
+        4,
+    )
     assert m.covers("bandit", "B602") and not m.covers("bandit", "B101") and not m.covers("semgrep", "B602")
     m = find_marker("  # checkov:skip=CKV_AWS_18:Access logs go to CloudTrail")
     assert (m.tool, m.rules, m.justification) == ("checkov", ("CKV_AWS_18",), "Access logs go to CloudTrail")

@@ -34,7 +34,9 @@ def _run_folder(root, name, sha, findings, trusted=True, created="2025-01-01T00:
     folder.mkdir()
     assign_fingerprints(findings)
     (folder / "findings.json").write_text(json.dumps([finding_json(f) for f in findings]))
-    (folder / "run.json").write_text(json.dumps({"repo": "o/r", "head_sha": sha, "branch": "main", "trusted": trusted, "created_at": created}))
+    (folder / "run.json").write_text(
+        json.dumps({"repo": "o/r", "head_sha": sha, "branch": "main", "trusted": trusted, "created_at": created})
+    )
     return folder
 
 
@@ -61,7 +63,13 @@ def test_two_runs_give_the_fix_between_their_commits(tmp_path):
         assert res.runs == 2
         [ev] = res.events
         assert (ev.kind, ev.origin, ev.commit, ev.parent, ev.rule_id, ev.path, ev.line) == (
-            "fixed", "workflow", last, first, "B605", "app.py", 5
+            "fixed",
+            "workflow",
+            last,
+            first,
+            "B605",
+            "app.py",
+            5,
         )
         assert "os.system(cmd)" in ev.before and "subprocess.run" in ev.after
         assert ev.subject == "run: no shell"

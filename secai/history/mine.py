@@ -37,6 +37,7 @@ from secai.history.events import MinedEvent, Where, build_event
 from secai.history.git import BlobReader, Git
 from secai.history.walk import Change, Commit, list_commits, read_changes, read_meta, resolve_branch
 from secai.run.store import Store
+from secai.scanners.base import ScanOutput
 
 log = logging.getLogger("secai")
 
@@ -44,19 +45,17 @@ _BINARY_PROBE = 8000
 
 
 class Scanner(Protocol):
-    """What mining needs from a scanner (secai.scanners.*)."""
+    """What mining needs of a scanner (`secai.scanners.base.Scanner`)."""
 
     name: str
 
-    def version(self) -> str: ...
+    def version(self) -> str | None: ...
 
     def config_id(self) -> str: ...
 
     def covers(self, path: str) -> bool: ...
 
-    def scan(self, root: Path, files: list[str], timeout: float) -> tuple[dict[str, list[Finding]], dict[str, str]]:
-        """Findings by relative path, and per-file errors (a file the scanner could not read)."""
-        ...
+    def scan(self, root: Path, files: list[str], *, timeout: float | None = None) -> ScanOutput: ...
 
 
 class MineResult(BaseModel):
@@ -238,7 +237,7 @@ def _scan_all(
             if side is not None:
                 wanted[p.scanner.name].setdefault(side.key, side)
     out = {s.name: _Scans() for s in scanners}
-    ids = {s.name: (s.version(), s.config_id()) for s in scanners}
+    ids = {s.name: (s.version() or "unknown", s.config_id()) for s in scanners}
     todo: dict[str, list[_Side]] = {}
     for s in scanners:
         version, config = ids[s.name]
@@ -339,8 +338,8 @@ def _scan_split(
     scan failed, processes run). A failed batch is split in two and retried (up to three times), so
     a file that breaks the scanner costs little more than its own results."""
     try:
-        found, errors = scanner.scan(root, files, timeout=timeout)
-        return found, dict(errors), {}, 1
+        out = scanner.scan(root, files, timeout=timeout)
+        return out.findings, {**out.skipped, **out.errors}, {}, out.processes
     except SecaiError as e:
         if len(files) == 1 or depth >= 3:
             return {}, {}, dict.fromkeys(files, _one_line(e)), 1
