@@ -9,7 +9,6 @@ resumes from its own last checkpoint inside `adapter/`.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -22,25 +21,14 @@ from pydantic import BaseModel, Field
 
 from secai.config import Settings
 from secai.errors import SecaiError
-from secai.findings import Finding
-from secai.run.folder import Manifest, atomic_write_json, atomic_write_text, hash_tree, hash_value
+from secai.run import files
+from secai.run.files import read_findings, read_run_meta
+from secai.run.folder import Manifest, atomic_write_json, hash_tree, hash_value
+from secai.run.meta import RunMeta
 
 log = logging.getLogger("secai")
 
 STAGES = ["parse", "analyze", "dataset", "train", "evaluate", "validate", "publish", "report"]
-
-
-class RunMeta(BaseModel):
-    """What the run is about; decides e.g. whether its findings may feed training."""
-
-    repo: str | None = None
-    run_id: str | None = None
-    head_sha: str | None = None
-    branch: str | None = None
-    pr: int | None = None
-    event: str | None = None
-    is_fork: bool = False
-    trusted: bool = True
 
 
 class StageOutcome(BaseModel):
@@ -69,21 +57,6 @@ class PipelineResult(BaseModel):
 
 class _Stop(Exception):
     """Later stages cannot run (e.g. no training data); not an error."""
-
-
-def read_findings(run_dir: Path) -> list[Finding]:
-    p = Path(run_dir) / "findings.json"
-    if not p.exists():
-        return []
-    return [Finding.model_validate(d) for d in json.loads(p.read_text(encoding="utf-8"))]
-
-
-def read_run_meta(run_dir: Path) -> RunMeta:
-    p = Path(run_dir) / "run.json"
-    if p.exists():
-        data = json.loads(p.read_text(encoding="utf-8"))
-        return RunMeta.model_validate({k: v for k, v in data.items() if k in RunMeta.model_fields})
-    return RunMeta()
 
 
 def _file_hash(run_dir: Path, *names: str) -> str:
@@ -118,9 +91,9 @@ class Pipeline:
         self.result = PipelineResult(run_dir=str(self.run_dir))
         try:
             if meta is not None:
-                atomic_write_json(self.run_dir / "run.json", meta.model_dump())
+                files.write_run_meta(self.run_dir, meta)
             elif not (self.run_dir / "run.json").exists():
-                atomic_write_json(self.run_dir / "run.json", RunMeta().model_dump())
+                files.write_run_meta(self.run_dir, RunMeta())
         except OSError as e:
             raise SecaiError(f"{self.run_dir}: cannot write run.json: {e.strerror}") from None
         self.meta = read_run_meta(self.run_dir)
@@ -193,20 +166,12 @@ class Pipeline:
         inputs = hash_value([hash_tree(self.artifacts), self.settings.limits.model_dump(), "parse/1"])
 
         def run():
-            from secai.findings import finding_json
-            from secai.ingest.collect import collect
+            from secai.ingest.collect import collect, log_problems
 
             res = collect(self.artifacts, self.settings.limits)
-            for p in res.problems:
-                (log.error if p.level == "error" else log.warning if p.level == "warning" else log.debug)("%s", p)
-            atomic_write_json(self.run_dir / "findings.json", [finding_json(f) for f in res.findings])
-            atomic_write_json(
-                self.run_dir / "parse.json",
-                {
-                    "reports": [r.__dict__ for r in res.reports],
-                    "problems": [p.__dict__ for p in res.problems],
-                },
-            )
+            log_problems(res)
+            files.write_findings(self.run_dir, res.findings)
+            files.write_parse(self.run_dir, res.record())
             return ["findings.json", "parse.json"], f"{len(res.findings)} findings, {len(res.errors)} errors"
 
         self._stage("parse", inputs, run)
@@ -223,8 +188,7 @@ class Pipeline:
             if not findings:
                 raise _Stop("no findings to analyze")
             analyses = analyze_findings(findings, self.settings, model=self.model_name, progress=self.progress)
-            lines = "".join(a.model_dump_json() + "\n" for a in analyses)
-            atomic_write_text(self.run_dir / "analysis.jsonl", lines)
+            files.write_analysis(self.run_dir, analyses)
             cached = sum(1 for a in analyses if a.cached)
             return ["analysis.jsonl"], f"{len(analyses)} analyses, {cached} from cache"
 
@@ -376,15 +340,15 @@ class Pipeline:
 
     def _baseline(self) -> str | None:
         """Which stored run the report compares with (a newer base-branch run changes the report)."""
-        data = json.loads((self.run_dir / "run.json").read_text(encoding="utf-8"))
-        is_pr = bool(data.get("pr")) or data.get("event") in ("pull_request", "pull_request_target")
-        branch = data.get("base_branch") if is_pr else data.get("branch")
-        if not data.get("repo") or not branch or not self.settings.store_path.exists():
+        meta = read_run_meta(self.run_dir)
+        is_pr = bool(meta.pr) or meta.event in ("pull_request", "pull_request_target")
+        branch = meta.base_branch if is_pr else meta.branch
+        if not meta.repo or not branch or not self.settings.store_path.exists():
             return None
         from secai.run.store import Store
 
         with Store(self.settings.store_path) as store:
-            return store.baseline_run(data["repo"], branch, exclude=data.get("run_id"))
+            return store.baseline_run(meta.repo, branch, exclude=meta.run_id)
 
     # -- the whole run -----------------------------------------------------------------------------
     def run(self) -> PipelineResult:
@@ -404,36 +368,30 @@ class Pipeline:
 
     def _collect_result(self) -> None:
         r = self.result
-        parse = self.run_dir / "parse.json"
-        if parse.exists():
-            data = json.loads(parse.read_text(encoding="utf-8"))
-            r.parse_errors = sum(1 for p in data.get("problems", []) if p.get("level") == "error")
+        parse = files.read_parse(self.run_dir)
+        r.parse_errors = len(parse.errors) if parse else 0
         r.findings = len(read_findings(self.run_dir))
-        ev = self.run_dir / "eval.json"
-        if (
-            ev.exists()
-            and self.manifest.stages.get("evaluate", None)
-            and self.manifest.stages["evaluate"].status == "done"
-        ):
-            r.eval = json.loads(ev.read_text(encoding="utf-8"))
-            r.gate_passed = bool(r.eval.get("gate", {}).get("passed"))
-        va = self.run_dir / "validation.json"
-        if va.exists() and self.manifest.stages.get("validate") and self.manifest.stages["validate"].status == "done":
-            r.validation_passed = bool(json.loads(va.read_text(encoding="utf-8")).get("passed"))
-        pub = self.run_dir / "publish.json"
-        if pub.exists():
-            r.published = json.loads(pub.read_text(encoding="utf-8"))
+        if self._done("evaluate") and (ev := files.read_eval(self.run_dir)) is not None:
+            r.eval = ev.model_dump(mode="json")
+            r.gate_passed = ev.gate.passed
+        if self._done("validate") and (va := files.read_validation(self.run_dir)) is not None:
+            r.validation_passed = va.passed
+        if (pub := files.read_publish(self.run_dir)) is not None:
+            r.published = pub.model_dump(mode="json")
+
+    def _done(self, stage: str) -> bool:
+        rec = self.manifest.stages.get(stage)
+        return rec is not None and rec.status == "done"
 
 
 def _eval_note(run_dir: Path) -> str:
-    try:
-        ev = json.loads((Path(run_dir) / "eval.json").read_text(encoding="utf-8"))
-        return (
-            f"faithfulness base {ev['base']['faithfulness']:.2f} -> tuned {ev['tuned']['faithfulness']:.2f}, "
-            f"gate {'passed' if ev['gate']['passed'] else 'FAILED'}"
-        )
-    except (OSError, KeyError, ValueError, TypeError):
+    ev = files.read_eval(run_dir)
+    if ev is None:
         return ""
+    return (
+        f"faithfulness base {ev.base.faithfulness:.2f} -> tuned {ev.tuned.faithfulness:.2f}, "
+        f"gate {'passed' if ev.gate.passed else 'FAILED'}"
+    )
 
 
 def run_pipeline(run_dir: Path, settings: Settings, **kwargs) -> PipelineResult:

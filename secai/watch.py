@@ -8,7 +8,6 @@ stopped. SIGTERM/SIGINT finish the current step, then the loop exits cleanly.
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
@@ -20,6 +19,7 @@ from secai.errors import SecaiError
 from secai.github.client import GitHub
 from secai.github.fetch import FetchedRun, fetch_runs, record_processed
 from secai.log import mask_tokens
+from secai.run.files import read_findings
 from secai.run.store import Store
 
 log = logging.getLogger("secai")
@@ -135,11 +135,7 @@ class Watcher:
 
 
 def _fingerprints(run_dir: Path) -> list[str]:
-    try:
-        rows = json.loads((run_dir / "findings.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    return [r["fingerprint"] for r in rows if isinstance(r, dict) and isinstance(r.get("fingerprint"), str)]
+    return [f.fingerprint for f in read_findings(run_dir)]
 
 
 def _clock(ts: float) -> str:

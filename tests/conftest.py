@@ -16,6 +16,32 @@ EXAMPLES = ROOT / "examples"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+CORPUS_MISSING = (
+    f"{CORPUS}: the shared corpus of real scanner outputs is not here (a clone of the repository alone); "
+    "tests that read it are skipped"
+)
+
+
+def corpus_present() -> bool:
+    return CORPUS.is_dir()
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The shared corpus of real scanner outputs (../shared/corpus), read in place.
+
+    Tests that read it depend on this fixture (mark them `@requires_corpus`); without the corpus
+    they are skipped with the reason, except in CI (`CI=true`), where a missing corpus is a failure.
+    """
+    if not corpus_present():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(CORPUS_MISSING.replace("are skipped", "cannot run, and CI needs every test"))
+        pytest.skip(CORPUS_MISSING)
+    return CORPUS
+
+
+requires_corpus = pytest.mark.usefixtures("corpus")
+
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):

@@ -162,8 +162,9 @@ def write_eval(run_dir: Path, *, passed: bool = True) -> None:
     base = {"faithfulness": 0.25, "hallucination_rate": 0.1, "n": 2}
     tuned = {"faithfulness": 0.9 if passed else 0.3, "hallucination_rate": 0.0, "n": 2}
     margin = round(tuned["faithfulness"] - base["faithfulness"], 4)
+    gate = {"enabled": True, "passed": passed, "margin": margin, "required_margin": 0.2}
     (run_dir / "eval.json").write_text(
-        json.dumps({"base": base, "tuned": tuned, "gate": {"passed": passed, "margin": margin}}, indent=2),
+        json.dumps({"base": base, "tuned": tuned, "gate": gate}, indent=2),
         encoding="utf-8",
     )
 

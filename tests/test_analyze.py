@@ -4,7 +4,7 @@ import json
 import logging
 
 import pytest
-from conftest import MPO
+from conftest import MPO, requires_corpus
 
 import secai.analysis.analyze as analyze_mod
 from secai.analysis.analyze import Analysis, analyze_findings, encode_prompt
@@ -42,6 +42,7 @@ def long_finding(chars: int) -> Finding:
     )[0]
 
 
+@requires_corpus
 def test_one_analysis_per_finding_in_order(settings, corpus_findings):
     out = analyze_findings(corpus_findings, settings, progress=False)
     assert [a.fingerprint for a in out] == [f.fingerprint for f in corpus_findings]
@@ -51,6 +52,7 @@ def test_one_analysis_per_finding_in_order(settings, corpus_findings):
         assert a.model_id == resolve_model(settings.model.name, settings).model_id
 
 
+@requires_corpus
 def test_second_run_comes_from_cache_without_generation(settings, corpus_findings, monkeypatch):
     first = analyze_findings(corpus_findings, settings, progress=False)
 
@@ -64,6 +66,7 @@ def test_second_run_comes_from_cache_without_generation(settings, corpus_finding
     assert [a.model_dump(exclude={"cached"}) for a in second] == [a.model_dump(exclude={"cached"}) for a in first]
 
 
+@requires_corpus
 def test_no_cache_regenerates(settings, corpus_findings, monkeypatch):
     analyze_findings(corpus_findings[:2], settings, progress=False)
     calls = []
@@ -73,6 +76,7 @@ def test_no_cache_regenerates(settings, corpus_findings, monkeypatch):
     assert calls and not any(a.cached for a in out)
 
 
+@requires_corpus
 def test_cache_is_per_model_and_settings(settings, corpus_findings):
     analyze_findings(corpus_findings[:2], settings, progress=False)
     longer = settings.model_copy(deep=True)
@@ -80,6 +84,7 @@ def test_cache_is_per_model_and_settings(settings, corpus_findings):
     assert not any(a.cached for a in analyze_findings(corpus_findings[:2], longer, progress=False))
 
 
+@requires_corpus
 def test_duplicates_are_analysed_once(settings, corpus_findings):
     twice = corpus_findings[:2] + [f.model_copy(deep=True) for f in corpus_findings[:2]]
     out = analyze_findings(twice, settings, progress=False)
@@ -124,6 +129,7 @@ def test_hostile_text_cannot_open_a_chat_turn(tiny_model):
     assert p.tokens.count(im_start) == 3  # system, user, assistant: none from the finding
 
 
+@requires_corpus
 def test_cli_analyze_jsonl_and_table(tiny_model, tmp_path, capsys):
     from secai.cli import main
 
@@ -154,6 +160,7 @@ def test_cli_analyze_jsonl_and_table(tiny_model, tmp_path, capsys):
     assert "10 findings analysed" in table and "(cached)" in table and "CKV2_GHA_1" in table
 
 
+@requires_corpus
 def test_cli_analyze_bad_model(tmp_path, capsys):
     from secai.cli import main
 
@@ -190,6 +197,7 @@ def test_common_prefix_length():
     assert analyze_mod.common_prefix_length([], [1]) == 0
 
 
+@requires_corpus
 def test_cache_reusing_the_previous_prompt_gives_the_logits_of_a_full_prefill(tiny_loaded, corpus_findings):
     import mlx.core as mx
     from mlx_lm.models.cache import make_prompt_cache
@@ -210,6 +218,7 @@ def test_cache_reusing_the_previous_prompt_gives_the_logits_of_a_full_prefill(ti
         assert mx.allclose(reused, full, atol=1e-4).item()
 
 
+@requires_corpus
 def test_batched_generation_matches_sequential_greedy_generation(tiny_loaded, corpus_findings):
     from mlx_lm import generate
 
@@ -234,6 +243,7 @@ def test_batched_generation_matches_sequential_greedy_generation(tiny_loaded, co
     assert 5 <= stats.generated_tokens <= 50 and stats.prefill_seconds > 0 and stats.decode_seconds > 0
 
 
+@requires_corpus
 def test_generation_stops_once_the_answer_is_complete(tiny_loaded, corpus_findings, monkeypatch):
     lm, tok = tiny_loaded
     prompts = prepared(tok, corpus_findings[:4])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DOJO
+from conftest import DOJO, requires_corpus
 
 RUNNER = Path(sys.executable).parent / "secai-runner"
 STAGES = ["parse", "analyze", "dataset", "train", "evaluate", "validate", "publish", "report"]
@@ -182,6 +182,7 @@ def reference(tiny_model, tmp_path_factory):
     return root / "run"
 
 
+@requires_corpus
 def test_kill_at_every_stage_boundary_then_resume(reference, tiny_model, tmp_path):
     """One run folder, killed once just after each stage is recorded; each restart resumes from
     the boundary the previous one was killed at, and the last one finishes."""
@@ -202,6 +203,7 @@ def test_kill_at_every_stage_boundary_then_resume(reference, tiny_model, tmp_pat
     print(f"\nkilled after {', '.join(killed_after)}; resumed outputs equal the reference, adapter {how}")
 
 
+@requires_corpus
 def test_kill_mid_training_resumes_from_the_checkpoint(reference, tiny_model, tmp_path):
     run, home = tmp_path / "run", tmp_path / "home"
     ckpt = run / "adapter" / "checkpoint.safetensors"
@@ -219,6 +221,7 @@ def test_kill_mid_training_resumes_from_the_checkpoint(reference, tiny_model, tm
     print(f"\nkilled mid-training after a checkpoint; resumed adapter {how}")
 
 
+@requires_corpus
 def test_changed_inputs_recompute_only_what_depends_on_them(reference, tiny_model, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(reference, run)
@@ -237,6 +240,7 @@ def test_changed_inputs_recompute_only_what_depends_on_them(reference, tiny_mode
     assert st["evaluate"] == "done" and json.loads((run / "eval.json").read_text())["gate"]["required_margin"] == 0.5
 
 
+@requires_corpus
 @pytest.mark.parametrize(
     "name, stage",
     [
@@ -266,6 +270,7 @@ def _limit_file_size(nbytes: int):
     return apply
 
 
+@requires_corpus
 def test_full_disk_is_a_clear_error_and_the_store_stays_consistent(tiny_model, tmp_path):
     home = tmp_path / "home"
     # First a normal run, so the store holds analyses; then a run whose writes hit the size limit.
@@ -305,6 +310,7 @@ def _analyses(store: Path) -> int:
         con.close()
 
 
+@requires_corpus
 def test_unwritable_run_folder_is_a_one_line_error(tiny_model, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the run folder's parent should be")

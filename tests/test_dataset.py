@@ -3,7 +3,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, DOJO
+from conftest import CORPUS, DOJO, requires_corpus
 from huggingface_hub import DatasetCard
 
 from secai.config import load_settings
@@ -28,6 +28,7 @@ def _rows(out):
     return {s: read_split(out, s) for s in SPLITS}
 
 
+@requires_corpus
 def test_writes_mlx_chat_files_stats_and_card(built):
     out, res = built
     assert res.trusted and res.counts["train"] > 300 and res.counts["valid"] > 20 and res.counts["test"] > 50
@@ -48,6 +49,7 @@ def test_writes_mlx_chat_files_stats_and_card(built):
     assert len(read_test_facts(out)) == res.counts["test"]
 
 
+@requires_corpus
 def test_answers_are_grounded_in_their_findings(built, corpus_findings):
     out, _ = built
     by_fp = {f.fingerprint: f for f in corpus_findings}
@@ -73,6 +75,7 @@ def test_answers_are_grounded_in_their_findings(built, corpus_findings):
     assert checked > 5
 
 
+@requires_corpus
 def test_every_fixed_version_in_every_answer_is_the_findings(built, corpus_findings):
     out, _ = built
     for s in SPLITS:
@@ -96,6 +99,7 @@ def _raw_secrets() -> list[str]:
     return [v for v in values if len(v) >= 8]
 
 
+@requires_corpus
 def test_no_raw_secret_in_any_written_file(built):
     out, _ = built
     secrets = _raw_secrets()
@@ -122,6 +126,7 @@ def test_secret_planted_in_free_text_is_redacted(tmp_path):
         assert token not in p.read_text(encoding="utf-8")
 
 
+@requires_corpus
 def test_no_group_crosses_splits(built, corpus_findings):
     out, _ = built
     by_fp = {f.fingerprint: f for f in corpus_findings}
@@ -141,6 +146,7 @@ def test_no_group_crosses_splits(built, corpus_findings):
             assert key_split.setdefault(key, split) == split, key
 
 
+@requires_corpus
 def test_splits_are_deterministic_and_seeded(corpus_findings, tmp_path):
     s = load_settings()
     build_dataset(corpus_findings, tmp_path / "a", s)
@@ -151,6 +157,7 @@ def test_splits_are_deterministic_and_seeded(corpus_findings, tmp_path):
     assert (tmp_path / "a" / "test.jsonl").read_bytes() != (tmp_path / "c" / "test.jsonl").read_bytes()
 
 
+@requires_corpus
 def test_stratified_by_tool(built):
     out, _ = built
     stats = json.loads((out / "stats.json").read_text())
@@ -240,6 +247,7 @@ def test_duplicates_are_dropped(tmp_path):
     assert res.excluded == {"duplicate fingerprint": 1, "identical facts": 1}
 
 
+@requires_corpus
 def test_dataset_command(tmp_path, capsys):
     from secai.cli import main
 
@@ -251,6 +259,7 @@ def test_dataset_command(tmp_path, capsys):
     assert json.loads((tmp_path / "pr" / "stats.json").read_text())["splits"]["train"] == 0
 
 
+@requires_corpus
 def test_every_link_and_advisory_id_in_an_answer_is_in_its_prompt(built):
     # The model can only learn to copy what it is shown: an answer fact missing from the prompt
     # teaches it to invent.

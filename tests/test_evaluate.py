@@ -5,7 +5,8 @@ import pytest
 from secai.config import load_settings
 from secai.dataset.build import FindingFacts, build_dataset
 from secai.findings import Category, Finding, Location, Package, Severity, dedupe
-from secai.training.evaluate import ModelScore, decide_gate, evaluate_adapter, score_answer, summarize
+from secai.run.records import ModelScore
+from secai.training.evaluate import decide_gate, evaluate_adapter, score_answer, summarize
 
 DEP = FindingFacts(
     fingerprint="f1",

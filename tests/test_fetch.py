@@ -6,16 +6,16 @@ import json
 import logging
 
 import pytest
-from conftest import MPO
+from conftest import MPO, requires_corpus
 from ghserver import RESET, Fault, github_fixture, make_zip
 
 from secai.cli import main
 from secai.github.fetch import fetch_runs, parse_since, safe_name
 from secai.run.store import Store
 
-SEMGREP = (MPO / "semgrep-results-workflow_dispatch-392" / "semgrep-results.json").read_bytes()
-OSV = (MPO / "osv-scanner-results-workflow_dispatch-392" / "osv-results.json").read_bytes()
-CHECKOV = (MPO / "checkov-results-workflow_dispatch-392" / "checkov-results.sarif").read_bytes()
+SEMGREP = MPO / "semgrep-results-workflow_dispatch-392" / "semgrep-results.json"
+OSV = MPO / "osv-scanner-results-workflow_dispatch-392" / "osv-results.json"
+CHECKOV = MPO / "checkov-results-workflow_dispatch-392" / "checkov-results.sarif"
 
 
 @pytest.fixture
@@ -29,11 +29,12 @@ def gh(monkeypatch):
 
 def _run_with_reports(st, **kw):
     run = st.add_run("acme/app", **kw)
-    st.add_artifact("acme/app", run, "osv-results", make_zip({"osv-results.json": OSV}))
-    st.add_artifact("acme/app", run, "checkov", make_zip({"out/checkov-results.sarif": CHECKOV}))
+    st.add_artifact("acme/app", run, "osv-results", make_zip({"osv-results.json": OSV.read_bytes()}))
+    st.add_artifact("acme/app", run, "checkov", make_zip({"out/checkov-results.sarif": CHECKOV.read_bytes()}))
     return run
 
 
+@requires_corpus
 def test_fetches_new_runs_across_pages_then_nothing(gh):
     server, settings, client = gh
     runs = [_run_with_reports(server.state) for _ in range(9)]
@@ -56,6 +57,7 @@ def test_fetches_new_runs_across_pages_then_nothing(gh):
     assert server.state.count("GET", r"/artifacts") == 0
 
 
+@requires_corpus
 def test_unsafe_entries_expired_and_empty_runs_are_reported_not_fatal(gh):
     server, settings, client = gh
     settings.limits.max_file_mb = 1
@@ -70,12 +72,12 @@ def test_unsafe_entries_expired_and_empty_runs_are_reported_not_fatal(gh):
                 "../../escape.json": b"{}",
                 "/abs.json": b"{}",
                 "big.bin": b"\0" * (2 * 1024 * 1024),
-                "semgrep.json": SEMGREP,
+                "semgrep.json": SEMGREP.read_bytes(),
             },
             symlinks={"link.json": "/etc/passwd"},
         ),
     )
-    st.add_artifact("acme/app", bad, "osv-results", make_zip({"osv-results.json": OSV}))
+    st.add_artifact("acme/app", bad, "osv-results", make_zip({"osv-results.json": OSV.read_bytes()}))
     st.add_artifact("acme/app", bad, "old", make_zip({"x.json": b"{}"}), expired=True)
     st.add_artifact("acme/app", bad, "not-a-zip", b"this is not a zip")
     empty = st.add_run("acme/app")
@@ -101,6 +103,7 @@ def test_unsafe_entries_expired_and_empty_runs_are_reported_not_fatal(gh):
         assert store.is_processed("acme/app", bad["id"]) and store.is_processed("acme/app", empty["id"])
 
 
+@requires_corpus
 def test_transient_download_failure_is_retried_later(gh):
     server, settings, client = gh
     run = _run_with_reports(server.state)
@@ -113,6 +116,7 @@ def test_transient_download_failure_is_retried_later(gh):
     assert fetch_runs("acme/app", settings, client=client).runs == []  # backoff not over yet
 
 
+@requires_corpus
 def test_download_retries_and_keeps_the_token_on_the_api_host(gh):
     server, settings, client = gh
     _run_with_reports(server.state)
@@ -122,6 +126,7 @@ def test_download_retries_and_keeps_the_token_on_the_api_host(gh):
     assert res.complete and res.errors == []
 
 
+@requires_corpus
 def test_pr_runs_filters_and_fork_metadata(gh):
     server, settings, client = gh
     st = server.state
@@ -141,6 +146,7 @@ def test_pr_runs_filters_and_fork_metadata(gh):
     assert fmeta["is_fork"] is True and fmeta["trusted"] is False and fmeta["pr"] == 13
 
 
+@requires_corpus
 def test_cli_json_summary_out_limit_and_since(gh, capsys, tmp_path, caplog):
     server, settings, client = gh
     token = server.state.token

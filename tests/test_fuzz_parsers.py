@@ -15,7 +15,7 @@ import os
 import xml.etree.ElementTree as ET  # builds test inputs from our own fixtures; secai parses with defusedxml
 
 import pytest
-from conftest import DOJO, MPO, ROOT
+from conftest import DOJO, MPO, ROOT, corpus_present, requires_corpus
 from conftest import EXAMPLES as EXAMPLE_APP
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -112,7 +112,7 @@ def _gitleaks_secrets() -> set[str]:
     return {s for s in found if s and "REDACTED" not in s}
 
 
-ALL_SECRETS = _gitleaks_secrets()
+ALL_SECRETS = _gitleaks_secrets() if corpus_present() else set()
 
 
 def _nodes(doc, path=()):
@@ -143,7 +143,7 @@ def _apply(doc, path, op, value):
     return doc
 
 
-_SEED_DOCS = {k: json.loads(SEEDS[k].read_text()) for k in JSON_SEEDS}
+_SEED_DOCS = {k: json.loads(SEEDS[k].read_text()) for k in JSON_SEEDS} if corpus_present() else {}
 _SEED_NODES = {k: _nodes(d) for k, d in _SEED_DOCS.items()}
 
 
@@ -158,6 +158,7 @@ def _report_count(request):
     report_count(request, f"parser fuzz: {COUNT['inputs']} inputs through parse_file/redaction, 0 unhandled exceptions")
 
 
+@requires_corpus
 @pytest.mark.parametrize("key", list(SEEDS))
 @FUZZ
 @given(data=st.data())
@@ -172,6 +173,7 @@ def test_truncated_and_byte_flipped(fuzz_dir, key, data):
     _check(_write(fuzz_dir, f"{key}{SEEDS[key].suffix}", bytes(mutated)), key)
 
 
+@requires_corpus
 @pytest.mark.parametrize("key", JSON_SEEDS)
 @FUZZ
 @given(data=st.data())
@@ -187,6 +189,7 @@ def test_json_structure_mutations(fuzz_dir, key, data):
     _check(_write(fuzz_dir, f"{key}.json", json.dumps(doc).encode()), key)
 
 
+@requires_corpus
 @pytest.mark.parametrize("key", XML_SEEDS)
 @FUZZ
 @given(data=st.data())
@@ -210,6 +213,7 @@ def test_xml_structure_mutations(fuzz_dir, key, data):
     _check(_write(fuzz_dir, f"{key}.xml", ET.tostring(root)), key)
 
 
+@requires_corpus
 def test_seeds_parse_cleanly():
     """The fuzz seeds themselves are good reports, so the mutations start from real shapes."""
     for key, path in SEEDS.items():
@@ -217,6 +221,7 @@ def test_seeds_parse_cleanly():
         assert fmt and findings, key
 
 
+@requires_corpus
 @FUZZ
 @given(
     prefix=st.sampled_from([b"", b"{", b"[", b"<", b"\xef\xbb\xbf{", b'{"runs":[', b"<?xml version='1.0'?><"]),

@@ -8,7 +8,7 @@ import sys
 import zipfile
 
 import pytest
-from conftest import DOJO, MPO, ROOT
+from conftest import DOJO, MPO, ROOT, requires_corpus
 
 from secai.cli import main
 from secai.ingest.collect import collect
@@ -38,6 +38,7 @@ def _zap_artifact_zip(path):
     return path
 
 
+@requires_corpus
 def test_whole_mpo_artifact_tree():
     result = collect([MPO])
     assert not result.errors
@@ -52,6 +53,7 @@ def test_whole_mpo_artifact_tree():
     assert sum(f.tool == "zap" for f in result.findings) == 9
 
 
+@requires_corpus
 def test_every_dojo_sample_of_these_formats_parses_without_problems():
     folders = ["zap", "anchore_grype", "gitleaks", "bandit", "npm_audit", "npm_audit_7_plus", "dependency_check"]
     result = collect([DOJO / name for name in folders])
@@ -70,6 +72,7 @@ def test_every_dojo_sample_of_these_formats_parses_without_problems():
     }
 
 
+@requires_corpus
 def test_zip_artifact_skips_html_and_markdown(tmp_path):
     z = _zap_artifact_zip(tmp_path / "zap_scan.zip")
     result = collect([z])
@@ -80,6 +83,7 @@ def test_zip_artifact_skips_html_and_markdown(tmp_path):
     assert all(f.source == f"{z}!report_json.json" for f in result.findings)
 
 
+@requires_corpus
 def test_directory_with_nested_zip_and_non_reports(tmp_path):
     root = tmp_path / "artifacts"
     (root / "zap").mkdir(parents=True)
@@ -101,6 +105,7 @@ def test_directory_with_nested_zip_and_non_reports(tmp_path):
     }
 
 
+@requires_corpus
 def test_zips_in_folders_are_found_by_content_whatever_their_name(tmp_path):
     root = tmp_path / "artifacts"
     root.mkdir()
@@ -117,6 +122,7 @@ def test_zips_in_folders_are_found_by_content_whatever_their_name(tmp_path):
     }
 
 
+@requires_corpus
 def test_oversize_report_in_folder_is_one_error_and_the_rest_parse(tmp_path):
     from secai.config import Limits
 
@@ -174,6 +180,7 @@ def _bad_inputs(tmp_path):
     }
 
 
+@requires_corpus
 def test_cli_bad_inputs_one_line_each_others_still_parsed(tmp_path, capsys):
     bad = _bad_inputs(tmp_path)
     rc = main(["parse", str(BANDIT_ONE), *map(str, bad), str(ZAP_FULL), "--format", "json"])
@@ -190,6 +197,7 @@ def test_cli_bad_inputs_one_line_each_others_still_parsed(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+@requires_corpus
 def test_cli_exit_zero_when_all_inputs_parse(tmp_path, capsys):
     rc = main(["parse", str(BANDIT_ONE), "--format", "json"])
     out, err = capsys.readouterr()
@@ -200,6 +208,7 @@ def test_cli_exit_zero_when_all_inputs_parse(tmp_path, capsys):
     assert f["package"] is None and len(f["fingerprint"]) == 32
 
 
+@requires_corpus
 def test_cli_verbose_lists_skipped_files(tmp_path, capsys):
     z = _zap_artifact_zip(tmp_path / "zap.zip")
     assert main(["-v", "parse", str(z), "--format", "json"]) == 0
@@ -209,6 +218,7 @@ def test_cli_verbose_lists_skipped_files(tmp_path, capsys):
     assert "skipped" not in capsys.readouterr().err
 
 
+@requires_corpus
 def test_cli_package_shape(capsys):
     assert main(["parse", str(DOJO / "anchore_grype" / "fix_available.json"), "--format", "json"]) == 0
     (f,) = json.loads(capsys.readouterr().out)
@@ -216,6 +226,7 @@ def test_cli_package_shape(capsys):
     assert f["package"]["fixed_versions"] == ["1.2.3"] and f["vulnerability_ids"] == ["CVE-2009-3882"]
 
 
+@requires_corpus
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file")
 def test_unreadable_file(tmp_path):
     locked = tmp_path / "locked.json"
@@ -228,6 +239,7 @@ def test_unreadable_file(tmp_path):
         locked.chmod(0o600)
 
 
+@requires_corpus
 def test_real_process_stderr_and_exit_code(tmp_path):
     bad = tmp_path / "broken.sarif"
     bad.write_text('{"version": "2.1.0", "runs": [')

@@ -11,11 +11,13 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import DOJO
+from conftest import DOJO, requires_corpus
 
 from secai.analysis.prompts import FENCE_CLOSE, FENCE_OPEN, build_messages, render_finding_facts
 from secai.config import load_settings
-from secai.pipeline import RunMeta, read_findings, run_pipeline
+from secai.pipeline import run_pipeline
+from secai.run.files import read_findings
+from secai.run.meta import RunMeta
 
 BENIGN = [
     DOJO / "npm_audit" / "many_vuln.json",
@@ -83,6 +85,7 @@ def _in_split(run: Path, split: str) -> set[str]:
     return {name for name in HOSTILE if f"app/{name}.py" in body}
 
 
+@requires_corpus
 def test_hostile_text_is_escaped_in_the_comment(tmp_path):
     run, res = _run(tmp_path)
     assert res.ok and len(hostile_fingerprints(run)) == len(HOSTILE)
@@ -98,6 +101,7 @@ def test_hostile_text_is_escaped_in_the_comment(tmp_path):
     assert set(html_tags) <= {"details", "summary", "sub", "br", "b", "code"}, set(html_tags)
 
 
+@requires_corpus
 def test_instruction_like_findings_are_flagged_and_kept_out_of_training(tmp_path):
     run, _ = _run(tmp_path)
     stats = json.loads((run / "dataset" / "stats.json").read_text())
@@ -114,6 +118,7 @@ def test_instruction_like_findings_are_flagged_and_kept_out_of_training(tmp_path
     )
 
 
+@requires_corpus
 def test_flagged_findings_are_trained_on_only_when_configured(tmp_path):
     settings = load_settings(overrides={"dataset": {"exclude_flagged": False}})
     run, _ = _run(tmp_path, settings)
@@ -121,6 +126,7 @@ def test_flagged_findings_are_trained_on_only_when_configured(tmp_path):
     assert kept & INSTRUCTIONS, "with exclude_flagged=false the flagged findings are training data again"
 
 
+@requires_corpus
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_text_stays_inside_the_data_block(tmp_path, name):
     run, _ = _run(tmp_path, stages=["parse"])
@@ -140,6 +146,7 @@ def test_hostile_text_stays_inside_the_data_block(tmp_path, name):
     assert HOSTILE[name] not in system["content"] and user["content"] == facts
 
 
+@requires_corpus
 def test_pr_and_fork_runs_produce_no_training_data_and_no_publish(tmp_path, tiny_model, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_" + "x" * 34)
     settings = load_settings(overrides={"publish": {"dataset_repo": "acme/ds", "model_repo": "acme/adapter"}})

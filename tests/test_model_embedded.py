@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import MPO, ROOT
+from conftest import MPO, ROOT, requires_corpus
 
 from secai.config import load_settings
 from secai.ingest.collect import collect
@@ -57,6 +57,7 @@ def test_embedded_model_answers_chatml_in_english(embedded):
     assert re.search(r"sql|select|inject", answer, re.I)  # on topic
 
 
+@requires_corpus
 def test_analysis_mentions_facts_of_the_finding(embedded, tmp_path, shared_models_dir):
     findings = collect([str(MPO / "osv-scanner-results-workflow_dispatch-392")], load_settings().limits).findings
     picked, names = [], set()

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import DOJO
+from conftest import DOJO, requires_corpus
 
 from secai.errors import ParseError
 from secai.ingest.collect import collect, parse_file
@@ -11,6 +11,7 @@ from secai.ingest.collect import collect, parse_file
 BANDIT = DOJO / "bandit"
 
 
+@requires_corpus
 def test_one_vuln():
     (f,), fmt = parse_file(BANDIT / "one_vuln.json")
     assert fmt == "bandit"
@@ -23,6 +24,7 @@ def test_one_vuln():
     assert f.references == ["https://bandit.readthedocs.io/en/latest/plugins/b101_assert_used.html"]
 
 
+@requires_corpus
 def test_many_vulns():
     findings, _ = parse_file(BANDIT / "many_vulns.json")
     assert len(findings) == 214  # DefectDojo: 214
@@ -38,6 +40,7 @@ def test_many_vulns():
     assert sum(f.severity.value == "medium" for f in findings) == 155
 
 
+@requires_corpus
 def test_exact_repeats_merged_by_ingest():
     # Bandit reports B608 at migrate_surveys.py:51 twice, byte for byte; the ingest dedupe keeps one.
     result = collect([BANDIT / "many_vulns.json"])
@@ -45,6 +48,7 @@ def test_exact_repeats_merged_by_ingest():
     assert len({f.fingerprint for f in result.findings}) == 213
 
 
+@requires_corpus
 def test_no_vuln():
     findings, fmt = parse_file(BANDIT / "no_vuln.json")
     assert fmt == "bandit" and findings == []

@@ -1,5 +1,5 @@
 import pytest
-from conftest import DOJO
+from conftest import DOJO, requires_corpus
 
 from secai.errors import ParseError
 from secai.ingest.collect import parse_file
@@ -12,10 +12,12 @@ def parse(name):
     return findings
 
 
+@requires_corpus
 def test_zero_vulns():
     assert parse("checkov-report-0-vuln.json") == []
 
 
+@requires_corpus
 def test_many_vulns_null_severity_is_medium():
     fs = parse("checkov-report-many-vuln.json")
     assert [f.rule_id for f in fs] == ["CKV_AZURE_41", "CKV_AZURE_42", "CKV_AZURE_43"]  # DefectDojo: 3
@@ -28,6 +30,7 @@ def test_many_vulns_null_severity_is_medium():
     assert f.extra["check_type"] == "terraform"
 
 
+@requires_corpus
 def test_severity_and_repo_relative_paths():
     fs = parse("checkov-report-severity.json")
     assert [(f.rule_id, f.severity.value) for f in fs] == [

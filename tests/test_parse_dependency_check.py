@@ -1,12 +1,13 @@
 """OWASP Dependency-Check XML (DefectDojo sample, plus the newer schema's shape)."""
 
 import pytest
-from conftest import DOJO
+from conftest import DOJO, requires_corpus
 
 from secai.errors import ParseError
 from secai.ingest.collect import parse_file
 
 
+@requires_corpus
 def test_single_vuln():
     findings, fmt = parse_file(DOJO / "dependency_check" / "single_vuln.xml")
     assert fmt == "dependency-check"

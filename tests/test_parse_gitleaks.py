@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import DOJO, MPO
+from conftest import DOJO, MPO, requires_corpus
 
 from secai.ingest.collect import collect, parse_file
 from secai.ingest.redact import secret_hash
@@ -12,6 +12,7 @@ V8_SECRETS = ["secretAWSsecret", "-----BEGIN RSA PRIVATE KEY-----", "dfjksdjfs32
 V8_MATCHES = ['apikey = "dfjksdjfs3294dfjlsdaf213"']
 
 
+@requires_corpus
 def test_v8_duplicates_across_commits_merged():
     findings, fmt = parse_file(GITLEAKS / "gitleaks8_many.json")
     assert fmt == "gitleaks"
@@ -33,6 +34,7 @@ def test_v8_duplicates_across_commits_merged():
         assert "_secrets" not in f.extra
 
 
+@requires_corpus
 def test_no_raw_secret_survives_anywhere():
     findings, _ = parse_file(GITLEAKS / "gitleaks8_many.json")
     dumped = "".join(f.model_dump_json() for f in findings)
@@ -40,6 +42,7 @@ def test_no_raw_secret_survives_anywhere():
         assert value not in dumped
 
 
+@requires_corpus
 def test_legacy_redacted_report():
     findings, fmt = parse_file(GITLEAKS / "redacted_data_many.json")
     assert fmt == "gitleaks" and len(findings) == 6
@@ -84,6 +87,7 @@ def test_legacy_with_real_values_is_redacted(tmp_path):
     assert secret not in f.model_dump_json() and line not in f.model_dump_json()
 
 
+@requires_corpus
 def test_empty_reports():
     findings, fmt = parse_file(GITLEAKS / "no_findings.json")  # a JSON null
     assert findings == [] and fmt is None
@@ -91,6 +95,7 @@ def test_empty_reports():
     assert result.findings == [] and not result.errors
 
 
+@requires_corpus
 def test_gitleaks_sarif_through_ingest_is_redacted_and_deduplicated():
     path = DOJO / "sarif" / "gitleaks_7.5.0.sarif"
     raw = json.loads(path.read_text())

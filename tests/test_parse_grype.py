@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import DOJO
+from conftest import DOJO, requires_corpus
 
 from secai.errors import ParseError
 from secai.ingest.collect import parse_file
@@ -11,6 +11,7 @@ from secai.ingest.collect import parse_file
 GRYPE = DOJO / "anchore_grype"
 
 
+@requires_corpus
 def test_check_all_fields_merges_same_vulnerability_package_version():
     findings, fmt = parse_file(GRYPE / "check_all_fields.json")
     assert fmt == "grype"
@@ -44,6 +45,7 @@ def test_check_all_fields_merges_same_vulnerability_package_version():
     assert redis.package.fixed_versions == ["fix_1", "fix_2"] and redis.extra["fix_state"] == "wont-fix"
 
 
+@requires_corpus
 def test_fix_available():
     (f,), _ = parse_file(GRYPE / "fix_available.json")
     assert f.rule_id == "CVE-2009-3882" and f.severity.value == "high"
@@ -52,6 +54,7 @@ def test_fix_available():
     assert f.tool_version == "0.75.0"
 
 
+@requires_corpus
 def test_no_vuln():
     findings, fmt = parse_file(GRYPE / "no_vuln.json")
     assert fmt == "grype" and findings == []

@@ -3,12 +3,13 @@
 import json
 
 import pytest
-from conftest import DOJO
+from conftest import DOJO, requires_corpus
 
 from secai.errors import ParseError
 from secai.ingest.collect import parse_file
 
 
+@requires_corpus
 def test_npm6_many_vuln():
     findings, fmt = parse_file(DOJO / "npm_audit" / "many_vuln.json")
     assert fmt == "npm-audit"
@@ -45,6 +46,7 @@ def test_npm6_many_vuln():
     assert by_pkg["fresh"].package.version == "0.3.0" and by_pkg["fresh"].package.fixed_versions == ["0.5.2"]
 
 
+@requires_corpus
 def test_npm7_one_finding_per_advisory_not_per_via_string():
     findings, fmt = parse_file(DOJO / "npm_audit_7_plus" / "many_vulns.json")
     assert fmt == "npm-audit"
@@ -106,6 +108,7 @@ def test_npm7_fix_available_for_the_same_package(tmp_path):
     assert f.severity.value == "critical" and f.cwe == [1321]
 
 
+@requires_corpus
 def test_npm7_no_vuln():
     findings, fmt = parse_file(DOJO / "npm_audit_7_plus" / "no_vuln.json")
     assert fmt == "npm-audit" and findings == []

@@ -1,5 +1,5 @@
 import pytest
-from conftest import DOJO, MPO
+from conftest import DOJO, MPO, requires_corpus
 
 from secai.errors import ParseError
 from secai.ingest.collect import collect, parse_file
@@ -14,6 +14,7 @@ def parse(path):
     return findings
 
 
+@requires_corpus
 def test_mpo_counts():
     fs = parse(OSV)
     # 4 lockfiles, 32 vulnerable packages, 46 package/vulnerability entries. Every group here holds
@@ -31,6 +32,7 @@ def test_mpo_counts():
     assert len(collect([OSV]).findings) == 46
 
 
+@requires_corpus
 def test_fixed_version_belongs_to_the_same_package():
     fs = parse(OSV)
     bc = [f for f in fs if f.package.name == "org.bouncycastle:bcpkix-jdk18on"]
@@ -51,6 +53,7 @@ def test_fixed_version_belongs_to_the_same_package():
     assert codec.package.fixed_versions == ["4.1.125.Final"]
 
 
+@requires_corpus
 def test_smallest_fix_above_installed_first():
     fs = parse(OSV)
     lb = {
@@ -66,6 +69,7 @@ def test_smallest_fix_above_installed_first():
     assert http2.package.fixed_versions == ["4.1.124.Final", "4.2.4.Final"]
 
 
+@requires_corpus
 def test_severity_falls_back_to_advisory_word():
     fs = parse(OSV)
     f = next(f for f in fs if f.rule_id == "GHSA-fghv-69vj-qj49")  # group max_severity is ""
@@ -75,6 +79,7 @@ def test_severity_falls_back_to_advisory_word():
     assert jackson.package.fixed_versions == ["2.15.0"]
 
 
+@requires_corpus
 def test_dojo_samples():
     [f] = parse(DOJO / "osv_scanner" / "some_findings.json")
     assert (f.rule_id, f.package.name, f.package.version, f.package.ecosystem) == (

@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from conftest import DOJO, MPO
+from conftest import DOJO, MPO, requires_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +25,7 @@ def run_doc(doc):
 # -- DefectDojo samples (counts match DefectDojo's unittests/tools/test_sarif_parser.py) ----------
 
 
+@requires_corpus
 def test_codeql():
     fs = parse(DOJO / "sarif" / "codeQL-output.sarif")
     assert len(fs) == 72
@@ -39,6 +40,7 @@ def test_codeql():
     assert {22, 23, 36, 73, 99} <= set(path_injection.cwe)  # external/cwe/cwe-022 tags
 
 
+@requires_corpus
 def test_gitleaks_7_secrets_redacted():
     fs = parse(DOJO / "sarif" / "gitleaks_7.5.0.sarif")
     assert len(fs) == 8
@@ -56,6 +58,7 @@ def test_gitleaks_7_secrets_redacted():
     assert "_secrets" not in dumped
 
 
+@requires_corpus
 def test_gitleaks_7_same_secret_in_several_commits_dedupes():
     # The report lists the same file line once per commit; across commits it is one finding.
     result = collect([DOJO / "sarif" / "gitleaks_7.5.0.sarif"])
@@ -63,10 +66,12 @@ def test_gitleaks_7_same_secret_in_several_commits_dedupes():
     assert len(result.findings) == len(keys) == 4
 
 
+@requires_corpus
 def test_no_runs():
     assert parse(DOJO / "sarif" / "no_runs.sarif") == []
 
 
+@requires_corpus
 def test_spotbugs_message_strings():
     fs = parse(DOJO / "sarif" / "spotbugs.sarif")
     assert len(fs) == 56
@@ -80,6 +85,7 @@ def test_spotbugs_message_strings():
     ]
 
 
+@requires_corpus
 def test_taint_paths_relative_to_working_directory():
     fs = parse(DOJO / "sarif" / "taint-python-report.sarif")
     assert len(fs) == 11
@@ -94,6 +100,7 @@ def test_taint_paths_relative_to_working_directory():
 # -- mpo-api-authn-server artifacts -----------------------------------------------------------------
 
 
+@requires_corpus
 def test_mpo_checkov_sarif():
     fs = parse(MPO / "checkov-results-workflow_dispatch-392" / "checkov-results.sarif")
     assert len(fs) == 10
@@ -107,10 +114,12 @@ def test_mpo_checkov_sarif():
     assert fs[0].remediation is None  # Checkov's help text only restates the check
 
 
+@requires_corpus
 def test_mpo_gitleaks_empty():
     assert parse(MPO / "gitleaks-results.sarif" / "results.sarif") == []
 
 
+@requires_corpus
 def test_trivy_sarif_package_facts():
     fs = parse(TRIVY / "webauthn-comprehensive.sarif")
     assert len(fs) == 44
@@ -133,6 +142,7 @@ def test_trivy_sarif_package_facts():
     assert curl == ["curl", "libcurl4t64"]
 
 
+@requires_corpus
 def test_trivy_merged_sarif_adds_nothing():
     parts = [TRIVY / "webauthn-comprehensive.sarif", TRIVY / "test-credentials-comprehensive.sarif"]
     keys = [{f.dedupe_key() for f in collect([p]).findings} for p in parts]

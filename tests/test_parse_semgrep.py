@@ -1,5 +1,5 @@
 import pytest
-from conftest import DOJO, MPO
+from conftest import DOJO, MPO, requires_corpus
 
 from secai.errors import ParseError
 from secai.ingest.collect import parse_file
@@ -16,6 +16,7 @@ def run_doc(doc):
     return run_parser(semgrep, Document("json", doc, "s.json"), "s.json")
 
 
+@requires_corpus
 def test_mpo_semgrep_merges_same_rule_path_line():
     fs = parse(MPO / "semgrep-results-workflow_dispatch-392" / "semgrep-results.json")
     # 107 results; two (rule, path, line) pairs appear twice -> 105 findings
@@ -49,6 +50,7 @@ def test_mpo_semgrep_merges_same_rule_path_line():
     ]
 
 
+@requires_corpus
 def test_dojo_samples():
     assert parse(DOJO / "semgrep" / "empty.json") == []
     [csrf] = parse(DOJO / "semgrep" / "cwe_list.json")

@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from conftest import DOJO
+from conftest import DOJO, requires_corpus
 
 from secai.errors import ParseError
 from secai.ingest.collect import parse_file
@@ -18,6 +18,7 @@ def run_doc(doc):
     return run_parser(trivy, Document("json", doc, "mem.json"), "mem.json")
 
 
+@requires_corpus
 def test_legacy_many_vulns():
     fs = parse("legacy_many_vulns.json")
     assert len(fs) == 93  # DefectDojo: 93
@@ -31,6 +32,7 @@ def test_legacy_many_vulns():
     assert f.extra["cvss_v3_score"] == 3.7
 
 
+@requires_corpus
 def test_schema_2_many_vulns():
     fs = parse("scheme_2_many_vulns.json")
     assert len(fs) == 5  # DefectDojo: 5
@@ -46,10 +48,12 @@ def test_schema_2_many_vulns():
     assert jar.package.fixed_versions == ["1.18"]
 
 
+@requires_corpus
 def test_schema_2_no_vuln():
     assert parse("scheme_2_no_vuln.json") == []
 
 
+@requires_corpus
 def test_misconfigurations_and_secrets():
     fs = parse("misconfigurations_and_secrets.json")
     assert len(fs) == 5  # DefectDojo: 5
@@ -188,6 +192,7 @@ def test_wrong_shapes(doc, problem):
         run_doc(doc)
 
 
+@requires_corpus
 def test_json_and_sarif_of_one_scan_dedupe():
     from conftest import MPO
 

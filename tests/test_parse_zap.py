@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import DOJO, MPO
+from conftest import DOJO, MPO, requires_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +15,7 @@ FULL = MPO / "zap-full-scan-webauthn-server" / "report_json.json"
 BASELINE = MPO / "zap-baseline-scan-webauthn-test-credentials-service" / "report_json.json"
 
 
+@requires_corpus
 def test_full_scan_one_finding_per_alert_with_all_instances():
     findings, fmt = parse_file(FULL)
     assert fmt == "zap-json"
@@ -52,6 +53,7 @@ def test_full_scan_one_finding_per_alert_with_all_instances():
     assert sorted(f.severity.value for f in findings).count("info") == 5
 
 
+@requires_corpus
 def test_baseline_scan_one_alert():
     findings, _ = parse_file(BASELINE)
     assert len(findings) == 1
@@ -65,6 +67,7 @@ def test_baseline_scan_one_alert():
     ]
 
 
+@requires_corpus
 def test_both_mpo_reports_together_keep_every_alert():
     result = collect([FULL.parent.parent])
     zap = [f for f in result.findings if f.tool == "zap"]
@@ -73,6 +76,7 @@ def test_both_mpo_reports_together_keep_every_alert():
     assert len({f.fingerprint for f in zap}) == 9
 
 
+@requires_corpus
 def test_xml_some_findings():
     findings, fmt = parse_file(DOJO / "zap" / "some_2.9.0.xml")
     assert fmt == "zap-xml"
@@ -96,6 +100,7 @@ def test_xml_some_findings():
     assert sum(len(f.instances) for f in findings) == 17
 
 
+@requires_corpus
 def test_xml_sample_skips_commented_alert_and_splits_run_together_urls():
     findings, _ = parse_file(DOJO / "zap" / "0_zap_sample.xml")
     assert [f.rule_id for f in findings] == ["10011", "10054", "10055", "10096"]
@@ -117,6 +122,7 @@ def test_xml_sample_skips_commented_alert_and_splits_run_together_urls():
     ]
 
 
+@requires_corpus
 def test_xml_empty_report():
     findings, fmt = parse_file(DOJO / "zap" / "empty_2.9.0.xml")
     assert fmt == "zap-xml" and findings == []
@@ -170,6 +176,7 @@ def test_bare_block_tag_shortcut_reads_like_the_parser(pieces, odd):
         assert html_to_text(fragment) == _parser_text(fragment)
 
 
+@requires_corpus
 def test_bare_block_tag_shortcut_on_every_zap_field_of_the_corpus():
     fields = [
         alert.get(key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import DOJO
+from conftest import DOJO, requires_corpus
 from hubserver import HubServer
 from run_fixture import make_run, shared_adapter
 
@@ -195,6 +195,7 @@ def corpus_secrets() -> list[str]:
     return sorted(set(lines))
 
 
+@requires_corpus
 def test_no_corpus_secret_reaches_the_hub(hub, tiny_model, adapter, tmp_path):
     from secai.findings import finding_json
     from secai.ingest.collect import collect

@@ -146,9 +146,9 @@ def test_analysis_training_evaluation_and_links(tmp_path):
         tmp_path / "r",
         [f],
         eval_json={
-            "base": {"faithfulness": 0.25, "hallucination_rate": 0.4},
-            "tuned": {"faithfulness": 0.75, "hallucination_rate": 0.0},
-            "gate": {"passed": True},
+            "base": {"faithfulness": 0.25, "hallucination_rate": 0.4, "n": 4},
+            "tuned": {"faithfulness": 0.75, "hallucination_rate": 0.0, "n": 4},
+            "gate": {"enabled": True, "passed": True, "margin": 0.5, "required_margin": 0.2},
         },
         adapter__training_json={
             "history": {
@@ -157,8 +157,19 @@ def test_analysis_training_evaluation_and_links(tmp_path):
             }
         },
         publish_json={
-            "dataset": {"repo": "me/ds", "url": "https://huggingface.co/datasets/me/ds"},
-            "model": {"url": "javascript:alert(1)"},
+            "run_dir": "r",
+            "run_id": "1",
+            "dry_run": False,
+            "published": True,
+            "repos": [
+                {
+                    "kind": "dataset",
+                    "repo_id": "me/ds",
+                    "repo_type": "dataset",
+                    "url": "https://huggingface.co/datasets/me/ds",
+                },
+                {"kind": "model", "repo_id": "me/m", "repo_type": "model", "url": "javascript:alert(1)"},
+            ],
         },
     )
     for src, dst in (
@@ -186,7 +197,7 @@ def test_analysis_training_evaluation_and_links(tmp_path):
     chart = comment[comment.index("```mermaid") :]
     assert "xychart-beta" in chart and chart.count(",", 0, chart.index("line [")) > 10
     assert "Best validation loss 0.500 at step 50." in comment
-    assert "[dataset](https://huggingface.co/datasets/me/ds)" in comment
+    assert "[dataset\\: me/ds](https://huggingface.co/datasets/me/ds)" in comment
     assert "(javascript:" not in comment
 
 

@@ -1,6 +1,6 @@
 import json
 
-from conftest import CORPUS, MPO
+from conftest import CORPUS, MPO, requires_corpus
 
 from secai.findings import Category, Finding, Location, Package, Severity
 from secai.ingest.collect import collect
@@ -26,6 +26,7 @@ def _check_structure(doc):
             assert region["startLine"] >= 1 and region["endLine"] >= region["startLine"]
 
 
+@requires_corpus
 def test_corpus_export_round_trips(tmp_path):
     first = collect([CORPUS])
     assert first.findings
@@ -41,6 +42,7 @@ def test_corpus_export_round_trips(tmp_path):
     assert {f.severity for f in again.findings} == {f.severity for f in first.findings}
 
 
+@requires_corpus
 def test_dependency_without_file_points_at_its_report(tmp_path):
     findings = collect([MPO / "docker-security-scan-results-trivy-action" / "webauthn-comprehensive.sarif"]).findings
     doc = to_sarif(findings)

@@ -17,7 +17,7 @@ import string
 from pathlib import Path
 
 import pytest
-from conftest import DOJO
+from conftest import DOJO, requires_corpus
 from ghserver import GitHubServer
 from hubserver import HubServer
 
@@ -134,6 +134,7 @@ def _sent(requests, token_ok: str) -> bytes:
     return b"\n".join(out)
 
 
+@requires_corpus
 def test_no_planted_secret_leaves_the_redaction_layer(servers, tiny_model, tmp_path, monkeypatch, caplog, capfd):
     gh, hub = servers
     gh_token, hf_token = gh.state.token, hub.token

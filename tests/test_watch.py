@@ -6,7 +6,7 @@ import os
 import signal
 
 import pytest
-from conftest import MPO
+from conftest import MPO, requires_corpus
 from ghserver import github_fixture, make_zip
 
 from secai.cli import main
@@ -14,7 +14,7 @@ from secai.github.fetch import MAX_ATTEMPTS
 from secai.run.store import Store
 from secai.watch import Watcher, default_processor
 
-OSV = (MPO / "osv-scanner-results-workflow_dispatch-392" / "osv-results.json").read_bytes()
+OSV = MPO / "osv-scanner-results-workflow_dispatch-392" / "osv-results.json"
 
 
 @pytest.fixture
@@ -30,11 +30,12 @@ def _add_runs(st, n, **kw):
     runs = []
     for _ in range(n):
         run = st.add_run("acme/app", **kw)
-        st.add_artifact("acme/app", run, "osv", make_zip({"osv-results.json": OSV}))
+        st.add_artifact("acme/app", run, "osv", make_zip({"osv-results.json": OSV.read_bytes()}))
         runs.append(run)
     return runs
 
 
+@requires_corpus
 def test_each_run_processed_once_across_restarts(gh):
     server, settings, client = gh
     runs = _add_runs(server.state, 3)
@@ -57,6 +58,7 @@ def test_each_run_processed_once_across_restarts(gh):
         assert store.fingerprints("acme/app", new["id"])
 
 
+@requires_corpus
 def test_failures_back_off_then_retry_then_give_up(gh):
     server, settings, client = gh
     (run,) = _add_runs(server.state, 1)
@@ -89,6 +91,7 @@ def test_failures_back_off_then_retry_then_give_up(gh):
         assert store.is_processed("acme/app", run["id"])
 
 
+@requires_corpus
 def test_sigterm_finishes_the_current_run_then_exits(gh):
     server, settings, client = gh
     runs = _add_runs(server.state, 3)
@@ -114,6 +117,7 @@ def test_sigterm_finishes_the_current_run_then_exits(gh):
         assert not store.is_processed("acme/app", runs[1]["id"])
 
 
+@requires_corpus
 def test_cli_watch_once_parse_only_posts_pr_comments(gh, capsys):
     server, settings, _ = gh
     st = server.state

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from secai.config import Settings
@@ -23,19 +22,15 @@ def add_parser(sub) -> None:
 def run(args, settings: Settings) -> int:
     from secai.github.client import GitHub
     from secai.report.build import write_reports
+    from secai.run.files import read_run_meta
     from secai.run.folder import latest_run_dir
 
     run_dir = Path(args.run_dir) if args.run_dir else latest_run_dir(settings.runs_dir)
     if run_dir is None or not run_dir.is_dir():
         raise SecaiError(f"{run_dir or settings.runs_dir}: no run folder to report on")
-    meta = {}
-    if (run_dir / "run.json").is_file():
-        try:
-            meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        except ValueError as e:
-            raise SecaiError(f"{run_dir / 'run.json'}: invalid JSON ({e})") from None
-    repo = args.repo or meta.get("repo")
-    pr = args.pr or meta.get("pr")
+    meta = read_run_meta(run_dir)
+    repo = args.repo or meta.repo
+    pr = args.pr or meta.pr
     if args.dry_run:
         write_reports(run_dir, settings)
         print(run_dir / "comment.md")

@@ -77,7 +77,7 @@ def _run_one(run_dir: Path, settings: Settings, args, artifacts=None, meta=None)
 
 
 def run(args, settings: Settings) -> int:
-    from secai.pipeline import RunMeta
+    from secai.run.meta import RunMeta
 
     results = []
     if args.artifacts:
@@ -130,7 +130,7 @@ def run(args, settings: Settings) -> int:
 
 
 def _run_bundle(bundle: Path, settings: Settings, args):
-    from secai.pipeline import RunMeta
+    from secai.run.meta import RunMeta
 
     meta_file = bundle / "bundle.json"
     if not meta_file.is_file() or not (bundle / "findings.json").is_file():

@@ -24,7 +24,8 @@ from secai.github.client import ArtifactExpired, GitHub
 from secai.ingest.archives import extract_zip
 from secai.ingest.collect import collect
 from secai.log import mask_tokens
-from secai.run.folder import atomic_write_json
+from secai.run import files
+from secai.run.meta import RunMeta
 from secai.run.store import Store
 
 log = logging.getLogger("secai")
@@ -202,35 +203,27 @@ class _Fetcher:
                 res.errors.append(f"{where}: {p.message}")
             elif p.level == "warning":
                 log.warning("%s: %s", where, p.message)
-        from secai.findings import finding_json
-
         res.findings = len(parsed.findings)
-        atomic_write_json(run_dir / "findings.json", [finding_json(f) for f in parsed.findings])
-        atomic_write_json(
-            run_dir / "parse.json",
-            {
-                "reports": [r.__dict__ for r in parsed.reports],
-                "problems": [p.__dict__ for p in parsed.problems],
-            },
-        )
-        atomic_write_json(
-            run_dir / "run.json",
-            {
-                "repo": self.repo,
-                "run_id": str(run.id),
-                "head_sha": run.head_sha,
-                "branch": run.head_branch,
-                "pr": pr_number,
-                "base_branch": base_branch,
-                "event": run.event,
-                "is_fork": is_fork,
-                "trusted": is_trusted(self.settings, run.head_branch, pr_number, run.event, is_fork),
-                "workflow": run.name,
-                "html_url": run.html_url,
-                "created_at": run.created_at.isoformat() if run.created_at else None,
-                "artifacts": res.artifacts,
-                "errors": res.errors,
-            },
+        files.write_findings(run_dir, parsed.findings)
+        files.write_parse(run_dir, parsed.record())
+        files.write_run_meta(
+            run_dir,
+            RunMeta(
+                repo=self.repo,
+                run_id=str(run.id),
+                head_sha=run.head_sha,
+                branch=run.head_branch,
+                pr=pr_number,
+                base_branch=base_branch,
+                event=run.event,
+                is_fork=is_fork,
+                trusted=is_trusted(self.settings, run.head_branch, pr_number, run.event, is_fork),
+                workflow=run.name,
+                html_url=run.html_url,
+                created_at=run.created_at.isoformat() if run.created_at else None,
+                artifacts=res.artifacts,
+                errors=res.errors,
+            ),
         )
         self.fingerprints = [f.fingerprint for f in parsed.findings]
         return res

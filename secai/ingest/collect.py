@@ -35,6 +35,7 @@ from secai.errors import InputError, ParseError, UnknownFormat
 from secai.findings import Finding, dedupe
 from secai.ingest import archives
 from secai.ingest.parsers import Document, find_parser, run_parser
+from secai.run.records import ParseRecord, ProblemRecord, ReportRecord
 
 log = logging.getLogger("secai")
 
@@ -89,6 +90,13 @@ class IngestResult:
     @property
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.level == "error"]
+
+    def record(self) -> ParseRecord:
+        """What `parse.json` keeps: the reports read and the problems."""
+        return ParseRecord(
+            reports=[ReportRecord(**r.__dict__) for r in self.reports],
+            problems=[ProblemRecord(**p.__dict__) for p in self.problems],
+        )
 
 
 def _sniff(head: bytes) -> Literal["json", "xml", "html", "empty", "other"]:

@@ -19,9 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeVar
-
-from pydantic import BaseModel, Field
+from typing import Any, TypeVar
 
 from secai.config import Settings
 from secai.errors import PublishError
@@ -29,7 +27,8 @@ from secai.ingest.redact import redact_text
 from secai.log import known_tokens, mask_tokens
 from secai.release.cards import check_model_card, model_card
 from secai.release.validate import BaseInfo, resolve_base, run_facts
-from secai.run.folder import atomic_write_json
+from secai.run import files as run_files
+from secai.run.records import PublishResult, RepoUpload
 
 log = logging.getLogger("secai")
 
@@ -45,52 +44,25 @@ TRANSIENT_STATUS = (429, 500, 502, 503, 504)
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
 
-class RepoUpload(BaseModel):
-    kind: Literal["dataset", "model", "fused"]
-    repo_id: str
-    repo_type: Literal["dataset", "model"]
-    url: str | None = None
-    commit: str | None = None
-    #: A new commit was made (False when the repo already held exactly these files).
-    committed: bool = False
-    tag: str | None = None
-    files: dict[str, str] = Field(default_factory=dict)  # path in repo -> sha256
-    dry_run_dir: str | None = None
-
-
-class PublishResult(BaseModel):
-    run_dir: str
-    run_id: str
-    dry_run: bool
-    published: bool
-    reason: str = ""
-    repos: list[RepoUpload] = Field(default_factory=list)
-
-
 # -- gates ------------------------------------------------------------------------------------------
 def gate_problems(run_dir: Path) -> list[str]:
     """Why this run may not be published (empty when validation and the evaluation gate passed)."""
     problems = []
-    for name, key, what in (("validation.json", "passed", "validation"), ("eval.json", "gate", "evaluation gate")):
-        path = Path(run_dir) / name
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            problems.append(
-                f"{what}: {path} is missing or unreadable (run `secai-runner "
-                f"{'validate' if key == 'passed' else 'evaluate'}` first)"
-            )
-            continue
-        ok = data.get("passed") if key == "passed" else (data.get("gate") or {}).get("passed")
-        if not ok:
-            detail = ""
-            if key == "passed":
-                detail = "; ".join(
-                    f"{c.get('name')}: {c.get('detail')}" for c in data.get("checks", []) if not c.get("passed")
-                )
-            else:
-                detail = f"margin {(data.get('gate') or {}).get('margin')}"
-            problems.append(f"{what} did not pass" + (f" ({detail})" if detail else ""))
+    validation = run_files.read_validation(run_dir)
+    if validation is None:
+        problems.append(
+            f"validation: {Path(run_dir) / run_files.VALIDATION} is missing or unreadable (run `secai-runner validate` first)"
+        )
+    elif not validation.passed:
+        detail = "; ".join(validation.problems())
+        problems.append("validation did not pass" + (f" ({detail})" if detail else ""))
+    ev = run_files.read_eval(run_dir)
+    if ev is None:
+        problems.append(
+            f"evaluation gate: {Path(run_dir) / run_files.EVAL} is missing or unreadable (run `secai-runner evaluate` first)"
+        )
+    elif not ev.gate.passed:
+        problems.append(f"evaluation gate did not pass (margin {ev.gate.margin})")
     return problems
 
 
@@ -396,15 +368,13 @@ def publish_run(
     run_dir = Path(run_dir)
     token = os.environ.get("HF_TOKEN") or None
     dry_run = (token is None) if dry_run is None else dry_run
-    meta = {}
-    if (run_dir / "run.json").is_file():
-        meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    run_id = str(meta.get("run_id") or run_dir.name)
+    meta = run_files.read_run_meta(run_dir)
+    run_id = meta.run_id or run_dir.name
     result = PublishResult(run_dir=str(run_dir), run_id=run_id, dry_run=dry_run, published=False)
 
     def refuse(reason: str) -> PublishError:
         result.reason = reason
-        atomic_write_json(run_dir / "publish.json", result.model_dump(mode="json"))
+        run_files.write_publish(run_dir, result)
         return PublishError(f"{run_dir}: not publishing: {reason}")
 
     problems = gate_problems(run_dir)
@@ -470,8 +440,8 @@ def publish_run(
             from huggingface_hub import HfApi
 
             api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
-        source = meta.get("repo") or "a local scan"
-        sha = meta.get("head_sha") or "unknown"
+        source = meta.repo or "a local scan"
+        sha = meta.head_sha or "unknown"
         tag = _tag_name(run_id)
         for up, files in plan:
             message = f"secai: {up.kind} from {source}@{sha[:12]} (run {run_id})"
@@ -488,5 +458,5 @@ def publish_run(
             )
         result.published = True
     result.repos = [up for up, _ in plan]
-    atomic_write_json(run_dir / "publish.json", result.model_dump(mode="json"))
+    run_files.write_publish(run_dir, result)
     return result

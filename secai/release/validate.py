@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from secai.config import Settings
 from secai.errors import SecaiError
@@ -26,7 +26,8 @@ from secai.release.cards import (
     check_model_card,
     model_card,
 )
-from secai.run.folder import atomic_write_json
+from secai.run import files
+from secai.run.records import Check, Sample, ValidationResult
 
 log = logging.getLogger("secai")
 
@@ -51,32 +52,6 @@ GENERATE_EXAMPLES = 3
 GENERATE_TOKENS = 64
 MIN_DISTINCT_BIGRAMS = 0.25
 _LORA_NAME = re.compile(r"^(?:model\.)?layers\.(\d+)\.(.+)\.(lora_a|lora_b|m)$")
-
-
-class Check(BaseModel):
-    name: str
-    passed: bool
-    detail: str = ""
-
-
-class Sample(BaseModel):
-    prompt: str
-    answer: str
-    ok: bool
-    why: str = ""
-
-
-class ValidationResult(BaseModel):
-    run_dir: str
-    passed: bool
-    checks: list[Check] = Field(default_factory=list)
-    samples: list[Sample] = Field(default_factory=list)
-    #: The evaluation gate from eval.json (None when there is no evaluation); publishing needs it too.
-    eval_gate: bool | None = None
-    base_model: str | None = None
-
-    def problems(self) -> list[str]:
-        return [f"{c.name}: {c.detail}" for c in self.checks if not c.passed]
 
 
 class BaseInfo(BaseModel):
@@ -343,7 +318,7 @@ def resolve_base(run_dir: Path, settings: Settings, base: Any = None) -> BaseInf
         base = resolve_model(settings.model.name, settings)
     if isinstance(base, (str, Path)):
         path = Path(base)
-        recorded = _read_json(Path(run_dir) / "adapter" / "training.json").get("base_model")
+        recorded = (files.read_training(run_dir) or {}).get("base_model")
         model_id = (recorded.get("model_id") if isinstance(recorded, dict) else recorded) or path.name
         return BaseInfo(model_id=str(model_id), path=str(path), license=_base_license(path))
     from secai.model.base import runtime_model
@@ -367,27 +342,22 @@ def run_facts(
     fused: bool = False,
 ) -> CardFacts:
     run_dir = Path(run_dir)
-    meta = _read_json(run_dir / "run.json")
-    tools: set[str] = set()
-    findings = run_dir / "findings.json"
-    if findings.is_file():
-        try:
-            tools = {str(f.get("tool")) for f in json.loads(findings.read_text(encoding="utf-8")) if f.get("tool")}
-        except (ValueError, AttributeError):
-            tools = set()
+    meta = files.read_run_meta(run_dir)
+    tools = {f.tool for f in files.read_findings(run_dir)}
+    ev = files.read_eval(run_dir)
     return CardFacts(
         base_model=base.model_id,
         embedded=base.embedded,
         license=base.license,
         model_repo=model_repo,
         dataset_repo=dataset_repo,
-        source_repo=meta.get("repo"),
-        run_id=str(meta["run_id"]) if meta.get("run_id") else run_dir.name,
-        head_sha=meta.get("head_sha"),
+        source_repo=meta.repo,
+        run_id=meta.run_id or run_dir.name,
+        head_sha=meta.head_sha,
         scanners=sorted(tools),
         adapter_config=_read_json(run_dir / "adapter" / "adapter_config.json"),
-        training=_read_json(run_dir / "adapter" / "training.json"),
-        eval=_read_json(run_dir / "eval.json") or None,
+        training=files.read_training(run_dir) or {},
+        eval=ev.model_dump(mode="json") if ev else None,
         fused=fused,
     )
 
@@ -437,17 +407,16 @@ def validate_run(run_dir: Path, settings: Settings, *, base: Any = None, generat
         if extra.is_file():
             add(f"model card {extra.name}", check_model_card(extra.read_text(encoding="utf-8"), facts))
 
-    ev = _read_json(run_dir / "eval.json")
-    gate = (ev.get("gate") or {}).get("passed") if ev else None
+    ev = files.read_eval(run_dir)
     result = ValidationResult(
         run_dir=str(run_dir),
         passed=all(c.passed for c in checks),
         checks=checks,
         samples=samples,
-        eval_gate=None if gate is None else bool(gate),
+        eval_gate=ev.gate.passed if ev else None,
         base_model=info.model_id,
     )
-    atomic_write_json(run_dir / "validation.json", result.model_dump(mode="json"))
+    files.write_validation(run_dir, result)
     for c in checks:
         (log.info if c.passed else log.error)(
             "validate %-18s %s%s", c.name, "ok" if c.passed else "FAILED", f": {c.detail}" if c.detail else ""

@@ -9,7 +9,6 @@ fixed, then unchanged) and saying how many were left out; the job summary does t
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -18,14 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from secai.config import Settings
 from secai.errors import SecaiError
 from secai.findings import SEVERITY_ORDER, Finding, canonical_tool, count_by_severity
 from secai.ingest.redact import redact_text
 from secai.report.escape import html_inline, md_block, md_code, md_inline, md_link
+from secai.run import files
 from secai.run.folder import atomic_write_text
+from secai.run.meta import RunMeta
+from secai.run.records import EvalResult, ProblemRecord, PublishResult, ValidationResult
 
 log = logging.getLogger("secai")
 
@@ -42,47 +42,6 @@ def marker_comment(settings: Settings) -> str:
 
 
 # -- reading the run folder ------------------------------------------------------------------------
-
-
-def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as e:
-        log.warning("%s: unreadable (%s); left out of the report", path, e)
-        return None
-
-
-def read_findings(path: Path) -> list[Finding]:
-    rows = _json(path)
-    if not isinstance(rows, list):
-        return []
-    out = []
-    for i, row in enumerate(rows):
-        try:
-            out.append(Finding.model_validate(row))
-        except ValidationError:
-            log.warning("%s: finding %d is not a valid finding; left out", path, i)
-    return out
-
-
-def read_analysis(path: Path) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(row, dict) and isinstance(row.get("fingerprint"), str):
-                    out[row["fingerprint"]] = row
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        log.warning("%s: unreadable (%s)", path, e)
-    return out
 
 
 def _number(v: Any) -> float | None:
@@ -161,63 +120,56 @@ class Baseline:
 
 @dataclass
 class RunData:
-    meta: dict
+    meta: RunMeta
     findings: list[Finding]
     analysis: dict[str, dict]
-    problems: list[dict]
-    training: Any
-    evaluation: Any
-    validation: Any
-    published: Any
+    problems: list[ProblemRecord]
+    training: dict | None
+    evaluation: EvalResult | None
+    validation: ValidationResult | None
+    published: PublishResult | None
     baseline: Baseline | None
 
 
 def load_run(run_dir: Path, settings: Settings, baseline_fingerprints: Iterable[str] | None = None) -> RunData:
     run_dir = Path(run_dir)
-    meta = _json(run_dir / "run.json")
-    meta = meta if isinstance(meta, dict) else {}
-    parse = _json(run_dir / "parse.json")
-    problems = [
-        p
-        for p in (parse.get("problems", []) if isinstance(parse, dict) else [])
-        if isinstance(p, dict) and p.get("level") == "error"
-    ]
+    meta = files.read_run_meta(run_dir)
+    parse = files.read_parse(run_dir)
     if baseline_fingerprints is not None:
         baseline = Baseline("the baseline", set(baseline_fingerprints))
     else:
         baseline = _store_baseline(meta, settings)
     return RunData(
         meta=meta,
-        findings=read_findings(run_dir / "findings.json"),
-        analysis=read_analysis(run_dir / "analysis.jsonl"),
-        problems=problems,
-        training=_json(run_dir / "adapter" / "training.json"),
-        evaluation=_json(run_dir / "eval.json"),
-        validation=_json(run_dir / "validation.json"),
-        published=_json(run_dir / "publish.json"),
+        findings=files.read_findings(run_dir),
+        analysis=files.read_analysis(run_dir),
+        problems=parse.errors if parse else [],
+        training=files.read_training(run_dir),
+        evaluation=files.read_eval(run_dir),
+        validation=files.read_validation(run_dir),
+        published=files.read_publish(run_dir),
         baseline=baseline,
     )
 
 
-def _store_baseline(meta: dict, settings: Settings) -> Baseline | None:
+def _store_baseline(meta: RunMeta, settings: Settings) -> Baseline | None:
     """A PR is compared with the latest processed run of its base branch; a branch run with the
     previous run of the same branch."""
-    repo = meta.get("repo")
-    is_pr = bool(meta.get("pr")) or meta.get("event") in ("pull_request", "pull_request_target")
-    branch = meta.get("base_branch") if is_pr else meta.get("branch")
-    if not repo or not branch or not settings.store_path.exists():
+    is_pr = bool(meta.pr) or meta.event in ("pull_request", "pull_request_target")
+    branch = meta.base_branch if is_pr else meta.branch
+    if not meta.repo or not branch or not settings.store_path.exists():
         return None
     from secai.run.store import Store
 
     with Store(settings.store_path) as store:
-        run_id = store.baseline_run(repo, branch, exclude=meta.get("run_id"))
+        run_id = store.baseline_run(meta.repo, branch, exclude=meta.run_id)
         if run_id is None:
             return None
-        fps = store.fingerprints(repo, run_id)
-        state = store.run_state(repo, run_id) or {}
+        fps = store.fingerprints(meta.repo, run_id)
+        state = store.run_state(meta.repo, run_id) or {}
     found: dict[str, Finding] = {}
     if state.get("run_dir"):
-        found = {f.fingerprint: f for f in read_findings(Path(state["run_dir"]) / "findings.json")}
+        found = {f.fingerprint: f for f in files.read_findings(state["run_dir"])}
     return Baseline(f"{branch} (run {run_id})", fps, found)
 
 
@@ -310,25 +262,22 @@ def counts_table(findings: list[Finding], new: set[str] | None) -> str:
 
 
 def model_section(data: RunData) -> str:
-    ev = data.evaluation if isinstance(data.evaluation, dict) else None
+    ev = data.evaluation
     train = loss_series(data.training)
     val = loss_series(data.training, "val")
     if not ev and not train:
         return ""
     out = ["### Model"]
     if ev:
-        base, tuned = ev.get("base") or {}, ev.get("tuned") or {}
         rows = ["| | base | tuned |", "|---|---:|---:|"]
         for key, label in (("faithfulness", "faithfulness"), ("hallucination_rate", "invented ids")):
-            b, t = _number(base.get(key)), _number(tuned.get(key))
+            b, t = _number(getattr(ev.base, key)), _number(getattr(ev.tuned, key))
             if b is not None or t is not None:
                 rows.append(f"| {label} | {_fmt(b)} | {_fmt(t)} |")
         out += ["", "\n".join(rows)]
-        gate = ev.get("gate")
-        if isinstance(gate, dict) and "passed" in gate:
-            out += ["", "Evaluation gate: " + ("passed ✅" if gate["passed"] else "**failed** ❌")]
-    if isinstance(data.validation, dict) and "passed" in data.validation:
-        out.append("Validation: " + ("passed ✅" if data.validation["passed"] else "**failed** ❌"))
+        out += ["", "Evaluation gate: " + ("passed ✅" if ev.gate.passed else "**failed** ❌")]
+    if data.validation is not None:
+        out.append("Validation: " + ("passed ✅" if data.validation.passed else "**failed** ❌"))
     if train:
         out += ["", loss_chart(train)]
         if val:
@@ -360,7 +309,7 @@ def loss_chart(series: list[tuple[int, float]], max_points: int = 40) -> str:
 
 
 def links_section(data: RunData) -> str:
-    links = publish_links(data.published)
+    links = publish_links(data.published.model_dump(mode="json") if data.published else None)
     if not links:
         return ""
     return "### Published\n\n" + "\n".join(f"- {md_link(label, url)}" for label, url in links) + "\n"
@@ -369,13 +318,12 @@ def links_section(data: RunData) -> str:
 def _header(data: RunData, marker: str) -> str:
     m = data.meta
     bits = []
-    if m.get("run_id"):
-        url = m.get("html_url")
-        bits.append(md_link(f"run {m['run_id']}", url) if url else f"run {md_inline(m['run_id'], 30)}")
-    if m.get("head_sha"):
-        bits.append(md_code(str(m["head_sha"])[:7], 10))
-    if m.get("branch"):
-        bits.append("branch " + md_code(m["branch"], 80))
+    if m.run_id:
+        bits.append(md_link(f"run {m.run_id}", m.html_url) if m.html_url else f"run {md_inline(m.run_id, 30)}")
+    if m.head_sha:
+        bits.append(md_code(m.head_sha[:7], 10))
+    if m.branch:
+        bits.append("branch " + md_code(m.branch, 80))
     return f"{marker}\n## 🛡️ secai security report\n\n" + (f"<sub>{' · '.join(bits)}</sub>\n" if bits else "")
 
 

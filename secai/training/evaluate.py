@@ -17,7 +17,6 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -26,7 +25,8 @@ from secai.dataset.build import FindingFacts, read_split, read_test_facts
 from secai.errors import SecaiError
 from secai.findings import normalize_vuln_id, vuln_ids_in
 from secai.ingest.redact import redact_text
-from secai.run.folder import atomic_write_json
+from secai.run import files
+from secai.run.records import EvalResult, Gate, ModelScore
 
 log = logging.getLogger("secai")
 
@@ -86,30 +86,6 @@ def score_answer(answer: str, facts: FindingFacts) -> Score:
     invented = invented_ids(text, facts)
     checks["no_invented_ids"] = not invented
     return Score(faithful=all(checks.values()), checks=checks, invented_ids=invented)
-
-
-class ModelScore(BaseModel):
-    faithfulness: float
-    hallucination_rate: float
-    n: int
-    by_category: dict[str, float] = Field(default_factory=dict)
-    seconds: float = 0.0
-    tokens_per_second: float | None = None
-
-
-class Gate(BaseModel):
-    enabled: bool
-    passed: bool
-    margin: float
-    required_margin: float
-
-
-class EvalResult(BaseModel):
-    base: ModelScore
-    tuned: ModelScore
-    gate: Gate
-    examples: list[dict[str, Any]] = Field(default_factory=list)
-    model: dict[str, str] = Field(default_factory=dict)
 
 
 def summarize(scores: list[Score], facts: list[FindingFacts]) -> ModelScore:
@@ -248,5 +224,5 @@ def evaluate_adapter(
         model={"model_id": resolved_model.model_id, "revision": resolved_model.revision, "adapter": str(adapter_dir)},
     )
     target = Path(out) if out else dataset_dir.parent / "eval.json"
-    atomic_write_json(target, result.model_dump())
+    files.write_eval(target, result)
     return result

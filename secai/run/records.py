@@ -1,0 +1,113 @@
+"""The typed contents of the run folder's JSON files (see docs/run-folder.md).
+
+Stages write these models and every reader gets them back through `secai.run.files`, so a file's
+shape is defined once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ReportRecord(BaseModel):
+    """One report file that was parsed (`parse.json`)."""
+
+    path: str
+    format: str
+    findings: int
+
+
+class ProblemRecord(BaseModel):
+    """One input that could not be read, or was skipped (`parse.json`)."""
+
+    path: str
+    message: str
+    level: Literal["error", "warning", "skipped"] = "error"
+
+
+class ParseRecord(BaseModel):
+    """`parse.json`: which reports were read and what went wrong."""
+
+    reports: list[ReportRecord] = Field(default_factory=list)
+    problems: list[ProblemRecord] = Field(default_factory=list)
+
+    @property
+    def errors(self) -> list[ProblemRecord]:
+        return [p for p in self.problems if p.level == "error"]
+
+
+# -- eval.json ----------------------------------------------------------------------------------------
+class ModelScore(BaseModel):
+    faithfulness: float
+    hallucination_rate: float
+    n: int
+    by_category: dict[str, float] = Field(default_factory=dict)
+    seconds: float = 0.0
+    tokens_per_second: float | None = None
+
+
+class Gate(BaseModel):
+    enabled: bool
+    passed: bool
+    margin: float
+    required_margin: float
+
+
+class EvalResult(BaseModel):
+    base: ModelScore
+    tuned: ModelScore
+    gate: Gate
+    examples: list[dict[str, Any]] = Field(default_factory=list)
+    model: dict[str, str] = Field(default_factory=dict)
+
+
+# -- validation.json ----------------------------------------------------------------------------------
+class Check(BaseModel):
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+class Sample(BaseModel):
+    prompt: str
+    answer: str
+    ok: bool
+    why: str = ""
+
+
+class ValidationResult(BaseModel):
+    run_dir: str
+    passed: bool
+    checks: list[Check] = Field(default_factory=list)
+    samples: list[Sample] = Field(default_factory=list)
+    #: The evaluation gate from eval.json (None when there is no evaluation); publishing needs it too.
+    eval_gate: bool | None = None
+    base_model: str | None = None
+
+    def problems(self) -> list[str]:
+        return [f"{c.name}: {c.detail}" for c in self.checks if not c.passed]
+
+
+# -- publish.json -------------------------------------------------------------------------------------
+class RepoUpload(BaseModel):
+    kind: Literal["dataset", "model", "fused"]
+    repo_id: str
+    repo_type: Literal["dataset", "model"]
+    url: str | None = None
+    commit: str | None = None
+    #: A new commit was made (False when the repo already held exactly these files).
+    committed: bool = False
+    tag: str | None = None
+    files: dict[str, str] = Field(default_factory=dict)  # path in repo -> sha256
+    dry_run_dir: str | None = None
+
+
+class PublishResult(BaseModel):
+    run_dir: str
+    run_id: str
+    dry_run: bool
+    published: bool
+    reason: str = ""
+    repos: list[RepoUpload] = Field(default_factory=list)
