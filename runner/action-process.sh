@@ -8,17 +8,20 @@ set -euo pipefail
 bundle="$RUNNER_TEMP/secai-in/$INPUT_BUNDLE_NAME"
 secai() { "$SECAI_PY" -m secai.cli "$@"; }
 
-# The bundle is an artifact: read it through the validating reader, never as shell text.
+# The bundle is an artifact: read it through the validating reader, never as shell text. Whether
+# the run may train (and publish) is decided by secai's one trust rule (secai/run/meta.py).
 info="$("$SECAI_PY" - "$bundle" <<'PY'
 import sys
-from secai.ingest.bundle import read_meta
+from secai.config import load_settings
 from secai.errors import SecaiError
+from secai.ingest.bundle import read_meta
+from secai.run.meta import may_train
 try:
     m = read_meta(sys.argv[1])
+    trusted, _ = may_train(m.run_meta(), load_settings())
 except SecaiError as e:
     sys.exit(f"secai: {e}")
-kind = "untrusted" if (m.is_pull_request or m.is_fork) else "trusted"
-print(f"{m.repo or ''}|{m.pr or ''}|{kind}")
+print(f"{m.repo or ''}|{m.pr or ''}|{'trusted' if trusted else 'untrusted'}")
 PY
 )"
 IFS='|' read -r repo pr kind <<< "$info"

@@ -24,7 +24,7 @@ from secai.errors import SecaiError
 from secai.run import files
 from secai.run.files import read_findings, read_run_meta
 from secai.run.folder import Manifest, atomic_write_json, hash_tree, hash_value
-from secai.run.meta import RunMeta
+from secai.run.meta import RunMeta, may_train
 
 log = logging.getLogger("secai")
 
@@ -206,7 +206,7 @@ class Pipeline:
             out = self.run_dir / "dataset"
             if out.exists():
                 shutil.rmtree(out)
-            res = build_dataset(findings, out, self.settings, run_meta=self.meta.model_dump())
+            res = build_dataset(findings, out, self.settings, run_meta=self.meta)
             counts = getattr(res, "counts", None) or {}
             if not counts.get("train"):
                 note = getattr(res, "note", "") or "no training examples"
@@ -289,6 +289,9 @@ class Pipeline:
         token = bool(os.environ.get("HF_TOKEN"))
         configured = bool(self.settings.publish.dataset_repo or self.settings.publish.model_repo)
         why = self._skipped_upstream("validate")
+        trusted, decision = may_train(self.meta, self.settings)
+        if not trusted:
+            why = why or f"untrusted run, never published ({decision})"
         if not (self.publish_enabled and token and configured):
             why = why or (
                 "publishing disabled"

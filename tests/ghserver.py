@@ -164,7 +164,9 @@ class GitHubState:
         workflow: dict | None = None,
         pr: int | None = None,
         head_repo: str | None = None,
+        deleted_fork: bool = False,
     ) -> dict:
+        """A workflow run; `deleted_fork`: its head repository is gone (GitHub sends null)."""
         run_id = self._id()
         wf = workflow or (
             self.workflows[repo][0]
@@ -215,7 +217,9 @@ class GitHubState:
             "updated_at": _ts(created),
             "run_started_at": _ts(created),
             "repository": self.repos[repo],
-            "head_repository": self.repos.get(head_full)
+            "head_repository": None
+            if deleted_fork
+            else self.repos.get(head_full)
             or {
                 "id": self._id(),
                 "name": head_full.split("/")[1],

@@ -191,7 +191,6 @@ def make_run(
                 "branch": "main",
                 "pr": None,
                 "event": "push",
-                "trusted": True,
             }
         ),
         encoding="utf-8",

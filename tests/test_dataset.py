@@ -7,7 +7,7 @@ from conftest import CORPUS, DOJO, requires_corpus
 from huggingface_hub import DatasetCard
 
 from secai.config import load_settings
-from secai.dataset.build import SPLITS, build_dataset, group_keys, read_split, read_test_facts, training_decision
+from secai.dataset.build import SPLITS, build_dataset, group_keys, read_split, read_test_facts
 from secai.findings import Category, Finding, Location, Package, Severity, dedupe, vuln_ids_in
 from secai.ingest.collect import collect
 
@@ -231,11 +231,9 @@ def test_pull_request_runs_produce_no_training_data(tmp_path):
     assert "pull request" in res.note
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["excluded"]["untrusted run"] == 20 and "pull request" in stats["decision"]
-    assert training_decision({"branch": "release"}, s)[0] is False
-    assert training_decision({"branch": "main"}, s)[0] is True
-    assert training_decision({"branch": "main", "is_fork": True}, s)[0] is False
-    allowed = load_settings(overrides={"dataset": {"trusted_branches": ["main", "feature"]}})
-    assert training_decision({"branch": "feature", "pr": 12}, allowed)[0] is True
+    # The head branch's name changes nothing, even when dataset.trusted_branches lists it.
+    main_named = build_dataset(_pkg_findings(5), tmp_path / "m", s, run_meta={"branch": "main", "pr": 12})
+    assert not main_named.trusted and main_named.counts["train"] == 0
 
 
 def test_duplicates_are_dropped(tmp_path):
@@ -253,7 +251,7 @@ def test_dataset_command(tmp_path, capsys):
 
     assert main(["dataset", str(DOJO / "trivy"), "--out", str(tmp_path / "ds"), "--branch", "main"]) == 0
     out = capsys.readouterr().out
-    assert "train" in out and "branch 'main' is trusted" in out
+    assert "train" in out and "on branch 'main', which dataset.trusted_branches lists" in out
     assert (tmp_path / "ds" / "train.jsonl").read_text().strip()
     assert main(["dataset", str(DOJO / "trivy"), "--out", str(tmp_path / "pr"), "--pr", "5"]) == 0
     assert json.loads((tmp_path / "pr" / "stats.json").read_text())["splits"]["train"] == 0

@@ -11,6 +11,7 @@ from ghserver import RESET, Fault, github_fixture, make_zip
 
 from secai.cli import main
 from secai.github.fetch import fetch_runs, parse_since, safe_name
+from secai.run.meta import may_train, read_run_meta
 from secai.run.store import Store
 
 SEMGREP = MPO / "semgrep-results-workflow_dispatch-392" / "semgrep-results.json"
@@ -45,7 +46,8 @@ def test_fetches_new_runs_across_pages_then_nothing(gh):
     run_dir = settings.runs_dir / f"gh-acme-app-{first.id}"
     assert (run_dir / "inputs" / "osv-results" / "osv-results.json").is_file()
     meta = json.loads((run_dir / "run.json").read_text())
-    assert meta["repo"] == "acme/app" and meta["branch"] == "main" and meta["trusted"] is True
+    assert meta["repo"] == "acme/app" and meta["branch"] == "main" and meta["is_fork"] is False
+    assert may_train(read_run_meta(run_dir), settings)[0] is True
     findings = json.loads((run_dir / "findings.json").read_text())
     assert len(findings) == first.findings
     assert json.loads((run_dir / "parse.json").read_text())["reports"]
@@ -139,11 +141,11 @@ def test_pr_runs_filters_and_fork_metadata(gh):
     summary = fetch_runs("acme/app", settings, client=client, pr=12)
     assert [r.id for r in summary.runs] == [pr_run["id"]]
     meta = json.loads((settings.runs_dir / f"gh-acme-app-{pr_run['id']}" / "run.json").read_text())
-    assert meta["pr"] == 12 and meta["base_branch"] == "main" and meta["trusted"] is False
+    assert meta["pr"] == 12 and meta["base_branch"] == "main" and meta["is_fork"] is False
     fork = fetch_runs("acme/app", settings, client=client, pr=13).runs
     assert [r.id for r in fork] == [fork_run["id"]]
     fmeta = json.loads((settings.runs_dir / f"gh-acme-app-{fork_run['id']}" / "run.json").read_text())
-    assert fmeta["is_fork"] is True and fmeta["trusted"] is False and fmeta["pr"] == 13
+    assert fmeta["is_fork"] is True and fmeta["pr"] == 13
 
 
 @requires_corpus

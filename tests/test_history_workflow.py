@@ -35,7 +35,15 @@ def _run_folder(root, name, sha, findings, trusted=True, created="2025-01-01T00:
     assign_fingerprints(findings)
     (folder / "findings.json").write_text(json.dumps([finding_json(f) for f in findings]))
     (folder / "run.json").write_text(
-        json.dumps({"repo": "o/r", "head_sha": sha, "branch": "main", "trusted": trusted, "created_at": created})
+        json.dumps(
+            {
+                "repo": "o/r",
+                "head_sha": sha,
+                "branch": "main",
+                "event": "push" if trusted else "workflow_run",
+                "created_at": created,
+            }
+        )
     )
     return folder
 

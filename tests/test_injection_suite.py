@@ -150,7 +150,7 @@ def test_hostile_text_stays_inside_the_data_block(tmp_path, name):
 def test_pr_and_fork_runs_produce_no_training_data_and_no_publish(tmp_path, tiny_model, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_" + "x" * 34)
     settings = load_settings(overrides={"publish": {"dataset_repo": "acme/ds", "model_repo": "acme/adapter"}})
-    meta = RunMeta(repo="acme/app", pr=5, event="pull_request", branch="feature", is_fork=True, trusted=False)
+    meta = RunMeta(repo="acme/app", pr=5, event="pull_request", branch="feature", is_fork=True)
     run, res = _run(
         tmp_path,
         settings,

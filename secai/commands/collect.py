@@ -25,10 +25,10 @@ from secai.findings import SEVERITY_ORDER, Finding
 from secai.ingest.bundle import BundleMeta, write_bundle
 from secai.ingest.collect import IngestResult, Problem, collect
 from secai.report.escape import md_code, md_inline
+from secai.run.meta import PR_EVENTS, is_fork
 
 log = logging.getLogger("secai")
 
-PR_EVENTS = ("pull_request", "pull_request_target")
 _MAX_EVENT_BYTES = 25 * 1024 * 1024
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -134,8 +134,7 @@ def context_from_env(environ: dict[str, str], event: dict) -> Context:
         ctx.branch = _str(_get(pr, "head", "ref")) or environ.get("GITHUB_HEAD_REF") or None
         head_repo = _str(_get(pr, "head", "repo", "full_name"))
         base_repo = _str(_get(pr, "base", "repo", "full_name")) or ctx.repo
-        # A deleted fork has `head.repo: null`: treat it as a fork.
-        ctx.is_fork = head_repo is None or head_repo != base_repo
+        ctx.is_fork = is_fork(base_repo, head_repo)  # a deleted fork has `head.repo: null`
     elif name == "workflow_run":
         wr = event.get("workflow_run") or {}
         # The scans ran in the triggering run: describe that run, not this privileged one.
@@ -146,7 +145,7 @@ def context_from_env(environ: dict[str, str], event: dict) -> Context:
         ctx.run_id = _int(wr.get("id"))
         head_repo = _str(_get(wr, "head_repository", "full_name"))
         base_repo = _str(_get(wr, "repository", "full_name")) or ctx.repo
-        ctx.is_fork = head_repo is None or head_repo != base_repo
+        ctx.is_fork = is_fork(base_repo, head_repo)
         listed = wr.get("pull_requests") if isinstance(wr.get("pull_requests"), list) else []
         ctx.listed_prs = tuple(n for p in listed if (n := _int(_get(p, "number"))))
         if len(ctx.listed_prs) == 1:

@@ -55,7 +55,9 @@ def run(args, settings: Settings) -> int:
     if args.seed is not None:
         settings.dataset.seed = args.seed
     findings, errors = _load_findings(args, settings)
-    meta = {"branch": args.branch, "pr": args.pr, "event": "pull_request" if args.pr is not None else None}
+    from secai.run.meta import RunMeta
+
+    meta = RunMeta(branch=args.branch, pr=args.pr, event="pull_request" if args.pr is not None else "local")
     res = build_dataset(findings, Path(args.out), settings, run_meta=meta)
     print(f"dataset: {res.out_dir}")
     print(

@@ -7,7 +7,6 @@ Inputs come from `--artifacts` (files, folders, zips), a `collect` bundle (`--bu
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -90,14 +89,8 @@ def run(args, settings: Settings) -> int:
             if args.out
             else _default_run_dir(settings, "\n".join(str(p.resolve()) for p in paths), "local")
         )
-        trusted = args.pr is None and (args.branch is None or args.branch in settings.dataset.trusted_branches)
         meta = RunMeta(
-            repo=args.repo_name,
-            run_id=None,
-            branch=args.branch,
-            pr=args.pr,
-            event="pull_request" if args.pr else "local",
-            trusted=trusted,
+            repo=args.repo_name, branch=args.branch, pr=args.pr, event="pull_request" if args.pr else "local"
         )
         results.append(_run_one(run_dir, settings, args, artifacts=paths, meta=meta))
     elif args.bundle:
@@ -130,34 +123,11 @@ def run(args, settings: Settings) -> int:
 
 
 def _run_bundle(bundle: Path, settings: Settings, args):
-    from secai.run.meta import RunMeta
+    from secai.ingest.bundle import read_meta
 
-    meta_file = bundle / "bundle.json"
-    if not meta_file.is_file() or not (bundle / "findings.json").is_file():
+    if not (bundle / "findings.json").is_file():
         raise SecaiError(f"{bundle}: not a secai bundle (bundle.json and findings.json expected)")
-    try:
-        data = json.loads(meta_file.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise SecaiError(f"{meta_file}: invalid JSON ({e})") from None
-    pr = data.get("pr")
-    branch = data.get("branch")
-    event = data.get("event")
-    trusted = (
-        (not pr)
-        and (not data.get("is_fork"))
-        and event not in ("pull_request", "pull_request_target")
-        and branch in settings.dataset.trusted_branches
-    )
-    meta = RunMeta(
-        repo=data.get("repo"),
-        run_id=str(data.get("run_id") or ""),
-        head_sha=data.get("sha"),
-        branch=branch,
-        pr=pr,
-        event=event,
-        is_fork=bool(data.get("is_fork")),
-        trusted=trusted,
-    )
+    meta = read_meta(bundle).run_meta()  # validated: the bundle crossed from another job
     run_dir = (
         Path(args.out)
         if args.out

@@ -7,7 +7,7 @@ use) and an answer built only from the scanner's facts (`secai.dataset.answers`)
 Splits are deterministic (seeded), stratified by tool, and grouped: findings that share a
 fingerprint, the same rule in the same file, the same alert on the same URL, or the same
 package with the same advisory (any alias) always land in one split. Runs that are not trusted
-(pull requests, forks, branches not listed in `dataset.trusted_branches`) produce no training
+(`secai.run.meta.may_train`: pull requests, forks, other events and branches) produce no training
 data, and findings with instruction-like text are kept out of train/valid by default.
 """
 
@@ -30,6 +30,7 @@ from secai.dataset.injection import scan_finding
 from secai.findings import Finding, canonical_tool, unique, vuln_ids_in
 from secai.ingest.redact import redact_text
 from secai.run.folder import atomic_write_json, atomic_write_text
+from secai.run.meta import RunMeta, may_train
 
 SPLITS = ("train", "valid", "test")
 DATASET_VERSION = "1"
@@ -81,29 +82,6 @@ class DatasetResult(BaseModel):
     excluded: dict[str, int] = Field(default_factory=dict)
     note: str = ""
     files: list[str] = Field(default_factory=list)
-
-
-# -- trust --------------------------------------------------------------------------------------
-
-
-def training_decision(run_meta: dict[str, Any] | None, settings: Settings) -> tuple[bool, str]:
-    """May this run's findings feed training? (Pull requests and forks never do by default.)"""
-    meta = dict(run_meta or {})
-    trusted_branches = settings.dataset.trusted_branches
-    branch = meta.get("branch")
-    if meta.get("is_fork"):
-        return False, "run comes from a fork: never used for training"
-    if meta.get("pr") is not None or meta.get("event") in ("pull_request", "pull_request_target"):
-        if branch and branch in trusted_branches:
-            return True, f"pull request from branch '{branch}', which dataset.trusted_branches lists"
-        return False, "pull request run: not used for training (list its branch in dataset.trusted_branches to allow)"
-    if meta.get("trusted") is False:
-        return False, "run marked untrusted"
-    if branch is None:
-        return True, "local run without branch metadata: the operator's own input"
-    if branch in trusted_branches:
-        return True, f"branch '{branch}' is trusted (dataset.trusted_branches)"
-    return False, f"branch '{branch}' is not in dataset.trusted_branches {trusted_branches}"
 
 
 # -- examples -----------------------------------------------------------------------------------
@@ -343,13 +321,18 @@ def dataset_card(stats: dict[str, Any], settings: Settings, run_meta: dict[str, 
 
 
 def build_dataset(
-    findings: list[Finding], out_dir: str | Path, settings: Settings, *, run_meta: dict[str, Any] | None = None
+    findings: list[Finding],
+    out_dir: str | Path,
+    settings: Settings,
+    *,
+    run_meta: RunMeta | dict[str, Any] | None = None,
 ) -> DatasetResult:
-    """Write train/valid/test JSONL, test_facts.jsonl, stats.json and README.md into `out_dir`."""
+    """Write train/valid/test JSONL, test_facts.jsonl, stats.json and README.md into `out_dir`.
+    Only a run that `may_train` (secai.run.meta) gets train/valid/test rows."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    run_meta = dict(run_meta or {})
-    trusted, decision = training_decision(run_meta, settings)
+    meta = run_meta if isinstance(run_meta, RunMeta) else RunMeta.from_dict(run_meta)
+    trusted, decision = may_train(meta, settings)
     examples, dropped = make_examples(findings, settings)
     rows: dict[str, list[Example]] = {s: [] for s in SPLITS}
     excluded: Counter = Counter(dropped)
@@ -400,7 +383,7 @@ def build_dataset(
         "excluded": dict(sorted(excluded.items())),
     }
     atomic_write_json(out / "stats.json", stats)
-    atomic_write_text(out / "README.md", dataset_card(stats, settings, run_meta))
+    atomic_write_text(out / "README.md", dataset_card(stats, settings, meta.model_dump()))
     written += ["stats.json", "README.md"]
     note = "" if counts["train"] else ("no training data: " + decision if not trusted else "no training examples")
     return DatasetResult(

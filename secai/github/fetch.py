@@ -25,12 +25,11 @@ from secai.ingest.archives import extract_zip
 from secai.ingest.collect import collect
 from secai.log import mask_tokens
 from secai.run import files
-from secai.run.meta import RunMeta
+from secai.run.meta import PR_EVENTS, RunMeta, is_fork
 from secai.run.store import Store
 
 log = logging.getLogger("secai")
 
-PR_EVENTS = ("pull_request", "pull_request_target")
 #: A run that keeps failing is retried with growing delays, then left alone.
 MAX_ATTEMPTS = 6
 #: How many of the newest runs `oldest_first` looks through.
@@ -81,10 +80,6 @@ def safe_name(name: str) -> str:
     """An artifact name (untrusted) as one folder name."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "artifact"
     return cleaned[:100]
-
-
-def is_trusted(settings: Settings, branch: str | None, pr: int | None, event: str | None, is_fork: bool) -> bool:
-    return branch in settings.dataset.trusted_branches and pr is None and not is_fork and event not in PR_EVENTS
 
 
 class _Fetcher:
@@ -138,8 +133,8 @@ class _Fetcher:
         base_branch = (
             pull.base.ref if pull is not None else (run.pull_requests[0].base.ref if run.pull_requests else None)
         )
-        head_repo = run.head_repository.full_name if run.head_repository is not None else self.repo
-        is_fork = head_repo != self.repo
+        head_repo = run.head_repository.full_name if run.head_repository is not None else None
+        fork = is_fork(self.repo, head_repo)  # a deleted fork has no head repository
         res = FetchedRun(
             id=run.id,
             head_sha=run.head_sha,
@@ -216,8 +211,7 @@ class _Fetcher:
                 pr=pr_number,
                 base_branch=base_branch,
                 event=run.event,
-                is_fork=is_fork,
-                trusted=is_trusted(self.settings, run.head_branch, pr_number, run.event, is_fork),
+                is_fork=fork,
                 workflow=run.name,
                 html_url=run.html_url,
                 created_at=run.created_at.isoformat() if run.created_at else None,

@@ -33,6 +33,7 @@ from secai.history.walk import (
     resolve_branch,
 )
 from secai.ingest.redact import redact_text
+from secai.run.meta import RunMeta, may_train
 from secai.run.store import Store
 
 log = logging.getLogger("secai")
@@ -60,7 +61,7 @@ def workflow_events(
 ) -> WorkflowResult:
     res = WorkflowResult(repo=repo, branch=branch)
     skipped: Counter[str] = Counter()
-    runs = _load_runs(store, repo, branch, res)
+    runs = _load_runs(store, repo, branch, res, settings)
     git = Git(source) if source else None
     key = ""
     if git is not None and runs:
@@ -93,8 +94,9 @@ def workflow_events(
     return res
 
 
-def _load_runs(store: Store, repo: str, branch: str, res: WorkflowResult) -> list[_Run]:
-    """One run per commit (the last processed), with its findings; untrusted run folders left out."""
+def _load_runs(store: Store, repo: str, branch: str, res: WorkflowResult, settings: Settings) -> list[_Run]:
+    """One run per commit (the last processed), with its findings; run folders that may not train
+    (`may_train`) left out."""
     by_sha: dict[str, _Run] = {}
     for row in store.processed_runs(repo, branch):
         folder = Path(row["run_dir"] or "")
@@ -105,7 +107,10 @@ def _load_runs(store: Store, repo: str, branch: str, res: WorkflowResult) -> lis
         except (OSError, ValueError) as e:
             res.notes.append(f"{folder}: run {row['run_id']} left out ({getattr(e, 'strerror', None) or e})"[:300])
             continue
-        if meta.get("trusted") is False or meta.get("head_sha") not in (None, row["head_sha"]):
+        if not may_train(RunMeta.model_validate(meta), settings)[0] or meta.get("head_sha") not in (
+            None,
+            row["head_sha"],
+        ):
             res.notes.append(f"{folder}: run {row['run_id']} left out (not a trusted run of {branch})")
             continue
         by_sha[row["head_sha"]] = _Run(

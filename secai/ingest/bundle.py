@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from secai.errors import InputError
 from secai.findings import Finding, count_by_severity
 from secai.run.folder import atomic_write_json
+from secai.run.meta import RunMeta
 
 SCHEMA = "secai-bundle/1"
 META_FILE = "bundle.json"
@@ -66,12 +67,20 @@ class BundleMeta(BaseModel):
             raise ValueError(f"{v[:80]!r} is not a commit id")
         return v
 
-    @property
-    def is_pull_request(self) -> bool:
-        return self.pr is not None or self.event in ("pull_request", "pull_request_target")
-
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
+
+    def run_meta(self) -> RunMeta:
+        """What the run folder built from this bundle records (and `may_train` judges)."""
+        return RunMeta(
+            repo=self.repo,
+            run_id=str(self.run_id or ""),
+            head_sha=self.sha,
+            branch=self.branch,
+            pr=self.pr,
+            event=self.event,
+            is_fork=self.is_fork,
+        )
 
 
 class Bundle(BaseModel):
