@@ -11,7 +11,8 @@ from ghserver import RESET, Fault, github_fixture, make_zip
 
 from secai.cli import main
 from secai.github.fetch import fetch_runs, parse_since, safe_name
-from secai.run.meta import may_train, read_run_meta
+from secai.run.files import read_run_meta
+from secai.run.meta import may_train
 from secai.run.store import Store
 
 SEMGREP = MPO / "semgrep-results-workflow_dispatch-392" / "semgrep-results.json"

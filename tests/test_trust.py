@@ -15,7 +15,8 @@ from secai.config import load_settings
 from secai.dataset.build import build_dataset
 from secai.github.fetch import fetch_runs
 from secai.ingest.bundle import BundleMeta
-from secai.run.meta import RunMeta, is_fork, may_train, read_run_meta
+from secai.run.files import read_run_meta
+from secai.run.meta import RunMeta, is_fork, may_train
 
 EVENTS = [
     "push",

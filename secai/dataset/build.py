@@ -331,7 +331,7 @@ def build_dataset(
     Only a run that `may_train` (secai.run.meta) gets train/valid/test rows."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    meta = run_meta if isinstance(run_meta, RunMeta) else RunMeta.from_dict(run_meta)
+    meta = run_meta if isinstance(run_meta, RunMeta) else RunMeta.model_validate(run_meta or {})
     trusted, decision = may_train(meta, settings)
     examples, dropped = make_examples(findings, settings)
     rows: dict[str, list[Example]] = {s: [] for s in SPLITS}
