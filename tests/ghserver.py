@@ -50,10 +50,17 @@ def _ts(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: The GitHub App behind the Actions GITHUB_TOKEN, as comments made with it name it.
+ACTIONS_APP = {"id": 15368, "slug": "github-actions", "node_id": "MDM6QXBwMTUzNjg=", "name": "GitHub Actions"}
+
+
 class GitHubState:
     def __init__(self, token: str, login: str = "secai-bot"):
         self.token = token
-        self.login = login
+        #: An installation token (`ghs_`: the Actions GITHUB_TOKEN, a GitHub App's token) acts as
+        #: the app's bot and may not read `GET /user` (403), as on GitHub.
+        self.installation = token.startswith("ghs_")
+        self.login = "github-actions[bot]" if self.installation else login
         self.base = ""
         self.blob_base = ""
         self.lock = threading.RLock()
@@ -83,7 +90,7 @@ class GitHubState:
         return {
             "login": login,
             "id": abs(hash(login)) % 10**8,
-            "type": "Bot" if login.endswith("bot") else "User",
+            "type": "Bot" if login.endswith(("bot", "[bot]")) else "User",
             "url": f"{self.base}/users/{login}",
             "html_url": f"https://github.example/{login}",
         }
@@ -257,7 +264,8 @@ class GitHubState:
         self.blobs[aid] = data
         return art
 
-    def add_comment(self, repo: str, issue: int, body: str, login: str) -> dict:
+    def add_comment(self, repo: str, issue: int, body: str, login: str, app: dict | None = None) -> dict:
+        """A comment by `login`; `app`: the GitHub App it was made through (`performed_via_github_app`)."""
         cid = self._id()
         now = _ts(self._tick())
         c = {
@@ -271,6 +279,7 @@ class GitHubState:
             "created_at": now,
             "updated_at": now,
             "author_association": "NONE",
+            "performed_via_github_app": app,
         }
         self.comments.setdefault((repo, issue), []).append(c)
         return c
@@ -403,6 +412,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- handlers ----------------------------------------------------------------------------------
     def h_get_user(self, **_) -> None:
+        if self.state.installation:
+            return self._json(403, {"message": "Resource not accessible by integration", "status": "403"})
         self._json(200, self.state._user(self.state.login))
 
     def _repo(self, repo: str) -> dict | None:
@@ -480,7 +491,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(422, {"message": "Validation Failed"})
         if len(data["body"]) > 65536:
             return self._json(422, {"message": "Validation Failed", "errors": [{"message": "body is too long"}]})
-        self._json(201, self.state.add_comment(repo, int(num), data["body"], self.state.login))
+        app = ACTIONS_APP if self.state.installation else None
+        self._json(201, self.state.add_comment(repo, int(num), data["body"], self.state.login, app))
 
     def h_update_comment(self, repo: str, cid: str, data: dict, **_) -> None:
         for comments in self.state.comments.values():
@@ -522,6 +534,7 @@ class GitHubServer:
     """`with GitHubServer(token) as gh:` — `gh.url` is the API base URL, `gh.state` the data."""
 
     def __init__(self, token: str = "ghp_" + "T" * 36, login: str = "secai-bot"):
+        """`token`: a `ghs_...` one makes the server treat it as an installation token."""
         self.state = GitHubState(token, login)
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.state = self.state
@@ -567,12 +580,12 @@ def make_zip(files: dict[str, bytes], symlinks: dict[str, str] | None = None) ->
     return buf.getvalue()
 
 
-def github_fixture(monkeypatch, per_page: int = 100):
+def github_fixture(monkeypatch, per_page: int = 100, token: str | None = None):
     """Start a server, point the environment at it; returns (server, settings, client)."""
     from secai.config import load_settings
     from secai.github.client import GitHub
 
-    server = GitHubServer().__enter__()
+    server = (GitHubServer(token) if token else GitHubServer()).__enter__()
     monkeypatch.setenv("GITHUB_TOKEN", server.state.token)
     monkeypatch.setenv("GITHUB_API_URL", server.url)
     settings = load_settings()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from ghserver import RESET, Fault, github_fixture
+from ghserver import ACTIONS_APP, RESET, Fault, github_fixture
 
 from secai.config import Settings
 from secai.errors import GitHubError
@@ -124,3 +124,41 @@ def test_refuses_a_body_without_the_marker(gh):
     _, _, client = gh
     with pytest.raises(GitHubError, match="marker"):
         client.upsert_comment("acme/app", 1, "no marker", MARKER)
+    with pytest.raises(GitHubError, match="marker"):
+        client.upsert_comment("acme/app", 1, f"text first\n{MARKER}", MARKER)
+
+
+def test_the_actions_token_finds_its_comment_without_get_user(monkeypatch):
+    """The Actions GITHUB_TOKEN (an installation token) gets 403 on GET /user: secai's comment is
+    the one a bot wrote through a GitHub App whose body starts with the marker. Comments by people
+    that start with or quote the marker, and a bot's that only quotes it, are left alone."""
+    server, settings, client = github_fixture(monkeypatch, token="ghs_" + "A" * 36)
+    try:
+        st = server.state
+        st.add_repo("acme/app")
+        st.add_pull("acme/app", 5, "feat", "e" * 40)
+        st.add_comment("acme/app", 5, f"{MARKER}\nforged by a contributor", "mallory")
+        st.add_comment("acme/app", 5, f"quoting {MARKER}", "github-actions[bot]", ACTIONS_APP)
+        r1 = client.upsert_comment("acme/app", 5, f"{MARKER}\nfirst", MARKER)
+        r2 = client.upsert_comment("acme/app", 5, f"{MARKER}\nsecond", MARKER)
+        assert (r1.action, r2.action) == ("created", "updated") and r1.id == r2.id
+        bodies = [c["body"] for c in st.comments[("acme/app", 5)]]
+        assert bodies == [f"{MARKER}\nforged by a contributor", f"quoting {MARKER}", f"{MARKER}\nsecond"]
+        assert st.count("GET", r"^/user$") == 0
+    finally:
+        client.close()
+        server.__exit__(None, None, None)
+
+
+def test_a_token_refused_on_get_user_is_taken_for_an_installation_token(monkeypatch):
+    server, settings, client = github_fixture(monkeypatch)
+    try:
+        st = server.state
+        st.add_repo("acme/app")
+        st.add_pull("acme/app", 6, "feat", "f" * 40)
+        st.add_comment("acme/app", 6, f"{MARKER}\nold", st.login, {"id": 1, "slug": "secai"})  # a bot: secai-bot
+        server.inject("GET", r"^/user$", Fault(403, body={"message": "Resource not accessible by integration"}))
+        assert client.upsert_comment("acme/app", 6, f"{MARKER}\nnew", MARKER).action == "updated"
+    finally:
+        client.close()
+        server.__exit__(None, None, None)

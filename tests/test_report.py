@@ -12,10 +12,10 @@ from secai.cli import main
 from secai.config import load_settings
 from secai.findings import Category, Finding, Location, Package, Severity, dedupe, finding_json
 from secai.ingest.redact import redaction_marker
-from secai.report.build import COMMENT_LIMIT, SUMMARY_LIMIT, comment_size, write_reports
+from secai.report.build import COMMENT_LIMIT, SUMMARY_LIMIT, comment_size, marker_comment, write_reports
 from secai.run.store import Store
 
-MARKER = "<!-- secai-report -->"
+MARKER = "<!-- secai-report:"  # then a hash of the repository
 PING = re.compile(r"(?<![A-Za-z0-9_\u200d])@[A-Za-z0-9]")
 
 
@@ -81,7 +81,7 @@ def test_right_after_fetch_only_findings(tmp_path):
     )
     (run / "run_json").rename(run / "run.json")
     comment, summary = write_reports(run, settings)
-    assert comment.startswith(MARKER) and comment.count(MARKER) == 1
+    assert comment.startswith(marker_comment(load_settings(), "acme/app") + "\n") and comment.count(MARKER) == 1
     assert "**2 finding(s)**" in comment and "| 🔴 high | 1 |" in comment and "| `trivy` | 1 |" in comment
     assert "### Findings (2)" in comment and "<details>" in comment
     assert "### Model" not in comment and "### Published" not in comment and "truncated" not in comment

@@ -11,6 +11,7 @@ from ghserver import github_fixture, make_zip
 
 from secai.cli import main
 from secai.github.fetch import MAX_ATTEMPTS
+from secai.report.build import marker_comment
 from secai.run.store import Store
 from secai.watch import Watcher, default_processor
 
@@ -127,7 +128,7 @@ def test_cli_watch_once_parse_only_posts_pr_comments(gh, capsys):
     assert main(["watch", "--repo", "acme/app", "--once", "--parse-only", "--comment"]) == 0
     assert main(["watch", "--repo", "acme/app", "--once", "--parse-only", "--comment"]) == 0
     comments = st.comments[("acme/app", 4)]
-    assert len(comments) == 1 and "<!-- secai-report -->" in comments[0]["body"]
+    assert len(comments) == 1 and comments[0]["body"].startswith(marker_comment(settings, "acme/app"))
     assert "compared with main" in comments[0]["body"]
     assert st.count("GET", r"/artifacts/\d+/zip$") == 2
 

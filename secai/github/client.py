@@ -151,6 +151,7 @@ class GitHub:
         self._http.mount("https://", adapter)
         self._repos: dict[str, Repository] = {}
         self._login: str | None = None
+        self._installation = False
 
     def close(self) -> None:
         self._gh.close()
@@ -169,9 +170,21 @@ class GitHub:
         except (GithubException, *_NETWORK_ERRORS) as e:
             raise GitHubError(f"{what}: {describe(e)}") from None
 
-    def login(self) -> str:
-        if self._login is None:
-            self._login = self.call("GET /user", lambda: self._gh.get_user().login)
+    def login(self) -> str | None:
+        """The token's own user, or None for an installation token (the Actions GITHUB_TOKEN, a
+        GitHub App's token: `ghs_...`), which acts as a bot and may not read `GET /user` (403)."""
+        if self._login is None and not self._installation:
+            if self._token.startswith("ghs_"):
+                self._installation = True
+            else:
+                try:
+                    self._login = self._gh.get_user().login
+                except GithubException as e:
+                    if e.status != 403:
+                        raise GitHubError(f"GET /user: {describe(e)}") from None
+                    self._installation = True
+                except _NETWORK_ERRORS as e:
+                    raise GitHubError(f"GET /user: {describe(e)}") from None
         return self._login
 
     def repo(self, full_name: str) -> Repository:
@@ -279,17 +292,22 @@ class GitHub:
 
     # -- the sticky comment ------------------------------------------------------------------------
     def find_comment(self, pull: PullRequest, marker: str):
-        """Our comment: carries the marker AND was written by the authenticated user (all pages)."""
+        """Our comment (all pages): its body starts with the marker, and it was written by the
+        token's own user, or, for an installation token, by a bot acting through a GitHub App."""
         login = self.login()
         for c in self.call(f"PR #{pull.number}: listing comments", lambda: list(pull.get_issue_comments())):
-            if marker in (c.body or "") and c.user is not None and c.user.login == login:
+            if not (c.body or "").startswith(marker) or c.user is None:
+                continue
+            if login is not None and c.user.login == login:
+                return c
+            if login is None and c.user.type == "Bot" and c.performed_via_github_app is not None:
                 return c
         return None
 
     def upsert_comment(self, full_name: str, number: int, body: str, marker: str) -> CommentResult:
         """Create the PR's one secai comment, or update it in place; skip when unchanged."""
-        if marker not in body:
-            raise GitHubError("comment body does not carry the marker; refusing to post an unfindable comment")
+        if not body.startswith(marker):
+            raise GitHubError("comment body does not start with the marker; refusing to post an unfindable comment")
         pull = self.pull(full_name, number)
         attempt = 0
         while True:

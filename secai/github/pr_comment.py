@@ -12,11 +12,11 @@ def post_comment(run_dir: Path, repo: str, pr: int, settings: Settings, client=N
     from secai.github.client import GitHub
     from secai.report.build import marker_comment, write_reports
 
-    body, _ = write_reports(run_dir, settings)
+    body, _ = write_reports(run_dir, settings, repo=repo)
     own = client is None
     client = client or GitHub(settings)
     try:
-        return client.upsert_comment(repo, pr, body, marker_comment(settings))
+        return client.upsert_comment(repo, pr, body, marker_comment(settings, repo))
     finally:
         if own:
             client.close()

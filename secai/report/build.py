@@ -9,6 +9,7 @@ fixed, then unchanged) and saying how many were left out; the job summary does t
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
@@ -34,11 +35,14 @@ SUMMARY_LIMIT = 1024 * 1024  # GitHub's per-step summary limit, in bytes
 _ICON = {"critical": "🟥", "high": "🔴", "medium": "🟠", "low": "🟡", "info": "⚪"}
 
 
-def marker_comment(settings: Settings) -> str:
+def marker_comment(settings: Settings, repo: str | None) -> str:
+    """The hidden first line of secai's comment, one per repository (a hash of its name, which
+    could hold `--`); the comment is found by a body that starts with it."""
     marker = settings.github.comment_marker
     if not re.fullmatch(r"[A-Za-z0-9._:-]+", marker) or "--" in marker:
         raise SecaiError(f"github.comment_marker {marker!r}: use letters, digits, '.', '_', ':' or single '-'")
-    return f"<!-- {marker} -->"
+    digest = hashlib.sha256((repo or "").lower().encode()).hexdigest()[:16]
+    return f"<!-- {marker}:{digest} -->"
 
 
 # -- reading the run folder ------------------------------------------------------------------------
@@ -411,13 +415,18 @@ def build_report(
 
 
 def write_reports(
-    run_dir: str | Path, settings: Settings, baseline_fingerprints: Iterable[str] | None = None
+    run_dir: str | Path,
+    settings: Settings,
+    baseline_fingerprints: Iterable[str] | None = None,
+    *,
+    repo: str | None = None,
 ) -> tuple[str, str]:
-    """Write `comment.md` (the PR comment) and `summary.md` (the job summary) into the run folder.
-    The job summary is added to the Actions job once, by the action's process step."""
+    """Write `comment.md` (the PR comment, for `repo`, by default the run's) and `summary.md` (the
+    job summary) into the run folder. The job summary is added to the Actions job once, by the
+    action's process step."""
     run_dir = Path(run_dir)
     data = load_run(run_dir, settings, baseline_fingerprints)
-    marker = marker_comment(settings)
+    marker = marker_comment(settings, repo or data.meta.repo)
     comment = _redacted_within(
         lambda limit: build_report(data, marker, limit, size=comment_size, where_rest="the job summary/artifact"),
         COMMENT_LIMIT,
