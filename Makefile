@@ -44,6 +44,7 @@ bench: model
 	$(PY) bench/parse.py
 	$(PY) bench/analyze.py
 	$(PY) bench/train.py
+	$(PY) bench/mine.py
 
 clean:
 	rm -rf $(VENV) .secai-home .pytest_cache

@@ -31,6 +31,7 @@ COMMANDS = [
     "watch",
     "publish",
     "collect",
+    "mine",
 ]
 
 #: Commands that run MLX models: on a Linux CPU they re-run under the OpenBLAS preload.

@@ -1,5 +1,5 @@
-"""Wire the stages over one run folder: parse → analyze → dataset → train → evaluate → validate →
-publish → report.
+"""Wire the stages over one run folder: parse → mine → analyze → dataset → train → evaluate →
+validate → publish → report.
 
 Each stage hashes what it reads (input files and its settings) and records its outputs in the
 run folder's manifest. A stage whose inputs are unchanged and whose outputs are intact is skipped,
@@ -28,7 +28,7 @@ from secai.run.meta import RunMeta, may_train
 
 log = logging.getLogger("secai")
 
-STAGES = ["parse", "analyze", "dataset", "train", "evaluate", "validate", "publish", "report"]
+STAGES = ["parse", "mine", "analyze", "dataset", "train", "evaluate", "validate", "publish", "report"]
 
 
 class StageOutcome(BaseModel):
@@ -75,6 +75,7 @@ class Pipeline:
         stages: list[str] | None = None,
         publish: bool | None = None,
         progress: bool = True,
+        source: Path | None = None,
     ):
         self.run_dir = Path(run_dir)
         try:
@@ -83,6 +84,7 @@ class Pipeline:
             raise SecaiError(f"{self.run_dir}: cannot create the run folder: {e.strerror}") from None
         self.settings = settings
         self.artifacts = [Path(a) for a in (artifacts or [])]
+        self.source = Path(source) if source else None
         self.model_name = model or settings.model.name
         self.only = set(stages) if stages else None
         self.publish_enabled = settings.publish.enabled if publish is None else publish
@@ -175,6 +177,35 @@ class Pipeline:
             return ["findings.json", "parse.json"], f"{len(res.findings)} findings, {len(res.errors)} errors"
 
         self._stage("parse", inputs, run)
+
+    def mine(self) -> None:
+        """The history of `--source` (a git repository): events.jsonl and mine.json."""
+        if self.only is not None and "mine" not in self.only:
+            return
+        from secai.history.mine import mine_inputs
+
+        why, key = mine_inputs(self.source, self.settings, self.meta.repo)
+        inputs = hash_value([key, why, "mine/1"])
+
+        def run():
+            if why:
+                raise _Stop(why)
+            from secai.history.mine import mine_all, summarize
+
+            res = mine_all(self.settings, source=self.source, repo=self.meta.repo)
+            atomic_write_text(self.run_dir / "events.jsonl", "".join(e.model_dump_json() + "\n" for e in res.events))
+            summary = {k: v for k, v in res.to_json().items() if k != "events"}
+            summary["counts"] = {
+                f"{k[0]}/{k[1]}": n for k, n in summarize(res.events, lambda e: (e.kind, e.tool)).items()
+            }
+            atomic_write_json(self.run_dir / "mine.json", summary)
+            kinds = summarize(res.events)
+            note = ", ".join(f"{n} {k[0]}" for k, n in kinds.items()) or "no events"
+            return ["events.jsonl", "mine.json"], (
+                f"{note} in {res.commits_scanned} commits, {res.scanner_processes} scanner processes"
+            )
+
+        self._stage("mine", inputs, run)
 
     def analyze(self) -> None:
         inputs = hash_value(

@@ -63,3 +63,20 @@ def test_markers_and_justifications():
     assert find_marker("return nosecurity_check()") is None and find_marker("plain code") is None
     [m] = markers_in([(7, "    # only used by the test fixtures"), (8, "    assert x  # nosec")])
     assert (m.line, m.rules, m.justification) == (8, (), "only used by the test fixtures")
+
+
+def test_code_redaction_keeps_code_and_options_and_hides_secret_literals():
+    from secai.ingest.redact import redact_code, redaction_marker
+
+    kept = [
+        'SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")',
+        '  http_tokens = "required"',
+        'token_url = "https://auth.example.com/token"',
+        'password = "${var.db_password}"',
+    ]
+    for line in kept:
+        assert redact_code(line) == line
+    assert redact_code('SMTP_PASSWORD = "hunter2-smtp"') == 'SMTP_PASSWORD = "[REDACTED:a5375c54e2f8]"'
+    assert redact_code("db: {api_key: 'k3y-Value'}") == "db: {api_key: '" + redaction_marker("k3y-Value") + "'}"
+    token = "ghp_" + "a1" * 18
+    assert token not in redact_code(f"headers = {{'Authorization': '{token}'}}")

@@ -386,3 +386,54 @@ def test_store_from_schema_1_gains_the_scan_cache(tmp_path):
             "abc:app.py": {"findings": [], "error": None}
         }
         assert s.get_scans("bandit", "1.10", "cfg", ["abc:app.py"]) == {}
+
+
+def test_run_pipeline_mines_a_git_source_and_skips_otherwise(history, tmp_path):
+    import json
+
+    from secai.pipeline import Pipeline
+
+    report = Path(__file__).resolve().parent.parent / "examples" / "artifacts" / "bandit-results" / "bandit.json"
+    settings = history.settings.model_copy(deep=True)
+    settings.mine.scanners = ["bandit"]  # the others would only be asked their versions here
+    run_dir = tmp_path / "run"
+    res = Pipeline(run_dir, settings, artifacts=[report], stages=["parse", "mine"], source=history.repo.path).run()
+    mine_stage = next(s for s in res.stages if s.stage == "mine")
+    assert mine_stage.status == "done" and "fixed" in mine_stage.note
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    assert [json.loads(x)["id"] for x in lines] == [e.id for e in history.cold.events]
+    summary = json.loads((run_dir / "mine.json").read_text())
+    assert summary["commits_scanned"] == 11 and summary["scanner_processes"] == 0 and "events" not in summary
+    again = Pipeline(run_dir, settings, stages=["parse", "mine"], source=history.repo.path).run()
+    assert [s.status for s in again.stages if s.stage == "mine"] == ["cached"]
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    res = Pipeline(
+        tmp_path / "run2", history.settings, artifacts=[report], stages=["parse", "mine"], source=plain
+    ).run()
+    [skip] = [s for s in res.stages if s.stage == "mine"]
+    assert skip.status == "skipped" and "is not a git repository" in skip.note and str(plain) in skip.note
+
+
+def test_cli_json_has_the_fixed_keys_and_table_prints(history, tmp_path, monkeypatch, capsys):
+    import json
+
+    from secai.cli import main
+
+    monkeypatch.setenv("SECAI_HOME", str(history.settings.home_dir))
+    out = tmp_path / "events.json"
+    argv = ["mine", "--source", str(history.repo.path), "--scanners", "bandit", "--format", "json", "-o", str(out)]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    assert list(data)[:3] == ["commits_scanned", "scanner_processes", "events"]
+    assert data["commits_scanned"] == 11 and data["scanner_processes"] == 0
+    first = data["events"][0]
+    for key in ("kind", "commit", "date", "tool", "rule_id", "path", "line", "before", "after"):
+        assert key in first
+    assert main(["mine", "--source", str(history.repo.path), "--scanners", "bandit", "--max-commits", "3"]) == 0
+    shown = capsys.readouterr().out
+    assert "fixed" in shown and "B506" in shown and "lib/runner.py" in shown and "scanner processes: 0" in shown
+    assert main(["mine", "--source", str(tmp_path), "--scanners", "bandit"]) == 2
+    assert main(["mine", "--source", str(history.repo.path), "--scanners", "nosuch"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "not a git repository" in err[0] and "nosuch" in err[1]

@@ -31,6 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--branch", help="branch the artifacts come from (decides whether they may feed training)")
     p.add_argument("--pr", type=int, help="pull request number the artifacts come from (never trained on by default)")
     p.add_argument("--repo-name", dest="repo_name", help="owner/name recorded for local artifacts")
+    p.add_argument("--source", metavar="DIR", help="the git checkout the findings come from (mined for past fixes)")
     # GitHub fetch options (with --repo)
     p.add_argument("--run-id", type=int)
     p.add_argument("--workflow")
@@ -72,6 +73,7 @@ def _run_one(run_dir: Path, settings: Settings, args, artifacts=None, meta=None)
         stages=_stages(args),
         publish=False if args.no_publish else None,
         progress=not args.no_progress,
+        source=Path(args.source) if args.source else None,
     )
 
 

@@ -4,7 +4,8 @@ Findings are matched by (tool, rule) and location mapped through the diff, in th
 mapped line (unchanged code, shifted or not), by the text of the flagged line anywhere in the file
 (a moved line), and inside the commit's rewrite of the flagged lines (edited, still flagged). What
 stays unmatched before the commit disappeared; after it, appeared. A disappearance is a fix only
-when the commit changed lines within `near` lines of it and added no suppression marker for it.
+when the commit changed lines within `near` lines of it (or, for a Terraform resource, added a
+reference to it: graph checks are fixed that way) and added no suppression marker for it.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def compare_file(
 
     for b in gone:
         s = span(b)
-        hunks = lm.hunks_near_before(s[0], s[1], near) if s else list(all_hunks)
+        hunks = (lm.hunks_near_before(s[0], s[1], near) or _referring_hunks(lm, s[0])) if s else list(all_hunks)
         if not hunks:
             _count(res.not_fixes, "no change near it")
             continue
@@ -150,6 +151,19 @@ def compare_file(
         hunks = lm.hunks_near_after(m.line, m.line, 0)
         res.outcomes.append(Outcome("suppressed", None, "after", m.line, m.line, hunks, m))
     return res
+
+
+_TF_RESOURCE = re.compile(r'^\s*resource\s+"([\w-]+)"\s+"([\w-]+)"')
+
+
+def _referring_hunks(lm: LineMap, line: int) -> list[Hunk]:
+    """Hunks that add a reference to the Terraform resource declared on `line` (`aws_s3_bucket.logs`):
+    graph checks (Checkov's CKV2_*) are fixed by a new resource that points at the flagged one."""
+    m = _TF_RESOURCE.match(lm.before[line - 1]) if 0 < line <= len(lm.before) else None
+    if m is None:
+        return []
+    ref = re.compile(rf"\b{re.escape(m.group(1))}\.{re.escape(m.group(2))}\b")
+    return [h for h in lm.hunks if any(ref.search(lm.after[j]) for j in range(h.b1, h.b2))]
 
 
 def _take(pool: list[Finding], b: Finding, accept) -> Finding | None:

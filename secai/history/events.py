@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from secai.history.diffmap import LineMap, edit_for, window
 from secai.history.walk import CommitMeta, author_id
-from secai.ingest.redact import redact_text
+from secai.ingest.redact import redact_code, redact_text
 
 if TYPE_CHECKING:
     from secai.history.compare import Outcome
@@ -74,7 +74,7 @@ class MinedEvent(BaseModel):
     #: Suppressed events: the marker added (nosec, checkov:skip, ...) and its justification text.
     marker: str | None = None
     justification: str | None = None
-    #: True when a secret-looking value was replaced in the texts (so `edit` may not match the blob).
+    #: True when a secret-looking value was replaced in a text (then `edit` may not match the blob).
     redacted: bool = False
 
     def with_id(self) -> MinedEvent:
@@ -137,11 +137,11 @@ def build_event(
     f, marker = o.finding, o.marker
     redacted = False
 
-    def red(text: str | None) -> str | None:
+    def red(text: str | None, code: bool = False) -> str | None:
         nonlocal redacted
         if not text:
             return text
-        out = redact_text(text)
+        out = redact_code(text) if code else redact_text(text)
         redacted = redacted or out != text
         return out
 
@@ -165,13 +165,13 @@ def build_event(
         line=o.line,
         end_line=o.end_line,
         after_line=after_line,
-        before=red(before_text),
+        before=red(before_text, True),
         before_start=before_start,
-        after=red(after_text),
+        after=red(after_text, True),
         after_start=after_start,
         edit=EditBlock(
-            search=red(edit.search) or "",
-            replace=red(edit.replace) or "",
+            search=red(edit.search, True) or "",
+            replace=red(edit.replace, True) or "",
             start_line=edit.start_line,
             end_line=edit.end_line,
         )

@@ -458,5 +458,75 @@ def _drop_moves(found: list, skipped: Counter[str]) -> list:
     return [x for i, x in enumerate(found) if i not in drop]
 
 
+def select_scanners(settings: Settings, names: list[str] | None = None) -> tuple[list[Scanner], list[str]]:
+    """The scanners to mine with, and a note per one left out. Named scanners (argument, or the
+    `mine.scanners` setting) must be available; by default every installed one is used."""
+    from secai.scanners.registry import SCANNERS, get_scanner
+
+    wanted = names or settings.mine.scanners
+    chosen, notes = [], []
+    for name in wanted or list(SCANNERS):
+        try:
+            scanner = get_scanner(name, settings)
+        except ValueError as e:
+            raise SecaiError(f"--scanners: {e}") from None
+        why = scanner.unavailable_reason()
+        if why is None:
+            chosen.append(scanner)
+        elif wanted:
+            raise SecaiError(f"--scanners: {scanner.name} cannot run: {why}")
+        else:
+            notes.append(f"{scanner.name} left out: {why}")
+    return chosen, notes
+
+
+def mine_all(
+    settings: Settings,
+    *,
+    source: str | Path | None = None,
+    repo: str | None = None,
+    branch: str | None = None,
+    since: str | None = None,
+    max_commits: int | None = None,
+    scanner_names: list[str] | None = None,
+) -> MineResult:
+    """History mining of `source` and/or the fixes between `repo`'s processed workflow runs."""
+    with Store(settings.store_path) as store:
+        if source:
+            scanners, notes = select_scanners(settings, scanner_names)
+            result = mine(source, settings, scanners, branch=branch, since=since, max_commits=max_commits, store=store)
+            result.notes[:0] = notes
+        else:
+            result = MineResult(source="", branch=branch or "main", head="")
+        if repo:
+            from secai.history.workflow import workflow_events
+
+            wf = workflow_events(store, repo, result.branch, settings, source=source)
+            result.events += wf.events
+            result.notes += wf.notes
+            for reason, n in wf.skipped.items():
+                result.skipped[f"workflow runs: {reason}"] = n
+    return result
+
+
+def mine_inputs(source: Path | None, settings: Settings, repo: str | None) -> tuple[str | None, list]:
+    """Why the `mine` stage has nothing to do (or None), and what its result depends on: the
+    branch head, the settings, each scanner's version and rules, and the stored workflow runs."""
+    if source is None:
+        return "no --source given", []
+    try:
+        git = Git(source)
+        branch, head = resolve_branch(git, None)
+    except SecaiError as e:
+        return f"--source is not a git repository with commits ({e})", []
+    scanners, notes = select_scanners(settings)
+    key: list = [str(Path(source).resolve()), branch, head, settings.mine.model_dump(), notes]
+    key += [(s.name, s.version(), s.config_id()) for s in scanners]
+    if repo and settings.store_path.exists():
+        with Store(settings.store_path) as store:
+            key.append([(r["run_id"], r["head_sha"]) for r in store.processed_runs(repo, branch)])
+    return None, key
+
+
 def summarize(events: Iterable[MinedEvent], by: Callable[[MinedEvent], tuple] = lambda e: (e.kind,)) -> dict:
     return dict(sorted(Counter(by(e) for e in events).items()))

@@ -141,6 +141,55 @@ def _redact(text: str | None, secrets: list[str]) -> str | None:
     return _text(_ASSIGNMENT.sub(_assignment, _TOKEN.sub(_token, data)))
 
 
+# Source code is not prose: `http_tokens = "required"` sets an option and `password =
+# os.environ["DB_PASSWORD"]` reads one, and the prose rule would garble both. In code (mined history
+# windows and edits), an assignment to a secret-named key is redacted only when its value is a
+# quoted literal that looks like a secret: two or more kinds of character (lower, upper, digit,
+# other), no spaces, not a URL without credentials, not a template (`${...}`, `{{...}}`, `%(...)`).
+_CODE_ASSIGNMENT = re2.compile(
+    (
+        rf"(?i)([{_WORD}.-]*(?:{_KEY_NAMES})[{_WORD}.-]*[\"']?[{_SPACE}]*(?::=|=>|:|=)[{_SPACE}]*[bru]?)"
+        r"(?:\"([^\"\n]{6,200})\"|'([^'\n]{6,200})')"
+    ).encode()
+)
+_TEMPLATE_MARKS = ("${", "{{", "%(", "[REDACTED")
+
+
+def _looks_secret(value: str) -> bool:
+    if any(c.isspace() for c in value) or any(m in value for m in _TEMPLATE_MARKS):
+        return False
+    if value.startswith(("http://", "https://")) and "@" not in value:
+        return False
+    kinds = (
+        any(c.islower() for c in value)
+        + any(c.isupper() for c in value)
+        + any(c.isdigit() for c in value)
+        + any(not c.isalnum() for c in value)
+    )
+    return kinds >= 2
+
+
+def _code_assignment(m) -> bytes:
+    quote = b'"' if m.group(2) is not None else b"'"
+    value = m.group(2) if m.group(2) is not None else m.group(3)
+    if not _looks_secret(_text(value)):
+        return m.group(0)
+    return m.group(1) + quote + _marker_bytes(value) + quote
+
+
+def redact_code(text: str | None, secrets: list[str] | tuple[str, ...] = ()) -> str | None:
+    """Redact source code (see above): given secrets, known tokens, token formats, and quoted
+    secret-looking literals assigned to secret-named keys. Equal secrets get equal markers, so a
+    before/after pair stays consistent."""
+    if not text:
+        return text
+    for s in _secret_list(secrets):
+        if s in text:
+            text = text.replace(s, redaction_marker(s))
+    data = _TOKEN.sub(_token, _utf8(text))
+    return _text(_CODE_ASSIGNMENT.sub(_code_assignment, data))
+
+
 class Redactor:
     """Redacts with one list of secret values. Results are remembered per text, because report
     text repeats (the same rule help on every result), so keep one per document, not forever."""

@@ -53,3 +53,47 @@ def print_findings_table(findings: list[Finding], file: IO[str] | None = None) -
         summary.add_row(Text(tool), *(str(c[s.value]) for s in SEVERITY_ORDER), str(sum(c.values())))
     summary.add_row("[bold]all[/]", *(str(sev[s.value]) for s in SEVERITY_ORDER), str(len(findings)))
     console.print(summary)
+
+
+_KIND_STYLE = {"fixed": "green", "introduced": "red", "suppressed": "yellow", "disappeared": "cyan"}
+
+
+def print_mined_events(result, file: IO[str] | None = None, limit: int = 200) -> None:
+    """The events of `secai-runner mine` (newest last), then counts by kind and tool."""
+    console = Console(file=file, soft_wrap=False, width=None if file is None else 200)
+    events = result.events
+    table = Table(title=f"{len(events)} events in {result.commits_scanned} commits of {result.branch or '?'}")
+    for col in ("kind", "commit", "date", "tool", "rule", "where", "subject"):
+        table.add_column(col, overflow="fold")
+    for e in events[-limit:]:
+        table.add_row(
+            Text(e.kind, style=_KIND_STYLE.get(e.kind)),
+            Text(e.commit[:10]),
+            Text(e.date[:10]),
+            Text(e.tool),
+            Text(e.rule_id),
+            Text(e.path + (f":{e.line}" if e.line else "")),
+            Text((e.justification or e.subject)[:70] if e.kind == "suppressed" else e.subject[:70]),
+        )
+    console.print(table)
+    if len(events) > limit:
+        console.print(f"(the newest {limit} of {len(events)}; --format json for all)")
+    counts: dict[str, Counter] = {}
+    for e in events:
+        counts.setdefault(e.tool, Counter())[e.kind] += 1
+    kinds = ["fixed", "introduced", "suppressed", "disappeared"]
+    summary = Table(title="by tool and kind")
+    summary.add_column("tool")
+    for k in kinds:
+        summary.add_column(k, justify="right")
+    for tool, c in sorted(counts.items()):
+        summary.add_row(Text(tool), *(str(c[k]) for k in kinds))
+    console.print(summary)
+    console.print(
+        f"scanner processes: {result.scanner_processes}   files scanned: {result.blobs_scanned}   "
+        f"from cache: {result.blobs_cached}"
+    )
+    for note in result.notes:
+        console.print(Text(f"note: {note}"))
+    for reason, n in result.skipped.items():
+        console.print(Text(f"skipped: {reason}: {n}"))
