@@ -190,10 +190,11 @@ class Pipeline:
         def run():
             if why:
                 raise _Stop(why)
+            from secai.history.events import write_events
             from secai.history.mine import mine_all, summarize
 
             res = mine_all(self.settings, source=self.source, repo=self.meta.repo)
-            atomic_write_text(self.run_dir / "events.jsonl", "".join(e.model_dump_json() + "\n" for e in res.events))
+            write_events(self.run_dir, res.events)
             summary = {k: v for k, v in res.to_json().items() if k != "events"}
             summary["counts"] = {
                 f"{k[0]}/{k[1]}": n for k, n in summarize(res.events, lambda e: (e.kind, e.tool)).items()

@@ -400,8 +400,11 @@ def test_run_pipeline_mines_a_git_source_and_skips_otherwise(history, tmp_path):
     res = Pipeline(run_dir, settings, artifacts=[report], stages=["parse", "mine"], source=history.repo.path).run()
     mine_stage = next(s for s in res.stages if s.stage == "mine")
     assert mine_stage.status == "done" and "fixed" in mine_stage.note
+    from secai.history.events import read_events
+
     lines = (run_dir / "events.jsonl").read_text().splitlines()
     assert [json.loads(x)["id"] for x in lines] == [e.id for e in history.cold.events]
+    assert read_events(run_dir) == history.cold.events
     summary = json.loads((run_dir / "mine.json").read_text())
     assert summary["commits_scanned"] == 11 and summary["scanner_processes"] == 0 and "events" not in summary
     again = Pipeline(run_dir, settings, stages=["parse", "mine"], source=history.repo.path).run()

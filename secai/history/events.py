@@ -7,8 +7,10 @@ run folder holds one per line (docs/mining.md).
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,9 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from secai.history.diffmap import LineMap, edit_for, window
 from secai.history.walk import CommitMeta, author_id
 from secai.ingest.redact import redact_code, redact_text
+from secai.run.folder import atomic_write_text
 
 if TYPE_CHECKING:
     from secai.history.compare import Outcome
+
+log = logging.getLogger("secai")
 
 #: Windows longer than this (minified code) make no useful example.
 MAX_WINDOW_CHARS = 20_000
@@ -88,6 +93,36 @@ class MinedEvent(BaseModel):
 def event_json(e: MinedEvent) -> dict:
     """The stable JSON shape (`mine --format json`, events.jsonl)."""
     return e.model_dump(mode="json")
+
+
+EVENTS = "events.jsonl"
+
+
+def write_events(run_dir: str | Path, events: list[MinedEvent]) -> Path:
+    path = Path(run_dir) / EVENTS
+    atomic_write_text(path, "".join(e.model_dump_json() + "\n" for e in events))
+    return path
+
+
+def read_events(run_dir: str | Path) -> list[MinedEvent]:
+    """A run folder's events; a line that is not a valid event is left out with a warning naming it."""
+    path = Path(run_dir) / EVENTS
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as e:
+        log.warning("%s: unreadable (%s); treated as missing", path, str(e)[:200])
+        return []
+    out = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(MinedEvent.model_validate_json(line))
+        except ValueError:
+            log.warning("%s: line %d is not a valid event; left out", path, i)
+    return out
 
 
 @dataclass(frozen=True)
