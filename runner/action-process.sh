@@ -5,6 +5,18 @@
 # Pull request data never trains (`train: auto`) and never publishes.
 set -euo pipefail
 
+# Bundle contents, finding text and model output are untrusted: nothing secai prints may act as a
+# workflow command, so commands stay stopped, under a token no input can know, until the step ends.
+resume="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+echo "::stop-commands::$resume"
+trap 'echo "::$resume::"' EXIT
+fail() {
+  trap - EXIT
+  echo "::$resume::"
+  echo "::error::$1"
+  exit 1
+}
+
 bundle="$RUNNER_TEMP/secai-in/$INPUT_BUNDLE_NAME"
 secai() { "$SECAI_PY" -m secai.cli "$@"; }
 
@@ -26,8 +38,7 @@ PY
 )"
 IFS='|' read -r repo pr kind <<< "$info"
 if [ "$repo" != "$GITHUB_REPOSITORY" ]; then
-  echo "::error::secai: the bundle is for repository '$repo', not $GITHUB_REPOSITORY; refusing it"
-  exit 1
+  fail "secai: the bundle is for repository '$repo', not $GITHUB_REPOSITORY; refusing it"
 fi
 
 runs="$("$SECAI_PY" -c 'from secai.config import load_settings; print(load_settings().runs_dir)')"

@@ -1,4 +1,4 @@
-"""Logging to stderr, with every known token masked out of every line."""
+"""Logging to stderr: every known token masked out of every line, and every line one line."""
 
 from __future__ import annotations
 
@@ -19,9 +19,19 @@ def mask_tokens(text: str) -> str:
     return text
 
 
+def escape_data(text: str) -> str:
+    """Text as part of one log line, escaped the way GitHub's actions toolkit escapes workflow
+    command data: `%`, CR and LF become `%25`, `%0D` and `%0A`. A file or zip entry name with line
+    breaks can then never start a line the runner reads as a command (`::add-mask::`,
+    `::stop-commands::`, `::error title=...::`)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
 class _MaskingFormatter(logging.Formatter):
+    """Every log line: known tokens masked, line breaks escaped (messages carry untrusted names)."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return mask_tokens(super().format(record))
+        return escape_data(mask_tokens(super().format(record)))
 
 
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:

@@ -473,6 +473,7 @@ def test_process_runs_the_pipeline_and_comments(tmp_path, pr_event, tiny_model, 
     assert [("uses" in s, s.get("id")) for s in steps] == [(True, None), (False, "venv"), (False, "process")]
     proc = r.run_step(steps[2])
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    _stopped(proc.stdout)
 
     run_dir = Path(r.steps["process"]["run-dir"])
     assert (run_dir / "analysis.jsonl").is_file() and (run_dir / "comment.md").is_file()
@@ -484,6 +485,26 @@ def test_process_runs_the_pipeline_and_comments(tmp_path, pr_event, tiny_model, 
     assert gh.state.token not in proc.stdout + proc.stderr
 
 
+def _stopped(output: str) -> str:
+    """The resume token of a step's output that stops workflow commands on its first line and
+    resumes them on its last (issue 16.5); fails otherwise."""
+    lines = output.strip().splitlines()
+    m = re.fullmatch(r"::stop-commands::([0-9a-f]{32})", lines[0])
+    assert m and lines[-1] == f"::{m.group(1)}::", (lines[0], lines[-1])
+    return m.group(1)
+
+
+def test_collect_and_process_steps_stop_workflow_commands(tmp_path, pr_event):
+    tokens = []
+    for n in range(2):
+        (tmp_path / str(n)).mkdir()
+        r = make_runner(tmp_path / str(n), pr_event, paths="scan-results/bandit-results")
+        proc = r.run_collect()
+        assert proc.returncode == 0, proc.stderr
+        tokens.append(_stopped(proc.stdout))
+    assert tokens[0] != tokens[1]  # random each time: an input cannot know it
+
+
 def test_process_refuses_a_bundle_of_another_repository(tmp_path, pr_event):
     from secai.ingest.bundle import BundleMeta, write_bundle
 
@@ -493,4 +514,8 @@ def test_process_refuses_a_bundle_of_another_repository(tmp_path, pr_event):
     step = next(s for s in action()["runs"]["steps"] if s.get("id") == "process")
     proc = r.run_step(step)
     assert proc.returncode == 1
-    assert "the bundle is for repository 'evil/other', not acme/webapp; refusing it" in proc.stdout
+    token = _stopped("\n".join(proc.stdout.splitlines()[:-1]))
+    assert proc.stdout.splitlines()[-2:] == [
+        f"::{token}::",  # commands resume so that the error annotation shows
+        "::error::secai: the bundle is for repository 'evil/other', not acme/webapp; refusing it",
+    ]

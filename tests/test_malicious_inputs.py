@@ -116,3 +116,57 @@ def test_ingest_goes_on_after_every_kind_of_bad_input(tmp_path):
     formats = sorted(r.format for r in res.reports)
     # Both good reports were read, whatever else failed.
     assert len(formats) == 2, res.reports
+
+
+COMMANDS = "\n::add-mask::leak\n::error title=Approved::looks fine\n::stop-commands::x\n"
+
+
+def _workflow_command_lines(text: str) -> list[str]:
+    """Lines the Actions runner would read as workflow commands (it trims whitespace first)."""
+    return [line for line in text.splitlines() if line.strip().startswith("::")]
+
+
+def test_file_and_entry_names_with_line_breaks_print_no_workflow_commands(tmp_path):
+    """`parse` (and the collect step) log file names, zip entry names and finding text: each log
+    line and table cell stays one line, so no name can start a line with `::` (issue 16.5)."""
+    import os
+    import subprocess
+    import sys
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / f"r{COMMANDS}x.json").write_text("not json")
+    _zip(reports / "a.zip", [(f"e{COMMANDS}y.json", b"not json", None)])
+    bandit = {**GOOD_BANDIT, "results": [{"filename": f"a{COMMANDS}.py", "test_id": "B1", "issue_text": COMMANDS}]}
+    (reports / "bandit.json").write_text(json.dumps(bandit))
+    proc = subprocess.run(
+        [sys.executable, "-m", "secai.cli", "parse", str(reports)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    out = proc.stdout + proc.stderr
+    assert "%0A::add-mask::leak%0A" in out  # the names are still shown, escaped like GitHub's toolkit
+    assert _workflow_command_lines(out) == []
+
+
+def test_glob_matches_through_symbolic_links_are_refused(tmp_path, monkeypatch):
+    """A scanned tree may plant links (`scans/link.json -> /etc/...`, a linked folder): the
+    collect step's globs skip them instead of reading where they point (issue 16, Low)."""
+    from secai.commands.collect import expand_paths
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.json").write_text(json.dumps(GOOD_BANDIT))
+    scans = tmp_path / "work" / "scans"
+    scans.mkdir(parents=True)
+    (scans / "real.json").write_text(json.dumps(GOOD_BANDIT))
+    (scans / "link.json").symlink_to(outside / "secret.json")
+    (scans / "linked").symlink_to(outside)
+    monkeypatch.chdir(tmp_path / "work")
+    paths, problems = expand_paths(["scans/**/*.json", str(tmp_path / "work" / "scans" / "*.json")])
+    assert paths == ["scans/real.json", str(scans / "real.json")]
+    assert sorted(p.path for p in problems) == sorted(
+        ["scans/link.json", "scans/linked/secret.json", str(scans / "link.json")]
+    )
+    assert all(p.message == "symbolic link; skipped" for p in problems)

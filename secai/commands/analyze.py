@@ -40,6 +40,8 @@ def print_analysis_table(findings, analyses, file: IO[str] | None = None) -> Non
     from rich.table import Table
     from rich.text import Text
 
+    from secai.log import escape_data
+
     by_fp = {f.fingerprint: f for f in findings}
     console = Console(file=file, width=None if file is None else 200)
     table = Table(title=f"{len(analyses)} findings analysed", show_lines=True)
@@ -50,10 +52,10 @@ def print_analysis_table(findings, analyses, file: IO[str] | None = None) -> Non
         f = by_fp.get(a.fingerprint)
         # Text objects: finding and model text is shown literally, never as rich markup.
         table.add_row(
-            Text(f.short() if f else a.fingerprint),
+            Text(escape_data(f.short() if f else a.fingerprint)),
             Text(a.verdict + (" (cached)" if a.cached else ""), style=style.get(a.verdict)),
-            Text(a.risk[:400] + (" [facts truncated]" if a.truncated else "")),
-            Text(a.remediation[:400]),
+            Text(escape_data(a.risk[:400]) + (" [facts truncated]" if a.truncated else "")),
+            Text(escape_data(a.remediation[:400])),
         )
     console.print(table)
 

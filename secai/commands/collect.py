@@ -195,7 +195,9 @@ def verify_pr_number(ctx: Context, claimed: int, settings: Settings, api_url: st
 
 
 def expand_paths(patterns: list[str]) -> tuple[list[str], list[Problem]]:
-    """Globs expand (sorted, `**` recursive); plain paths pass through for ingest to judge."""
+    """Globs expand (sorted, `**` recursive); plain paths pass through for ingest to judge. A glob
+    match that is, or lies under, a symbolic link below the pattern's fixed part is refused: the
+    scanned tree (a pull request's) chooses those names, and a link could point anywhere."""
     out: list[str] = []
     problems: list[Problem] = []
     for pat in patterns:
@@ -206,10 +208,21 @@ def expand_paths(patterns: list[str]) -> tuple[list[str], list[Problem]]:
             matches = sorted(glob.glob(pat, recursive=True))
             if not matches:
                 problems.append(Problem(pat, "no files match this pattern", "warning"))
-            out.extend(m for m in matches if m not in out)
+            for m in matches:
+                if _through_link(m, pat):
+                    problems.append(Problem(m, "symbolic link; skipped", "warning"))
+                elif m not in out:
+                    out.append(m)
         elif pat not in out:
             out.append(pat)
     return out, problems
+
+
+def _through_link(match: str, pattern: str) -> bool:
+    """Whether `match` or a folder between it and the fixed start of `pattern` is a symbolic link."""
+    fixed = Path(pattern[: _GLOB_CHARS.search(pattern).start()]).parent
+    path = Path(match)
+    return any(p.is_symlink() for p in (path, *path.parents) if len(p.parts) > len(fixed.parts))
 
 
 def _fetch_run(

@@ -54,15 +54,17 @@ def run(args, settings: Settings) -> int:
         from rich.markup import escape
         from rich.table import Table
 
+        from secai.log import escape_data
+
         table = Table(title=f"{args.repo}: {len(summary.runs)} run(s) fetched")
         for col in ("run", "branch", "event", "artifacts", "findings", "problems", "folder"):
             table.add_column(col)
         for r in summary.runs:
             table.add_row(
                 str(r.id),
-                escape(r.head_branch or ""),
-                r.event or "",
-                escape(", ".join(r.artifacts)),
+                escape(escape_data(r.head_branch or "")),
+                escape(escape_data(r.event or "")),
+                escape(escape_data(", ".join(r.artifacts))),
                 str(r.findings),
                 str(len(r.errors)),
                 escape(r.run_dir or ""),

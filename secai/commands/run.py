@@ -147,6 +147,9 @@ def _run_bundle(bundle: Path, settings: Settings, args):
 def _print_result(res) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from secai.log import escape_data
 
     console = Console(stderr=False)
     table = Table(title=f"secai run: {res.run_dir}")
@@ -154,7 +157,9 @@ def _print_result(res) -> None:
         table.add_column(col)
     for s in res.stages:
         style = {"failed": "red", "skipped": "yellow", "cached": "dim"}.get(s.status)
-        table.add_row(s.stage, f"[{style}]{s.status}[/]" if style else s.status, f"{s.seconds:.1f}", s.note[:100])
+        # A note may quote file names and finding text: literal, on one line.
+        note = Text(escape_data(s.note[:100]))
+        table.add_row(s.stage, f"[{style}]{s.status}[/]" if style else s.status, f"{s.seconds:.1f}", note)
     console.print(table)
     console.print(f"findings: {res.findings}   parse errors: {res.parse_errors}")
     if res.eval:

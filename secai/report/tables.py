@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from secai.findings import SEVERITY_ORDER, Finding, count_by_severity
+from secai.log import escape_data
 
 _STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
@@ -30,13 +31,14 @@ def print_findings_table(findings: list[Finding], file: IO[str] | None = None) -
     for col in ("severity", "tool", "id", "title", "where"):
         table.add_column(col, overflow="fold")
     for f in sorted(findings, key=lambda f: (order[f.severity.value], f.tool, f.primary_id())):
-        # Finding text is untrusted: Text() shows it literally instead of reading rich markup in it.
+        # Finding text is untrusted: Text() shows it literally instead of reading rich markup in it,
+        # and escape_data keeps each cell on one line (no line of its own for a workflow command).
         table.add_row(
             Text(f.severity.value, style=_STYLE[f.severity.value]),
-            Text(f.tool),
-            Text(f.primary_id()),
-            Text((f.title or "")[:80]),
-            Text(_where(f)),
+            Text(escape_data(f.tool)),
+            Text(escape_data(f.primary_id())),
+            Text(escape_data((f.title or "")[:80])),
+            Text(escape_data(_where(f))),
             style="dim" if f.suppressed else None,
         )
     console.print(table)
@@ -50,7 +52,7 @@ def print_findings_table(findings: list[Finding], file: IO[str] | None = None) -
     for f in findings:
         per_tool.setdefault(f.tool, Counter())[f.severity.value] += 1
     for tool, c in sorted(per_tool.items()):
-        summary.add_row(Text(tool), *(str(c[s.value]) for s in SEVERITY_ORDER), str(sum(c.values())))
+        summary.add_row(Text(escape_data(tool)), *(str(c[s.value]) for s in SEVERITY_ORDER), str(sum(c.values())))
     summary.add_row("[bold]all[/]", *(str(sev[s.value]) for s in SEVERITY_ORDER), str(len(findings)))
     console.print(summary)
 
