@@ -8,7 +8,7 @@ import subprocess
 
 import requests
 import yaml
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template_string, request
 
 admin = Flask(__name__)
 
@@ -22,6 +22,11 @@ def db():
 def require_admin(user) -> None:
     if not user.is_admin:
         raise PermissionError("admins only")
+
+
+@admin.route("/admin/")
+def welcome():
+    return render_template_string("<h1>Admin: {{ user }}</h1>", user=request.args.get("user", ""))
 
 
 @admin.route("/admin/settings", methods=["POST"])
@@ -45,12 +50,12 @@ def parse_filter(raw: str) -> dict:
 @admin.route("/admin/backup", methods=["POST"])
 def trigger_backup():
     target = request.form.get("target", "nightly")
-    subprocess.run(["backup-db", "--target", target], check=True)
+    subprocess.run(["/usr/local/bin/backup-db", "--target", target], check=True)
     return "started"
 
 
 def git_revision() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    out = subprocess.run(["/usr/bin/git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     return out.stdout.strip()
 
 

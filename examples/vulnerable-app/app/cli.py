@@ -7,14 +7,25 @@ import tempfile
 
 import yaml
 
+LOCK_FILE = os.path.join(tempfile.gettempdir(), "app-cli.lock")
+
+
+def acquire_lock() -> bool:
+    try:
+        fd = os.open(LOCK_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
 
 def rotate_logs(log_dir: str) -> None:
     conf = os.path.join(log_dir, "logrotate.conf")
-    subprocess.run(["logrotate", "-f", conf], check=True)
+    subprocess.run(["/usr/sbin/logrotate", "-f", conf], check=True)
 
 
 def disk_usage(path: str) -> str:
-    return subprocess.run(["du", "-sh", path], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(["/usr/bin/du", "-sh", path], capture_output=True, text=True, check=True).stdout
 
 
 def load_fixture(path: str) -> dict:

@@ -3,13 +3,16 @@ import hashlib
 import hmac
 import json
 import os
+import tempfile
 
 import jwt
-from flask import Flask, abort, request
+import requests
+from flask import Flask, abort, render_template_string, request
 
 hooks = Flask(__name__)
 
 HOOK_SECRET = os.environ.get("HOOK_SECRET", "")
+SPOOL_DIR = os.path.join(tempfile.gettempdir(), "hooks-spool")
 
 
 def signature_ok(body: bytes, signature: str) -> bool:
@@ -23,6 +26,20 @@ def read_claims(token: str) -> dict:
 
 def replay_event(blob: bytes) -> dict:
     return json.loads(blob)
+
+
+def spool_path(event_id: str) -> str:
+    return os.path.join(SPOOL_DIR, event_id + ".json")
+
+
+def fetch_schema(source: str) -> bytes:
+    return requests.get(f"https://schemas.example.com/hooks/{source}.json", timeout=10).content
+
+
+@hooks.route("/hooks/")
+def index():
+    source = request.args.get("source", "all")
+    return render_template_string("<p>Webhooks for {{ source }}</p>", source=source)
 
 
 @hooks.route("/hooks/<source>", methods=["POST"])

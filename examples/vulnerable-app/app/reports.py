@@ -1,4 +1,5 @@
 # INTENTIONALLY INSECURE reports service for secai's scanner fixtures. Never deploy.
+import contextlib
 import hashlib
 import json
 import os
@@ -8,12 +9,13 @@ import tempfile
 
 import requests
 import yaml
-from flask import Flask, abort, request
+from flask import Flask, abort, render_template_string, request
 
 reports = Flask(__name__)
 
 RATES_URL = "https://rates.example.com/latest"
 REPORTS_DB_PASSWORD = os.environ["REPORTS_DB_PASSWORD"]
+EXPORT_DIR = os.path.join(tempfile.gettempdir(), "report-exports")
 
 
 def db():
@@ -37,6 +39,20 @@ def fetch_exchange_rates() -> dict:
     return requests.get(RATES_URL, timeout=10).json()
 
 
+def fetch_logo(url: str) -> bytes:
+    return requests.get(url, timeout=10).content
+
+
+def export_path(report: str) -> str:
+    return f"{EXPORT_DIR}/{report}.csv"
+
+
+@reports.route("/reports/title")
+def report_title():
+    title = request.args.get("title", "Monthly report")
+    return render_template_string("<h1>{{ title }}</h1>", title=title)
+
+
 @reports.route("/reports/monthly")
 def monthly_totals():
     month = request.args.get("month", "")
@@ -51,8 +67,13 @@ def pdf_scratch() -> str:
     return path
 
 
+def cleanup_scratch(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
 def render_pdf(html_path: str, out_path: str) -> None:
-    subprocess.call(["wkhtmltopdf", html_path, out_path])
+    subprocess.call(["/usr/bin/wkhtmltopdf", html_path, out_path])
 
 
 def load_cached_rows(blob: bytes) -> list:

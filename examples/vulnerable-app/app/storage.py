@@ -36,8 +36,19 @@ def staging_path(name: str) -> str:
     return staged
 
 
+def remove_blob(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def download_blob(url: str) -> bytes:
+    return requests.get(url, timeout=30).content
+
+
 def compress_archive(folder: str, archive: str) -> None:
-    subprocess.check_call(["tar", "-czf", archive, "-C", folder, "."])
+    subprocess.check_call(["/bin/tar", "-czf", archive, "-C", folder, "."])
 
 
 def upload_to_cdn(path: str, upload_url: str) -> int:

@@ -5,6 +5,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev
 COPY requirements.txt /srv/requirements.txt
 RUN pip install -r /srv/requirements.txt
 COPY app /srv/app
+EXPOSE 8080
 WORKDIR /srv
 RUN useradd --system --uid 10001 worker
 USER worker

@@ -17,12 +17,12 @@ def tmp_dump_path() -> str:
 def dump_database(name: str) -> str:
     out = tmp_dump_path()
     with open(out, "wb") as fh:
-        subprocess.check_call(["mysqldump", "--single-transaction", name], stdout=fh)
+        subprocess.check_call(["/usr/bin/mysqldump", "--single-transaction", name], stdout=fh)
     return out
 
 
 def list_snapshots() -> list:
-    listing = subprocess.run(["ls", "-1t", BACKUP_DIR], capture_output=True, text=True, check=True)
+    listing = subprocess.run(["/bin/ls", "-1t", BACKUP_DIR], capture_output=True, text=True, check=True)
     return listing.stdout.split()
 
 

@@ -9,6 +9,8 @@ resource "aws_instance" "batch" {
   ami           = "ami-0fake0000batch000"
   instance_type = "c6i.large"
   subnet_id     = var.private_subnet_id
+  monitoring    = true
+  ebs_optimized = true
 
   metadata_options {
     http_tokens = "required"
@@ -25,6 +27,7 @@ resource "aws_ebs_volume" "batch_scratch" {
   size              = 200
   type              = "gp3"
   encrypted         = true
+  kms_key_id        = aws_kms_key.batch.arn
 }
 
 resource "aws_sqs_queue" "batch_jobs" {
@@ -42,8 +45,22 @@ resource "aws_cloudwatch_log_group" "batch" {
 resource "aws_s3_bucket" "batch_results" {
   bucket = "vulnerable-app-batch-results-example"
 
+  logging {
+    target_bucket = var.access_log_bucket
+    target_prefix = "batch-results/"
+  }
+
   versioning {
     enabled = true
+  }
+
+  server_side_encryption_configuration {
+    rule {
+      apply_server_side_encryption_by_default {
+        sse_algorithm     = "aws:kms"
+        kms_master_key_id = aws_kms_key.batch.arn
+      }
+    }
   }
 }
 

@@ -4,6 +4,8 @@ resource "aws_instance" "worker" {
   ami           = "ami-0fake0000worker00"
   instance_type = "t3.small"
   subnet_id     = var.private_subnet_id
+  monitoring    = true
+  ebs_optimized = true
 
   metadata_options {
     http_endpoint = "enabled"
@@ -26,6 +28,7 @@ resource "aws_ebs_volume" "worker_data" {
   size              = 50
   type              = "gp3"
   encrypted         = true
+  kms_key_id        = var.ebs_kms_key_arn
 
   tags = {
     Name = "worker-data"
@@ -37,6 +40,8 @@ resource "aws_instance" "bastion" {
   instance_type               = "t3.micro"
   associate_public_ip_address = true
   vpc_security_group_ids      = [aws_security_group.bastion.id]
+  monitoring                  = true
+  ebs_optimized               = true
 
   metadata_options {
     http_tokens = "required"
@@ -56,4 +61,5 @@ resource "aws_ebs_volume" "bastion_home" {
   availability_zone = "us-east-1b"
   size              = 10
   encrypted         = true
+  kms_key_id        = var.ebs_kms_key_arn
 }

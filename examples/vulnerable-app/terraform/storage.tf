@@ -3,8 +3,22 @@
 resource "aws_s3_bucket" "reports" {
   bucket = "vulnerable-app-reports-example"
 
+  server_side_encryption_configuration {
+    rule {
+      apply_server_side_encryption_by_default {
+        sse_algorithm     = "aws:kms"
+        kms_master_key_id = var.reports_kms_key_arn
+      }
+    }
+  }
+
   versioning {
     enabled = true
+  }
+
+  logging {
+    target_bucket = var.access_log_bucket
+    target_prefix = "reports/"
   }
 }
 
@@ -22,6 +36,20 @@ resource "aws_s3_bucket" "backups" {
 
   versioning {
     enabled = true
+  }
+
+  logging {
+    target_bucket = var.access_log_bucket
+    target_prefix = "backups/"
+  }
+
+  server_side_encryption_configuration {
+    rule {
+      apply_server_side_encryption_by_default {
+        sse_algorithm     = "aws:kms"
+        kms_master_key_id = aws_kms_key.backups.arn
+      }
+    }
   }
 }
 

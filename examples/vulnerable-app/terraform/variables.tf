@@ -9,3 +9,16 @@ variable "private_subnet_id" {
   type    = string
   default = "subnet-0fake0000example1"
 }
+
+variable "ebs_kms_key_arn" {
+  type = string
+}
+
+variable "access_log_bucket" {
+  type    = string
+  default = "vulnerable-app-access-logs-example"
+}
+
+variable "reports_kms_key_arn" {
+  type = string
+}
