@@ -209,8 +209,9 @@ class Pipeline:
         self._stage("mine", inputs, run)
 
     def analyze(self) -> None:
+        trusted = may_train(self.meta, self.settings)[0]  # whose cached analyses it may reuse
         inputs = hash_value(
-            [_file_hash(self.run_dir, "findings.json"), self.settings.analyze.model_dump(), self._model_key()]
+            [_file_hash(self.run_dir, "findings.json"), self.settings.analyze.model_dump(), self._model_key(), trusted]
         )
 
         def run():
@@ -219,7 +220,9 @@ class Pipeline:
             findings = read_findings(self.run_dir)
             if not findings:
                 raise _Stop("no findings to analyze")
-            analyses = analyze_findings(findings, self.settings, model=self.model_name, progress=self.progress)
+            analyses = analyze_findings(
+                findings, self.settings, model=self.model_name, trusted=trusted, progress=self.progress
+            )
             files.write_analysis(self.run_dir, analyses)
             cached = sum(1 for a in analyses if a.cached)
             return ["analysis.jsonl"], f"{len(analyses)} analyses, {cached} from cache"

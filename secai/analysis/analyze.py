@@ -1,7 +1,8 @@
 """Batched, cached analysis of findings with the base (or a given) model.
 
-Each distinct finding is analysed once per model revision and prompt version: results are cached
-in the SQLite store by fingerprint. Findings not in the cache are rendered as ChatML prompts and
+Each distinct prompt is analysed once per model revision and prompt version: results are cached
+in the SQLite store by the rendered prompt's hash, and a run that may train reuses only what such
+runs wrote (an untrusted run cannot plant an answer for a trusted one). Findings not in the cache are rendered as ChatML prompts and
 generated greedily by `generate_batched`: prompts are processed in sorted order, each reusing the
 keys and values of what it shares with the previous one, and decode as one batch
 (docs/analyze-speed.md has the measurements behind each choice).
@@ -9,6 +10,7 @@ keys and values of what it shares with the previous one, and decode as one batch
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -52,7 +54,15 @@ class PreparedPrompt(BaseModel):
 
 def cache_version(settings: Settings) -> str:
     """Prompt version plus the generation settings that change the output."""
-    return f"{PROMPT_VERSION}/max_tokens={settings.analyze.max_tokens}"
+    a = settings.analyze
+    return f"{PROMPT_VERSION}/max_tokens={a.max_tokens}/max_prompt_tokens={a.max_prompt_tokens}"
+
+
+def prompt_key(finding: Finding) -> str:
+    """The cache key of a finding's analysis: the hash of its rendered prompt (every fact the model
+    sees, message text included), so no other text can be given this finding's cached answer."""
+    text = f"{SYSTEM_PROMPT}\0{render_facts(finding).text}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _context_length(model_path) -> int | None:
@@ -343,15 +353,18 @@ def analyze_findings(
     *,
     model: ResolvedModel | str | None = None,
     no_cache: bool = False,
+    trusted: bool = False,
     progress: bool = True,
     loaded: tuple[Any, Any] | None = None,
     stats: GenerationStats | None = None,
 ) -> list[Analysis]:
     """One `Analysis` per distinct finding (by fingerprint), in input order.
 
-    `model` is a resolved model or a model name (default `settings.model.name`); `loaded` is an
-    already loaded `(model, tokenizer)` of that model, to skip loading it again; `stats`, when
-    given, receives the prefill/decode figures of the generation.
+    `model` is a resolved model or a model name (default `settings.model.name`); `trusted`: the
+    run may train (`secai.run.meta.may_train`), so it reuses only cached analyses that trusted runs
+    wrote, and what it writes is marked trusted; `loaded` is an already loaded `(model,
+    tokenizer)` of that model, to skip loading it again; `stats`, when given, receives the
+    prefill/decode figures of the generation.
     """
     unique = _unique_findings(findings)
     if not unique:
@@ -363,10 +376,15 @@ def analyze_findings(
     use_cache = settings.analyze.cache and not no_cache
 
     results: dict[str, Analysis] = {}
+    keys = {f.fingerprint: prompt_key(f) for f in unique}
     with Store(settings.store_path) as store:
         if use_cache:
-            for fp, data in store.get_analyses([f.fingerprint for f in unique], key, version).items():
-                results[fp] = Analysis.model_validate({**data, "cached": True})
+            cached = store.get_analyses(keys.values(), key, version, trusted=trusted)
+            for f in unique:
+                if (data := cached.get(keys[f.fingerprint])) is not None:
+                    results[f.fingerprint] = Analysis.model_validate(
+                        {**data, "fingerprint": f.fingerprint, "cached": True}
+                    )
         todo = [f for f in unique if f.fingerprint not in results]
         if todo:
             lm, tokenizer = loaded if loaded is not None else load(runtime)
@@ -398,7 +416,8 @@ def analyze_findings(
                         well_formed=parsed.well_formed,
                     )
                 results.update(fresh)
-                store.put_analyses({fp: a.model_dump(exclude={"cached"}) for fp, a in fresh.items()}, key, version)
+                entries = {keys[fp]: a.model_dump(exclude={"cached"}) for fp, a in fresh.items()}
+                store.put_analyses(entries, key, version, trusted=trusted)
                 bar.advance(len(batch))
 
             try:

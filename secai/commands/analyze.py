@@ -63,6 +63,7 @@ def print_analysis_table(findings, analyses, file: IO[str] | None = None) -> Non
 def run(args, settings: Settings) -> int:
     from secai.analysis.analyze import analyze_findings
     from secai.ingest.collect import collect, log_problems
+    from secai.run.meta import RunMeta, may_train
 
     if args.batch_size is not None:
         settings.analyze.batch_size = args.batch_size
@@ -70,8 +71,14 @@ def run(args, settings: Settings) -> int:
         settings.analyze.max_tokens = args.max_tokens
     result = collect(args.paths, settings.limits)
     log_problems(result)
+    trusted = may_train(RunMeta(event="local"), settings)[0]  # the operator's own files
     analyses = analyze_findings(
-        result.findings, settings, model=args.model, no_cache=args.no_cache, progress=not getattr(args, "quiet", False)
+        result.findings,
+        settings,
+        model=args.model,
+        no_cache=args.no_cache,
+        trusted=trusted,
+        progress=not getattr(args, "quiet", False),
     )
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:

@@ -17,8 +17,9 @@ from typing import Any
 
 from secai.errors import SecaiError
 
-#: 2 added `scan_cache`. Older stores gain the new tables when opened; nothing else changes.
-SCHEMA_VERSION = 2
+#: 2 added `scan_cache`; 3 replaced `analysis_cache` (keyed by fingerprint) with `analyses` (keyed
+#: by the prompt's hash and the writer's trust). Older stores are brought up to date when opened.
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,13 +47,16 @@ CREATE TABLE IF NOT EXISTS run_findings (
     fingerprint TEXT NOT NULL,
     PRIMARY KEY (repo, run_id, fingerprint)
 );
-CREATE TABLE IF NOT EXISTS analysis_cache (
-    fingerprint TEXT NOT NULL,
+-- Keyed by the rendered prompt's hash; `trusted` says whether a run that may train wrote it.
+DROP TABLE IF EXISTS analysis_cache;
+CREATE TABLE IF NOT EXISTS analyses (
+    prompt_sha256 TEXT NOT NULL,
     model_id TEXT NOT NULL,
     prompt_version TEXT NOT NULL,
+    trusted INTEGER NOT NULL,
     result TEXT NOT NULL,
     created_at REAL NOT NULL,
-    PRIMARY KEY (fingerprint, model_id, prompt_version)
+    PRIMARY KEY (prompt_sha256, model_id, prompt_version, trusted)
 );
 CREATE TABLE IF NOT EXISTS scan_cache (
     scanner TEXT NOT NULL,
@@ -221,25 +225,35 @@ class Store:
         return {r[0] for r in rows}
 
     # -- analysis cache --------------------------------------------------------------------------
-    def get_analyses(self, fingerprints: Iterable[str], model_id: str, prompt_version: str) -> dict[str, dict]:
-        fps = list(fingerprints)
+    def get_analyses(
+        self, prompt_hashes: Iterable[str], model_id: str, prompt_version: str, *, trusted: bool
+    ) -> dict[str, dict]:
+        """Cached analyses by prompt hash. A trusted run reads only what trusted runs wrote; an
+        untrusted run reads either (a trusted entry first)."""
+        keys = list(dict.fromkeys(prompt_hashes))
         out: dict[str, dict] = {}
-        for i in range(0, len(fps), 500):
-            chunk = fps[i : i + 500]
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
             q = ",".join("?" * len(chunk))
-            for fp, result in self._db.execute(
-                f"SELECT fingerprint, result FROM analysis_cache WHERE model_id=? AND prompt_version=? AND fingerprint IN ({q})",
-                (model_id, prompt_version, *chunk),
-            ):
-                out[fp] = json.loads(result)
+            rows = self._db.execute(
+                "SELECT prompt_sha256, result FROM analyses WHERE model_id=? AND prompt_version=? AND trusted>=?"
+                f" AND prompt_sha256 IN ({q}) ORDER BY trusted",
+                (model_id, prompt_version, int(trusted), *chunk),
+            )
+            for key, result in rows:  # trusted rows last: they win
+                out[key] = json.loads(result)
         return out
 
-    def put_analyses(self, items: dict[str, dict], model_id: str, prompt_version: str) -> None:
+    def put_analyses(self, items: dict[str, dict], model_id: str, prompt_version: str, *, trusted: bool) -> None:
         now = time.time()
+        rows = [
+            (k, model_id, prompt_version, int(trusted), json.dumps(r, sort_keys=True), now) for k, r in items.items()
+        ]
         with self._tx() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO analysis_cache(fingerprint, model_id, prompt_version, result, created_at) VALUES (?, ?, ?, ?, ?)",
-                [(fp, model_id, prompt_version, json.dumps(r, sort_keys=True), now) for fp, r in items.items()],
+                "INSERT OR REPLACE INTO analyses(prompt_sha256, model_id, prompt_version, trusted, result, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
             )
 
     # -- scan cache (history mining) -------------------------------------------------------------
