@@ -53,3 +53,7 @@ class ScannerError(SecaiError):
         self.scanner = scanner
         self.problem = problem
         super().__init__(f"{scanner}: {problem}")
+
+
+class GitError(SecaiError):
+    """A repository that cannot be read as asked (history mining); the message names it."""

@@ -49,6 +49,16 @@ def load(text):
 def compute(expr):
     return eval(expr)
 """
+EXTRA = """def keep():
+    return 0
+
+
+def legacy(expr):
+    value = expr.strip()
+    if not value:
+        return None
+    return eval(value)
+"""
 UTIL = """def first():
     return 1
 
@@ -89,7 +99,7 @@ def history(tmp_path_factory) -> History:
     sha["add"] = repo.commit(
         "add app",
         {"app.py": APP, "lib/run.py": RUNNER, "old.py": "def f(x):\n    return eval(x)\n", "util.py": UTIL}
-        | {"setup.py": payload, "conftest.py": payload},
+        | {"setup.py": payload, "conftest.py": payload, "extra.py": EXTRA},
     )
     fixed = APP.replace("return eval(expr)", "return ast.literal_eval(expr)").replace(
         "import subprocess", "import ast\nimport subprocess"
@@ -122,10 +132,13 @@ def history(tmp_path_factory) -> History:
     sha["config"] = repo.commit(
         "skip B506", {".bandit": "[bandit]\nskips = B506\n", "pyproject.toml": "[tool.bandit]\nskips = ['B506']\n"}
     )
+    sha["drop"] = repo.commit("drop the legacy helper", {"extra.py": "def keep():\n    return 0\n"})
+    doc = '"""Run commands. A `# nosec B602` comment is how bandit is told; not here."""\n'
+    sha["mention"] = repo.commit("document", {"lib/runner.py": doc + RUNNER.replace("eval(expr)", "int(expr)")})
     repo.git("checkout", "-q", "-b", "feature")
     sha["side"] = repo.commit(
         "safe yaml",
-        {"lib/runner.py": RUNNER.replace("eval(expr)", "int(expr)").replace("yaml.load(", "yaml.safe_load(")},
+        {"lib/runner.py": doc + RUNNER.replace("eval(expr)", "int(expr)").replace("yaml.load(", "yaml.safe_load(")},
     )
     repo.git("checkout", "-q", "main")
     sha["unrelated"] = repo.commit("docs", {"README.md": "hi\n"})
@@ -145,7 +158,7 @@ def history(tmp_path_factory) -> History:
 
 def test_one_scanner_process_mines_the_whole_history(history):
     res = history.cold
-    assert res.commits_scanned == 11 and res.scanner_processes == 1 and res.blobs_cached == 0
+    assert res.commits_scanned == 13 and res.scanner_processes == 1 and res.blobs_cached == 0
     assert res.branch == "main" and res.head == history.sha["merge"]
 
 
@@ -159,6 +172,7 @@ def test_fix_found_with_windows_edit_and_commit_facts(history):
         ("B404", "app.py", 1),
         ("B602", "app.py", 5),
         ("B307", "app.py", 9),
+        ("B307", "extra.py", 9),
         ("B506", "lib/run.py", 5),
         ("B307", "lib/run.py", 9),
         ("B307", "old.py", 2),
@@ -199,6 +213,13 @@ def test_deletion_and_moves_are_not_fixes(history):
     assert history.events("delete") == [] and history.events("reorder") == [] and history.events("split") == []
     assert history.cold.skipped["file deleted (not a fix)"] == 1
     assert history.cold.skipped["moved to another file (not a fix)"] == 1
+    # Deleting the function that holds the flagged line removes code; it does not fix it (twice: the
+    # dropped helper, and the function that moved to risky.py).
+    assert history.events("drop") == [] and history.cold.skipped["disappeared, not a fix: code removed around it"] == 2
+
+
+def test_a_marker_quoted_in_a_docstring_is_no_suppression(history):
+    assert history.events("mention") == []
 
 
 def test_nosec_is_a_suppression_with_its_justification(history):
@@ -251,7 +272,7 @@ def test_second_run_uses_the_cache_and_spawns_no_scanner(history):
         and [e.commit for e in res.events] == [history.sha["merge"]]
     )
     res = mine(history.repo.path, history.settings, [Bandit(history.settings)], since="2023-11-22")
-    assert res.commits_scanned == 4 and res.scanner_processes == 0  # marker, config, docs, merge
+    assert res.commits_scanned == 6 and res.scanner_processes == 0  # marker ... merge
 
 
 def test_shallow_clone_mines_what_it_can(history, tmp_path):
@@ -406,7 +427,7 @@ def test_run_pipeline_mines_a_git_source_and_skips_otherwise(history, tmp_path):
     assert [json.loads(x)["id"] for x in lines] == [e.id for e in history.cold.events]
     assert read_events(run_dir) == history.cold.events
     summary = json.loads((run_dir / "mine.json").read_text())
-    assert summary["commits_scanned"] == 11 and summary["scanner_processes"] == 0 and "events" not in summary
+    assert summary["commits_scanned"] == 13 and summary["scanner_processes"] == 0 and "events" not in summary
     again = Pipeline(run_dir, settings, stages=["parse", "mine"], source=history.repo.path).run()
     assert [s.status for s in again.stages if s.stage == "mine"] == ["cached"]
     plain = tmp_path / "plain"
@@ -429,7 +450,7 @@ def test_cli_json_has_the_fixed_keys_and_table_prints(history, tmp_path, monkeyp
     assert main(argv) == 0
     data = json.loads(out.read_text())
     assert list(data)[:3] == ["commits_scanned", "scanner_processes", "events"]
-    assert data["commits_scanned"] == 11 and data["scanner_processes"] == 0
+    assert data["commits_scanned"] == 13 and data["scanner_processes"] == 0
     first = data["events"][0]
     for key in ("kind", "commit", "date", "tool", "rule_id", "path", "line", "before", "after"):
         assert key in first

@@ -81,9 +81,12 @@ def test_two_runs_give_the_fix_between_their_commits(tmp_path):
         )
         assert "os.system(cmd)" in ev.before and "subprocess.run" in ev.after
         assert ev.subject == "run: no shell"
-        # The edit spans the hunks near the finding (the import and the call) and rebuilds the file.
-        assert ev.edit.search.endswith("    os.system(cmd)") and ev.edit.replace.startswith("import subprocess")
-        assert APP.replace(ev.edit.search, ev.edit.replace) == fixed
+        # The edit is the rewrite of the flagged line (the import added above is in the window).
+        assert (ev.edit.search, ev.edit.replace) == (
+            "    os.system(cmd)",
+            "    subprocess.run(cmd.split(), check=True)",
+        )
+        assert "import subprocess" in ev.after
         assert res.skipped == {"disappeared, not a fix: its file did not change": 1}
 
         # Without the repository (ordered by the workflow runs' times): both disappeared, no code.

@@ -12,15 +12,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 from secai.findings import Finding
 from secai.history.diffmap import Hunk, LineMap
-from secai.history.suppress import Marker, markers_in
+from secai.history.suppress import Marker, comments, markers_in
+
+#: A change of more lines than this around a flagged line is a rewrite unless a line like the
+#: flagged one is still there; a deletion of more than DELETE_LINES lines is a removal. Deleting a
+#: function is not fixing it (and makes no useful example).
+REWRITE_LINES = 8
+DELETE_LINES = 3
 
 
 @dataclass
 class Outcome:
-    kind: str  # fixed | introduced | suppressed
+    kind: str  # fixed | introduced | suppressed; "gone": disappeared, no fix (kept to recognise moves)
     finding: Finding | None  # None for a marker with no finding the scanner reported
     side: str  # "before" or "after": which file the finding (or marker) line belongs to
     line: int | None
@@ -66,10 +73,11 @@ def compare_file(
     lm: LineMap,
     *,
     near: int,
+    path: str = "",
     marker_tools: set[str] | frozenset[str] = frozenset(),
 ) -> FileComparison:
     """Compare the findings of a file that exists on both sides (an added file: `before` empty and
-    `lm.before` empty)."""
+    `lm.before` empty); `path` (the after path) tells how comments are written."""
     res = FileComparison()
     free_after = list(after)
     pairs: list[tuple[Finding, Finding]] = []
@@ -108,8 +116,16 @@ def compare_file(
     used_markers: set[int] = set()
     all_hunks = lm.hunks
 
+    said: dict[int, str] | None = None
+
     def markers_near(hunks: list[Hunk]) -> list[Marker]:
-        return markers_in(lm.added_lines(hunks))
+        nonlocal said
+        added = lm.added_lines(hunks)
+        if not any(_MARKER_HINT.search(text) for _, text in added):
+            return []
+        if said is None:
+            said = comments(lm.after, path)
+        return markers_in([(n, said[n]) for n, _ in added if n in said])
 
     # A finding the scanner now reports as suppressed (Checkov's skip comments, SARIF suppressions).
     for b, a in pairs:
@@ -126,17 +142,28 @@ def compare_file(
         hunks = (lm.hunks_near_before(s[0], s[1], near) or _referring_hunks(lm, s[0])) if s else list(all_hunks)
         if not hunks:
             _count(res.not_fixes, "no change near it")
+            res.outcomes.append(Outcome("gone", b, "before", *s, text=line_text(lm.before, b)))
             continue
         marker = _marker_for(markers_near(hunks), b)
         if marker is not None:
             used_markers.add(marker.line)
             res.outcomes.append(Outcome("suppressed", b, "before", *(s or (None, None)), hunks, marker))
             continue
-        res.outcomes.append(Outcome("fixed", b, "before", *(s or (None, None)), hunks, text=line_text(lm.before, b)))
+        why = _rewritten(lm, b, after) if s else None
+        if why:
+            _count(res.not_fixes, why)
+            res.outcomes.append(Outcome("gone", b, "before", *s, text=line_text(lm.before, b)))
+            continue
+        # The edit: the hunks that touch the flagged lines themselves when there are any (not an
+        # unrelated block added a line above), else the change near them.
+        own = lm.hunks_near_before(s[0], s[1], 0) if s else []
+        res.outcomes.append(
+            Outcome("fixed", b, "before", *(s or (None, None)), own or hunks, text=line_text(lm.before, b))
+        )
 
     for a in free_after:
         s = span(a)
-        hunks = lm.hunks_near_after(s[0], s[1], near) if s else list(all_hunks)
+        hunks = (lm.hunks_near_after(s[0], s[1], 0) or lm.hunks_near_after(s[0], s[1], near)) if s else list(all_hunks)
         kind = "suppressed" if a.suppressed else "introduced"
         marker = _marker_for(markers_near(hunks), a) if a.suppressed else None
         if marker:
@@ -151,6 +178,36 @@ def compare_file(
         hunks = lm.hunks_near_after(m.line, m.line, 0)
         res.outcomes.append(Outcome("suppressed", None, "after", m.line, m.line, hunks, m))
     return res
+
+
+_MARKER_HINT = re.compile(r"nosec|nosemgrep|checkov:skip|trivy:ignore|tfsec:ignore|noqa|gitleaks:allow|allowlist", re.I)
+
+
+def _rewritten(lm: LineMap, b: Finding, after: list[Finding]) -> str | None:
+    """Why a finding whose own line the commit changed is not fixed by that change, or None: the
+    rewritten code still has the rule's finding, or the change is large and keeps nothing like the
+    flagged line (the code was removed or rewritten, not fixed)."""
+    line = span(b)[0]
+    if lm.map(line) is not None:
+        return None  # its line stayed: the change near it is the fix (a check added above, ...)
+    for h in lm.hunks_near_before(line, line, 0):
+        if not h.a1 <= line - 1 < h.a2:
+            continue
+        if any(_key(a) == _key(b) and span(a) and h.b1 < span(a)[0] <= max(h.b2, h.b1 + 1) for a in after):
+            return "rewritten, the rule still reported there"
+        if h.b1 == h.b2 and h.a2 - h.a1 > DELETE_LINES:
+            return "code removed around it"
+        if h.a2 - h.a1 > REWRITE_LINES:
+            flagged = _SPACE.sub(" ", lm.before[line - 1]).strip()
+            if not any(_similar(flagged, lm.after[j]) for j in range(h.b1, min(h.b2, h.b1 + 200))):
+                return "code rewritten around it"
+    return None
+
+
+def _similar(a: str, b: str) -> bool:
+    b = _SPACE.sub(" ", b).strip()
+    sm = SequenceMatcher(None, a, b, autojunk=False)
+    return sm.real_quick_ratio() >= 0.5 and sm.quick_ratio() >= 0.5 and sm.ratio() >= 0.5
 
 
 _TF_RESOURCE = re.compile(r'^\s*resource\s+"([\w-]+)"\s+"([\w-]+)"')

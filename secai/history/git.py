@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from secai.errors import SecaiError
+from secai.errors import GitError
 
 _HEX = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
@@ -29,10 +29,6 @@ _CONFIG = (
     "protocol.allow=never",
     "core.quotePath=false",
 )
-
-
-class GitError(SecaiError):
-    pass
 
 
 def is_sha(text: str) -> bool:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from secai.config import Settings
 from secai.errors import SecaiError
 from secai.findings import Finding, assign_fingerprints, finding_json
-from secai.history.compare import Outcome, compare_file
+from secai.history.compare import Outcome, compare_file, line_text, span
 from secai.history.diffmap import LineMap
 from secai.history.events import MinedEvent, Where, build_event
 from secai.history.git import BlobReader, Git
@@ -389,9 +389,16 @@ def _compare_pair(
 ) -> list[tuple[_Pair, LineMap, Outcome, dict[int, str]]]:
     b, a = pair.before, pair.after
     if a is None:
-        if b is not None and scans.findings.get(b.key):
-            skipped["file deleted (not a fix)"] += len(scans.findings[b.key])
-        return []
+        gone = scans.findings.get(b.key) if b is not None else None
+        if not gone or b is None:
+            return []
+        skipped["file deleted (not a fix)"] += len(gone)
+        lines = texts.lines(b.blob) or []
+        lm = LineMap(lines, [])
+        return [
+            (pair, lm, Outcome("gone", f, "before", *(span(f) or (None, None)), text=line_text(lines, f)), {})
+            for f in gone
+        ]
     if (b is not None and b.key in scans.errors) or a.key in scans.errors:
         return []
     before = scans.findings.get(b.key, []) if b is not None else []
@@ -404,7 +411,9 @@ def _compare_pair(
         skipped["file unreadable"] += 1
         return []
     lm = LineMap(before_lines, after_lines)
-    comp = compare_file(before, after, lm, near=settings.mine.near_lines, marker_tools=tools & {pair.scanner.name})
+    comp = compare_file(
+        before, after, lm, near=settings.mine.near_lines, path=a.path, marker_tools=tools & {pair.scanner.name}
+    )
     for reason, n in comp.not_fixes.items():
         skipped[f"disappeared, not a fix: {reason}"] += n
     fps = {}
@@ -443,19 +452,19 @@ def _where(pair: _Pair) -> Where:
 
 def _drop_moves(found: list, skipped: Counter[str]) -> list:
     """A flagged line that left one file and arrived in another in the same commit moved: neither a
-    fix nor an introduction."""
+    fix nor an introduction. Disappearances that are no fix ("gone") only serve this matching."""
     arrivals: dict[tuple, list[int]] = {}
     for i, (_, _, o, _) in enumerate(found):
         if o.kind == "introduced" and o.text and o.finding is not None:
             arrivals.setdefault((o.finding.tool, o.finding.rule_id, o.text), []).append(i)
     drop: set[int] = set()
     for i, (_, _, o, _) in enumerate(found):
-        if o.kind == "fixed" and o.text and o.finding is not None:
+        if o.kind in ("fixed", "gone") and o.text and o.finding is not None:
             match = arrivals.get((o.finding.tool, o.finding.rule_id, o.text))
             if match:
                 drop.update((i, match.pop()))
                 skipped["moved to another file (not a fix)"] += 1
-    return [x for i, x in enumerate(found) if i not in drop]
+    return [x for i, x in enumerate(found) if i not in drop and x[2].kind != "gone"]
 
 
 def select_scanners(settings: Settings, names: list[str] | None = None) -> tuple[list[Scanner], list[str]]:

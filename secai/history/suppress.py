@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from dataclasses import dataclass
 
 _ID = r"[A-Za-z0-9_][\w.\-/]*"
@@ -52,10 +54,15 @@ class Marker:
         )
 
 
+_QUOTED = re.compile(r"`[^`]*`|\"[^\"]*\"|'[^']*'")
+
+
 def find_marker(text: str, line: int = 0) -> Marker | None:
-    """The suppression marker on one line of code, if any."""
+    """The suppression marker on one line of code (or in its comment), if any; a marker quoted in
+    the text (`` `# nosec` ``) is a mention, not a marker."""
     if not _QUICK.search(text):
         return None
+    text = _QUOTED.sub(" ", text)
     for name, tool, pattern in _MARKERS:
         m = pattern.search(text)
         if m is None:
@@ -68,8 +75,8 @@ def find_marker(text: str, line: int = 0) -> Marker | None:
 
 
 def markers_in(lines: list[tuple[int, str]]) -> list[Marker]:
-    """Markers on (line, text) pairs; a marker without a justification takes a comment line written
-    just above it, as in `# only in tests\\n# nosec B101`."""
+    """Markers in (line, comment) pairs; a marker without a justification takes a comment line
+    written just above it, as in `# only in tests\\n# nosec B101`."""
     out = []
     previous: tuple[int, str] | None = None
     for line, text in lines:
@@ -82,3 +89,42 @@ def markers_in(lines: list[tuple[int, str]]) -> list[Marker]:
             out.append(m)
         previous = (line, text)
     return out
+
+
+def comments(lines: list[str], path: str) -> dict[int, str]:
+    """The comment on each line that has one ({line: text from the comment sign on}): Python through
+    its tokenizer (a marker quoted in a string or a docstring is no marker), other files by the
+    first `#` or `//` outside quotes."""
+    if path.endswith((".py", ".pyw", ".pyi")):
+        found: dict[int, str] = {}
+        try:
+            for tok in tokenize.generate_tokens(io.StringIO("\n".join(lines) + "\n").readline):
+                if tok.type == tokenize.COMMENT:
+                    found[tok.start[0]] = tok.string
+            return found
+        except (tokenize.TokenError, SyntaxError, ValueError):
+            pass  # not valid Python (history has such commits): read it line by line
+    out = {}
+    for n, line in enumerate(lines, 1):
+        text = _comment_part(line)
+        if text:
+            out[n] = text
+    return out
+
+
+def _comment_part(line: str) -> str | None:
+    quote = None
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in "\"'`":
+            quote = c
+        elif c == "#" or line.startswith("//", i):
+            return line[i:]
+        i += 1
+    return None

@@ -168,7 +168,7 @@ def _with_code(
             skipped["file unreadable or over the size cap"] += len(fb) + len(fa)
             continue
         lm = LineMap(lb, la)
-        comp = compare_file(fb, fa, lm, near=cfg.near_lines, marker_tools=tools)
+        comp = compare_file(fb, fa, lm, near=cfg.near_lines, path=ch.new_path, marker_tools=tools)
         for reason, n in comp.not_fixes.items():
             skipped[f"disappeared, not a fix: {reason}"] += n
         if not comp.outcomes:
@@ -186,6 +186,8 @@ def _with_code(
             origin="workflow",
         )
         for o in comp.outcomes:
+            if o.kind == "gone":
+                continue
             ev = build_event(where, lm, o, fps, meta, key, cfg.context_lines)
             if ev is None:
                 skipped["window too long"] += 1
