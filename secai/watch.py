@@ -9,6 +9,7 @@ stopped. SIGTERM/SIGINT finish the current step, then the loop exits cleanly.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import signal
 import threading
 from collections.abc import Callable
@@ -32,17 +33,68 @@ def parse_only(run_dir: Path, settings: Settings) -> None:
     """Fetch already parsed the artifacts into `findings.json`; nothing more to do."""
 
 
-def default_processor() -> Processor:
-    """The pipeline when it is installed, else parse only."""
+#: How long one run's processing may take by default before its process is killed.
+RUN_TIMEOUT = 2 * 3600.0
+
+
+def default_processor(timeout: float = RUN_TIMEOUT) -> Processor:
+    """The pipeline in a child process that is killed after `timeout` seconds (a run that stalls,
+    whatever the reason, becomes a failure with backoff instead of stopping the watcher)."""
+    return PipelineProcessor(timeout)
+
+
+def _pipeline_child(run_dir: str, settings: dict, conn) -> None:
+    """In the child: run the pipeline over a fetched run folder and send back its result."""
+    from secai.log import setup_logging
+    from secai.pipeline import run_pipeline
+
+    setup_logging()
     try:
-        from secai.pipeline import run_pipeline
-    except ImportError:
-        return parse_only
+        folder = Path(run_dir)
+        res = run_pipeline(folder, Settings.model_validate(settings), artifacts=[folder / "inputs"], progress=False)
+        conn.send(("ok", res.model_dump(mode="json")))
+    except Exception as e:  # sent back whole: the parent records it as the run's failure
+        conn.send(("error", f"{type(e).__name__}: {e}"))
 
-    def pipeline(run_dir: Path, settings: Settings):
-        return run_pipeline(run_dir, settings, artifacts=[run_dir / "inputs"], progress=False)
 
-    return pipeline
+class PipelineProcessor:
+    """Runs the pipeline for one run folder in a fresh (spawned) process with a time limit."""
+
+    __name__ = "pipeline"
+
+    def __init__(self, timeout: float = RUN_TIMEOUT, target: Callable = _pipeline_child):
+        self.timeout = timeout
+        self.target = target
+
+    def __call__(self, run_dir: Path, settings: Settings):
+        from secai.pipeline import PipelineResult
+
+        ctx = multiprocessing.get_context("spawn")
+        receive, send = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=self.target, args=(str(run_dir), settings.model_dump(mode="json"), send))
+        child.start()
+        send.close()
+        answer = None
+        try:
+            ready = receive.poll(self.timeout)
+            if ready:
+                answer = receive.recv()
+        except EOFError:  # the child ended without an answer
+            pass
+        finally:
+            child.join(30 if ready else 0)  # an answering (or ended) child exits at once
+            if child.is_alive():
+                child.kill()
+                child.join()
+            receive.close()
+        if answer is None:
+            if not ready:
+                raise SecaiError(f"{run_dir}: processing took over {self.timeout:g} s; stopped")
+            raise SecaiError(f"{run_dir}: processing died (exit code {child.exitcode})")
+        kind, value = answer
+        if kind == "error":
+            raise SecaiError(f"{run_dir}: {value}")
+        return PipelineResult.model_validate(value)
 
 
 def _failed(result: object) -> str | None:

@@ -135,3 +135,51 @@ def test_cli_watch_once_parse_only_posts_pr_comments(gh, capsys):
 
 def test_default_processor_is_the_pipeline():
     assert default_processor().__name__ == "pipeline"
+
+
+def _hang(run_dir, settings, conn):
+    """A child that never answers, like a pipeline stuck on a hostile input."""
+    import time
+
+    time.sleep(600)
+
+
+def _crash(run_dir, settings, conn):
+    raise SystemExit(3)
+
+
+@requires_corpus
+def test_a_run_that_stalls_is_stopped_and_backed_off(gh):
+    """The per-run timeout (issue 16.4): the stuck child is killed, the run is recorded as failed
+    with a backoff, and the watcher goes on to the next run."""
+    from secai.watch import PipelineProcessor
+
+    server, settings, client = gh
+    stalled, crashed = _add_runs(server.state, 2)
+    w = Watcher("acme/app", settings, client=client, process=PipelineProcessor(0.5, target=_hang))
+    assert w.step(Store(settings.store_path)) is True
+    w.process = PipelineProcessor(60, target=_crash)
+    assert w.step(Store(settings.store_path)) is True
+    assert sorted(w.failed) == sorted([stalled["id"], crashed["id"]]) and w.processed == []
+    with Store(settings.store_path) as store:
+        first, second = (store.run_state("acme/app", r["id"]) for r in (stalled, crashed))
+    assert first["status"] == "failed" and "took over 0.5 s; stopped" in first["last_error"]
+    assert second["status"] == "failed" and "died (exit code 3)" in second["last_error"]
+
+
+@requires_corpus
+def test_the_pipeline_runs_in_a_child_process(gh, tiny_model):
+    """The default processor's child gets the settings and sends back the pipeline's result."""
+    from secai.watch import PipelineProcessor
+
+    server, settings, client = gh
+    settings.model.name = str(tiny_model)
+    server.state.add_pull("acme/app", 4, "feat", "d" * 40)
+    [run] = _add_runs(server.state, 1, branch="feat", sha="d" * 40, event="pull_request", pr=4)  # no training
+    settings.analyze.max_tokens = 8
+    w = Watcher("acme/app", settings, client=client, process=PipelineProcessor(600))
+    res_dir = settings.runs_dir / f"gh-acme-app-{run['id']}"
+    with Store(settings.store_path) as store:
+        assert w.step(store) is True
+    assert w.processed == [run["id"]], w.failed
+    assert (res_dir / "analysis.jsonl").is_file() and (res_dir / "comment.md").is_file()

@@ -21,18 +21,26 @@ def add_parser(sub) -> None:
     p.add_argument("--artifact", action="append", dest="patterns", metavar="GLOB")
     p.add_argument("--parse-only", action="store_true", help="fetch and parse; do not run the pipeline")
     p.add_argument("--comment", action="store_true", help="post the sticky comment on PR runs")
+    p.add_argument(
+        "--run-timeout",
+        type=float,
+        default=120.0,
+        metavar="MINUTES",
+        help="stop a run's processing after this long and record a failure (default 120)",
+    )
     p.add_argument("--api-url", help="GitHub API base URL (default $GITHUB_API_URL or github.api_url)")
     p.set_defaults(func=run)
 
 
 def run(args, settings: Settings) -> int:
     from secai.github.client import GitHub
-    from secai.watch import Watcher, install_signal_handlers, parse_only
+    from secai.errors import SecaiError
+    from secai.watch import Watcher, default_processor, install_signal_handlers, parse_only
 
     if args.interval <= 0:
-        from secai.errors import SecaiError
-
         raise SecaiError("--interval must be a positive number of seconds")
+    if args.run_timeout <= 0:
+        raise SecaiError("--run-timeout must be a positive number of minutes")
     client = GitHub(settings, api_url=args.api_url)
 
     def comment(run, run_dir: Path) -> None:
@@ -46,7 +54,7 @@ def run(args, settings: Settings) -> int:
         args.repo,
         settings,
         client=client,
-        process=parse_only if args.parse_only else None,
+        process=parse_only if args.parse_only else default_processor(args.run_timeout * 60),
         interval=args.interval,
         on_processed=comment if args.comment else None,
         workflow=args.workflow,
