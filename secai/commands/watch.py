@@ -33,8 +33,8 @@ def add_parser(sub) -> None:
 
 
 def run(args, settings: Settings) -> int:
-    from secai.github.client import GitHub
     from secai.errors import SecaiError
+    from secai.github.client import GitHub
     from secai.watch import Watcher, default_processor, install_signal_handlers, parse_only
 
     if args.interval <= 0:
