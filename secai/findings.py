@@ -118,6 +118,8 @@ class Location(BaseModel):
     path: Annotated[str, AfterValidator(normalize_path)]
     start_line: int | None = None
     end_line: int | None = None
+    #: 1-based, when the scanner gives one: two results of one rule on one line are two issues.
+    start_column: int | None = None
     snippet: str | None = None
 
 
@@ -185,7 +187,8 @@ class Finding(BaseModel):
         )
 
     def dedupe_key(self) -> tuple:
-        """Same identity and same line: the same finding reported twice (merged SARIF, SARIF + JSON)."""
+        """Same identity and same line: candidates for the same finding reported twice (merged
+        SARIF, SARIF + JSON); `dedupe` also compares their columns."""
         return self.identity() + (_dedupe_line(self.location),)
 
     def primary_id(self) -> str:
@@ -295,24 +298,34 @@ def assign_fingerprints(findings: list[Finding]) -> list[Finding]:
     """Give each finding a stable fingerprint.
 
     The fingerprint hashes what identifies a finding (tool, rule, path, package, advisory, URL) but
-    not its line number. Findings that share all of that in one file are told apart by their
-    order of appearance (the approach of GitHub's `primaryLocationLineHash`), so inserting or
-    removing unrelated lines does not change any fingerprint.
+    not its line or column. Findings that share all of that in one file are told apart by their
+    order of appearance by line (the approach of GitHub's `primaryLocationLineHash`), so inserting
+    or removing unrelated lines does not change any fingerprint. Several such findings on one line
+    (one rule at two columns) share the line's ordinal and are told apart by column order
+    (`3`, `3.1`, ...), so the first of them keeps the fingerprint it had when they were merged.
     """
     groups: dict[tuple, list[Finding]] = defaultdict(list)
     for f in findings:
         groups[f.identity() + (f.primary_id(),)].append(f)
     for key, members in groups.items():
-        members.sort(key=_start_line)  # stable: equal lines keep their order of appearance
+        members.sort(key=_position)  # stable: equal positions keep their order of appearance
         prefix = "\x1f".join(key)  # identity() and primary_id() give strings only
-        for ordinal, f in enumerate(members):
-            text = f"{prefix}\x1f{ordinal}\x1f".encode("utf-8", "surrogatepass")
+        ordinal, same_line, previous = -1, 0, None
+        for f in members:
+            line = f.location.start_line if f.location else None
+            if line is not None and line == previous:
+                same_line += 1
+                tag = f"{ordinal}.{same_line}"
+            else:
+                ordinal, same_line, previous = ordinal + 1, 0, line
+                tag = str(ordinal)
+            text = f"{prefix}\x1f{tag}\x1f".encode("utf-8", "surrogatepass")
             f.fingerprint = hashlib.sha256(text).hexdigest()[:32]
     return findings
 
 
-def _start_line(f: Finding) -> int:
-    return (f.location.start_line or 0) if f.location else 0
+def _position(f: Finding) -> tuple[int, int]:
+    return ((f.location.start_line or 0), (f.location.start_column or 0)) if f.location else (0, 0)
 
 
 def _dedupe_line(loc: Location | None) -> int | None:
@@ -328,6 +341,8 @@ def _merge_into(keep: Finding, other: Finding) -> None:
     _update(keep, "references", unique(keep.references + other.references))
     if keep.package and other.package:
         _update(keep.package, "fixed_versions", unique(keep.package.fixed_versions + other.package.fixed_versions))
+    if keep.location and other.location and keep.location.start_column is None:
+        _update(keep.location, "start_column", other.location.start_column)
     known = {(i.url, i.method, i.param) for i in keep.instances}
     keep.instances.extend(i for i in other.instances if (i.url, i.method, i.param) not in known)
     for name in ("description", "remediation", "tool_version", "url"):
@@ -350,15 +365,29 @@ def _update(model: BaseModel, name: str, value: Any) -> None:
 
 def dedupe(findings: Iterable[Finding]) -> list[Finding]:
     """Collapse findings that are the same finding reported more than once, keeping the richest
-    facts of each copy, then assign fingerprints. Order of first appearance is kept."""
-    kept: dict[tuple, Finding] = {}
+    facts of each copy, then assign fingerprints. Order of first appearance is kept.
+
+    Copies are the same finding when they have the same identity (tool, rule, path, package and
+    version, URL) and line, and their columns agree. A copy without a column agrees with any
+    (a scanner's SARIF gives columns where its JSON does not) and takes the column of the copy it
+    merges with; results of one rule at two columns of one line stay two findings."""
+    kept: list[Finding] = []
+    by_line: dict[tuple, list[Finding]] = {}
     for f in findings:
-        key = f.dedupe_key()
-        if key in kept:
-            _merge_into(kept[key], f)
+        same_line = by_line.setdefault(f.dedupe_key(), [])
+        twin = next((k for k in same_line if _same_column(k, f)), None)
+        if twin is None:
+            same_line.append(f)
+            kept.append(f)
         else:
-            kept[key] = f
-    return assign_fingerprints(list(kept.values()))
+            _merge_into(twin, f)
+    return assign_fingerprints(kept)
+
+
+def _same_column(keep: Finding, other: Finding) -> bool:
+    mine = keep.location.start_column if keep.location else None
+    theirs = other.location.start_column if other.location else None
+    return mine is None or theirs is None or mine == theirs
 
 
 def finding_json(f: Finding) -> dict:

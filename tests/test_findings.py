@@ -213,3 +213,22 @@ _CWE_VALUES = st.recursive(
 @given(st.lists(_CWE_VALUES, max_size=4))
 def test_cwe_ids_reads_every_shape_like_the_general_loop(values):
     assert cwe_ids(*values) == _cwe_ids_reference(*values)
+
+
+def _at(line, column):
+    f = _code(line)
+    f.location.start_column = column
+    return f
+
+
+def test_one_rule_at_two_columns_of_a_line_is_two_findings_with_stable_fingerprints():
+    merged_before = dedupe([_code(5), _code(9)])  # the same results without columns
+    split = dedupe([_at(5, 20), _at(5, 3), _code(9)])
+    assert [(f.location.start_line, f.location.start_column) for f in split] == [(5, 20), (5, 3), (9, None)]
+    by_column = {f.location.start_column: f.fingerprint for f in split}
+    # the first column of line 5 and the finding after it keep the fingerprints they had
+    assert by_column[3] == merged_before[0].fingerprint and by_column[None] == merged_before[1].fingerprint
+    assert by_column[20] not in {f.fingerprint for f in merged_before}
+    shifted = dedupe([_at(15, 20), _at(15, 3), _code(19)])  # lines inserted above
+    assert [f.fingerprint for f in shifted] == [f.fingerprint for f in split]
+    assert len(dedupe([_at(5, 3), _at(5, 3)])) == 1  # same column: the same finding twice

@@ -173,7 +173,7 @@ def _bad_inputs(tmp_path):
     return {
         truncated: "invalid JSON at line",
         latin1: "not valid UTF-8",
-        wrong_shape: "malformed bandit report",
+        wrong_shape: "bandit: malformed item skipped, results[0]: ValueError: result without test_id or filename",
         unknown: "not a report format secai knows",
         broken_xml: "invalid XML",
         missing: "no such file or directory",

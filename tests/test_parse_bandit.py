@@ -2,10 +2,8 @@
 
 import json
 
-import pytest
 from conftest import DOJO, requires_corpus
 
-from secai.errors import ParseError
 from secai.ingest.collect import collect, parse_file
 
 BANDIT = DOJO / "bandit"
@@ -83,8 +81,13 @@ def test_cwe_from_newer_bandit(tmp_path):
     assert f.references == ["https://bandit.readthedocs.io/b602", "https://cwe.mitre.org/data/definitions/78.html"]
 
 
-def test_wrong_shape(tmp_path):
+@requires_corpus
+def test_malformed_result_is_skipped_with_a_note(tmp_path):
+    doc = json.loads((DOJO / "bandit" / "many_vulns.json").read_text())
+    total = len(parse_file(DOJO / "bandit" / "many_vulns.json")[0])
+    del doc["results"][2]["filename"]
     path = tmp_path / "bandit.json"
-    path.write_text(json.dumps({"generated_at": "x", "metrics": {}, "results": [{"test_id": "B1"}]}))
-    with pytest.raises(ParseError, match="bandit.json: malformed bandit report"):
-        parse_file(path)
+    path.write_text(json.dumps(doc))
+    findings, _ = parse_file(path)
+    assert len(findings) == total - 1
+    assert findings.skipped == ["results[2]: ValueError: result without test_id or filename"]

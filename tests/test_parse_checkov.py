@@ -1,7 +1,7 @@
-import pytest
+import json
+
 from conftest import DOJO, requires_corpus
 
-from secai.errors import ParseError
 from secai.ingest.collect import parse_file
 from secai.ingest.parsers import Document, checkov, run_parser
 
@@ -90,7 +90,10 @@ def test_list_of_check_types_only_failed():
     assert [f.extra["check_type"] for f in fs] == ["terraform", "dockerfile"]
 
 
-def test_wrong_shape():
-    doc = {"check_type": "terraform", "results": {"failed_checks": [{"check_name": "no id"}]}}
-    with pytest.raises(ParseError, match="lacks check_id"):
-        run_parser(checkov, Document("json", doc, "c.json"), "c.json")
+@requires_corpus
+def test_malformed_check_is_skipped_with_a_note():
+    doc = json.loads((DOJO / "checkov" / "checkov-report-many-vuln.json").read_text())
+    del doc["results"]["failed_checks"][1]["check_id"]
+    fs = run_parser(checkov, Document("json", doc, "c.json"), "c.json")
+    assert [f.rule_id for f in fs] == ["CKV_AZURE_41", "CKV_AZURE_43"]
+    assert fs.skipped == ["terraform failed_checks[1]: Checkov terraform failed check lacks check_id"]

@@ -1,9 +1,7 @@
 """OWASP Dependency-Check XML (DefectDojo sample, plus the newer schema's shape)."""
 
-import pytest
 from conftest import DOJO, requires_corpus
 
-from secai.errors import ParseError
 from secai.ingest.collect import parse_file
 
 
@@ -72,12 +70,14 @@ def test_newer_schema_with_purl_cwes_and_suppressed(tmp_path):
     assert suppressed.suppressed and suppressed.severity.value == "medium"
 
 
-def test_dependency_without_any_name_is_an_error(tmp_path):
+def test_dependency_without_any_name_is_skipped_with_a_note(tmp_path):
     path = tmp_path / "dc.xml"
     path.write_text(
         '<analysis xmlns="https://jeremylong.github.io/DependencyCheck/dependency-check.2.5.xsd"><dependencies>'
         "<dependency><vulnerabilities><vulnerability><name>CVE-2020-0001</name></vulnerability>"
         "</vulnerabilities></dependency></dependencies></analysis>"
     )
-    with pytest.raises(ParseError, match="dc.xml: malformed dependency-check report"):
-        parse_file(path)
+    findings, _ = parse_file(path)
+    assert findings == [] and findings.skipped == [
+        "dependencies[0]: ValueError: dependency without identifiers or fileName"
+    ]

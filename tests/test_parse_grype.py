@@ -2,10 +2,8 @@
 
 import json
 
-import pytest
 from conftest import DOJO, requires_corpus
 
-from secai.errors import ParseError
 from secai.ingest.collect import parse_file
 
 GRYPE = DOJO / "anchore_grype"
@@ -95,8 +93,12 @@ def test_paths_merged_fixes_ordered_unknown_severity_from_cvss_and_ignored_kept(
     assert not lodash.suppressed and minimist.suppressed
 
 
-def test_wrong_shape(tmp_path):
+@requires_corpus
+def test_malformed_match_is_skipped_with_a_note(tmp_path):
+    doc = json.loads((GRYPE / "check_all_fields.json").read_text())
+    doc["matches"][0]["vulnerability"] = "x"
     path = tmp_path / "grype.json"
-    path.write_text(json.dumps({"descriptor": {"name": "grype"}, "matches": [{"vulnerability": "x"}]}))
-    with pytest.raises(ParseError, match="grype.json: malformed grype report"):
-        parse_file(path)
+    path.write_text(json.dumps(doc))
+    findings, _ = parse_file(path)
+    assert len(findings) == 4  # the five of check_all_fields.json but the first match's
+    assert findings.skipped == ["matches[0]: ValueError: match without 'vulnerability' and 'artifact' objects"]

@@ -5,7 +5,6 @@ import json
 import pytest
 from conftest import DOJO, requires_corpus
 
-from secai.errors import ParseError
 from secai.ingest.collect import parse_file
 
 
@@ -117,13 +116,13 @@ def test_npm7_no_vuln():
 @pytest.mark.parametrize(
     "doc, problem",
     [
-        ({"auditReportVersion": 2, "vulnerabilities": {"x": {"via": "nope"}}}, "'via' is not a list"),
-        ({"advisories": {"1": {"id": 1}}, "actions": []}, "advisory 1 has no module_name"),
-        ({"advisories": {}, "actions": {}}, "'actions' is not a list"),
+        ({"auditReportVersion": 2, "vulnerabilities": {"x": {"via": "nope"}}}, "vulnerabilities['x']: 'via' is not"),
+        ({"advisories": {"1": {"id": 1}}, "actions": []}, "advisories['1']: npm audit advisory 1 has no module_name"),
+        ({"advisories": {}, "actions": {}}, "actions: npm audit 'actions' is not a list"),
     ],
 )
-def test_wrong_shapes(tmp_path, doc, problem):
+def test_malformed_items_are_skipped_with_a_note(tmp_path, doc, problem):
     path = tmp_path / "audit.json"
     path.write_text(json.dumps(doc))
-    with pytest.raises(ParseError, match=problem):
-        parse_file(path)
+    findings, _ = parse_file(path)
+    assert findings == [] and [n for n in findings.skipped if n.startswith(problem)]

@@ -7,7 +7,7 @@ from conftest import EXAMPLES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secai.errors import InputError, ParseError
+from secai.errors import InputError
 from secai.findings import Finding
 from secai.ingest.collect import parse_file
 from secai.ingest.parsers import Document, find_parser, safety
@@ -105,12 +105,13 @@ def test_detection_needs_the_row_shape(doc):
     assert mod is None or mod.NAME != "safety"
 
 
-def test_bad_later_row_is_a_parse_error_naming_the_file(tmp_path):
+def test_bad_later_row_is_skipped_with_a_note(tmp_path):
     good = ["pyyaml", "<5.4", "5.3", "advisory", "39611"]
     bad = tmp_path / "safety.json"
     bad.write_text(json.dumps([good] * 5 + [["pyyaml", "<5.4", 5, None, "1"]]))
-    with pytest.raises(ParseError, match="safety.json: safety row 5"):
-        parse_file(bad)
+    findings, _ = parse_file(bad)
+    assert len(findings) == 5
+    assert findings.skipped == ["row 5: safety row 5 is not [name, spec, version, advisory, id, ...]"]
 
 
 _cell = st.one_of(

@@ -5,7 +5,6 @@ from conftest import DOJO, MPO, requires_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secai.errors import ParseError
 from secai.ingest.collect import collect, parse_file
 from secai.ingest.parsers import Document, run_parser, sarif
 
@@ -279,15 +278,16 @@ def test_gitleaks_8_snippet_is_redacted():
 @pytest.mark.parametrize(
     "doc, problem",
     [
-        ({"version": "2.1.0", "runs": [1]}, r"runs\[0\] is not an object"),
-        ({"version": "2.1.0", "runs": [{"tool": {}}]}, "driver.name is missing"),
-        ({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": {}}]}, "results is not an array"),
+        ({"version": "2.1.0", "runs": [1]}, "runs[0]: run is not an object"),
+        ({"version": "2.1.0", "runs": [{"tool": {}}]}, "runs[0]: tool.driver.name is missing"),
+        ({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": {}}]}, "runs[0]: results is not"),
+        ({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": [7]}]}, "runs[0].results[0]: "),
     ],
 )
-def test_wrong_shapes_raise_parse_error(doc, problem):
+def test_malformed_runs_and_results_are_skipped_with_a_note(doc, problem):
     assert sarif.detect(doc)
-    with pytest.raises(ParseError, match=problem):
-        run_doc(doc)
+    found = run_doc(doc)
+    assert found == [] and len(found.skipped) == 1 and found.skipped[0].startswith(problem)
 
 
 def test_detect_is_by_content():

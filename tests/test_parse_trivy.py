@@ -1,3 +1,4 @@
+import copy
 import json
 
 import pytest
@@ -175,21 +176,29 @@ def test_target_path_matches_trivy_sarif():
     assert trivy.target_path("./src/requirements.txt", False) == "src/requirements.txt"
 
 
-@pytest.mark.parametrize(
-    "doc, problem",
-    [
-        ({"SchemaVersion": 2, "Results": {}}, "'Results' is not a list"),
-        (
-            {"SchemaVersion": 2, "Results": [{"Target": "x", "Vulnerabilities": [{"PkgName": "a"}]}]},
-            "lacks VulnerabilityID",
-        ),
-        ({"SchemaVersion": 2, "Results": [{"Target": "x", "Secrets": ["s"]}]}, "secret is not an object"),
-    ],
-)
-def test_wrong_shapes(doc, problem):
+def test_malformed_report_shape_is_a_parse_error():
+    doc = {"SchemaVersion": 2, "Results": {}}
     assert trivy.detect(doc)
-    with pytest.raises(ParseError, match=problem):
+    with pytest.raises(ParseError, match="'Results' is not a list"):
         run_doc(doc)
+
+
+@requires_corpus
+def test_legacy_report_keeps_the_rest_when_one_vulnerability_lacks_its_id():
+    """Legacy Trivy JSON (a list of targets, before SchemaVersion): one malformed vulnerability
+    is skipped with a note naming it; the other vulnerabilities of the report are kept."""
+    doc = json.loads((DOJO / "trivy" / "legacy_many_vulns.json").read_text())
+    total = len(run_doc(copy.deepcopy(doc)))
+    del doc[0]["Vulnerabilities"][1]["VulnerabilityID"]
+    doc[0]["Vulnerabilities"][3].pop("PkgName")
+    found = run_doc(doc)
+    assert len(found) == total - 2
+    assert found.skipped == [
+        "[0].Vulnerabilities[1]: vulnerability lacks VulnerabilityID or PkgName",
+        "[0].Vulnerabilities[3]: vulnerability lacks VulnerabilityID or PkgName",
+    ]
+    doc = {"SchemaVersion": 2, "Results": [{"Target": "x", "Secrets": ["s"]}]}
+    assert run_doc(doc).skipped == ["Results[0].Secrets[0]: secret is not an object"]
 
 
 @requires_corpus

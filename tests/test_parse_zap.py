@@ -2,12 +2,10 @@
 
 import json
 
-import pytest
 from conftest import DOJO, MPO, requires_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secai.errors import ParseError
 from secai.ingest.collect import collect, parse_file
 from secai.ingest.parsers.zap import html_to_text, split_urls
 
@@ -138,16 +136,20 @@ def test_html_is_read_as_text_never_rendered():
     ]
 
 
-def test_wrong_shape_is_a_parse_error(tmp_path):
+def test_malformed_site_or_alert_is_skipped_with_a_note(tmp_path):
     bad = tmp_path / "zap.json"
     bad.write_text(
         json.dumps({"@programName": "ZAP", "@version": "2.16.1", "site": [{"@name": "x", "alerts": "nope"}]})
     )
-    with pytest.raises(ParseError, match="zap.json: ZAP report 'alerts' is not a list"):
-        parse_file(bad)
-    bad.write_text(json.dumps({"@version": "2.16.1", "site": [{"alerts": [{"pluginid": "1", "instances": {"a": 1}}]}]}))
-    with pytest.raises(ParseError, match="malformed zap-json report"):
-        parse_file(bad)
+    findings, _ = parse_file(bad)
+    assert findings == [] and findings.skipped == ["site[0]: 'alerts' is not a list"]
+    good = {"pluginid": "2", "alert": "ok", "riskcode": "1", "instances": [{"uri": "https://a.example/"}]}
+    bad.write_text(
+        json.dumps({"@version": "2.16.1", "site": [{"alerts": [{"pluginid": "1", "instances": {"a": 1}}, good]}]})
+    )
+    findings, _ = parse_file(bad)
+    assert [f.rule_id for f in findings] == ["2"]
+    assert findings.skipped == ["site[0].alerts[0]: ValueError: alert 'instances' is not a list"]
 
 
 def _parser_text(fragment: str) -> str:

@@ -34,7 +34,7 @@ from secai.config import Limits
 from secai.errors import InputError, ParseError, UnknownFormat
 from secai.findings import Finding, dedupe
 from secai.ingest import archives
-from secai.ingest.parsers import Document, find_parser, run_parser
+from secai.ingest.parsers import Document, Findings, find_parser, run_parser
 from secai.run.records import ParseRecord, ProblemRecord, ReportRecord
 
 log = logging.getLogger("secai")
@@ -62,6 +62,10 @@ _SKIP_SUFFIXES = {
     ".woff2",
     ".ttf",
 }
+
+
+#: Malformed items of one report listed one by one; the rest are counted.
+_SKIPPED_NOTES = 10
 
 
 @dataclass
@@ -299,13 +303,13 @@ def _parse_xml(text: str, name: str):
 
 def parse_file(
     path: Path, source: str | None = None, limits: Limits | None = None, raw: bytes | None = None
-) -> tuple[list[Finding], str | None]:
+) -> tuple[Findings, str | None]:
     """Parse one report file (`raw`: its bytes, when already read). Returns (findings, format
-    name or None for an empty report)."""
+    name or None for an empty report); `findings.skipped` notes the malformed items left out."""
     source = source or str(path)
     doc = load_document(path, limits, display=source, raw=raw)
     if doc is None:
-        return [], None
+        return Findings(), None
     mod = find_parser(doc)
     if mod is None:
         raise UnknownFormat(source, f"{doc.kind.upper()} content is not a report format secai knows")
@@ -405,6 +409,14 @@ class Ingest:
             return
         self.result.reports.append(Report(source, fmt, len(findings)))
         self.result.findings.extend(findings)
+        self._skipped_items(source, fmt, findings.skipped)
+
+    def _skipped_items(self, source: str, fmt: str, notes: list[str]) -> None:
+        """One warning per malformed item a parser left out (the first few, then a count)."""
+        for note in notes[:_SKIPPED_NOTES]:
+            self._problem(source, f"{fmt}: malformed item skipped, {note}", "warning")
+        if len(notes) > _SKIPPED_NOTES:
+            self._problem(source, f"{fmt}: {len(notes) - _SKIPPED_NOTES} more malformed items skipped", "warning")
 
     def _problem(self, path: str, message: str, level: Level = "error") -> None:
         self.result.problems.append(Problem(path, message, level))

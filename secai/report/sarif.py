@@ -95,6 +95,8 @@ def _location(f: Finding) -> dict:
     start = loc.start_line if loc and loc.start_line and loc.start_line >= 1 else 1
     end = loc.end_line if loc and loc.end_line and loc.end_line >= start else start
     region: dict[str, Any] = {"startLine": start, "endLine": end}
+    if loc and loc.start_line and loc.start_column and loc.start_column >= 1:
+        region["startColumn"] = loc.start_column  # one rule at two columns of a line: two results
     if loc and uri and loc.snippet:
         region["snippet"] = {"text": _clip(loc.snippet)}
     return {"physicalLocation": {"artifactLocation": {"uri": uri or _fallback_uri(f)}, "region": region}}

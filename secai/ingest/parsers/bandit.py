@@ -6,6 +6,7 @@ from typing import Any
 
 from secai.findings import Category, Finding, build_finding, cwe_ids, severity_from_text
 from secai.ingest.parsers._values import positive_int, str_or_none
+from secai.ingest.parsers.base import Findings
 
 NAME = "bandit"
 KIND = "json"
@@ -40,8 +41,12 @@ def _finding(r: Any, source: str) -> Finding:
         extra["confidence"] = confidence
     if test_name := str_or_none(r.get("test_name")):
         extra["test_name"] = test_name
-    if isinstance(col_offset := r.get("col_offset"), int):
+    col_offset = r.get("col_offset")
+    if isinstance(col_offset, int) and not isinstance(col_offset, bool):
         extra["col_offset"] = col_offset
+    column = (
+        col_offset + 1 if isinstance(col_offset, int) and not isinstance(col_offset, bool) and col_offset >= 0 else None
+    )
     return build_finding(
         {
             "tool": "bandit",
@@ -51,7 +56,13 @@ def _finding(r: Any, source: str) -> Finding:
             "raw_severity": raw,
             "category": Category.code,
             "cwe": cwe_ids(cwe.get("id")),
-            "location": {"path": filename, "start_line": line, "end_line": end, "snippet": str_or_none(r.get("code"))},
+            "location": {
+                "path": filename,
+                "start_line": line,
+                "end_line": end,
+                "start_column": column,  # bandit's col_offset counts from 0, SARIF columns from 1
+                "snippet": str_or_none(r.get("code")),
+            },
             "message": text,
             "references": list(filter(None, (str_or_none(r.get("more_info")), str_or_none(cwe.get("link"))))),
             "source": source,
@@ -60,7 +71,11 @@ def _finding(r: Any, source: str) -> Finding:
     )
 
 
-def parse(doc: Any, source: str) -> list[Finding]:
+def parse(doc: Any, source: str) -> Findings:
     # DefectDojo keeps every result; exact repeats (bandit reports some twice) are merged later by
     # the ingest-wide dedupe, which sees all reports at once.
-    return [_finding(r, source) for r in doc["results"]]
+    found = Findings()
+    for i, r in enumerate(doc["results"]):
+        with found.item(f"results[{i}]"):
+            found.append(_finding(r, source))
+    return found

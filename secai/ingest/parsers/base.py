@@ -5,7 +5,10 @@ A parser is a module in `secai/ingest/parsers/` that defines:
 - ``NAME``: a short format name (``"sarif"``, ``"trivy-json"``, ...);
 - ``KIND``: ``"json"`` or ``"xml"``, the kind of document it reads;
 - ``detect(doc) -> bool``: whether the *content* is this format (never the file name);
-- ``parse(doc, source) -> list[Finding]``: the findings, with ``source`` recorded on each;
+- ``parse(doc, source) -> list[Finding]``: the findings, with ``source`` recorded on each. A
+  malformed item (a result, match, alert, ...) never costs the rest of the report: parsers build
+  each item inside ``found.item("matches[3]")`` of a `Findings` list, which skips an item that
+  raises and keeps a note naming it. Only a document that is not the format at all raises;
 - secret scanners put the matched secret values in ``finding.extra["_secrets"]`` (a list); the
   registry redacts them from every field and drops the list before the finding goes anywhere;
 - optionally ``PRIORITY`` (lower is tried first; default 100) for formats that must be checked
@@ -19,9 +22,12 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
+
+from pydantic import ValidationError
 
 from secai.errors import ParseError
 from secai.findings import Finding
@@ -35,6 +41,48 @@ class Document:
     kind: Literal["json", "xml"]
     data: Any
     path: str
+
+
+class Findings(list):
+    """What a parser returns: its findings, plus a one-line note per malformed item it skipped."""
+
+    def __init__(self, findings: Iterable[Finding] = ()):
+        super().__init__(findings)
+        self.skipped: list[str] = []
+
+    def item(self, what: str) -> _Item:
+        """`with found.item("results[3]"): found.append(...)`: if building the item raises, the
+        item is skipped and `what` and the reason are noted; the rest of the report is kept."""
+        return _Item(self, what)
+
+
+class _Item:
+    __slots__ = ("found", "what")
+
+    def __init__(self, found: Findings, what: str):
+        self.found, self.what = found, what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if kind is None or not issubclass(kind, Exception) or issubclass(kind, RecursionError):
+            return False  # a report nested too deeply is a problem of the whole document
+        self.found.skipped.append(" ".join(f"{self.what}: {_reason(error)}".split())[:300])
+        return True
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ValidationError):  # its message quotes the input, which may be a secret
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False, include_input=False)
+        )[:200]
+    text = (
+        error.problem
+        if isinstance(error, ParseError)
+        else (f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)
+    )
+    return text[:200]
 
 
 _REGISTRY: list[ModuleType] | None = None
@@ -70,10 +118,13 @@ def find_parser(doc: Document) -> ModuleType | None:
     return None
 
 
-def run_parser(mod: ModuleType, doc: Document, source: str) -> list[Finding]:
-    """Parse with `mod`; anything unexpected becomes a one-line ParseError naming the file."""
+def run_parser(mod: ModuleType, doc: Document, source: str) -> Findings:
+    """Parse with `mod`; anything unexpected outside an item becomes a one-line ParseError naming
+    the file. The result's `skipped` notes name the malformed items left out."""
     try:
         findings = mod.parse(doc.data, source)
+        if not isinstance(findings, Findings):
+            findings = Findings(findings)
     except ParseError:
         raise
     except RecursionError:

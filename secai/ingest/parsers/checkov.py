@@ -12,6 +12,7 @@ from typing import Any
 from secai.errors import ParseError
 from secai.findings import Category, Finding, Severity, build_finding, cwe_ids, severity_from_text, unique
 from secai.ingest.parsers._values import repo_relative
+from secai.ingest.parsers.base import Findings
 
 NAME = "checkov-json"
 KIND = "json"
@@ -25,29 +26,39 @@ def _is_report(d: Any) -> bool:
     return isinstance(d.get("results"), dict) or ("summary" in d and "results" not in d)
 
 
+def _is_summary(d: Any) -> bool:
+    """What Checkov writes when it found nothing to scan: the summary counts alone."""
+    return isinstance(d, dict) and "checkov_version" in d and "passed" in d and "failed" in d and "results" not in d
+
+
 def detect(doc: Any) -> bool:
     if isinstance(doc, list):
-        return bool(doc) and all(_is_report(d) for d in doc)
-    return _is_report(doc)
+        return bool(doc) and all(_is_report(d) or _is_summary(d) for d in doc)
+    return _is_report(doc) or _is_summary(doc)
 
 
-def parse(doc: Any, source: str) -> list[Finding]:
+def parse(doc: Any, source: str) -> Findings:
     reports = doc if isinstance(doc, list) else [doc]
-    findings: list[Finding] = []
-    for report in reports:
-        if not isinstance(report, dict):
-            raise ParseError(source, "Checkov report entry is not an object")
-        version = report.get("summary", {}).get("checkov_version") if isinstance(report.get("summary"), dict) else None
-        check_type = str(report.get("check_type") or "")
-        results = report.get("results") or {}
-        if not isinstance(results, dict):
-            raise ParseError(source, f"Checkov {check_type} results is not an object")
-        failed = results.get("failed_checks") or []
-        if not isinstance(failed, list):
-            raise ParseError(source, f"Checkov {check_type} failed_checks is not an array")
-        for check in failed:
-            findings.append(_finding(check, check_type, version, source))
-    return findings
+    found = Findings()
+    for n, report in enumerate(reports):
+        with found.item(f"check type {n}"):
+            if not isinstance(report, dict):
+                raise ParseError(source, "Checkov report entry is not an object")
+            if _is_summary(report):
+                continue
+            summary = report.get("summary")
+            version = summary.get("checkov_version") if isinstance(summary, dict) else None
+            check_type = str(report.get("check_type") or "")
+            results = report.get("results") or {}
+            if not isinstance(results, dict):
+                raise ParseError(source, f"Checkov {check_type} results is not an object")
+            failed = results.get("failed_checks") or []
+            if not isinstance(failed, list):
+                raise ParseError(source, f"Checkov {check_type} failed_checks is not an array")
+            for i, check in enumerate(failed):
+                with found.item(f"{check_type} failed_checks[{i}]"):
+                    found.append(_finding(check, check_type, version, source))
+    return found
 
 
 def _finding(check: Any, check_type: str, version: Any, source: str) -> Finding:

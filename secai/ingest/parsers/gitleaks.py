@@ -13,6 +13,7 @@ from typing import Any
 
 from secai.findings import Category, Finding, Severity, build_finding
 from secai.ingest.parsers._values import positive_int, str_unstripped_or_none
+from secai.ingest.parsers.base import Findings
 from secai.ingest.redact import secret_hash
 
 NAME = "gitleaks"
@@ -45,6 +46,7 @@ def _fields(item: dict) -> dict[str, Any]:
             "title": str_unstripped_or_none(item.get("Description")),
             "file": str_unstripped_or_none(item.get("File")),
             "start": positive_int(item.get("StartLine")),
+            "column": positive_int(item.get("StartColumn")),
             "end": positive_int(item.get("EndLine")),
             "secret": str_unstripped_or_none(item.get("Secret")),
             "match": str_unstripped_or_none(item.get("Match")),
@@ -61,6 +63,7 @@ def _fields(item: dict) -> dict[str, Any]:
             "title": str_unstripped_or_none(item.get("rule")),
             "file": str_unstripped_or_none(item.get("file")),
             "start": positive_int(item.get("lineNumber")),
+            "column": None,
             "end": None,
             "secret": str_unstripped_or_none(item.get("offender")),
             "match": str_unstripped_or_none(item.get("line")),
@@ -105,7 +108,7 @@ def _finding(f: dict[str, Any], source: str) -> Finding:
             # Gitleaks has no severity; a committed secret is treated as high (as DefectDojo does).
             "severity": Severity.high,
             "category": Category.secret,
-            "location": {"path": f["file"], "start_line": start, "end_line": end},
+            "location": {"path": f["file"], "start_line": start, "end_line": end, "start_column": f["column"]},
             "message": f"{title} found in {f['file']}" + (f":{start}" if start else ""),
             "source": source,
             "extra": extra,
@@ -113,22 +116,28 @@ def _finding(f: dict[str, Any], source: str) -> Finding:
     )
 
 
-def parse(doc: Any, source: str) -> list[Finding]:
+def parse(doc: Any, source: str) -> Findings:
+    found = Findings()
     merged: dict[tuple, Finding] = {}
-    for item in doc:
-        if not isinstance(item, dict):
-            raise ValueError("gitleaks report entry is not an object")
-        f = _finding(_fields(item), source)
-        loc = f.location
-        key = (f.rule_id, loc.path if loc else "", loc.start_line if loc else None, f.extra.get("secret_sha256"))
-        if key in merged:
-            keep = merged[key]
-            commits = keep.extra.get("commits", []) + [
-                c for c in f.extra.get("commits", []) if c not in keep.extra.get("commits", [])
-            ]
-            if commits:
-                keep.extra["commits"] = commits
-            keep.extra["_secrets"] = list(dict.fromkeys(keep.extra["_secrets"] + f.extra["_secrets"]))
-        else:
-            merged[key] = f
-    return list(merged.values())
+    for i, item in enumerate(doc):
+        with found.item(f"[{i}]"):
+            if not isinstance(item, dict):
+                raise ValueError("entry is not an object")
+            f = _finding(_fields(item), source)
+            loc = f.location
+            key = (f.rule_id, loc.path if loc else "", loc.start_line if loc else None, f.extra.get("secret_sha256"))
+            if key in merged:
+                _merge(merged[key], f)
+            else:
+                merged[key] = f
+    found.extend(merged.values())
+    return found
+
+
+def _merge(keep: Finding, other: Finding) -> None:
+    """The same secret found again in another commit."""
+    commits = keep.extra.get("commits", [])
+    commits = commits + [c for c in other.extra.get("commits", []) if c not in commits]
+    if commits:
+        keep.extra["commits"] = commits
+    keep.extra["_secrets"] = list(dict.fromkeys(keep.extra["_secrets"] + other.extra["_secrets"]))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from secai.errors import ParseError
 from secai.findings import (
     Category,
     Finding,
@@ -21,7 +20,8 @@ from secai.findings import (
     severity_from_text,
     unique,
 )
-from secai.ingest.parsers._values import list_or_error, str_or_none
+from secai.ingest.parsers._values import cvss_score, dict_or_empty, list_or_empty, str_or_none
+from secai.ingest.parsers.base import Findings
 from secai.ingest.versions import smallest_fix_above
 
 NAME = "grype"
@@ -54,8 +54,12 @@ def detect(doc: Any) -> bool:
     if isinstance(descriptor, dict) and str(descriptor.get("name", "")).lower() == "grype":
         return True
     first = doc["matches"][0] if doc["matches"] else None
-    return "source" in doc and (
-        first is None or (isinstance(first, dict) and "artifact" in first and "vulnerability" in first)
+    if first is None:
+        return "source" in doc
+    return (
+        isinstance(first, dict)
+        and isinstance(first.get("artifact"), dict)
+        and isinstance(first.get("vulnerability"), dict)
     )
 
 
@@ -66,14 +70,40 @@ def _ecosystem(artifact_type: str | None, distro: str | None) -> str | None:
 
 
 def _max_score(vulns: list[dict]) -> float:
+    """The highest CVSS base score: `cvss[].metrics.baseScore` (0.1x+), or the `cvssV3` and
+    `cvssV2` objects of older reports."""
     best = 0.0
     for v in vulns:
-        for cvss in list_or_error(v.get("cvss"), "cvss"):
-            if isinstance(cvss, dict) and isinstance(cvss.get("metrics"), dict):
-                score = cvss["metrics"].get("baseScore")
-                if isinstance(score, (int, float)) and not isinstance(score, bool):
-                    best = max(best, float(score))
+        metrics = [dict_or_empty(dict_or_empty(c).get("metrics")) for c in list_or_empty(v.get("cvss"))]
+        metrics += [dict_or_empty(v.get("cvssV3")), dict_or_empty(v.get("cvssV2"))]
+        for m in metrics:
+            score = cvss_score(m.get("baseScore"))
+            if score is not None:
+                best = max(best, score)
     return best
+
+
+def _objects(value: Any) -> list[dict]:
+    """The objects of a list field; older reports give some of these fields (`matchDetails`) as a
+    single object instead of a list."""
+    items = [value] if isinstance(value, dict) else list_or_empty(value)
+    return [v for v in items if isinstance(v, dict)]
+
+
+def _risk_facts(vuln: dict) -> dict[str, Any]:
+    """EPSS, risk and known-exploited data of newer reports, for `extra`."""
+    epss = [e for e in _objects(vuln.get("epss")) if isinstance(e.get("epss"), (int, float))]
+    best = max(epss, key=lambda e: e["epss"], default=None)
+    facts: dict[str, Any] = {}
+    if best is not None:
+        facts["epss"] = best["epss"]
+        if isinstance(best.get("percentile"), (int, float)):
+            facts["epss_percentile"] = best["percentile"]
+    if isinstance(vuln.get("risk"), (int, float)) and not isinstance(vuln.get("risk"), bool):
+        facts["risk"] = vuln["risk"]
+    if _objects(vuln.get("knownExploited")):
+        facts["known_exploited"] = True
+    return facts
 
 
 def _finding(match: Any, distro: str | None, version: str | None, source: str, suppressed: bool) -> Finding:
@@ -85,15 +115,12 @@ def _finding(match: Any, distro: str | None, version: str | None, source: str, s
     vid, name = str_or_none(vuln.get("id")), str_or_none(artifact.get("name"))
     if not vid or not name:
         raise ValueError("match without vulnerability id or artifact name")
-    related = [
-        r for r in list_or_error(match.get("relatedVulnerabilities"), "relatedVulnerabilities") if isinstance(r, dict)
-    ]
+    related = _objects(match.get("relatedVulnerabilities"))
     installed = str_or_none(artifact.get("version"))
     ecosystem = _ecosystem(str_or_none(artifact.get("type")), distro)
-    fix = vuln.get("fix") if isinstance(vuln.get("fix"), dict) else {}
-    fixed = smallest_fix_above(
-        installed, [s for s in map(str_or_none, list_or_error(fix.get("versions"), "fix.versions")) if s], ecosystem
-    )
+    fix = dict_or_empty(vuln.get("fix"))
+    fixes = [str_or_none(v) for v in list_or_empty(fix.get("versions"))] + [str_or_none(vuln.get("fixedInVersion"))]
+    fixed = smallest_fix_above(installed, [s for s in fixes if s], ecosystem)
 
     raw = str_or_none(vuln.get("severity"))
     severity = severity_from_text(raw)
@@ -102,22 +129,14 @@ def _finding(match: Any, distro: str | None, version: str | None, source: str, s
         if score:
             severity = severity_from_score(score)
 
-    locations = unique(
-        str_or_none(loc.get("path"))
-        for loc in list_or_error(artifact.get("locations"), "locations")
-        if isinstance(loc, dict)
-    )
-    cwes = [c.get("cwe") if isinstance(c, dict) else c for c in list_or_error(vuln.get("cwes"), "cwes")]
+    locations = unique(str_or_none(loc.get("path")) for loc in _objects(artifact.get("locations")))
+    cwes = [c.get("cwe") if isinstance(c, dict) else c for c in list_or_empty(vuln.get("cwes"))]
     description = str_or_none(vuln.get("description")) or next(
         (d for d in (str_or_none(r.get("description")) for r in related) if d), None
     )
-    references = [str_or_none(vuln.get("dataSource"))] + [
-        str_or_none(u) for u in list_or_error(vuln.get("urls"), "urls")
-    ]
+    references = [str_or_none(vuln.get("dataSource"))] + [str_or_none(u) for u in list_or_empty(vuln.get("urls"))]
     for r in related:
-        references += [str_or_none(r.get("dataSource"))] + [
-            str_or_none(u) for u in list_or_error(r.get("urls"), "urls")
-        ]
+        references += [str_or_none(r.get("dataSource"))] + [str_or_none(u) for u in list_or_empty(r.get("urls"))]
     extra = {
         k: v
         for k, v in {
@@ -125,11 +144,8 @@ def _finding(match: Any, distro: str | None, version: str | None, source: str, s
             "namespace": str_or_none(vuln.get("namespace")),
             "artifact_type": str_or_none(artifact.get("type")),
             "locations": locations,
-            "matchers": unique(
-                str_or_none(d.get("matcher"))
-                for d in list_or_error(match.get("matchDetails"), "matchDetails")
-                if isinstance(d, dict)
-            ),
+            "matchers": unique(str_or_none(d.get("matcher")) for d in _objects(match.get("matchDetails"))),
+            **_risk_facts(vuln),
         }.items()
         if v
     }
@@ -172,22 +188,26 @@ def _merge(keep: Finding, other: Finding) -> None:
     keep.suppressed = keep.suppressed and other.suppressed
 
 
-def parse(doc: Any, source: str) -> list[Finding]:
+def parse(doc: Any, source: str) -> Findings:
     descriptor = doc.get("descriptor") if isinstance(doc.get("descriptor"), dict) else {}
     distro_info = doc.get("distro") if isinstance(doc.get("distro"), dict) else {}
     distro = (str_or_none(distro_info.get("name")) or "").lower() or None
     version = str_or_none(descriptor.get("version"))
+    found = Findings()
     ignored = doc.get("ignoredMatches") or []
     if not isinstance(ignored, list):
-        raise ParseError(source, "grype 'ignoredMatches' is not a list")
+        found.skipped.append("ignoredMatches: not a list")
+        ignored = []
     merged: dict[tuple, Finding] = {}
-    for suppressed, matches in ((False, doc["matches"]), (True, ignored)):
-        for match in matches:
-            f = _finding(match, distro, version, source, suppressed)
-            pkg = f.package
-            key = (f.rule_id, pkg.name if pkg else "", pkg.version if pkg else "", pkg.ecosystem if pkg else "")
-            if key in merged:
-                _merge(merged[key], f)
-            else:
-                merged[key] = f
-    return list(merged.values())
+    for suppressed, name, matches in ((False, "matches", doc["matches"]), (True, "ignoredMatches", ignored)):
+        for i, match in enumerate(matches):
+            with found.item(f"{name}[{i}]"):
+                f = _finding(match, distro, version, source, suppressed)
+                pkg = f.package
+                key = (f.rule_id, pkg.name if pkg else "", pkg.version if pkg else "", pkg.ecosystem if pkg else "")
+                if key in merged:
+                    _merge(merged[key], f)
+                else:
+                    merged[key] = f
+    found.extend(merged.values())
+    return found

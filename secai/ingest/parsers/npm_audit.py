@@ -29,6 +29,7 @@ from secai.findings import (
     vuln_ids_in,
 )
 from secai.ingest.parsers._values import str_or_none
+from secai.ingest.parsers.base import Findings
 from secai.ingest.versions import smallest_fix_above
 
 NAME = "npm-audit"
@@ -119,77 +120,88 @@ def _v6_actions(doc: dict, source: str) -> dict[str, list[dict]]:
     return by_advisory
 
 
-def _v6(doc: dict, source: str) -> list[Finding]:
-    actions = _v6_actions(doc, source)
-    findings = []
+def _v6(doc: dict, source: str) -> Findings:
+    found = Findings()
+    try:
+        actions = _v6_actions(doc, source)
+    except ParseError as e:
+        found.skipped.append(f"actions: {e.problem}")
+        actions = {}
     for key, adv in doc["advisories"].items():
-        if not isinstance(adv, dict):
-            raise ParseError(source, f"npm audit advisory {key} is not an object")
-        adv_id = str_or_none(adv.get("id")) or str(key)
-        module = str_or_none(adv.get("module_name"))
-        if not module:
-            raise ParseError(source, f"npm audit advisory {adv_id} has no module_name")
-        ids = unique(
-            ([normalize_vuln_id(g)] if (g := str_or_none(adv.get("github_advisory_id"))) else [])
-            + _ids(adv.get("url"))
-            + _ids(adv.get("cves") if isinstance(adv.get("cves"), list) else adv.get("cves"))
+        with found.item(f"advisories[{str(key)[:60]!r}]"):
+            found.extend(_v6_advisory(key, adv, actions, source))
+    return found
+
+
+def _v6_advisory(key: str, adv: Any, actions: dict[str, list[dict]], source: str) -> list[Finding]:
+    findings = []
+    if not isinstance(adv, dict):
+        raise ParseError(source, f"npm audit advisory {key} is not an object")
+    adv_id = str_or_none(adv.get("id")) or str(key)
+    module = str_or_none(adv.get("module_name"))
+    if not module:
+        raise ParseError(source, f"npm audit advisory {adv_id} has no module_name")
+    ids = unique(
+        ([normalize_vuln_id(g)] if (g := str_or_none(adv.get("github_advisory_id"))) else [])
+        + _ids(adv.get("url"))
+        + _ids(adv.get("cves") if isinstance(adv.get("cves"), list) else adv.get("cves"))
+    )
+    patched = _bounds(str_or_none(adv.get("patched_versions")), ">=")
+    remediation_lines, action_fixes = [], []
+    for action in actions.get(adv_id, []):
+        name, target, kind = (
+            str_or_none(action.get("module")),
+            str_or_none(action.get("target")),
+            str_or_none(action.get("action")),
         )
-        patched = _bounds(str_or_none(adv.get("patched_versions")), ">=")
-        remediation_lines, action_fixes = [], []
-        for action in actions.get(adv_id, []):
-            name, target, kind = (
-                str_or_none(action.get("module")),
-                str_or_none(action.get("target")),
-                str_or_none(action.get("action")),
+        if kind in ("install", "update") and name == module and target:
+            action_fixes.append(target)
+        elif kind in ("install", "update") and name and target:
+            major = " (semver-major)" if action.get("isMajor") is True else ""
+            remediation_lines.append(f"Upgrade {name} to {target}{major}; it pulls in a fixed {module}.")
+        elif kind == "review":
+            remediation_lines.append(f"No automatic fix; review {name or module} manually.")
+    recommendation = str_or_none(adv.get("recommendation"))
+    if recommendation:
+        remediation_lines.insert(0, recommendation)
+    raw = str_or_none(adv.get("severity"))
+    references = [str_or_none(adv.get("url"))] + re.findall(
+        r"https?://[^\s)\]>]+", str_or_none(adv.get("references")) or ""
+    )
+    occurrences = adv.get("findings") or [{}]
+    if not isinstance(occurrences, list):
+        raise ParseError(source, f"npm audit advisory {adv_id} 'findings' is not a list")
+    for occ in occurrences:
+        if not isinstance(occ, dict):
+            raise ParseError(source, f"npm audit advisory {adv_id} finding is not an object")
+        installed = str_or_none(occ.get("version"))
+        paths = [_censor(p) for p in (occ.get("paths") or []) if isinstance(p, str)]
+        extra: dict[str, Any] = {"advisory_id": adv_id}
+        if paths:
+            extra["paths"] = paths
+        if str_or_none(adv.get("vulnerable_versions")):
+            extra["vulnerable_versions"] = str_or_none(adv.get("vulnerable_versions"))
+        if occ.get("dev") is True:
+            extra["dev"] = True
+        title = str_or_none(adv.get("title")) or f"Vulnerability in {module}"
+        findings.append(
+            _finding(
+                adv,
+                ids,
+                title,
+                raw,
+                module,
+                installed,
+                patched + action_fixes,
+                rule_id=ids[0] if ids else adv_id,
+                message=f"{title} in {module}" + (f" {installed}" if installed else ""),
+                description=str_or_none(adv.get("overview")),
+                remediation="\n".join(unique(remediation_lines)) or None,
+                references=[r for r in references if r],
+                source=source,
+                extra=extra,
             )
-            if kind in ("install", "update") and name == module and target:
-                action_fixes.append(target)
-            elif kind in ("install", "update") and name and target:
-                major = " (semver-major)" if action.get("isMajor") is True else ""
-                remediation_lines.append(f"Upgrade {name} to {target}{major}; it pulls in a fixed {module}.")
-            elif kind == "review":
-                remediation_lines.append(f"No automatic fix; review {name or module} manually.")
-        recommendation = str_or_none(adv.get("recommendation"))
-        if recommendation:
-            remediation_lines.insert(0, recommendation)
-        raw = str_or_none(adv.get("severity"))
-        references = [str_or_none(adv.get("url"))] + re.findall(
-            r"https?://[^\s)\]>]+", str_or_none(adv.get("references")) or ""
         )
-        occurrences = adv.get("findings") or [{}]
-        if not isinstance(occurrences, list):
-            raise ParseError(source, f"npm audit advisory {adv_id} 'findings' is not a list")
-        for occ in occurrences:
-            if not isinstance(occ, dict):
-                raise ParseError(source, f"npm audit advisory {adv_id} finding is not an object")
-            installed = str_or_none(occ.get("version"))
-            paths = [_censor(p) for p in (occ.get("paths") or []) if isinstance(p, str)]
-            extra: dict[str, Any] = {"advisory_id": adv_id}
-            if paths:
-                extra["paths"] = paths
-            if str_or_none(adv.get("vulnerable_versions")):
-                extra["vulnerable_versions"] = str_or_none(adv.get("vulnerable_versions"))
-            if occ.get("dev") is True:
-                extra["dev"] = True
-            title = str_or_none(adv.get("title")) or f"Vulnerability in {module}"
-            findings.append(
-                _finding(
-                    adv,
-                    ids,
-                    title,
-                    raw,
-                    module,
-                    installed,
-                    patched + action_fixes,
-                    rule_id=ids[0] if ids else adv_id,
-                    message=f"{title} in {module}" + (f" {installed}" if installed else ""),
-                    description=str_or_none(adv.get("overview")),
-                    remediation="\n".join(unique(remediation_lines)) or None,
-                    references=[r for r in references if r],
-                    source=source,
-                    extra=extra,
-                )
-            )
     return findings
 
 
@@ -211,64 +223,96 @@ def _fix_available(fix: Any, package: str) -> tuple[list[str], str | None]:
     return [], None
 
 
-def _v7(doc: dict, source: str) -> list[Finding]:
-    findings = []
+def _v7(doc: dict, source: str) -> Findings:
+    """One finding per advisory per package. A `via` entry that is a package name, or an advisory
+    object naming another package, says the entry is vulnerable only through that package: the
+    entry is recorded in `extra.effects` of that package's advisory finding, not counted again."""
+    found = Findings()
+    by_advisory: dict[tuple[str, str], Finding] = {}
+    through: list[tuple[str, dict, str]] = []  # (package the advisory names, advisory, dependent)
     for key, entry in doc["vulnerabilities"].items():
-        if not isinstance(entry, dict):
-            raise ParseError(source, f"npm audit entry {key} is not an object")
-        package = str_or_none(entry.get("name")) or str(key)
-        via = entry.get("via") or []
-        if not isinstance(via, list):
-            raise ParseError(source, f"npm audit entry {package}: 'via' is not a list")
-        fix_versions, fix_text = _fix_available(entry.get("fixAvailable"), package)
-        nodes = [n for n in entry.get("nodes") or [] if isinstance(n, str)]
-        for adv in via:
-            if isinstance(adv, str):
-                continue  # vulnerable through another package, which has its own entry
-            if not isinstance(adv, dict):
-                raise ParseError(source, f"npm audit entry {package}: 'via' item is not an object or string")
-            url = str_or_none(adv.get("url"))
-            adv_id = str_or_none(adv.get("source"))
-            ids = _ids(url)
-            title = str_or_none(adv.get("title")) or f"Vulnerability in {package}"
-            raw = str_or_none(adv.get("severity")) or str_or_none(entry.get("severity"))
-            advisory_range = str_or_none(adv.get("range"))
-            cvss = adv.get("cvss") if isinstance(adv.get("cvss"), dict) else {}
-            extra: dict[str, Any] = {
-                k: v
-                for k, v in {
-                    "advisory_id": adv_id,
-                    "vulnerable_versions": advisory_range,
-                    "installed_range": str_or_none(entry.get("range")),
-                    "nodes": nodes,
-                    "effects": [e for e in entry.get("effects") or [] if isinstance(e, str)],
-                    "is_direct": entry.get("isDirect") if isinstance(entry.get("isDirect"), bool) else None,
-                    "cvss_score": cvss.get("score") if isinstance(cvss.get("score"), (int, float)) else None,
-                    "cvss_vector": str_or_none(cvss.get("vectorString")),
-                }.items()
-                if v not in (None, [], "")
-            }
-            findings.append(
-                _finding(
-                    adv,
-                    ids,
-                    title,
-                    raw,
-                    package,
-                    None,
-                    _bounds(advisory_range, "<") + fix_versions,
-                    rule_id=ids[0] if ids else (adv_id or title),
-                    message=f"{title} in {package}",
-                    remediation=fix_text,
-                    references=[url] if url else [],
-                    source=source,
-                    extra=extra,
-                )
-            )
-    return findings
+        with found.item(f"vulnerabilities[{str(key)[:60]!r}]"):
+            if not isinstance(entry, dict):
+                raise ParseError(source, "entry is not an object")
+            package = str_or_none(entry.get("name")) or str(key)
+            via = entry.get("via") or []
+            if not isinstance(via, list):
+                raise ParseError(source, "'via' is not a list")
+            for adv in via:
+                if isinstance(adv, dict) and _advisory_package(adv) not in (None, package):
+                    through.append((_advisory_package(adv), adv, package))
+                elif isinstance(adv, dict):
+                    f = _v7_finding(adv, package, entry, source)
+                    if (package, _advisory_key(adv, f)) not in by_advisory:
+                        by_advisory[(package, _advisory_key(adv, f))] = f
+                        found.append(f)
+                elif not isinstance(adv, str):
+                    raise ParseError(source, "'via' item is not an object or string")
+    for name, adv, dependent in through:
+        with found.item(f"vulnerabilities[{dependent[:60]!r}] via {name[:60]!r}"):
+            f = _v7_finding(adv, name, {}, source)
+            key = (name, _advisory_key(adv, f))
+            if key not in by_advisory:  # the advisory's own package has no entry: keep the advisory
+                by_advisory[key] = f
+                found.append(f)
+            effects = by_advisory[key].extra.setdefault("effects", [])
+            if dependent not in effects:
+                effects.append(dependent)
+    return found
 
 
-def parse(doc: Any, source: str) -> list[Finding]:
+def _advisory_package(adv: dict) -> str | None:
+    """The package an advisory object is about (`name`; early npm 7 reports: `module_name`)."""
+    return str_or_none(adv.get("name")) or str_or_none(adv.get("module_name"))
+
+
+def _advisory_key(adv: dict, f: Finding) -> str:
+    return str_or_none(adv.get("source")) or str_or_none(adv.get("id")) or f.rule_id
+
+
+def _v7_finding(adv: dict, package: str, entry: dict, source: str) -> Finding:
+    """The finding of advisory `adv` (a `via` object) on `package`, whose entry is `entry`."""
+    fix_versions, fix_text = _fix_available(entry.get("fixAvailable"), package)
+    nodes = [n for n in entry.get("nodes") or [] if isinstance(n, str)]
+    url = str_or_none(adv.get("url"))
+    adv_id = str_or_none(adv.get("source")) or str_or_none(adv.get("id"))
+    ids = _ids(url)
+    title = str_or_none(adv.get("title")) or f"Vulnerability in {package}"
+    raw = str_or_none(adv.get("severity")) or str_or_none(entry.get("severity"))
+    advisory_range = str_or_none(adv.get("range")) or str_or_none(adv.get("vulnerable_versions"))
+    cvss = adv.get("cvss") if isinstance(adv.get("cvss"), dict) else {}
+    extra: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "advisory_id": adv_id,
+            "vulnerable_versions": advisory_range,
+            "installed_range": str_or_none(entry.get("range")),
+            "nodes": nodes,
+            "effects": [e for e in entry.get("effects") or [] if isinstance(e, str)],
+            "is_direct": entry.get("isDirect") if isinstance(entry.get("isDirect"), bool) else None,
+            "cvss_score": cvss.get("score") if isinstance(cvss.get("score"), (int, float)) else None,
+            "cvss_vector": str_or_none(cvss.get("vectorString")),
+        }.items()
+        if v not in (None, [], "")
+    }
+    return _finding(
+        adv,
+        ids,
+        title,
+        raw,
+        package,
+        None,
+        _bounds(advisory_range, "<") + fix_versions,
+        rule_id=ids[0] if ids else (adv_id or title),
+        message=f"{title} in {package}",
+        remediation=fix_text,
+        references=[url] if url else [],
+        source=source,
+        extra=extra,
+    )
+
+
+def parse(doc: Any, source: str) -> Findings:
     if doc.get("auditReportVersion") == 2:
         return _v7(doc, source)
     return _v6(doc, source)

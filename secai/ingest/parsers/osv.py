@@ -28,6 +28,7 @@ from secai.ingest.parsers._values import (
     list_or_empty,
     repo_relative,
 )
+from secai.ingest.parsers.base import Findings
 
 NAME = "osv-scanner"
 KIND = "json"
@@ -43,20 +44,22 @@ def detect(doc: Any) -> bool:
     return isinstance(first, dict) and "packages" in first and "source" in first
 
 
-def parse(doc: Any, source: str) -> list[Finding]:
+def parse(doc: Any, source: str) -> Findings:
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
         raise ParseError(source, "OSV-Scanner report has no 'results' array")
-    findings: list[Finding] = []
-    for result in doc["results"]:
+    found = Findings()
+    for i, result in enumerate(doc["results"]):
         if not isinstance(result, dict) or not isinstance(result.get("packages"), list):
-            raise ParseError(source, "OSV-Scanner result lacks a 'packages' array")
+            found.skipped.append(f"results[{i}]: lacks a 'packages' array")
+            continue
         src = dict_or_empty(result.get("source"))
         path = repo_relative(src["path"]) if isinstance(src.get("path"), str) and src["path"] else None
-        for entry in result["packages"]:
-            if not isinstance(entry, dict) or not isinstance(dict_or_empty(entry.get("package")).get("name"), str):
-                raise ParseError(source, "OSV-Scanner package entry lacks package.name")
-            findings += _package_findings(entry, path)
-    return findings
+        for j, entry in enumerate(result["packages"]):
+            with found.item(f"results[{i}].packages[{j}]"):
+                if not isinstance(entry, dict) or not isinstance(dict_or_empty(entry.get("package")).get("name"), str):
+                    raise ParseError(source, "lacks package.name")
+                found.extend(_package_findings(entry, path))
+    return found
 
 
 def _groups(entry: dict, vulns: dict[str, dict]) -> list[dict]:

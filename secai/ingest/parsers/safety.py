@@ -21,6 +21,7 @@ from typing import Any
 
 from secai.errors import ParseError
 from secai.findings import Category, Finding, Severity, build_finding, severity_from_score, unique, vuln_ids_in
+from secai.ingest.parsers.base import Findings
 from secai.ingest.versions import smallest_fix_above
 
 NAME = "safety"
@@ -70,46 +71,47 @@ def _first_sentence(text: str, limit: int = 160) -> str:
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
 
 
-def parse(doc: Any, source: str) -> list[Finding]:
-    findings = []
+def parse(doc: Any, source: str) -> Findings:
+    found = Findings()
     for index, row in enumerate(doc):
-        if not _is_row(row):
-            raise ParseError(source, f"safety row {index} is not [name, spec, version, advisory, id, ...]")
-        name, spec, installed, advisory, vuln_id = (v.strip() for v in row[:5])
-        if not name or not vuln_id:
-            raise ParseError(source, f"safety row {index} has no package name or advisory id")
-        cvss = [
-            s
-            for s in (_base_score(row[6]) if len(row) > 6 else None, _base_score(row[5]) if len(row) > 5 else None)
-            if s
-        ]
-        if cvss:
-            score, raw = cvss[0]
-            severity, raw_severity = severity_from_score(score), raw
-        else:
-            severity, raw_severity = Severity.medium, None
-        rule_id = vuln_id if vuln_id.startswith("pyup.io-") else f"pyup.io-{vuln_id}"
-        findings.append(
-            build_finding(
-                {
-                    "tool": "safety",
-                    "rule_id": rule_id,
-                    "title": f"{name} {installed}: {_first_sentence(advisory)}"
-                    if advisory
-                    else f"{name} {installed} is vulnerable ({spec})",
-                    "severity": severity,
-                    "raw_severity": raw_severity,
-                    "category": Category.dependency,
-                    "vulnerability_ids": vuln_ids_in(advisory),
-                    "package": {
-                        "ecosystem": "PyPI",
-                        "name": name,
-                        "version": installed or None,
-                        "fixed_versions": smallest_fix_above(installed or None, _fixed_versions(spec), "pypi"),
-                    },
-                    "message": advisory,
-                    "extra": {"vulnerable_spec": spec},
-                }
-            )
-        )
-    return findings
+        with found.item(f"row {index}"):
+            found.append(_finding(index, row, source))
+    return found
+
+
+def _finding(index: int, row: Any, source: str) -> Finding:
+    if not _is_row(row):
+        raise ParseError(source, f"safety row {index} is not [name, spec, version, advisory, id, ...]")
+    name, spec, installed, advisory, vuln_id = (v.strip() for v in row[:5])
+    if not name or not vuln_id:
+        raise ParseError(source, f"safety row {index} has no package name or advisory id")
+    cvss = [
+        s for s in (_base_score(row[6]) if len(row) > 6 else None, _base_score(row[5]) if len(row) > 5 else None) if s
+    ]
+    if cvss:
+        score, raw = cvss[0]
+        severity, raw_severity = severity_from_score(score), raw
+    else:
+        severity, raw_severity = Severity.medium, None
+    rule_id = vuln_id if vuln_id.startswith("pyup.io-") else f"pyup.io-{vuln_id}"
+    return build_finding(
+        {
+            "tool": "safety",
+            "rule_id": rule_id,
+            "title": f"{name} {installed}: {_first_sentence(advisory)}"
+            if advisory
+            else f"{name} {installed} is vulnerable ({spec})",
+            "severity": severity,
+            "raw_severity": raw_severity,
+            "category": Category.dependency,
+            "vulnerability_ids": vuln_ids_in(advisory),
+            "package": {
+                "ecosystem": "PyPI",
+                "name": name,
+                "version": installed or None,
+                "fixed_versions": smallest_fix_above(installed or None, _fixed_versions(spec), "pypi"),
+            },
+            "message": advisory,
+            "extra": {"vulnerable_spec": spec},
+        }
+    )

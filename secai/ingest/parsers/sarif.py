@@ -40,6 +40,7 @@ from secai.ingest.parsers._values import (
     positive_int,
     repo_relative,
 )
+from secai.ingest.parsers.base import Findings
 
 NAME = "sarif"
 KIND = "json"
@@ -396,40 +397,40 @@ def _exported_package(p: dict) -> Package | None:
 # -- the parser ------------------------------------------------------------------------------------
 
 
-def parse(doc: Any, source: str) -> list[Finding]:
+def parse(doc: Any, source: str) -> Findings:
     if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
         raise ParseError(source, "SARIF has no 'runs' array")
-    findings: list[Finding] = []
+    found = Findings()
     for i, run in enumerate(doc["runs"]):
-        if not isinstance(run, dict):
-            raise ParseError(source, f"SARIF runs[{i}] is not an object")
-        driver = dict_or_empty(dict_or_empty(run.get("tool")).get("driver"))
-        if not isinstance(driver.get("name"), str):
-            raise ParseError(source, f"SARIF runs[{i}].tool.driver.name is missing")
-        results = run.get("results")
-        if results is None:
-            continue
-        if not isinstance(results, list):
-            raise ParseError(source, f"SARIF runs[{i}].results is not an array")
-        findings += _parse_run(run, driver, source)
-    return findings
+        with found.item(f"runs[{i}]"):
+            if not isinstance(run, dict):
+                raise ParseError(source, "run is not an object")
+            driver = dict_or_empty(dict_or_empty(run.get("tool")).get("driver"))
+            if not isinstance(driver.get("name"), str):
+                raise ParseError(source, "tool.driver.name is missing")
+            results = run.get("results")
+            if results is None:
+                continue
+            if not isinstance(results, list):
+                raise ParseError(source, "results is not an array")
+            _parse_run(run, driver, source, i, found)
+    return found
 
 
-def _parse_run(run: dict, driver: dict, source: str) -> list[Finding]:
+def _parse_run(run: dict, driver: dict, source: str, i: int, found: Findings) -> None:
     tool = canonical_tool(driver["name"])
     tool_version = driver.get("semanticVersion") or driver.get("version")
     tool_version = str(tool_version) if tool_version not in (None, "") else None
     rules = _Rules(run)
     paths = _Paths(run)
     os_family = _os_family(run) if tool == "trivy" else None
-    out: list[Finding] = []
     for j, result in enumerate(run["results"]):
-        if not isinstance(result, dict):
-            raise ParseError(source, f"SARIF result {j} of tool {driver['name']} is not an object")
-        if result.get("kind") not in (None, "fail"):
-            continue
-        out += _parse_result(result, rules, tool, tool_version, paths, os_family, source)
-    return out
+        with found.item(f"runs[{i}].results[{j}]"):
+            if not isinstance(result, dict):
+                raise ParseError(source, "result is not an object")
+            if result.get("kind") not in (None, "fail"):
+                continue
+            found.extend(_parse_result(result, rules, tool, tool_version, paths, os_family, source))
 
 
 _EXTRA_KEYS = ("precision", "problem.severity", "confidence", "issue_confidence")
@@ -502,7 +503,15 @@ def _locations(result: dict, paths: _Paths, lines: bool = True) -> list[Location
             dict_or_empty(phys.get("contextRegion")).get("snippet")
         )
         locs.append(
-            build_location({"path": paths.relative(uri), "start_line": start, "end_line": end, "snippet": snippet})
+            build_location(
+                {
+                    "path": paths.relative(uri),
+                    "start_line": start,
+                    "end_line": end,
+                    "start_column": positive_int(region.get("startColumn")) if start else None,
+                    "snippet": snippet,
+                }
+            )
         )
     return locs or [None]
 

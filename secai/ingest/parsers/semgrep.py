@@ -22,7 +22,8 @@ from secai.findings import (
     vuln_ids_in,
 )
 from secai.ingest import versions
-from secai.ingest.parsers._values import repo_relative
+from secai.ingest.parsers._values import positive_int, repo_relative
+from secai.ingest.parsers.base import Findings
 
 NAME = "semgrep-json"
 KIND = "json"
@@ -77,8 +78,11 @@ def detect(doc: Any) -> bool:
 
 
 def _line(pos: Any) -> int | None:
-    line = pos.get("line") if isinstance(pos, dict) else None
-    return line if isinstance(line, int) and not isinstance(line, bool) and line >= 1 else None
+    return positive_int(pos.get("line")) if isinstance(pos, dict) else None
+
+
+def _column(pos: Any) -> int | None:
+    return positive_int(pos.get("col")) if isinstance(pos, dict) else None
 
 
 def _strs(v: Any) -> list[str]:
@@ -87,22 +91,26 @@ def _strs(v: Any) -> list[str]:
     return [str(x) for x in v if isinstance(x, (str, int))] if isinstance(v, list) else []
 
 
-def parse(doc: Any, source: str) -> list[Finding]:
+def parse(doc: Any, source: str) -> Findings:
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
         raise ParseError(source, "Semgrep report has no 'results' array")
     version = doc.get("version") if isinstance(doc.get("version"), str) else None
+    found = Findings()
     merged: dict[tuple, Finding] = {}
     rules: dict[str, _RuleFacts] = {}
     for i, r in enumerate(doc["results"]):
-        if not isinstance(r, dict) or not isinstance(r.get("check_id"), str) or not isinstance(r.get("path"), str):
-            raise ParseError(source, f"Semgrep result {i} lacks check_id or path")
-        f = _finding(r, version, rules)
-        key = (f.rule_id, f.location.path if f.location else "", f.location.start_line if f.location else None)
-        if key in merged:
-            _merge(merged[key], f)
-        else:
-            merged[key] = f
-    return list(merged.values())
+        with found.item(f"results[{i}]"):
+            if not isinstance(r, dict) or not isinstance(r.get("check_id"), str) or not isinstance(r.get("path"), str):
+                raise ParseError(source, "lacks check_id or path")
+            f = _finding(r, version, rules)
+            loc = f.location
+            key = (f.rule_id, loc.path, loc.start_line, loc.start_column) if loc else (f.rule_id,)
+            if key in merged:
+                _merge(merged[key], f)
+            else:
+                merged[key] = f
+    found.extend(merged.values())
+    return found
 
 
 def _merge(keep: Finding, other: Finding) -> None:
@@ -197,7 +205,13 @@ def _finding(r: dict, version: str | None, rules: dict[str, _RuleFacts]) -> Find
             "cwe": facts.cwe,
             "vulnerability_ids": facts.vulns,
             "package": package,
-            "location": {"path": repo_relative(path), "start_line": start, "end_line": end, "snippet": snippet},
+            "location": {
+                "path": repo_relative(path),
+                "start_line": start,
+                "end_line": end,
+                "start_column": _column(r.get("start")),
+                "snippet": snippet,
+            },
             "message": message,
             "description": message or None,
             "remediation": remediation,

@@ -30,6 +30,7 @@ from secai.ingest.parsers._values import (
     repo_relative,
     str_or_none,
 )
+from secai.ingest.parsers.base import Findings
 
 NAME = "trivy-json"
 KIND = "json"
@@ -156,61 +157,68 @@ def _ecosystem(result: dict, vuln: dict) -> str | None:
     return TYPE_ECOSYSTEMS.get(typ, typ or None)
 
 
-def parse(doc: Any, source: str) -> list[Finding]:
+def parse(doc: Any, source: str) -> Findings:
     version = None
-    context: list[tuple[dict, str | None]] = []
+    found = Findings()
+    context: list[tuple[str, Any, str | None]] = []  # (where, result, workload)
     if isinstance(doc, list):
-        context = [(r, None) for r in doc]
+        context = [(f"[{n}]", r, None) for n, r in enumerate(doc)]
     elif isinstance(doc, dict):
         version = str_or_none((doc.get("Trivy") or {}).get("Version")) if isinstance(doc.get("Trivy"), dict) else None
         if "ClusterName" in doc:
             for key in ("Resources", "Vulnerabilities", "Misconfigurations"):
-                for res in list_or_error(doc.get(key), key):
-                    if not isinstance(res, dict):
-                        raise ParseError(source, f"Trivy cluster report: {key} entry is not an object")
-                    workload = " / ".join(str(res[k]) for k in ("Namespace", "Kind", "Name") if res.get(k))
-                    context += [(r, workload or None) for r in list_or_error(res.get("Results"), "Results")]
+                for n, res in enumerate(list_or_error(doc.get(key), key)):
+                    with found.item(f"{key}[{n}]"):
+                        if not isinstance(res, dict):
+                            raise ParseError(source, "entry is not an object")
+                        workload = " / ".join(str(res[k]) for k in ("Namespace", "Kind", "Name") if res.get(k))
+                        results = list_or_error(res.get("Results"), "Results")
+                        context += [(f"{key}[{n}].Results[{i}]", r, workload or None) for i, r in enumerate(results)]
         else:
-            context = [(r, None) for r in list_or_error(doc.get("Results"), "Results")]
+            context = [(f"Results[{n}]", r, None) for n, r in enumerate(list_or_error(doc.get("Results"), "Results"))]
     else:
         raise ParseError(source, "Trivy report is neither a list of targets nor an object")
-    findings: list[Finding] = []
     seen: set[tuple] = set()
-    for result, workload in context:
-        if not isinstance(result, dict):
-            raise ParseError(source, "Trivy report: a result is not an object")
-        for f in _parse_result(result, source, version):
-            if workload:
-                f.extra["workload"] = workload
-            key = f.dedupe_key() + (workload,)
-            if key not in seen:  # cluster reports repeat an image's findings per workload
-                seen.add(key)
-                findings.append(f)
-    return findings
+    for where, result, workload in context:
+        with found.item(where):
+            if not isinstance(result, dict):
+                raise ParseError(source, "result is not an object")
+            for f in _parse_result(result, source, version, where, found):
+                if workload:
+                    f.extra["workload"] = workload
+                key = f.dedupe_key() + (workload,)
+                if key not in seen:  # cluster reports repeat an image's findings per workload
+                    seen.add(key)
+                    found.append(f)
+    return found
 
 
-def _parse_result(result: dict, source: str, version: str | None) -> list[Finding]:
+def _parse_result(result: dict, source: str, version: str | None, where: str, found: Findings) -> list[Finding]:
+    """The findings of one target; a malformed item is noted in `found` and left out."""
     target = str(result.get("Target") or "")
     cls = str(result.get("Class") or "")
     typ = str(result.get("Type") or "").lower()
     os_pkgs = cls == "os-pkgs" or (not cls and typ in _OS_TYPES)
     out: list[Finding] = []
-    for v in list_or_error(result.get("Vulnerabilities"), "Vulnerabilities"):
-        out.append(_vulnerability(v, result, target, os_pkgs, version, source))
-    for m in list_or_error(result.get("Misconfigurations"), "Misconfigurations"):
-        if not isinstance(m, dict):
-            raise ParseError(source, "Trivy report: a misconfiguration is not an object")
-        if str(m.get("Status") or "FAIL").upper() != "FAIL":
-            continue
-        out.append(_misconfiguration(m, target, typ, version))
-    for s in list_or_error(result.get("Secrets"), "Secrets"):
-        if not isinstance(s, dict):
-            raise ParseError(source, "Trivy report: a secret is not an object")
-        out.append(_secret(s, target, version))
-    for lic in list_or_error(result.get("Licenses"), "Licenses"):
-        if not isinstance(lic, dict):
-            raise ParseError(source, "Trivy report: a license is not an object")
-        out.append(_license(lic, target, version))
+    for i, v in enumerate(list_or_error(result.get("Vulnerabilities"), "Vulnerabilities")):
+        with found.item(f"{where}.Vulnerabilities[{i}]"):
+            out.append(_vulnerability(v, result, target, os_pkgs, version, source))
+    for i, m in enumerate(list_or_error(result.get("Misconfigurations"), "Misconfigurations")):
+        with found.item(f"{where}.Misconfigurations[{i}]"):
+            if not isinstance(m, dict):
+                raise ParseError(source, "misconfiguration is not an object")
+            if str(m.get("Status") or "FAIL").upper() == "FAIL":
+                out.append(_misconfiguration(m, target, typ, version))
+    for i, s in enumerate(list_or_error(result.get("Secrets"), "Secrets")):
+        with found.item(f"{where}.Secrets[{i}]"):
+            if not isinstance(s, dict):
+                raise ParseError(source, "secret is not an object")
+            out.append(_secret(s, target, version))
+    for i, lic in enumerate(list_or_error(result.get("Licenses"), "Licenses")):
+        with found.item(f"{where}.Licenses[{i}]"):
+            if not isinstance(lic, dict):
+                raise ParseError(source, "license is not an object")
+            out.append(_license(lic, target, version))
     return out
 
 
@@ -224,7 +232,7 @@ def _references(item: dict) -> list[str]:
 
 def _vulnerability(v: Any, result: dict, target: str, os_pkgs: bool, version, source) -> Finding:
     if not isinstance(v, dict) or not v.get("VulnerabilityID") or not v.get("PkgName"):
-        raise ParseError(source, "Trivy report: a vulnerability lacks VulnerabilityID or PkgName")
+        raise ParseError(source, "vulnerability lacks VulnerabilityID or PkgName")
     vid = str(v["VulnerabilityID"])
     name = str(v["PkgName"])
     installed = str_or_none(v.get("InstalledVersion"))

@@ -13,6 +13,7 @@ from typing import Any
 from secai.errors import ParseError
 from secai.findings import Category, Finding, Instance, Severity, build_finding, cwe_ids, severity_from_text, unique
 from secai.ingest.parsers._values import str_or_error
+from secai.ingest.parsers.base import Findings
 
 NAME = "zap-json"
 KIND = "json"
@@ -169,22 +170,25 @@ def detect(doc: Any) -> bool:
     return isinstance(doc, dict) and "site" in doc and any(k in doc for k in ("@programName", "@version", "@generated"))
 
 
-def parse(doc: Any, source: str) -> list[Finding]:
+def parse(doc: Any, source: str) -> Findings:
     sites = doc.get("site")
     if isinstance(sites, dict):  # a single site is sometimes written as an object
         sites = [sites]
     if sites is None:
-        return []
+        return Findings()
     if not isinstance(sites, list):
         raise ParseError(source, "ZAP report 'site' is not a list")
     version = str_or_error(doc.get("@version"), "@version")
-    findings = []
-    for site in sites:
-        if not isinstance(site, dict):
-            raise ParseError(source, "ZAP report site is not an object")
-        alerts = site.get("alerts") or []
-        if not isinstance(alerts, list):
-            raise ParseError(source, "ZAP report 'alerts' is not a list")
-        name = str_or_error(site.get("@name"), "@name")
-        findings.extend(alert_finding(a, name, version, source) for a in alerts)
-    return findings
+    found = Findings()
+    for i, site in enumerate(sites):
+        with found.item(f"site[{i}]"):
+            if not isinstance(site, dict):
+                raise ParseError(source, "site is not an object")
+            alerts = site.get("alerts") or []
+            if not isinstance(alerts, list):
+                raise ParseError(source, "'alerts' is not a list")
+            name = str_or_error(site.get("@name"), "@name")
+            for j, alert in enumerate(alerts):
+                with found.item(f"site[{i}].alerts[{j}]"):
+                    found.append(alert_finding(alert, name, version, source))
+    return found

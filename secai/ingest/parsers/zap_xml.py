@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from secai.errors import ParseError
-from secai.findings import Finding
 from secai.ingest.parsers._values import xml_local_name
+from secai.ingest.parsers.base import Findings
 from secai.ingest.parsers.zap import alert_finding
 
 NAME = "zap-xml"
@@ -36,18 +36,16 @@ def detect(root: Any) -> bool:
     return xml_local_name(root.tag) == "OWASPZAPReport"
 
 
-def parse(root: Any, source: str) -> list[Finding]:
+def parse(root: Any, source: str) -> Findings:
     version = root.get("version")
-    findings = []
-    for site in root:
-        if xml_local_name(site.tag) != "site":
-            continue
+    found = Findings()
+    sites = [site for site in root if xml_local_name(site.tag) == "site"]
+    for i, site in enumerate(sites):
         name = site.get("name")
-        for alerts in site:
-            if xml_local_name(alerts.tag) != "alerts":
-                continue
-            for item in alerts:
+        items = [item for alerts in site if xml_local_name(alerts.tag) == "alerts" for item in alerts]
+        for j, item in enumerate(items):
+            with found.item(f"site[{i}].alerts[{j}]"):
                 if xml_local_name(item.tag) != "alertitem":
-                    raise ParseError(source, f"unexpected <{xml_local_name(item.tag)}> in ZAP <alerts>")
-                findings.append(alert_finding(_alert_dict(item), name, version, source))
-    return findings
+                    raise ParseError(source, f"unexpected <{xml_local_name(item.tag)[:40]}> in ZAP <alerts>")
+                found.append(alert_finding(_alert_dict(item), name, version, source))
+    return found
