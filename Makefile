@@ -28,7 +28,7 @@ system-deps:
 setup: $(BIN)/.installed system-deps
 
 model: setup
-	$(BIN)/secai-runner model pull
+	$(BIN)/secai-runner model pull embedded
 
 lint: setup
 	$(BIN)/ruff check secai tests bench

@@ -8,7 +8,7 @@
 #   --venv      where to install secai (default: ~/.secai/venv)
 #   --python    Python 3.11+ to build the venv with (default: python3)
 #   --launchd   also install the polling agent (`secai-runner watch`) as a launchd agent
-#   --skip-model  do not convert the embedded model now (it is converted on first use)
+#   --skip-model  do not download the base model now (it is fetched and verified on first use)
 set -euo pipefail
 
 die() {
@@ -74,7 +74,7 @@ runner="$venv/bin/secai-runner"
 "$runner" --version
 
 if [ "$model" = true ]; then
-  echo "Converting the embedded base model (once; later runs reuse it)"
+  echo "Pulling the base model (model.name auto: the pinned coder model from the Hub; once, verified)"
   "$runner" model pull
 fi
 

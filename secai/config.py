@@ -37,10 +37,15 @@ class Limits(_Section):
 
 
 class ModelSettings(_Section):
+    #: `auto` (Apple Silicon: a pinned coder model from the Hub; elsewhere or offline: embedded),
     #: `embedded`, a local MLX model folder, or a Hugging Face Hub id.
-    name: str = "embedded"
+    name: str = "auto"
+    #: A Hub model's commit, tag or branch; null: the commit pinned at its first pull.
+    revision: str | None = None
     #: Where converted models are cached; default `<home>/models`.
     cache_dir: str | None = None
+    #: Where Hub downloads are cached; default `<models>/hub` (a path such as ~/.cache/huggingface/hub shares yours).
+    hub_cache: str | None = None
     #: Linux CPU only: re-run the CLI with Debian's OpenBLAS preloaded when it is installed.
     openblas_preload: bool = True
     #: `auto` keeps 4-bit weights on Apple Silicon and uses float32 on a CPU.

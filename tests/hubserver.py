@@ -1,11 +1,20 @@
 """A loopback Hugging Face Hub for tests: the endpoints the real `huggingface_hub` 2.x client calls
 for create_repo / create_commit (classic LFS, `HF_HUB_DISABLE_XET=1`) / create_tag / list_repo_tree
-/ list_repo_commits / list_repo_refs / repo_info, with state (repos, files, LFS objects, commits,
-tags), a record of every byte received, and fault injection.
+/ list_repo_commits / list_repo_refs / repo_info / model_info(files_metadata=True), and downloads
+(hf_hub_download / snapshot_download), with state (repos, files, LFS objects, commits, tags), a
+record of every byte received, and fault injection.
+
+Downloads behave like the Hub's `resolve` endpoint (huggingface_hub's `file_download.py` reads
+these headers): a regular file answers HEAD/GET with `ETag` (its git blob sha), `X-Repo-Commit` and
+`Content-Length`; an LFS file answers with a 302 to a separate "CDN" origin (so the client stops
+there, as for the real Hub's CDN, and drops the auth header), carrying `X-Linked-Etag` (the
+sha256) and `X-Linked-Size`. `corrupt(repo, path)` makes both serve altered bytes of the same size
+while every listing still reports the true hashes.
 
     with HubServer(token="hf_test...") as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         hub.inject("POST", r"/commit/", 500, after=True)   # apply the commit, then fail the response
+        hub.add_model("org/tiny", folder, commit="ab" * 20)
 """
 
 from __future__ import annotations
@@ -85,6 +94,15 @@ class Fault:
 
 
 @dataclass
+class Raw:
+    """A non-JSON response: bytes (none for HEAD) and headers."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Received:
     method: str
     path: str
@@ -99,18 +117,27 @@ class HubServer:
         self.lfs: dict[str, bytes] = {}
         self.received: list[Received] = []
         self.faults: list[Fault] = []
+        self.corrupted: set[tuple[str, str]] = set()
         self.lock = threading.RLock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._httpd = _Quiet(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # LFS downloads redirect to another origin, like the Hub's CDN.
+        self._cdn = _Quiet(("127.0.0.1", 0), _handler(self))
+        self.cdn_url = f"http://127.0.0.1:{self._cdn.server_address[1]}"
+        self._threads = [
+            threading.Thread(target=h.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+            for h in (self._httpd, self._cdn)
+        ]
 
     def __enter__(self) -> HubServer:
-        self._thread.start()
+        for t in self._threads:
+            t.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        for h in (self._httpd, self._cdn):
+            h.shutdown()
+            h.server_close()
 
     # -- test helpers ------------------------------------------------------------------------------
     def inject(self, method: str, path_regex: str, status: int, *, times: int = 1, after: bool = False) -> None:
@@ -121,6 +148,46 @@ class HubServer:
 
     def repo(self, repo_id: str, repo_type: str = "model") -> HubRepo:
         return self.repos[(repo_type, repo_id)]
+
+    def add_model(self, repo_id: str, folder, *, commit: str | None = None, private: bool = False) -> HubRepo:
+        """A model repo holding the files of `folder` in one commit (id `commit` if given)."""
+        from pathlib import Path
+
+        files = {".gitattributes": HubFile(b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n", False)}
+        for f in sorted(Path(folder).rglob("*")):
+            if f.is_file():
+                rel = f.relative_to(folder).as_posix()
+                data = f.read_bytes()
+                files[rel] = HubFile(data, self._mode(rel, len(data), data[:512]) == "lfs")
+        with self.lock:
+            repo = HubRepo("model", repo_id, private)
+            sha = (
+                commit or hashlib.sha1(repo_id.encode() + b"".join(f.oid.encode() for f in files.values())).hexdigest()
+            )
+            repo.commits.append(HubCommit(sha, "add model", "", time.time(), files))
+            for f in files.values():
+                if f.lfs:
+                    self.lfs[f.sha256] = f.data
+            self.repos[("model", repo_id)] = repo
+        return repo
+
+    def corrupt(self, repo_id: str, path: str) -> None:
+        """Serve `path` of `repo_id` with one byte changed (same size); listings keep the true hashes."""
+        with self.lock:
+            self.corrupted.add((repo_id, path))
+
+    def downloads(self) -> list[str]:
+        """Paths of the file bodies served so far (resolve GETs and CDN GETs), in order."""
+        return [
+            r.path
+            for r in self.received
+            if r.method == "GET" and ("/resolve/" in r.path or r.path.startswith("/lfs-files/"))
+        ]
+
+    def _served(self, repo_id: str, path: str, data: bytes) -> bytes:
+        if (repo_id, path) in self.corrupted and data:
+            return bytes([data[0] ^ 0xFF]) + data[1:]
+        return data
 
     def all_bytes(self) -> bytes:
         return b"\n".join(
@@ -156,13 +223,16 @@ class HubServer:
             ("GET", rf"/api/{REPO}/commits/(?P<rev>[^/]+)", self.commits),
             ("GET", rf"/api/{REPO}/tree/(?P<rev>[^/]+)(?:/(?P<sub>.*))?", self.tree),
             ("GET", rf"/api/{REPO}(?:/revision/(?P<rev>[^/]+))?", self.info),
+            ("GET", r"/(?P<ns>[\w.-]+)/(?P<name>[\w.-]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)", self.resolve),
+            ("GET", r"/lfs-files/(?P<oid>[0-9a-f]{64})", self.lfs_file),
         ]
         for m_, pattern, fn in routes:
             m = re.fullmatch(pattern, path)
-            if m and m_ == method:
-                if fn not in (self.lfs_upload,) and not authed and method != "GET":
+            if m and (m_ == method or (m_ == "GET" and method == "HEAD")):
+                if fn not in (self.lfs_upload,) and not authed and method not in ("GET", "HEAD"):
                     return 401, {"error": "Invalid credentials in Authorization header"}
-                return fn(m.groupdict(), query=query, body=body, authed=authed)
+                out = fn(m.groupdict(), query=query, body=body, authed=authed, method=method)
+                return (out.status, out) if isinstance(out, Raw) else out
         return 404, {"error": f"no route {method} {path}"}
 
     def _repo(self, g: dict, authed: bool) -> HubRepo | None:
@@ -366,13 +436,26 @@ class HubServer:
         out += [{"type": "directory", "oid": "0" * 40, "size": 0, "path": d} for d in sorted(dirs)]
         return 200, out
 
-    def info(self, g, authed, **_):
+    def info(self, g, query, authed, **_):
         repo = self._repo(g, authed)
         if repo is None:
             return self._not_found()
         commit = self._resolve(repo, g.get("rev"))
         if commit is None:
             return 404, {"error": "Revision not found"}
+        blobs = query.get("blobs", ["false"])[0].lower() == "true"
+        siblings = []
+        for p, f in sorted(commit.files.items()):
+            sib: dict = {"rfilename": p}
+            if blobs:  # model_info(files_metadata=True): sizes, blob ids and LFS sha256s
+                sib.update(size=len(f.data), blobId=f.oid)
+                if f.lfs:
+                    sib["lfs"] = {
+                        "sha256": f.sha256,
+                        "size": len(f.data),
+                        "pointerSize": len(lfs_pointer(f.sha256, len(f.data))),
+                    }
+            siblings.append(sib)
         return 200, {
             "id": repo.id,
             "_id": repo.id,
@@ -384,8 +467,62 @@ class HubServer:
             "likes": 0,
             "tags": [],
             "lastModified": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(commit.date)),
-            "siblings": [{"rfilename": p} for p in sorted(commit.files)],
+            "siblings": siblings,
+            "cardData": _card_data(commit.files.get("README.md")),
         }
+
+    def resolve(self, g, authed, method, **_):
+        repo = self._repo({"type": "model", "ns": g["ns"], "name": g["name"]}, authed)
+        if repo is None:
+            return self._not_found()
+        commit = self._resolve(repo, g["rev"])
+        if commit is None:
+            return Raw(404, headers={"X-Error-Code": "RevisionNotFound"})
+        path = unquote(g["file"])
+        f = commit.files.get(path)
+        if f is None:
+            return Raw(404, headers={"X-Error-Code": "EntryNotFound", "X-Repo-Commit": commit.sha})
+        headers = {"X-Repo-Commit": commit.sha, "ETag": f'"{f.oid}"'}
+        if f.lfs:
+            headers.update(
+                {
+                    "Location": f"{self.cdn_url}/lfs-files/{f.sha256}?repo={repo.id}&path={path}",
+                    "X-Linked-Etag": f'"{f.sha256}"',
+                    "X-Linked-Size": str(len(f.data)),
+                    "Content-Length": "0",
+                }
+            )
+            return Raw(302, headers=headers)
+        data = self._served(repo.id, path, f.data)
+        headers["Content-Length"] = str(len(data))
+        return Raw(200, b"" if method == "HEAD" else data, headers)
+
+    def lfs_file(self, g, query, method, **_):
+        data = self.lfs.get(g["oid"])
+        if data is None:
+            return Raw(404)
+        data = self._served(query.get("repo", [""])[0], query.get("path", [""])[0], data)
+        return Raw(200, b"" if method == "HEAD" else data, {"Content-Length": str(len(data)), "ETag": f'"{g["oid"]}"'})
+
+
+def _card_data(readme: HubFile | None) -> dict:
+    """The README's YAML metadata, which the Hub returns as `cardData`."""
+    m = re.match(rb"^---\n(.*?)\n---", readme.data, re.S) if readme else None
+    try:
+        meta = yaml.safe_load(m.group(1)) if m else None
+    except yaml.YAMLError:
+        meta = None
+    return meta if isinstance(meta, dict) else {}
+
+
+class _Quiet(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
 
 def _handler(hub: HubServer):
@@ -411,6 +548,16 @@ def _handler(hub: HubServer):
             self._send(status, payload)
 
         def _send(self, status: int, payload: object) -> None:
+            if isinstance(payload, Raw):
+                self.send_response(payload.status)
+                for k, v in payload.headers.items():
+                    self.send_header(k, v)
+                if "Content-Length" not in payload.headers:
+                    self.send_header("Content-Length", str(len(payload.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload.body)
+                return
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -422,6 +569,6 @@ def _handler(hub: HubServer):
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = do_DELETE = _serve
+        do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _serve
 
     return Handler

@@ -2,10 +2,12 @@
 
 Each distinct prompt is analysed once per model revision and prompt version: results are cached
 in the SQLite store by the rendered prompt's hash, and a run that may train reuses only what such
-runs wrote (an untrusted run cannot plant an answer for a trusted one). Findings not in the cache are rendered as ChatML prompts and
-generated greedily by `generate_batched`: prompts are processed in sorted order, each reusing the
-keys and values of what it shares with the previous one, and decode as one batch
-(docs/analyze-speed.md has the measurements behind each choice).
+runs wrote (an untrusted run cannot plant an answer for a trusted one). Findings not in the cache
+are rendered with the model's own chat template (`secai.model.chat`) and generated greedily by
+`generate_batched`. For a plain llama on a Linux CPU, prompts are processed in sorted order, each
+reusing the keys and values of what it shares with the previous one, and decode as one batch
+(docs/analyze-speed.md has the measurements behind each choice); every other architecture, and
+every model on Metal, goes through mlx-lm's own `BatchGenerator`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from secai.config import Settings
 from secai.findings import Finding, assign_fingerprints
 from secai.ingest.redact import redact_text
 from secai.model.base import ResolvedModel, load, resolve_model, runtime_model
+from secai.model.chat import chat_ids
 from secai.run.store import Store
 
 if TYPE_CHECKING:
@@ -95,8 +98,7 @@ def encode_prompt(tokenizer, finding: Finding, max_tokens: int) -> PreparedPromp
     def ids_for(max_chars: int | None):
         facts = render_facts(finding, max_chars)
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": facts.text}]
-        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
-        return list(ids), facts.truncated
+        return chat_ids(tokenizer, messages), facts.truncated
 
     ids, truncated = ids_for(None)
     if len(ids) > max_tokens:
@@ -274,11 +276,12 @@ def generate_batched(
 ) -> dict[str, str]:
     """fingerprint -> generated text (greedy), `batch_size` sequences decoded together.
 
-    Prompts are processed in sorted order, each alone (no padding to another's length) and only
+    Where the CPU fast path applies (`cpu_fast_path`), prompts are processed in sorted order, each alone (no padding to another's length) and only
     from where it stops sharing tokens with the previous one. Sequences decode as one batch and stop
     at EOS, at `max_tokens`, or once the answer format is complete; freed slots are refilled from
     the remaining prompts while the others keep decoding.
-    `on_batch(prompts, texts)` is called as sequences finish.
+    `on_batch(prompts, texts)` is called as sequences finish. Elsewhere mlx-lm's `BatchGenerator`
+    does the same job with the model's own forward pass.
     """
     import time as _time
     from collections import deque
@@ -286,8 +289,12 @@ def generate_batched(
     stats = stats if stats is not None else GenerationStats()
     if not prompts:
         return {}
-    from secai.model.cpu.forward import forward_for
+    from secai.model.cpu.forward import cpu_fast_path, forward_for
 
+    if not cpu_fast_path(model):
+        return _generate_stock(
+            model, tokenizer, prompts, batch_size=batch_size, max_tokens=max_tokens, on_batch=on_batch, stats=stats
+        )
     forward = forward_for(model)
     prefill = _Prefiller(model, forward=forward)
 
@@ -334,6 +341,53 @@ def generate_batched(
             out.update(texts)
             if on_batch is not None:
                 on_batch(done, texts)
+    return out
+
+
+def _generate_stock(
+    model, tokenizer, prompts: list[PreparedPrompt], *, batch_size: int, max_tokens: int, on_batch, stats
+) -> dict[str, str]:
+    """`generate_batched` through mlx-lm's own `BatchGenerator` (greedy): any architecture, any
+    device. Sequences stop at EOS, at `max_tokens`, or once the answer format is complete."""
+    from mlx_lm.generate import BatchGenerator
+
+    gen = BatchGenerator(
+        model,
+        max_tokens=max_tokens,
+        stop_tokens=[[t] for t in tokenizer.eos_token_ids],
+        completion_batch_size=batch_size,
+        # Prompts are processed 8 at a time (mlx-lm's default): a full batch of 1,024-token prompts
+        # at once would hold gigabytes of MLP activations on a 16 GB Mac (docs/model.md).
+        prefill_batch_size=min(batch_size, 8),
+    )
+    out: dict[str, str] = {}
+    try:
+        uids = gen.insert([p.tokens for p in prompts])
+        by_uid = dict(zip(uids, prompts))
+        tokens: dict[int, list[int]] = {uid: [] for uid in uids}
+        with gen.stats() as st:
+            while responses := gen.next_generated():
+                done: list[int] = []
+                for r in responses:
+                    if r.finish_reason != "stop":
+                        tokens[r.uid].append(r.token)
+                    if r.finish_reason is not None:
+                        done.append(r.uid)
+                    elif answer_complete(tokenizer.decode(tokens[r.uid])):
+                        done.append(r.uid)
+                        gen.remove([r.uid])
+                if done:
+                    texts = {by_uid[u].fingerprint: tokenizer.decode(tokens[u]) for u in done}
+                    out.update(texts)
+                    if on_batch is not None:
+                        on_batch([by_uid[u] for u in done], texts)
+    finally:
+        gen.close()
+    stats.sequences += len(prompts)
+    stats.prefill_tokens += st.prompt_tokens
+    stats.prefill_seconds += st.prompt_time
+    stats.generated_tokens += sum(len(t) for t in tokens.values())
+    stats.decode_seconds += st.decode_time
     return out
 
 

@@ -12,7 +12,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser("model", help="prepare (pull/convert) or describe a base model")
     msub = p.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     pull = msub.add_parser("pull", help="download/convert the model into the cache (idempotent)")
-    pull.add_argument("name", nargs="?", help="embedded (default), a local MLX folder, or a Hub id")
+    pull.add_argument("name", nargs="?", help="auto (default), embedded, a local MLX folder, or a Hub id (org/name)")
+    pull.add_argument(
+        "--revision", help="Hub commit, tag or branch to pull and pin (default: the pinned one, else main)"
+    )
     pull.add_argument(
         "--base-only",
         action="store_true",
@@ -20,7 +23,7 @@ def add_parser(sub) -> None:
     )
     pull.set_defaults(func=run)
     info = msub.add_parser("info", help="architecture, parameters, quantization, chat template, cache path")
-    info.add_argument("name", nargs="?", help="embedded (default), a local MLX folder, or a Hub id")
+    info.add_argument("name", nargs="?", help="auto (default), embedded, a local MLX folder, or a Hub id")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=run)
 
@@ -28,6 +31,9 @@ def add_parser(sub) -> None:
 def run(args, settings: Settings) -> int:
     from secai.model.base import describe, resolve_model, runtime_model
 
+    revision = getattr(args, "revision", None)
+    if revision:
+        settings = settings.model_copy(update={"model": settings.model.model_copy(update={"revision": revision})})
     resolved = resolve_model(args.name or settings.model.name, settings)
     if args.model_command == "pull":
         print(f"{resolved.model_id} ({resolved.revision}) ready at {resolved.path}")
@@ -37,10 +43,11 @@ def run(args, settings: Settings) -> int:
         return 0
     info = describe(resolved)
     if args.json:
-        json.dump(info.model_dump(mode="json"), sys.stdout, indent=2)
+        json.dump({**info.model_dump(mode="json"), "choice": resolved.note or None}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    rows = [
+    rows = [("choice", f"auto: {resolved.note}")] if resolved.note else []
+    rows += [
         ("model", info.model_id),
         ("source", info.source),
         ("revision", info.revision),

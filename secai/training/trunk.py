@@ -10,9 +10,10 @@ intro, so that shared prefix goes through the trunk once in all, and through the
 per step (its keys and values are shared by the batch). The loss and its gradients are
 unchanged (tests compare them with mlx-lm's `default_loss`); the work per step is a fraction.
 
-Used when the model has the usual `model.model.{embed_tokens, layers, norm}` layout with full
-causal attention in every block and some blocks are left unadapted; otherwise training runs the
-whole model per step (`supported()` says which).
+A Linux-CPU speed-up, used only for a plain llama on the CPU (`secai.model.cpu.forward.cpu_fast_path`:
+the block calls below skip what other families add around their blocks, such as Gemma's embedding
+scale and logit soft-capping) with some blocks left unadapted; every other architecture, and every
+model on Metal, trains through mlx-lm's own loss (`supported()` says which).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ def _inner(model):
 
 
 def supported(model, num_layers: int) -> bool:
+    from secai.model.cpu.forward import cpu_fast_path
+
+    if not cpu_fast_path(model):
+        return False
     inner = _inner(model)
     layers = getattr(inner, "layers", None)
     if inner is None or layers is None or not hasattr(inner, "embed_tokens") or not hasattr(inner, "norm"):

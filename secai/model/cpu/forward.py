@@ -133,12 +133,19 @@ def _silu(x: mx.array) -> mx.array:
     return mx.array(g)
 
 
+def cpu_fast_path(model) -> bool:
+    """Whether the Linux-CPU speed-ups apply to `model`: a plain llama on the CPU device.
+
+    They are exact only for mlx-lm's llama layout (secai's numpy attention and SiLU, the frozen
+    trunk's block calls); every other architecture, and every model on Metal, runs mlx-lm's own code.
+    """
+    args = getattr(model, "args", None)
+    return mx.default_device() == mx.cpu and getattr(args, "model_type", None) == "llama" and _plain_llama(model)
+
+
 def forward_for(model) -> ModelForward:
     """The fastest forward pass that is exact for `model` on the current device."""
-    args = getattr(model, "args", None)
-    if mx.default_device() == mx.cpu and getattr(args, "model_type", None) == "llama" and _plain_llama(model):
-        return NumpyExpForward(model)
-    return ModelForward(model)
+    return NumpyExpForward(model) if cpu_fast_path(model) else ModelForward(model)
 
 
 def _plain_llama(model) -> bool:
