@@ -186,3 +186,35 @@ def test_batched_generation_matches_one_sequence_at_a_time(case):
         p.fingerprint: generate_batched(model, tok, [p], batch_size=1, max_tokens=6)[p.fingerprint] for p in prompts
     }
     assert together == alone
+
+
+def test_the_stock_generator_stops_once_the_answer_is_complete(case, monkeypatch):
+    from secai.analysis import analyze
+    from secai.model.base import load
+
+    model, tok = load(case["resolved"])
+    prompts = [
+        analyze.PreparedPrompt(fingerprint=str(i), tokens=tok.encode("CVE" * (i + 1)), truncated=False)
+        for i in range(3)
+    ]
+    monkeypatch.setattr(analyze, "answer_complete", lambda text: len(text) >= 1)
+    stats = analyze.GenerationStats()
+    out = analyze.generate_batched(model, tok, prompts, batch_size=3, max_tokens=12, stats=stats)
+    assert set(out) == {"0", "1", "2"}
+    # One token each (or none when the model's first pick is an end-of-sequence token).
+    assert stats.generated_tokens <= 3 and stats.sequences == 3
+
+
+def test_the_cpu_speed_ups_are_for_a_plain_llama_on_the_cpu_only(case, monkeypatch):
+    import mlx.core as mx
+
+    from secai.model.base import load
+    from secai.model.cpu import forward
+    from secai.training import trunk
+
+    model, _ = load(case["resolved"])
+    on_cpu = case["arch"] == "llama"
+    assert forward.cpu_fast_path(model) is on_cpu and trunk.supported(model, 1) is on_cpu
+    monkeypatch.setattr(forward.mx, "default_device", lambda: mx.Device(mx.gpu))  # as on Metal
+    assert forward.cpu_fast_path(model) is False and trunk.supported(model, 1) is False
+    assert type(forward.forward_for(model)) is forward.ModelForward
