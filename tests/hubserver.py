@@ -564,6 +564,8 @@ def _handler(hub: HubServer):
             self.send_header("Content-Length", str(len(data)))
             if isinstance(payload, dict) and payload.get("error") == "Repository not found":
                 self.send_header("X-Error-Code", "RepoNotFound")
+            if isinstance(payload, dict) and payload.get("error") == "Revision not found":
+                self.send_header("X-Error-Code", "RevisionNotFound")
             if status == 429:
                 self.send_header("Retry-After", "0")
             self.end_headers()

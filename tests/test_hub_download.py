@@ -219,3 +219,18 @@ def test_auto_on_apple_silicon_falls_back_when_the_hub_cannot_be_reached(mac_def
     go_offline(monkeypatch)
     choice = choose_auto(settings)
     assert choice.name == EMBEDDED and "HF_HUB_OFFLINE" in choice.reason
+
+
+@pytest.mark.parametrize(
+    "repo, revision, expected",
+    [
+        ("mlx-community/no-such-model", None, "not found on the Hugging Face Hub"),
+        (REPO, "f" * 40, "the Hub has no revision"),
+    ],
+)
+def test_a_missing_repository_or_revision_is_named(hub, repo, revision, expected):
+    from secai.model.hub import pull
+
+    with pytest.raises(ModelError, match=expected) as e:
+        pull(repo, load_settings(), revision)
+    assert "\n" not in str(e.value)

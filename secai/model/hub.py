@@ -257,11 +257,19 @@ def pull(
             f"model {repo_id!r}@{want}: the Hugging Face Hub is offline (HF_HUB_OFFLINE) and it is not cached; "
             f"{alternatives}"
         )
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
     try:
         remote = remote_pin(repo_id, want)
     except ModelError:
         raise
-    except Exception as e:  # huggingface_hub raises HTTP, connection and not-found errors of many types
+    except RevisionNotFoundError:
+        raise ModelError(f"model {repo_id!r}: the Hub has no revision {want!r}") from None
+    except RepositoryNotFoundError:  # also a gated repository the token cannot read
+        raise ModelError(
+            f"model {repo_id!r}: not found on the Hugging Face Hub (or private/gated and HF_TOKEN cannot read it)"
+        ) from None
+    except Exception as e:  # connection errors, timeouts, the Hub down: many types
         raise ModelError(
             f"model {repo_id!r}@{want}: cannot reach it on the Hugging Face Hub ({_first_line(e)}); {alternatives}"
         ) from None
