@@ -6,13 +6,15 @@ PY     := $(BIN)/python
 # Keep the demo and the tests away from the user's real data home unless told otherwise.
 export SECAI_HOME ?= $(CURDIR)/.secai-home
 
-.PHONY: setup system-deps model lint test demo bench clean
+.PHONY: setup system-deps model lint test demo bench lock clean
 
-$(BIN)/.installed: pyproject.toml
+# Every dependency comes hash-pinned from requirements/dev.txt (make lock writes it); secai itself
+# is then installed without resolving anything.
+$(BIN)/.installed: pyproject.toml requirements/dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "secai needs Python 3.11 or newer (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[ml,dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
 # Optional speed-ups and lint tools from the OS (Linux + apt + root only; skipped elsewhere).
@@ -45,6 +47,16 @@ bench: model
 	$(PY) bench/analyze.py
 	$(PY) bench/train.py
 	$(PY) bench/mine.py
+
+# Hash-pinned requirements for every platform: collect.txt (the action's collect step), runner.txt
+# (the self-hosted runner: + ml), dev.txt (make test, CI: + ml, dev). Run after changing
+# pyproject.toml's dependencies, then commit the files.
+LOCK = $(BIN)/uv pip compile pyproject.toml requirements/build.in --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock"
+lock: setup
+	$(LOCK) -o requirements/collect.txt
+	$(LOCK) --extra ml -o requirements/runner.txt
+	$(LOCK) --extra ml --extra dev -o requirements/dev.txt
 
 clean:
 	rm -rf $(VENV) .secai-home .pytest_cache

