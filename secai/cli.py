@@ -16,6 +16,7 @@ from secai import __version__
 from secai.config import load_settings
 from secai.errors import SecaiError
 from secai.log import setup_logging
+from secai.run.folder import make_private
 
 COMMANDS = [
     "parse",
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     try:
         settings = load_settings(args.config)
+        make_private(settings.home_dir)
         if argv is None and args.command in ML_COMMANDS:
             from secai.model.cpu.openblas import maybe_reexec
 

@@ -172,6 +172,8 @@ class ScannersSettings(_Section):
 class Settings(_Section):
     #: Data home for the model cache, the SQLite store and run folders (default `~/.cache/secai`).
     home: str | None = None
+    #: Run folders not touched for this many days are deleted (0 keeps them forever).
+    retention_days: int = Field(30, ge=0)
     limits: Limits = Field(default_factory=Limits)
     model: ModelSettings = Field(default_factory=ModelSettings)
     analyze: AnalyzeSettings = Field(default_factory=AnalyzeSettings)

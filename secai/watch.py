@@ -21,6 +21,7 @@ from secai.github.client import GitHub
 from secai.github.fetch import FetchedRun, fetch_runs, record_processed
 from secai.log import mask_tokens
 from secai.run.files import read_findings
+from secai.run.folder import prune_runs
 from secai.run.store import Store
 
 log = logging.getLogger("secai")
@@ -51,7 +52,9 @@ def _pipeline_child(run_dir: str, settings: dict, conn) -> None:
     setup_logging()
     try:
         folder = Path(run_dir)
-        res = run_pipeline(folder, Settings.model_validate(settings), artifacts=[folder / "inputs"], progress=False)
+        # fetch parsed the artifacts into findings.json (and deleted them, unless kept)
+        inputs = [folder / "inputs"] if (folder / "inputs").is_dir() else None
+        res = run_pipeline(folder, Settings.model_validate(settings), artifacts=inputs, progress=False)
         conn.send(("ok", res.model_dump(mode="json")))
     except Exception as e:  # sent back whole: the parent records it as the run's failure
         conn.send(("error", f"{type(e).__name__}: {e}"))
@@ -173,6 +176,8 @@ class Watcher:
         """Poll until stopped (or, with `once`, until no new run is left)."""
         with Store(self.settings.store_path) as store:
             while not self.stopping.is_set():
+                for gone in prune_runs(self.settings.runs_dir, self.settings.retention_days):
+                    log.info("%s: older than %d days; deleted", gone, self.settings.retention_days)
                 try:
                     busy = self.step(store)
                 except SecaiError as e:

@@ -73,3 +73,12 @@ def test_no_html_and_no_pings_for_any_input(text):
         assert not PING.search(out)
     code = md_code(text)
     assert "<!--" not in code and "\n" not in code
+
+
+def test_gh_references_are_defanged_before_dashes_are_escaped():
+    """`GH-123` autolinks an issue; the escaper turned it into `GH\\-123` before looking for it, so
+    it was never defanged (issue 16, Low)."""
+    for text in ("see GH-123", "gh-7 fixed", "GH-1, GH-22"):
+        for out in (md_inline(text), md_block(text)):
+            assert not re.search(r"(?i)GH\\?-\d", out), out
+            assert "\u200d" in out

@@ -170,3 +170,34 @@ def test_glob_matches_through_symbolic_links_are_refused(tmp_path, monkeypatch):
         ["scans/link.json", "scans/linked/secret.json", str(scans / "link.json")]
     )
     assert all(p.message == "symbolic link; skipped" for p in problems)
+
+
+def test_the_data_home_is_private_and_old_run_folders_go(tmp_path, monkeypatch):
+    """SECAI_HOME holds raw reports, findings and the store: 0700, made so by every command, an
+    existing 0755 one too; run folders untouched for `retention_days` are deleted (issue 16, Low)."""
+    import os
+    import time
+
+    from secai.cli import main
+    from secai.run.folder import prune_runs
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("SECAI_HOME", str(home))
+    (tmp_path / "r.json").write_text(json.dumps(GOOD_BANDIT))
+    assert main(["parse", str(tmp_path / "r.json")]) == 0
+    assert home.stat().st_mode & 0o777 == 0o700
+    home.chmod(0o755)
+    main(["parse", str(tmp_path / "r.json")])
+    assert home.stat().st_mode & 0o777 == 0o700
+
+    runs = home / "runs"
+    old, new = runs / "old", runs / "new"
+    for folder in (old, new):
+        (folder / "inputs").mkdir(parents=True)
+        (folder / "findings.json").write_text("[]")
+    month_ago = time.time() - 31 * 86400
+    for p in (old, old / "inputs", old / "findings.json"):
+        os.utime(p, (month_ago, month_ago))
+    assert prune_runs(runs, 0) == [] and old.exists()
+    assert prune_runs(runs, 30) == [old]
+    assert not old.exists() and new.exists()

@@ -233,7 +233,9 @@ def _fetch_run(
 
     if not ctx.repo:
         raise SecaiError("--run-id needs the repository: set GITHUB_REPOSITORY or --repo")
-    summary = fetch_runs(ctx.repo, settings, run_id=run_id, out=tmp, patterns=patterns, api_url=api_url)
+    summary = fetch_runs(
+        ctx.repo, settings, run_id=run_id, out=tmp, patterns=patterns, api_url=api_url, keep_inputs=True
+    )
     run = summary.runs[0]
     for err in run.errors:
         log.warning("run %s: %s", run_id, err)

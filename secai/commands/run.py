@@ -78,8 +78,11 @@ def _run_one(run_dir: Path, settings: Settings, args, artifacts=None, meta=None)
 
 
 def run(args, settings: Settings) -> int:
+    from secai.run.folder import prune_runs
     from secai.run.meta import RunMeta
 
+    for gone in prune_runs(settings.runs_dir, settings.retention_days):
+        log.info("%s: older than %d days; deleted", gone, settings.retention_days)
     results = []
     if args.artifacts:
         paths = [Path(p) for p in args.artifacts]
@@ -115,7 +118,7 @@ def run(args, settings: Settings) -> int:
             if not fetched.run_dir:
                 continue
             results.append(
-                _run_one(Path(fetched.run_dir), settings, args, artifacts=[Path(fetched.run_dir) / "inputs"])
+                _run_one(Path(fetched.run_dir), settings, args, artifacts=None)  # fetch wrote findings.json
             )
         if not results:
             log.info("no new completed runs with artifacts in %s", args.repo)

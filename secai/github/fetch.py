@@ -84,8 +84,16 @@ def safe_name(name: str) -> str:
 
 class _Fetcher:
     def __init__(
-        self, repo: str, settings: Settings, client: GitHub, store: Store, out: Path | None, patterns: list[str]
+        self,
+        repo: str,
+        settings: Settings,
+        client: GitHub,
+        store: Store,
+        out: Path | None,
+        patterns: list[str],
+        keep_inputs: bool = False,
     ):
+        self.keep_inputs = keep_inputs
         self.repo = repo
         self.settings = settings
         self.client = client
@@ -191,6 +199,8 @@ class _Fetcher:
                 entry = prob.path.split("!", 1)[-1]
                 res.errors.append(f"artifact {art.name!r}: {entry}: {prob.problem}")
         parsed = collect([inputs], self.settings.limits)
+        if not self.keep_inputs:  # raw artifacts stay on the runner only until they are parsed
+            shutil.rmtree(inputs, ignore_errors=True)
         prefix = str(inputs) + "/"
         for p in parsed.problems:
             where = p.path[len(prefix) :] if p.path.startswith(prefix) else p.path
@@ -272,13 +282,15 @@ def fetch_runs(
     store: Store | None = None,
     record: bool = True,
     oldest_first: bool = False,
+    keep_inputs: bool = False,
 ) -> FetchSummary:
     """Fetch new completed runs of `repo` (newest first), one run folder each; see the module doc.
 
     With `record=False` a complete run is not marked processed: the caller (watch) does that once
     its own processing succeeded, so a crash in between means the run is fetched again. With
     `oldest_first` the oldest new runs among the newest `OLDEST_FIRST_WINDOW` come first (watch:
-    a base branch run is then processed before the PR runs that compare with it)."""
+    a base branch run is then processed before the PR runs that compare with it). The raw
+    artifacts (`inputs/`) are deleted once parsed unless `keep_inputs`."""
     own_client = client is None
     client = client or GitHub(settings, api_url=api_url)
     own_store = store is None
@@ -286,7 +298,13 @@ def fetch_runs(
     summary = FetchSummary(repo=repo)
     try:
         f = _Fetcher(
-            repo, settings, client, store, Path(out) if out else None, patterns or settings.github.artifact_patterns
+            repo,
+            settings,
+            client,
+            store,
+            Path(out) if out else None,
+            patterns or settings.github.artifact_patterns,
+            keep_inputs,
         )
         selected = list(
             f.candidates(

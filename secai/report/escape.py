@@ -51,14 +51,14 @@ def _defang(s: str) -> str:
 
 def _escape_line(line: str) -> str:
     out = []
-    for ch in line:
+    for ch in _defang(line):  # defanged first: escaping `-` would hide `GH-123` from the pattern
         if ch in _HTML:
             out.append(_HTML[ch])
         elif ch in _MD_PUNCT:
             out.append("\\" + ch)
         else:
             out.append(ch)
-    return _defang("".join(out))
+    return "".join(out)
 
 
 def md_inline(text: object, limit: int | None = 300) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable
@@ -164,3 +165,29 @@ def new_run_dir(runs_dir: Path, label: str = "local") -> Path:
 def latest_run_dir(runs_dir: Path) -> Path | None:
     runs = [p for p in Path(runs_dir).glob("*") if p.is_dir()] if Path(runs_dir).exists() else []
     return max(runs, key=lambda p: p.stat().st_mtime) if runs else None
+
+
+def make_private(folder: str | Path) -> Path:
+    """Create `folder` (and its parents) if needed and make it readable by its owner alone (0700):
+    the data home holds raw reports, findings and the store."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if folder.stat().st_uid == os.getuid():
+        folder.chmod(0o700)
+    return folder
+
+
+def prune_runs(runs_dir: str | Path, days: int, now: float | None = None) -> list[Path]:
+    """Delete run folders under `runs_dir` not modified for `days` days (none when `days` is 0);
+    returns what was deleted."""
+    runs_dir = Path(runs_dir)
+    if days <= 0 or not runs_dir.is_dir():
+        return []
+    cutoff = (now or time.time()) - days * 86400
+    gone = []
+    for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.is_symlink()):
+        newest = max((f.stat().st_mtime for f in (folder, *folder.iterdir())), default=0.0)
+        if newest < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+    return gone
