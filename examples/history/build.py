@@ -19,6 +19,7 @@ After building, the final tree is compared with examples/vulnerable-app/ (every 
 byte, and its executable bit) and HEAD with expected-head.txt; any mismatch exits non-zero.
 Python 3.11 standard library only; needs git >= 2.28 (for `init -b`).
 """
+
 import argparse
 import email
 import email.header
@@ -39,6 +40,7 @@ APP = HERE.parent / "vulnerable-app"
 IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 
 # Options on every git call: nothing from the user's configuration changes what gets written.
+# fmt: off
 GIT_OPTIONS = [
     "-c", "core.autocrlf=false",
     "-c", "core.eol=lf",
@@ -50,6 +52,7 @@ GIT_OPTIONS = [
     "-c", "user.name=vulnerable-app history",
     "-c", "user.email=history@example.com",
 ]
+# fmt: on
 
 
 def git_env(**extra: str) -> dict:
@@ -68,8 +71,9 @@ def git_env(**extra: str) -> dict:
 
 
 def git(repo: pathlib.Path, *args: str, env: dict | None = None, stdin: bytes | None = None) -> str:
-    proc = subprocess.run(["git", *GIT_OPTIONS, "-C", str(repo), *args], env=env or git_env(),
-                          input=stdin, capture_output=True)
+    proc = subprocess.run(
+        ["git", *GIT_OPTIONS, "-C", str(repo), *args], env=env or git_env(), input=stdin, capture_output=True
+    )
     if proc.returncode != 0:
         sys.exit(f"build.py: git {args[0]} failed:\n{proc.stderr.decode(errors='replace')}")
     return proc.stdout.decode()
@@ -136,9 +140,9 @@ class FileDiff:
             elif line.startswith("deleted file mode"):
                 self.deleted = True
             elif line.startswith("rename from "):
-                self.old = line[len("rename from "):]
+                self.old = line[len("rename from ") :]
             elif line.startswith("rename to "):
-                self.new = line[len("rename to "):]
+                self.new = line[len("rename to ") :]
             elif line.startswith("index "):
                 parts = line.split()
                 self.old_id, self.new_id = parts[1].split("..")
@@ -242,8 +246,16 @@ def build_with_am(dest: pathlib.Path) -> str:
     for patch_file in patch_files():
         name, mail = Patch(patch_file).author
         env = git_env(GIT_COMMITTER_NAME=name, GIT_COMMITTER_EMAIL=mail)
-        git(dest, "am", "-q", "--committer-date-is-author-date", "--no-3way", "--whitespace=nowarn",
-            str(patch_file), env=env)
+        git(
+            dest,
+            "am",
+            "-q",
+            "--committer-date-is-author-date",
+            "--no-3way",
+            "--whitespace=nowarn",
+            str(patch_file),
+            env=env,
+        )
     return git(dest, "rev-parse", "HEAD").strip()
 
 
@@ -282,8 +294,11 @@ def check(dest: pathlib.Path, app: pathlib.Path, head: str) -> bool:
     if EXPECTED_HEAD.exists():
         expected = EXPECTED_HEAD.read_text().split()[0]
         if expected != head:
-            print(f"MISMATCH: HEAD is {head}, expected-head.txt says {expected} (if patches/ was changed on "
-                  "purpose, `build.py --export` refreshes it)", file=sys.stderr)
+            print(
+                f"MISMATCH: HEAD is {head}, expected-head.txt says {expected} (if patches/ was changed on "
+                "purpose, `build.py --export` refreshes it)",
+                file=sys.stderr,
+            )
             ok = False
         else:
             print(f"HEAD matches expected-head.txt ({head})")
@@ -294,8 +309,20 @@ def export(repo: pathlib.Path) -> None:
     """Rewrite patches/ (and expected-head.txt) from REPO's history, e.g. after a `git rebase -i`."""
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp) / "patches"
-        git(repo, "format-patch", "-q", "--root", "-M", "-N", "--no-signature", "--zero-commit",
-            "--full-index", "-o", str(out), "HEAD")
+        git(
+            repo,
+            "format-patch",
+            "-q",
+            "--root",
+            "-M",
+            "-N",
+            "--no-signature",
+            "--zero-commit",
+            "--full-index",
+            "-o",
+            str(out),
+            "HEAD",
+        )
         if PATCHES.exists():
             shutil.rmtree(PATCHES)
         shutil.copytree(out, PATCHES)
