@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Used by action.yml (command: process): run the pipeline on the downloaded bundle, add the
 # summary to the job, and upsert the PR comment.
-# Inputs (environment): SECAI_PY, INPUT_BUNDLE_NAME, INPUT_TRAIN, INPUT_COMMENT, GITHUB_* .
+# Inputs (environment): SECAI_PY, INPUT_BUNDLE_NAME, INPUT_TRAIN, INPUT_COMMENT, INPUT_FAIL_ON, GITHUB_* .
+# Exit status: that of `secai-runner run` (1: new findings at or above fail-on; see README), or of
+# the comment when the run itself succeeded.
 # Pull request data never trains (`train: auto`) and never publishes.
 set -euo pipefail
 
@@ -54,7 +56,8 @@ if [ "$kind" != trusted ]; then
 fi
 
 status=0
-secai run --bundle "$bundle" --out "$run_dir" --no-progress ${flags[@]+"${flags[@]}"} || status=$?
+secai run --bundle "$bundle" --out "$run_dir" --no-progress --fail-on "${INPUT_FAIL_ON:-none}" \
+  ${flags[@]+"${flags[@]}"} || status=$?
 
 if [ -f "$run_dir/summary.md" ]; then
   cat "$run_dir/summary.md" >> "$GITHUB_STEP_SUMMARY"
@@ -62,6 +65,10 @@ fi
 echo "run-dir=$run_dir" >> "$GITHUB_OUTPUT"
 
 if [ -n "$pr" ] && [ "$INPUT_COMMENT" = true ]; then
-  secai comment --repo "$GITHUB_REPOSITORY" --pr "$pr" "$run_dir" || status=$?
+  comment_status=0
+  secai comment --repo "$GITHUB_REPOSITORY" --pr "$pr" "$run_dir" || comment_status=$?
+  if [ "$status" -eq 0 ]; then
+    status=$comment_status
+  fi
 fi
 exit "$status"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -210,12 +211,46 @@ def default_home() -> Path:
     return (Path(base) if base else Path.home() / ".cache") / "secai"
 
 
-def _describe(err: ValidationError, source: str) -> str:
-    first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"])
-    if first["type"] == "extra_forbidden":
-        return f"{source}: unknown key '{key}'"
-    return f"{source}: invalid value for '{key}': {first['msg']}"
+def _problems(err: ValidationError, where: Callable[[tuple], str]) -> list[str]:
+    """Every problem pydantic found, one line each; `where(loc)` names the file line or variable."""
+    out = []
+    for e in err.errors():
+        loc = tuple(str(p) for p in e["loc"])
+        key = ".".join(loc)
+        if e["type"] == "extra_forbidden":
+            out.append(f"{where(loc)}: unknown key '{key}'")
+        else:
+            out.append(f"{where(loc)}: invalid value for '{key}': {e['msg']}")
+    return out
+
+
+def _key_lines(text: str) -> dict[tuple, int]:
+    """Line numbers (1-based) of every mapping key in a YAML text, by its key path."""
+    lines: dict[tuple, int] = {}
+
+    def walk(node, path: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = path + (str(k.value),)
+                lines[key] = k.start_mark.line + 1
+                walk(v, key)
+
+    try:
+        walk(yaml.compose(text, Loader=yaml.SafeLoader), ())
+    except yaml.YAMLError:
+        pass
+    return lines
+
+
+def _line_of(lines: dict[tuple, int], loc: tuple) -> int | None:
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _env_name(loc: tuple) -> str:
+    return ENV_PREFIX + "__".join(p.upper() for p in loc)
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -228,9 +263,17 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+def _env_overrides(environ: dict[str, str], problems: list[str] | None = None) -> dict[str, Any]:
+    """`SECAI_*` variables as nested settings; a variable naming no section is added to
+    `problems` (or raised at once when no list is given)."""
     data: dict[str, Any] = {}
     sections = set(Settings.model_fields)
+
+    def bad(message: str) -> None:
+        if problems is None:
+            raise ConfigError(message)
+        problems.append(message)
+
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
             continue
@@ -238,13 +281,16 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
         if "__" in rest:
             section, *keys = rest.split("__")
             if section not in sections:
-                raise ConfigError(f"environment variable {name}: unknown section '{section}'")
+                bad(f"environment variable {name}: unknown section '{section}'")
+                continue
             node = data.setdefault(section, {})
             for key in keys[:-1]:  # SECAI_SCANNERS__SEMGREP__CONFIG: a key of a nested section
                 node = node.setdefault(key, {})
                 if not isinstance(node, dict):
-                    raise ConfigError(f"environment variable {name}: '{key}' is set as a whole elsewhere")
-            node[keys[-1]] = _env_value(value)
+                    bad(f"environment variable {name}: '{key}' is set as a whole elsewhere")
+                    break
+            else:
+                node[keys[-1]] = _env_value(value)
         elif rest == "home":
             data["home"] = value
         # Other SECAI_* names (e.g. SECAI_NO_OPENBLAS) are switches read where they apply.
@@ -259,42 +305,102 @@ def _env_value(value: str) -> Any:
         return value
 
 
+def _read_file(p: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read config: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: cannot read config: not UTF-8 text") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(p)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{p}: config must be a mapping of sections")
+    return loaded, _key_lines(text)
+
+
+def _load(
+    path: str | Path | None, overrides: dict[str, Any] | None, environ: dict[str, str] | None
+) -> tuple[Settings, dict[str, Any], dict[tuple, int], Path | None, dict[str, Any]]:
+    environ = dict(os.environ) if environ is None else environ
+    path = path or environ.get(CONFIG_ENV)
+    data: dict[str, Any] = {}
+    lines: dict[tuple, int] = {}
+    p = Path(path) if path else None
+    problems: list[str] = []
+    if p is not None:
+        data, lines = _read_file(p)
+        try:
+            Settings.model_validate(data)
+        except ValidationError as e:
+            problems += _problems(e, lambda loc: f"{p}:{n}" if (n := _line_of(lines, loc)) else str(p))
+    env = _env_overrides(environ, problems)
+    if env:
+        try:
+            Settings.model_validate(_merge(Settings().model_dump(), env))
+        except ValidationError as e:
+            problems += _problems(e, lambda loc: f"environment variable {_env_name(loc)}")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    data = _merge(data, env)
+    if overrides:
+        data = _merge(data, {k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(data), data, lines, p, env
+    except ValidationError as e:
+        raise ConfigError("\n".join(_problems(e, lambda loc: "command line"))) from None
+
+
 def load_settings(
     path: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
     """Build the settings. `path` (or `$SECAI_CONFIG`) names a YAML file; without one, the
-    defaults are the built-in ones, which `config/secai.yaml` documents."""
-    environ = dict(os.environ) if environ is None else environ
-    path = path or environ.get(CONFIG_ENV)
-    data: dict[str, Any] = {}
-    if path:
-        p = Path(path)
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except OSError as e:
-            raise ConfigError(f"{p}: cannot read config: {e.strerror}") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML: {str(e).splitlines()[0]}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{p}: config must be a mapping of sections")
-        try:
-            Settings.model_validate(loaded)
-        except ValidationError as e:
-            raise ConfigError(_describe(e, str(p))) from None
-        data = loaded
-    env = _env_overrides(environ)
-    try:
-        Settings.model_validate(_merge(data, env))
-    except ValidationError as e:
-        raise ConfigError(_describe(e, "environment (SECAI_*)")) from None
-    data = _merge(data, env)
-    if overrides:
-        data = _merge(data, {k: v for k, v in overrides.items() if v is not None})
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(_describe(e, "command line")) from None
+    defaults are the built-in ones, which `config/secai.yaml` documents. Every problem of the
+    file and of the environment is reported at once, each with its line or variable."""
+    return _load(path, overrides, environ)[0]
+
+
+def settings_with_sources(
+    path: str | Path | None = None, environ: dict[str, str] | None = None
+) -> tuple[Settings, dict[str, str]]:
+    """The effective settings and, per dotted key, where its value came from: `default`,
+    `FILE:LINE`, or the `SECAI_*` variable."""
+    settings, _data, lines, p, env = _load(path, None, environ)
+    sources: dict[str, str] = {}
+    file_data = _read_file(p)[0] if p is not None else {}
+
+    def flat(d: dict, prefix: tuple = ()) -> list[tuple]:
+        out = []
+        for k, v in d.items():
+            if isinstance(v, dict) and v:
+                out += flat(v, prefix + (k,))
+            else:
+                out.append(prefix + (k,))
+        return out
+
+    for loc in flat(settings.model_dump()):
+        key = ".".join(loc)
+        if _has(env, loc):
+            sources[key] = _env_name(loc)
+        elif _has(file_data, loc):
+            sources[key] = f"{p}:{_line_of(lines, loc)}"
+        else:
+            sources[key] = "default"
+    return settings, sources
+
+
+def _has(d: dict, loc: tuple) -> bool:
+    for k in loc:
+        if not isinstance(d, dict) or k not in d:
+            return False
+        d = d[k]
+    return True

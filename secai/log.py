@@ -9,8 +9,17 @@ import sys
 TOKEN_ENV_VARS = ("GITHUB_TOKEN", "GH_TOKEN", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "ACTIONS_RUNTIME_TOKEN")
 
 
+_REGISTERED: set[str] = set()
+
+
+def register_token(token: str) -> None:
+    """Mask a token that did not come from the environment (e.g. the Hub's token file) too."""
+    if token and len(token) >= 6:
+        _REGISTERED.add(token)
+
+
 def known_tokens() -> list[str]:
-    return [v for k in TOKEN_ENV_VARS if (v := os.environ.get(k)) and len(v) >= 6]
+    return [v for k in TOKEN_ENV_VARS if (v := os.environ.get(k)) and len(v) >= 6] + sorted(_REGISTERED)
 
 
 def mask_tokens(text: str) -> str:

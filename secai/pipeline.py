@@ -10,7 +10,6 @@ resumes from its own last checkpoint inside `adapter/`.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -321,7 +320,9 @@ class Pipeline:
         self._stage("validate", inputs, run)
 
     def publish(self) -> None:
-        token = bool(os.environ.get("HF_TOKEN"))
+        from secai.release.token import hub_token
+
+        token = hub_token() is not None
         configured = bool(self.settings.publish.dataset_repo or self.settings.publish.model_repo)
         why = self._skipped_upstream("validate")
         trusted, decision = may_train(self.meta, self.settings)
@@ -331,7 +332,7 @@ class Pipeline:
             why = why or (
                 "publishing disabled"
                 if not self.publish_enabled
-                else "no HF_TOKEN set"
+                else "no Hugging Face token (HF_TOKEN or `hf auth login`)"
                 if not token
                 else "no dataset_repo/model_repo configured"
             )
@@ -357,7 +358,7 @@ class Pipeline:
     def report(self) -> None:
         names = [
             "findings.json",
-            "analysis.jsonl",
+            "fixes.jsonl",
             "eval.json",
             "validation.json",
             "publish.json",
@@ -392,6 +393,8 @@ class Pipeline:
     def run(self) -> PipelineResult:
         failed: SecaiError | None = None
         for stage in STAGES:
+            if self.only is not None and stage not in self.only:
+                continue  # not even its inputs: hashing them may resolve (convert) the model
             try:
                 getattr(self, stage)()
             except SecaiError as e:

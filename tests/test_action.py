@@ -226,8 +226,11 @@ def test_collect_on_a_pull_request(tmp_path, pr_event):
     assert len({f["fingerprint"] for f in findings}) == len(findings)
 
     assert outputs["total"] == "170"
-    assert {k: int(outputs[k]) for k in meta["severity_counts"]} == meta["severity_counts"]
-    assert (outputs["errors"], outputs["reports"], outputs["pr"]) == ("0", "9", "57")
+    # Outputs count live findings by report-side severity: Checkov's 47 unrated checks take the
+    # equivalent Trivy check's severity or stay unrated, never a blanket "high".
+    counts = {k: int(outputs[k]) for k in ("critical", "high", "medium", "low", "info", "unrated", "suppressed")}
+    assert counts == {"critical": 4, "high": 62, "medium": 62, "low": 26, "info": 0, "unrated": 16, "suppressed": 0}
+    assert (outputs["errors"], outputs["reports"], outputs["pr"], outputs["gate"]) == ("0", "9", "57", "off")
     # Every output the action declares for collect is produced by the collect step.
     for name, out in action()["outputs"].items():
         m = re.fullmatch(r"\$\{\{ steps\.(\w+)\.outputs\.([\w-]+) \}\}", out["value"])
@@ -238,9 +241,9 @@ def test_collect_on_a_pull_request(tmp_path, pr_event):
     summary = r.summary.read_text()
     assert summary.startswith("### secai: 170 findings")
     assert "`acme/webapp`, pull request 57, commit `9b2e7c1d0a3f`" in summary
-    assert "| tool | critical | high | medium | low | info | total |" in summary
-    assert "| detect\\-secrets | 0 | 7 | 0 | 0 | 0 | 7 |" in summary
-    assert "| **all** | 2 | 92 | 57 | 19 | 0 | **170** |" in summary
+    assert "| tool | critical | high | medium | low | info | unrated | total |" in summary
+    assert "| detect\\-secrets | 0 | 7 | 0 | 0 | 0 | 0 | 7 |" in summary
+    assert "| **all** | 4 | 62 | 62 | 26 | 0 | 16 | **170** |" in summary
     # No raw secret from the detect-secrets baseline or the findings leaks into the summary.
     assert "<" not in summary and "@" not in summary
 
@@ -280,8 +283,30 @@ def test_strict_fails_the_step_on_a_bad_file(tmp_path, pr_event):
     r = make_runner(tmp_path, pr_event, paths="scan-results\nbad.json", strict="true")
     (r.workspace / "bad.json").write_text("{not json", encoding="utf-8")
     proc = r.run_collect()
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "bad.json" in proc.stderr
+
+
+def test_fail_on_uploads_the_bundle_then_fails_the_job(tmp_path, pr_event):
+    r = make_runner(tmp_path, pr_event, paths="scan-results", **{"fail-on": "critical"})
+    proc = r.run_collect()
+    assert proc.returncode == 0, proc.stderr  # the collect step itself goes on to the upload
+    assert "4 findings at or above critical" in proc.stderr
+    outputs = r.steps["collect"]
+    assert outputs["gate"] == "failed" and (Path(outputs["bundle-path"]) / "findings.json").is_file()
+    steps = action()["runs"]["steps"]
+    names = [s.get("name") for s in steps]
+    upload, fail = names.index("Upload the bundle"), names.index("Fail on findings")
+    assert upload < fail
+    step = steps[fail]
+    assert step["if"] == "inputs.command == 'collect' && steps.collect.outputs.gate == 'failed'"
+    done = r.run_step(step)
+    assert done.returncode == 1 and "::error::secai: findings at or above critical" in done.stdout
+
+    quiet = (
+        make_runner(tmp_path / "off", pr_event, paths="scan-results") if (tmp_path / "off").mkdir() is None else None
+    )
+    assert quiet.run_collect().returncode == 0 and quiet.steps["collect"]["gate"] == "off"
 
 
 @pytest.mark.parametrize(
@@ -290,6 +315,7 @@ def test_strict_fails_the_step_on_a_bad_file(tmp_path, pr_event):
         ({"bundle-name": "../../etc"}, "bundle-name may only hold"),
         ({"command": "deploy"}, "command must be collect or process"),
         ({"run-id": "1; rm -rf /"}, "run-id must be a number"),
+        ({"fail-on": "high; rm -rf /"}, "fail-on must be critical, high, medium, low, info or none"),
     ],
 )
 def test_bad_inputs_stop_at_the_check_step(tmp_path, pr_event, inputs, message):

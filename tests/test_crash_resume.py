@@ -195,7 +195,7 @@ def test_kill_at_every_stage_boundary_then_resume(reference, tiny_model, tmp_pat
         assert "report" not in recorded
         killed_after.append(stage)
     res = finish(start(run, tiny_model, home))
-    assert res.returncode in (0, 1), res.stderr
+    assert res.returncode in (0, 3), res.stderr  # 3: the model gate (a tiny model may miss it)
     st = statuses(res)
     assert st["parse"] == st["analyze"] == st["dataset"] == st["train"] == "cached"
     assert st["report"] == "done"
@@ -211,7 +211,7 @@ def test_kill_mid_training_resumes_from_the_checkpoint(reference, tiny_model, tm
     assert kill_when(proc, lambda: ckpt.is_file() and "train" not in manifest(run))
     assert "train" not in manifest(run) and ckpt.is_file()
     res = finish(start(run, tiny_model, home))
-    assert res.returncode in (0, 1), res.stderr
+    assert res.returncode in (0, 3), res.stderr  # 3: the model gate (a tiny model may miss it)
     assert "resuming training from step" in res.stderr
     st = statuses(res)
     assert st["parse"] == st["analyze"] == st["dataset"] == "cached" and st["train"] == "done"

@@ -185,7 +185,7 @@ def test_cli_bad_inputs_one_line_each_others_still_parsed(tmp_path, capsys):
     bad = _bad_inputs(tmp_path)
     rc = main(["parse", str(BANDIT_ONE), *map(str, bad), str(ZAP_FULL), "--format", "json"])
     out, err = capsys.readouterr()
-    assert rc == 1
+    assert rc == 2  # an unreadable input: exit 2 (secai.exitcodes)
     findings = json.loads(out)
     assert sorted({f["tool"] for f in findings}) == ["bandit", "zap"] and len(findings) == 9
     assert all(JSON_KEYS <= set(f) for f in findings)
@@ -252,6 +252,6 @@ def test_real_process_stderr_and_exit_code(tmp_path):
         cwd=tmp_path,
         timeout=120,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert len(json.loads(proc.stdout)) == 8
     assert proc.stderr.strip().splitlines() == [f"secai: {bad}: invalid JSON at line 1 column 31: Expecting value"]

@@ -80,19 +80,23 @@ def test_right_after_fetch_only_findings(tmp_path):
         run_json={"repo": "acme/app", "run_id": "42", "branch": "main", "head_sha": "abcdef1234"},
     )
     (run / "run_json").rename(run / "run.json")
-    comment, summary = write_reports(run, settings)
+    comment, summary = write_reports(run, settings, environ={})
     assert comment.startswith(marker_comment(load_settings(), "acme/app") + "\n") and comment.count(MARKER) == 1
-    assert "**2 finding(s)**" in comment and "| 🔴 high | 1 |" in comment and "| `trivy` | 1 |" in comment
-    assert "### Findings (2)" in comment and "<details>" in comment
-    assert "### Model" not in comment and "### Published" not in comment and "truncated" not in comment
-    assert "`abcdef1`" in comment
+    assert "**2 findings** (🔴 1 high · 🟡 1 low)" in comment
+    assert "No processed run of `main` to compare with yet, so this lists them all." in comment
+    assert comment.count("No processed run") == 1
+    assert "### Findings (2)" in comment and "**1.** 🔴 **high** · semgrep `rule-1`" in comment
+    assert "### Fix evaluation" not in comment and "### Published" not in comment and "more in" not in comment
+    # code lines link to the commit (the API URL names github.com)
+    assert "[`src/f1.py:2`](https://github.com/acme/app/blob/abcdef1234/src/f1.py#L2)" in comment
+    assert "`abcdef1`" in comment and "[run 42](https://github.com/acme/app/actions/runs/42)" in comment
     assert (run / "comment.md").read_text() == comment and (run / "summary.md").read_text() == summary
     assert MARKER not in summary
 
 
 def test_empty_run_folder(tmp_path):
     comment, _ = write_reports(_write(tmp_path / "r"), load_settings())
-    assert "**0 finding(s)**." in comment and "### Findings" not in comment
+    assert "**No findings.**" in comment and "### Findings" not in comment
 
 
 def test_new_fixed_and_unchanged_against_the_base_branch(tmp_path):
@@ -117,20 +121,25 @@ def test_new_fixed_and_unchanged_against_the_base_branch(tmp_path):
             }
         )
     )
-    comment, _ = write_reports(pr_dir, settings)
-    assert "**1 new**, 1 fixed, 2 unchanged compared with main \\(run 1\\)" in comment
-    new = comment.index("### New findings (1)")
-    fixed = comment.index("### Fixed findings (1)")
-    unchanged = comment.index("Unchanged findings (2)")
-    assert new < fixed < unchanged
-    assert "rule-4" in comment[new:fixed] and "rule-1" in comment[fixed:unchanged]
-    assert "| 🟥 critical | 1 | 1 |" in comment
+    comment, summary = write_reports(pr_dir, settings)
+    assert (
+        "**1 new finding** in this pull request (🟥 1 critical) · 1 fixed · 2 unchanged, compared with main \\(run 1\\)."
+        in comment
+    )
+    new = comment.index("### New in this pull request (1)")
+    fixed = comment.index("### Fixed (1)")
+    rest = comment.index("### Everything else")
+    assert new < fixed < rest
+    assert "rule-4" in comment[new:fixed] and "rule-1" in comment[fixed:rest]
+    # the unchanged findings are counts in the comment, a list in the job summary
+    assert "rule-2" not in comment and "| unchanged | 0 | 2 | 0 | 0 | 0 | 0 | 2 |" in comment
+    assert "rule-2" in summary and "rule-3" in summary
     # an explicit baseline (fingerprints only) works without the store
     explicit, _ = write_reports(pr_dir, settings, baseline_fingerprints=main_fps[:1])
-    assert "**3 new**, 1 fixed" in explicit and "details are no longer on this machine" in explicit
+    assert "**3 new findings**" in explicit and "details are no longer on this machine" in explicit
 
 
-def test_analysis_training_evaluation_and_links(tmp_path):
+def test_fix_evaluation_loss_chart_and_links_but_never_the_analysis_text(tmp_path):
     f = dedupe(
         [
             _finding(
@@ -149,6 +158,11 @@ def test_analysis_training_evaluation_and_links(tmp_path):
             "base": {"faithfulness": 0.25, "hallucination_rate": 0.4, "n": 4},
             "tuned": {"faithfulness": 0.75, "hallucination_rate": 0.0, "n": 4},
             "gate": {"enabled": True, "passed": True, "margin": 0.5, "required_margin": 0.2},
+            "fix": {
+                "base": {"n": 12, "proposed": 3, "verified": 1, "verified_rate": 1 / 12, "verified_rate_at_1": 0.0},
+                "tuned": {"n": 12, "proposed": 11, "verified": 8, "verified_rate": 8 / 12, "verified_rate_at_1": 0.5},
+                "deterministic": {"n": 12, "proposed": 4, "verified": 4, "verified_rate": 4 / 12},
+            },
         },
         adapter__training_json={
             "history": {
@@ -183,20 +197,23 @@ def test_analysis_training_evaluation_and_links(tmp_path):
             {
                 "fingerprint": f.fingerprint,
                 "verdict": "true_positive",
-                "risk": "XSS via <b>templates</b>",
+                "risk": "The code is vulnerable to a Zero-Knowledge Fallacy",
                 "remediation": "Upgrade jinja2 to 3.1.5 @security-team",
             }
         )
         + "\nnot json\n"
     )
-    comment, _ = write_reports(run, load_settings())
-    assert "**Verdict:** true\\_positive" in comment and "&lt;b&gt;templates&lt;/b&gt;" in comment
-    assert "Upgrade jinja2 to 3\\.1\\.5 @\u200dsecurity\\-team" in comment
-    assert "fixed in `3.1.5`" in comment
-    assert "| faithfulness | 0.25 | 0.75 |" in comment and "Evaluation gate: passed" in comment
-    chart = comment[comment.index("```mermaid") :]
-    assert "xychart-beta" in chart and chart.count(",", 0, chart.index("line [")) > 10
-    assert "Best validation loss 0.500 at step 50." in comment
+    comment, summary = write_reports(run, load_settings())
+    # the analysis stage's free text is checked by nothing, so it is never shown
+    for text in (comment, summary):
+        assert "Verdict" not in text and "Zero" not in text and "security-team" not in text
+    section = comment[comment.index("### Fix evaluation") :]
+    assert "| | base | tuned | deterministic |" in section
+    assert "| verified rate | 0.08 | 0.67 | 0.33 |" in section and "| verified at 1 | 0.00 | 0.50 | — |" in section
+    assert "| findings | 12 | 12 | 12 |" in section and "Evaluation gate: passed" in section
+    chart = section[section.index("```mermaid") :]
+    assert "xychart-beta" in chart and chart.count("    line [") == 2  # training and validation loss
+    assert "Best validation loss 0.500 at step 50." in section
     assert "[dataset\\: me/ds](https://huggingface.co/datasets/me/ds)" in comment
     assert "(javascript:" not in comment
 
@@ -228,14 +245,17 @@ def test_five_thousand_findings_are_truncated_below_the_cap(tmp_path, monkeypatc
     ]
     comment, summary = write_reports(_write(tmp_path / "r", findings), load_settings())
     assert comment_size(comment) < COMMENT_LIMIT <= 65536
-    m = re.search(r"truncated — (\d+) more findings in the job summary/artifact", comment)
-    assert m and int(m.group(1)) + comment.count("<details><summary>") == 5000
+    assert "**5000 findings**" in comment and "so this lists the 20 highest-rated of them" in comment
+    listed = re.findall(r"^\*\*(\d+)\.\*\* (\S+) \*\*(\w+)\*\*", comment, re.M)
+    assert [int(n) for n, _, _ in listed] == list(range(1, 21))
+    assert {sev for _, _, sev in listed} == {"critical"}  # the critical ones come first
+    assert "> 4980 more in the job summary." in comment
     assert comment.rstrip().endswith("</sub>")  # the footer survived
-    assert "**5000 finding(s)**" in comment
-    # the critical ones come first
-    first = comment.index("<details><summary>")
-    assert comment[first : first + 80].count("critical") == 1
-    assert len(summary.encode()) <= SUMMARY_LIMIT and "truncated" in summary
+    # the job summary lists as many as 1 MiB holds and says where the rest is
+    assert len(summary.encode()) <= SUMMARY_LIMIT
+    m = re.search(r"> (\d+) more in `findings.json` in the run folder\.", summary)
+    shown = len(re.findall(r"^\*\*\d+\.\*\* ", summary, re.M))
+    assert m and shown > 1000 and shown + int(m.group(1)) == 5000
     assert not step.exists()  # the job summary is written once, by the action's process step
 
 
@@ -245,7 +265,7 @@ def test_the_comment_cap_counts_bytes_and_utf16_units(tmp_path):
     assert comment_size("a\u4e2d\U0001f600") == 1 + 3 + 4
     findings = [_finding(i, message="\U0001f600\u4e2d" * 400) for i in range(400)]
     comment, _ = write_reports(_write(tmp_path / "r", findings), load_settings())
-    assert len(comment) < 40_000 < comment_size(comment) <= COMMENT_LIMIT
+    assert comment_size(comment) <= COMMENT_LIMIT and comment_size(comment) > 1.5 * len(comment)
 
 
 def test_the_final_comment_and_summary_pass_the_redaction_layer(tmp_path):
@@ -255,8 +275,9 @@ def test_the_final_comment_and_summary_pass_the_redaction_layer(tmp_path):
     f = dedupe([_finding(1, title="uses " + token)])[0]
     f.title = "uses " + token  # as if an older secai had written it
     run = _write(tmp_path / "r", [f])
-    (run / "analysis.jsonl").write_text(
-        json.dumps({"fingerprint": f.fingerprint, "verdict": "true_positive", "risk": token, "remediation": "x"})
+    diff = f"--- a/src/f1.py\n+++ b/src/f1.py\n@@ -2 +2 @@\n-key = 1\n+key = '{token}'\n"
+    (run / "fixes.jsonl").write_text(
+        json.dumps({"fingerprint": f.fingerprint, "status": "verified", "diff": diff, "provider": "model"})
     )
     comment, summary = write_reports(run, load_settings())
     for text in (comment, summary, (run / "comment.md").read_text(), (run / "summary.md").read_text()):
@@ -289,7 +310,7 @@ def test_comment_command_keeps_exactly_one_comment(gh, tmp_path, capsys):
     out = capsys.readouterr().out.split()
     assert out[0::2] == ["created:", "updated:", "updated:", "unchanged:"]
     ours = [c for c in st.comments[("acme/app", 3)] if c["user"]["login"] == "secai-bot"]
-    assert len(ours) == 1 and "**3 finding(s)**" in ours[0]["body"]
+    assert len(ours) == 1 and "**3 findings**" in ours[0]["body"]
     assert st.count("POST", r"/comments$") == 1 and st.count("PATCH", r"/comments/") == 2
     assert st.comments[("acme/app", 3)][5]["body"] == f"noise 5 {MARKER}"
     assert all(st.token not in r.body.decode() for r in st.requests)

@@ -30,7 +30,12 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=_at_least(1), help="findings generated together (default from config)")
     p.add_argument("--max-tokens", type=_at_least(8), help="answer length cap in tokens")
     p.add_argument("--no-cache", action="store_true", help="regenerate even when a cached analysis exists")
-    p.add_argument("--format", choices=["table", "jsonl"], default="table")
+    p.add_argument(
+        "--format",
+        choices=["table", "json", "jsonl"],
+        default="table",
+        help="table (default), json (one array, as parse and fetch print) or jsonl (one object a line)",
+    )
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.set_defaults(func=run)
 
@@ -69,8 +74,13 @@ def run(args, settings: Settings) -> int:
         settings.analyze.batch_size = args.batch_size
     if args.max_tokens is not None:
         settings.analyze.max_tokens = args.max_tokens
+    from secai.commands.parse import no_reports
+    from secai.exitcodes import Exit
+
     result = collect(args.paths, settings.limits)
     log_problems(result)
+    if no_reports(result, args.paths):
+        return Exit.USAGE
     trusted = may_train(RunMeta(event="local"), settings)[0]  # the operator's own files
     analyses = analyze_findings(
         result.findings,
@@ -82,7 +92,10 @@ def run(args, settings: Settings) -> int:
     )
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
-        if args.format == "jsonl":
+        if args.format == "json":
+            json.dump([a.model_dump(mode="json") for a in analyses], out, indent=2, ensure_ascii=False)
+            out.write("\n")
+        elif args.format == "jsonl":
             for a in analyses:
                 out.write(json.dumps(a.model_dump(mode="json"), ensure_ascii=False) + "\n")
         else:
@@ -90,4 +103,4 @@ def run(args, settings: Settings) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
-    return 1 if result.errors else 0
+    return Exit.USAGE if result.errors else Exit.OK

@@ -15,16 +15,20 @@ import os
 import re
 import secrets
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from secai.commands.parse import add_gate_flag
 from secai.config import Settings
 from secai.errors import SecaiError
+from secai.exitcodes import Exit, worst
 from secai.findings import SEVERITY_ORDER, Finding
 from secai.ingest.bundle import BundleMeta, write_bundle
 from secai.ingest.collect import IngestResult, Problem, collect
 from secai.report.escape import md_code, md_inline
+from secai.report.gate import describe, gate_hits, live_counts, threshold
+from secai.report.severity import UNRATED, label
 from secai.run.meta import PR_EVENTS, is_fork
 
 log = logging.getLogger("secai")
@@ -53,7 +57,8 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--bundle-name", default="secai-bundle", help="artifact name reported in the outputs")
     p.add_argument("--api-url", help="GitHub API URL (default: $GITHUB_API_URL)")
-    p.add_argument("--strict", action="store_true", help="exit 1 when any input could not be read")
+    p.add_argument("--strict", action="store_true", help="exit 2 when any input could not be read")
+    add_gate_flag(p)
     p.set_defaults(func=run)
 
 
@@ -70,8 +75,12 @@ class Context:
     run_id: int | None = None
     event: str | None = None
     is_fork: bool = False
+    base_branch: str | None = None
+    server_url: str | None = None
     #: PR numbers GitHub itself lists for the run (`workflow_run.pull_requests`; empty for forks).
     listed_prs: tuple[int, ...] = ()
+    #: Their base branches, by number.
+    listed_bases: dict[int, str] = field(default_factory=dict)
 
 
 def _get(d: Any, *keys: str) -> Any:
@@ -125,6 +134,7 @@ def context_from_env(environ: dict[str, str], event: dict) -> Context:
         branch=ref[len("refs/heads/") :] if ref and ref.startswith("refs/heads/") else None,
         run_id=_int(environ.get("GITHUB_RUN_ID")),
         event=name,
+        server_url=(environ.get("GITHUB_SERVER_URL") or "").rstrip("/") or None,
     )
     if name in PR_EVENTS or (name is None and isinstance(event.get("pull_request"), dict)):
         pr = event.get("pull_request") or {}
@@ -132,6 +142,7 @@ def context_from_env(environ: dict[str, str], event: dict) -> Context:
         ctx.pr = _int(pr.get("number")) or _int(event.get("number"))
         ctx.sha = _str(_get(pr, "head", "sha")) or ctx.sha
         ctx.branch = _str(_get(pr, "head", "ref")) or environ.get("GITHUB_HEAD_REF") or None
+        ctx.base_branch = _str(_get(pr, "base", "ref")) or environ.get("GITHUB_BASE_REF") or None
         head_repo = _str(_get(pr, "head", "repo", "full_name"))
         base_repo = _str(_get(pr, "base", "repo", "full_name")) or ctx.repo
         ctx.is_fork = is_fork(base_repo, head_repo)  # a deleted fork has `head.repo: null`
@@ -148,8 +159,12 @@ def context_from_env(environ: dict[str, str], event: dict) -> Context:
         ctx.is_fork = is_fork(base_repo, head_repo)
         listed = wr.get("pull_requests") if isinstance(wr.get("pull_requests"), list) else []
         ctx.listed_prs = tuple(n for p in listed if (n := _int(_get(p, "number"))))
+        ctx.listed_bases = {
+            n: b for p in listed if (n := _int(_get(p, "number"))) and (b := _str(_get(p, "base", "ref")))
+        }
         if len(ctx.listed_prs) == 1:
             ctx.pr = ctx.listed_prs[0]
+            ctx.base_branch = ctx.listed_bases.get(ctx.pr)
     return ctx
 
 
@@ -167,8 +182,9 @@ def read_pr_number_file(path: str | Path) -> int:
     return int(text)
 
 
-def verify_pr_number(ctx: Context, claimed: int, settings: Settings, api_url: str | None) -> None:
-    """Accept an untrusted PR number only if it names the PR whose head commit was scanned."""
+def verify_pr_number(ctx: Context, claimed: int, settings: Settings, api_url: str | None) -> str | None:
+    """Accept an untrusted PR number only if it names the PR whose head commit was scanned;
+    returns the PR's base branch when the API was asked."""
     if ctx.event not in PR_EVENTS:
         raise SecaiError(f"PR number {claimed} given, but the scanned run was a {ctx.event or 'unknown'} event")
     if ctx.listed_prs:
@@ -176,7 +192,7 @@ def verify_pr_number(ctx: Context, claimed: int, settings: Settings, api_url: st
             raise SecaiError(
                 f"PR number {claimed} is not among the run's pull requests ({', '.join(map(str, ctx.listed_prs))})"
             )
-        return
+        return None
     if not ctx.repo or not ctx.sha:
         raise SecaiError(f"PR number {claimed}: repository and head commit unknown; cannot verify it")
     from secai.github.client import GitHub
@@ -184,11 +200,13 @@ def verify_pr_number(ctx: Context, claimed: int, settings: Settings, api_url: st
     with GitHub(settings, api_url=api_url) as gh:
         pull = gh.pull(ctx.repo, claimed)
         head_sha = gh.call(f"{ctx.repo}#{claimed}", lambda: pull.head.sha)
+        base_ref = gh.call(f"{ctx.repo}#{claimed}", lambda: pull.base.ref)
     if head_sha != ctx.sha:
         raise SecaiError(
             f"PR number {claimed}: its head commit {head_sha[:12]} is not the scanned commit "
             f"{ctx.sha[:12]}; refusing it"
         )
+    return base_ref
 
 
 # -- inputs ------------------------------------------------------------------------------------------
@@ -247,6 +265,7 @@ def _fetch_run(
     ctx.ref = f"refs/heads/{ctx.branch}" if ctx.branch and ctx.event not in PR_EVENTS else None
     ctx.is_fork = bool(info.get("is_fork"))
     ctx.pr = _int(info.get("pr"))
+    ctx.base_branch = _str(info.get("base_branch"))
     ctx.listed_prs = (ctx.pr,) if ctx.pr else ()
     return tmp / "inputs"
 
@@ -277,22 +296,25 @@ def summary_markdown(meta: BundleMeta, findings: list[Finding], result: IngestRe
         where.append(f"branch {md_code(meta.branch)}")
     if meta.sha:
         where.append(f"commit {md_code(meta.sha[:12])}")
-    lines = [f"### secai: {len(findings)} finding{'s' if len(findings) != 1 else ''}", ""]
+    n = sum(1 for f in findings if not f.suppressed)
+    lines = [f"### secai: {n} finding{'s' if n != 1 else ''}", ""]
     if where:
         lines += [", ".join(where), ""]
-    sev = [s.value for s in SEVERITY_ORDER]
+    sev = [s.value for s in SEVERITY_ORDER] + [UNRATED]
     lines.append("| tool | " + " | ".join(sev) + " | total |")
     lines.append("|---|" + "---:|" * (len(sev) + 1))
+    live = [f for f in findings if not f.suppressed]
     per_tool: dict[str, dict[str, int]] = {}
-    for f in findings:
+    for f in live:
         row = per_tool.setdefault(f.tool, dict.fromkeys(sev, 0))
-        row[f.severity.value] += 1
+        row[label(f)] += 1
     for tool in sorted(per_tool):
         row = per_tool[tool]
         lines.append(f"| {md_inline(tool, 60)} | " + " | ".join(str(row[s]) for s in sev) + f" | {sum(row.values())} |")
-    lines.append(
-        "| **all** | " + " | ".join(str(meta.severity_counts.get(s, 0)) for s in sev) + f" | **{len(findings)}** |"
-    )
+    counts = live_counts(findings)
+    lines.append("| **all** | " + " | ".join(str(counts[s]) for s in sev) + f" | **{len(live)}** |")
+    if counts["suppressed"]:
+        lines += ["", f"{counts['suppressed']} suppressed finding(s) are not counted."]
     lines.append("")
     lines.append(f"{len(result.reports)} report(s) read.")
     errors = result.errors
@@ -320,7 +342,8 @@ def run(args, settings: Settings) -> int:
             paths.append(str(_fetch_run(ctx, args.run_id, args.artifact_pattern, settings, args.api_url, Path(tmp))))
         if args.pr_number_file:
             claimed = read_pr_number_file(args.pr_number_file)
-            verify_pr_number(ctx, claimed, settings, args.api_url)
+            base = verify_pr_number(ctx, claimed, settings, args.api_url)
+            ctx.base_branch = base or ctx.listed_bases.get(claimed) or (ctx.base_branch if claimed == ctx.pr else None)
             ctx.pr = claimed
         result = collect(paths, settings.limits)
     result.problems[:0] = glob_problems
@@ -336,6 +359,8 @@ def run(args, settings: Settings) -> int:
         run_id=ctx.run_id,
         event=ctx.event,
         is_fork=ctx.is_fork,
+        base_branch=ctx.base_branch if ctx.pr or ctx.event in PR_EVENTS else None,
+        server_url=ctx.server_url,
     )
     parse = {"reports": [r.__dict__ for r in result.reports], "problems": [p.__dict__ for p in result.problems]}
     out = Path(args.out)
@@ -348,12 +373,18 @@ def run(args, settings: Settings) -> int:
         len(result.errors),
     )
 
+    level = threshold(args.fail_on)
+    hits = gate_hits(result.findings, level)
+    if hits:
+        log.error("%s", describe(hits, level, new_only=False))
+    counts = live_counts(result.findings)
     if environ.get("GITHUB_OUTPUT"):
         write_outputs(
             environ["GITHUB_OUTPUT"],
             {
                 "total": len(result.findings),
-                **meta.severity_counts,
+                **counts,
+                "gate": "off" if level is None else ("failed" if hits else "passed"),
                 "reports": len(result.reports),
                 "errors": len(result.errors),
                 "pr": meta.pr or "",
@@ -365,6 +396,6 @@ def run(args, settings: Settings) -> int:
         with open(environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
             fh.write(summary_markdown(meta, result.findings, result))
     if not result.reports:
-        log.error("no scanner reports found in %s", ", ".join(paths) or "the given run")
-        return 1
-    return 1 if args.strict and result.errors else 0
+        log.warning("no scanner reports found in %s", ", ".join(paths) or "the given run")
+        return Exit.USAGE
+    return worst(Exit.USAGE if args.strict and result.errors else Exit.OK, Exit.FINDINGS if hits else Exit.OK)

@@ -65,4 +65,6 @@ def run(args, settings: Settings) -> int:
         f"; flagged {res.flagged}; excluded {sum(res.excluded.values())}"
     )
     print(f"  training data: {res.decision}")
-    return 1 if errors else 0
+    from secai.exitcodes import Exit
+
+    return Exit.USAGE if errors else Exit.OK

@@ -9,8 +9,8 @@ from secai.config import Settings
 
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="score the base model and base + adapter on the held-out test split")
-    p.add_argument("dataset", metavar="DATASET_DIR")
-    p.add_argument("adapter", metavar="ADAPTER_DIR")
+    p.add_argument("dataset", metavar="DATASET_DIR", help="dataset folder with test.jsonl")
+    p.add_argument("adapter", metavar="ADAPTER_DIR", help="adapter folder written by train")
     p.add_argument("--model", help="base model: embedded, a local MLX folder, or a Hub id")
     p.add_argument("--out", metavar="FILE", help="where to write eval.json (default: next to the dataset folder)")
     p.add_argument("--max-examples", type=int, help="score only the first N test examples")
@@ -29,4 +29,6 @@ def run(args, settings: Settings) -> int:
     resolved = resolve_model(args.model or settings.model.name, settings)
     res = evaluate_adapter(Path(args.dataset), Path(args.adapter), resolved, settings, out=args.out)
     print_table(res)
-    return 0 if res.gate.passed else 1
+    from secai.exitcodes import Exit
+
+    return Exit.OK if res.gate.passed else Exit.MODEL_GATE

@@ -10,7 +10,7 @@ from secai.config import Settings
 
 def add_parser(sub) -> None:
     p = sub.add_parser("fetch", help="download and parse the artifacts of new completed workflow runs")
-    p.add_argument("--repo", required=True, metavar="OWNER/NAME")
+    p.add_argument("--repo", required=True, metavar="OWNER/NAME", help="repository whose workflow runs to fetch")
     p.add_argument("--run-id", type=int, help="this run only (fetched even if processed before)")
     p.add_argument("--workflow", help="workflow file name (security.yml) or id")
     p.add_argument("--branch", help="runs of this branch only")
@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--out", metavar="DIR", help="run folder (one run) or parent of run-<id> folders")
     p.add_argument("--api-url", help="GitHub API base URL (default $GITHUB_API_URL or github.api_url)")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="output format (default table)")
     p.set_defaults(func=run)
 
 
@@ -70,4 +70,6 @@ def run(args, settings: Settings) -> int:
                 escape(r.run_dir or ""),
             )
         Console().print(table)
-    return 0 if all(r.complete for r in summary.runs) else 1
+    from secai.exitcodes import Exit
+
+    return Exit.OK if all(r.complete for r in summary.runs) else Exit.FAILED

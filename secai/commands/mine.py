@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
         metavar="OWNER/NAME",
         help="also compare consecutive processed workflow runs of the branch (from `fetch`)",
     )
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="output format (default table)")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.set_defaults(func=run)
 

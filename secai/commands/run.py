@@ -11,8 +11,10 @@ import logging
 import shutil
 from pathlib import Path
 
+from secai.commands.parse import add_gate_flag
 from secai.config import Settings
 from secai.errors import SecaiError
+from secai.exitcodes import Exit, worst
 
 log = logging.getLogger("secai")
 
@@ -32,13 +34,14 @@ def add_parser(sub) -> None:
     p.add_argument("--pr", type=int, help="pull request number the artifacts come from (never trained on by default)")
     p.add_argument("--repo-name", dest="repo_name", help="owner/name recorded for local artifacts")
     p.add_argument("--source", metavar="DIR", help="the git checkout the findings come from (mined for past fixes)")
+    add_gate_flag(p)
     # GitHub fetch options (with --repo)
-    p.add_argument("--run-id", type=int)
-    p.add_argument("--workflow")
-    p.add_argument("--since")
-    p.add_argument("--limit", type=int, default=1)
-    p.add_argument("--api-url")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--run-id", type=int, help="with --repo: this workflow run only")
+    p.add_argument("--workflow", help="with --repo: runs of this workflow (file name or id) only")
+    p.add_argument("--since", help="with --repo: runs created on or after: 2025-01-31, an ISO timestamp, or 7d")
+    p.add_argument("--limit", type=int, default=10, help="with --repo: at most this many new runs (default 10)")
+    p.add_argument("--api-url", help="with --repo: GitHub API base URL (default $GITHUB_API_URL or github.api_url)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     p.set_defaults(func=run)
 
 
@@ -124,7 +127,33 @@ def run(args, settings: Settings) -> int:
             log.info("no new completed runs with artifacts in %s", args.repo)
     for res in results:
         _print_result(res)
-    return 0 if all(r.ok and not r.parse_errors for r in results) else 1
+    return worst(*(_exit_code(r, settings, args, parsed_here=not args.bundle) for r in results))
+
+
+def _exit_code(res, settings: Settings, args, parsed_here: bool) -> int:
+    """One run's exit code (secai.exitcodes): stage failures, the model gate, input problems of
+    the reports this command parsed itself (a bundle's were judged by `collect`), `--fail-on`."""
+    from secai.report.gate import describe, run_gate, threshold
+    from secai.run import files
+
+    codes = []
+    if any(s.status == "failed" for s in res.stages):
+        codes.append(Exit.FAILED)
+    if res.gate_passed is False or res.validation_passed is False:
+        codes.append(Exit.MODEL_GATE)
+    if parsed_here:
+        parse = files.read_parse(res.run_dir)
+        if res.parse_errors:
+            codes.append(Exit.USAGE)
+        elif parse is not None and not parse.reports:
+            log.warning("%s: no scanner reports found in the inputs", res.run_dir)
+            codes.append(Exit.USAGE)
+    level = threshold(args.fail_on)
+    hits, new_only = run_gate(res.run_dir, settings, level)
+    if hits:
+        log.error("%s", describe(hits, level, new_only))
+        codes.append(Exit.FINDINGS)
+    return worst(*codes)
 
 
 def _run_bundle(bundle: Path, settings: Settings, args):
@@ -144,7 +173,13 @@ def _run_bundle(bundle: Path, settings: Settings, args):
     for name in ("findings.json", "parse.json"):
         if (bundle / name).is_file():
             shutil.copyfile(bundle / name, run_dir / name)
-    return _run_one(run_dir, settings, args, artifacts=None, meta=meta)
+    res = _run_one(run_dir, settings, args, artifacts=None, meta=meta)
+    from secai.report.baseline import record_run_folder
+
+    # Like `fetch`: later pull requests compare with this run when it is one of their base branch.
+    if record_run_folder(run_dir, settings):
+        log.info("recorded run %s of %s in the store", meta.run_id, meta.repo)
+    return res
 
 
 def _print_result(res) -> None:

@@ -10,14 +10,16 @@ from secai.config import Settings
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="LoRA-train an adapter on a dataset folder (resumes a checkpoint in --out)")
     p.add_argument("dataset", metavar="DATASET_DIR", help="folder with train.jsonl and valid.jsonl")
-    p.add_argument("--out", required=True, metavar="ADAPTER_DIR")
+    p.add_argument(
+        "--out", required=True, metavar="ADAPTER_DIR", help="adapter folder to write (a checkpoint in it is resumed)"
+    )
     p.add_argument("--model", help="base model: embedded, a local MLX folder, or a Hub id")
     p.add_argument("--iters", type=int, help="exact number of iterations (overrides epochs)")
-    p.add_argument("--rank", type=int)
+    p.add_argument("--rank", type=int, help="LoRA rank (default: train.rank)")
     p.add_argument("--layers", type=int, dest="num_layers", help="blocks (from the top) with adapters; -1 for all")
-    p.add_argument("--lr", type=float, dest="learning_rate")
-    p.add_argument("--batch-size", type=int, dest="batch_size")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--lr", type=float, dest="learning_rate", help="learning rate (default: train.learning_rate)")
+    p.add_argument("--batch-size", type=int, dest="batch_size", help="examples per step (default: train.batch_size)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     p.set_defaults(func=run)
 
 

@@ -51,4 +51,6 @@ def run(args, settings: Settings) -> int:
         f"-> {run_dir / 'validation.json'}",
         highlight=False,
     )
-    return 0 if res.passed else 1
+    from secai.exitcodes import Exit
+
+    return Exit.OK if res.passed else Exit.MODEL_GATE

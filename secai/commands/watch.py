@@ -12,13 +12,19 @@ log = logging.getLogger("secai")
 
 def add_parser(sub) -> None:
     p = sub.add_parser("watch", help="poll a repository for new completed runs and process each once")
-    p.add_argument("--repo", required=True, metavar="OWNER/NAME")
+    p.add_argument("--repo", required=True, metavar="OWNER/NAME", help="repository to poll")
     p.add_argument("--interval", type=float, default=300.0, help="seconds between polls (default 300)")
     p.add_argument("--once", action="store_true", help="process what is new, then exit")
     p.add_argument("--workflow", help="workflow file name or id")
     p.add_argument("--branch", help="runs of this branch only")
     p.add_argument("--since", help="ignore runs created before: 2025-01-31, an ISO timestamp, or 7d")
-    p.add_argument("--artifact", action="append", dest="patterns", metavar="GLOB")
+    p.add_argument(
+        "--artifact",
+        action="append",
+        dest="patterns",
+        metavar="GLOB",
+        help="artifact names to download (repeatable; default github.artifact_patterns)",
+    )
     p.add_argument("--parse-only", action="store_true", help="fetch and parse; do not run the pipeline")
     p.add_argument("--comment", action="store_true", help="post the sticky comment on PR runs")
     p.add_argument(

@@ -32,6 +32,7 @@ PARSE_FILE = "parse.json"
 
 _REPO_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 _SHA_RE = re.compile(r"[0-9a-fA-F]{7,64}")
+_SERVER_RE = re.compile(r"https?://[A-Za-z0-9.-]{1,200}(:[0-9]{1,5})?(/[A-Za-z0-9._~-]{1,100}){0,5}")
 _MAX_META_BYTES = 1 << 20
 
 
@@ -49,6 +50,10 @@ class BundleMeta(BaseModel):
     run_id: int | None = Field(None, ge=1)
     event: str | None = Field(None, max_length=64)
     is_fork: bool = False
+    #: The branch a pull request targets: its report compares with that branch's latest run.
+    base_branch: str | None = Field(None, max_length=300)
+    #: `GITHUB_SERVER_URL` (github.com or a GHES host): links to code lines and to the run.
+    server_url: str | None = None
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     tool_counts: dict[str, int] = Field(default_factory=dict)
     severity_counts: dict[str, int] = Field(default_factory=dict)
@@ -59,6 +64,19 @@ class BundleMeta(BaseModel):
         if v is not None and not _REPO_RE.fullmatch(v):
             raise ValueError(f"{v[:120]!r} is not owner/name")
         return v
+
+    @field_validator("server_url")
+    @classmethod
+    def _server(cls, v: str | None) -> str | None:
+        if v is not None and not _SERVER_RE.fullmatch(v):
+            raise ValueError(f"{v[:120]!r} is not a GitHub server URL")
+        return v
+
+    @property
+    def run_url(self) -> str | None:
+        if self.server_url and self.repo and self.run_id:
+            return f"{self.server_url}/{self.repo}/actions/runs/{self.run_id}"
+        return None
 
     @field_validator("sha")
     @classmethod
@@ -80,6 +98,8 @@ class BundleMeta(BaseModel):
             pr=self.pr,
             event=self.event,
             is_fork=self.is_fork,
+            base_branch=self.base_branch,
+            html_url=self.run_url,
         )
 
 

@@ -366,7 +366,9 @@ def publish_run(
     api: Any = None,
 ) -> PublishResult:
     run_dir = Path(run_dir)
-    token = os.environ.get("HF_TOKEN") or None
+    from secai.release.token import hub_token
+
+    token = hub_token()
     dry_run = (token is None) if dry_run is None else dry_run
     meta = run_files.read_run_meta(run_dir)
     run_id = meta.run_id or run_dir.name
@@ -435,7 +437,7 @@ def publish_run(
             log.info("dry run: %d files for %s in %s", len(files), up.repo_id, out)
     else:
         if token is None:
-            raise refuse("HF_TOKEN is not set (use --dry-run to write the files locally)")
+            raise refuse("no Hugging Face token: set HF_TOKEN or run `hf auth login` (or use --dry-run)")
         if api is None:
             from huggingface_hub import HfApi
 

@@ -1,28 +1,41 @@
 """The PR comment and the job summary, built from whatever a run folder holds.
 
-Every input is optional (a folder straight after `fetch` has only `run.json` and `findings.json`);
-sections appear for what exists. Scanner and model text goes through `secai.report.escape`. The comment
-stays below GitHub's 65,536-character limit by adding whole findings in priority order (new, then
-fixed, then unchanged) and saying how many were left out; the job summary does the same within
-1 MiB.
+The comment is for a reviewer: this pull request's new findings first (at most
+`COMMENT_NEW_ENTRIES`, each with its verified fix as a diff, or "no verified fix"), the fixed ones
+as a count and a list, everything else as counts with links to the job summary and the run.
+Findings from several tools on one line are one entry; suppressed findings are marked and never
+counted; IaC checks no scanner rated show as "unrated" (`secai.report.severity`). Model text is
+shown only when it passed a check: a verified fix's diff. The analysis stage's free text (verdict,
+risk) is not shown at all. The job summary holds the same with every entry listed.
+
+Every input is optional (a folder straight after `fetch` has only `run.json` and
+`findings.json`); sections appear for what exists. Scanner text goes through
+`secai.report.escape`, and the final text through the redaction layer, within GitHub's limits
+(65,536 characters for a comment, 1 MiB for a job summary).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from secai.config import Settings
 from secai.errors import SecaiError
-from secai.findings import SEVERITY_ORDER, Finding, canonical_tool, count_by_severity
+from secai.findings import SEVERITY_ORDER, Finding, canonical_tool
 from secai.ingest.redact import redact_text
-from secai.report.escape import html_inline, md_block, md_code, md_inline, md_link
+from secai.report import links
+from secai.report.baseline import Baseline, compare_branch, is_pull_request, store_baseline
+from secai.report.entries import Entry, group
+from secai.report.escape import md_code, md_fence, md_inline, md_link
+from secai.report.fixes import DETERMINISTIC, FixRecord, read_fixes
+from secai.report.severity import UNRATED
 from secai.run import files
 from secai.run.folder import atomic_write_text
 from secai.run.meta import RunMeta
@@ -32,7 +45,28 @@ log = logging.getLogger("secai")
 
 COMMENT_LIMIT = 65_000  # GitHub rejects bodies over 65,536 characters (counted by `comment_size`)
 SUMMARY_LIMIT = 1024 * 1024  # GitHub's per-step summary limit, in bytes
-_ICON = {"critical": "🟥", "high": "🔴", "medium": "🟠", "low": "🟡", "info": "⚪"}
+#: New findings listed in the comment; the rest are in the job summary.
+COMMENT_NEW_ENTRIES = 20
+#: Fixed findings and fixes of older findings listed in the comment.
+COMMENT_FIXED_ENTRIES = 20
+COMMENT_OTHER_FIXES = 10
+DIFF_LINES = 40
+_ICON = {"critical": "🟥", "high": "🔴", "medium": "🟠", "low": "🟡", "info": "⚪", UNRATED: "◽"}
+_LEVELS = [s.value for s in SEVERITY_ORDER] + [UNRATED]
+
+__all__ = [
+    "Baseline",
+    "COMMENT_LIMIT",
+    "SUMMARY_LIMIT",
+    "build_report",
+    "comment_size",
+    "load_run",
+    "loss_chart",
+    "loss_series",
+    "marker_comment",
+    "publish_links",
+    "write_reports",
+]
 
 
 def marker_comment(settings: Settings, repo: str | None) -> str:
@@ -116,23 +150,18 @@ def publish_links(data: Any, label: str = "", depth: int = 0) -> list[tuple[str,
 
 
 @dataclass
-class Baseline:
-    label: str
-    fingerprints: set[str]
-    findings: dict[str, Finding] = field(default_factory=dict)
-
-
-@dataclass
 class RunData:
     meta: RunMeta
     findings: list[Finding]
-    analysis: dict[str, dict]
     problems: list[ProblemRecord]
     training: dict | None
     evaluation: EvalResult | None
     validation: ValidationResult | None
     published: PublishResult | None
     baseline: Baseline | None
+    fixes: dict[str, FixRecord] = field(default_factory=dict)
+    #: eval.json's `fix` section (base / tuned / deterministic verified rates), when it has one.
+    fix_eval: dict[str, Any] | None = None
 
 
 def load_run(run_dir: Path, settings: Settings, baseline_fingerprints: Iterable[str] | None = None) -> RunData:
@@ -142,46 +171,88 @@ def load_run(run_dir: Path, settings: Settings, baseline_fingerprints: Iterable[
     if baseline_fingerprints is not None:
         baseline = Baseline("the baseline", set(baseline_fingerprints))
     else:
-        baseline = _store_baseline(meta, settings)
+        baseline = store_baseline(meta, settings)
     return RunData(
         meta=meta,
         findings=files.read_findings(run_dir),
-        analysis=files.read_analysis(run_dir),
         problems=parse.errors if parse else [],
         training=files.read_training(run_dir),
         evaluation=files.read_eval(run_dir),
         validation=files.read_validation(run_dir),
         published=files.read_publish(run_dir),
         baseline=baseline,
+        fixes=read_fixes(run_dir),
+        fix_eval=_fix_eval(run_dir),
     )
 
 
-def _store_baseline(meta: RunMeta, settings: Settings) -> Baseline | None:
-    """A PR is compared with the latest processed run of its base branch; a branch run with the
-    previous run of the same branch."""
-    is_pr = bool(meta.pr) or meta.event in ("pull_request", "pull_request_target")
-    branch = meta.base_branch if is_pr else meta.branch
-    if not meta.repo or not branch or not settings.store_path.exists():
+def _fix_eval(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((run_dir / files.EVAL).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
-    from secai.run.store import Store
+    fix = data.get("fix") if isinstance(data, dict) else None
+    return fix if isinstance(fix, dict) else None
 
-    with Store(settings.store_path) as store:
-        run_id = store.baseline_run(meta.repo, branch, exclude=meta.run_id)
-        if run_id is None:
-            return None
-        fps = store.fingerprints(meta.repo, run_id)
-        state = store.run_state(meta.repo, run_id) or {}
-    found: dict[str, Finding] = {}
-    if state.get("run_dir"):
-        found = {f.fingerprint: f for f in files.read_findings(state["run_dir"])}
-    return Baseline(f"{branch} (run {run_id})", fps, found)
+
+# -- what changed --------------------------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    new: list[Entry]
+    fixed: list[Entry]
+    unchanged: list[Entry]
+    suppressed: list[Finding]
+    #: Base-branch findings that are gone but whose details are no longer on this machine.
+    fixed_unknown: int = 0
+
+
+def compare(data: RunData) -> Comparison:
+    """New, fixed and unchanged entries. An entry is new only when none of its findings was in the
+    baseline: a second tool reporting a line that was already reported is not a new problem."""
+    live = [f for f in data.findings if not f.suppressed]
+    suppressed = [f for f in data.findings if f.suppressed]
+    base = data.baseline
+    if base is None:
+        return Comparison(group(live), [], [], suppressed)
+    entries = group(live)
+    new = [e for e in entries if not any(fp in base.fingerprints for fp in e.fingerprints)]
+    unchanged = [e for e in entries if any(fp in base.fingerprints for fp in e.fingerprints)]
+    gone = base.fingerprints - {f.fingerprint for f in data.findings}
+    known = [base.findings[fp] for fp in gone if fp in base.findings and not base.findings[fp].suppressed]
+    unknown = sum(1 for fp in gone if fp not in base.findings)
+    return Comparison(new, group(known), unchanged, suppressed, unknown)
+
+
+def _counts(entries: Iterable[Entry]) -> dict[str, int]:
+    counts = dict.fromkeys(_LEVELS, 0)
+    for e in entries:
+        s = e.severity
+        counts[UNRATED if s is None else s.value] += 1
+    return counts
+
+
+def _count_text(counts: dict[str, int]) -> str:
+    parts = [f"{_ICON[k]} {n} {k}" for k, n in counts.items() if n]
+    return " · ".join(parts)
 
 
 # -- markdown pieces -------------------------------------------------------------------------------
 
 
-def _sorted(findings: Iterable[Finding]) -> list[Finding]:
-    return sorted(findings, key=lambda f: (-f.severity.rank, canonical_tool(f.tool), f.rule_id, f.fingerprint))
+@dataclass
+class Links:
+    server: str | None = None
+    run: str | None = None
+    summary: str | None = None
+    #: Where the entries a report leaves out are (the job summary, for the comment).
+    rest: str | None = None
+
+
+def _label(e: Entry) -> str:
+    s = e.severity
+    return UNRATED if s is None else s.value
 
 
 def _where(f: Finding) -> str:
@@ -192,146 +263,354 @@ def _where(f: Finding) -> str:
     return f.url or ""
 
 
-def finding_line(f: Finding) -> str:
-    where = _where(f)
-    return (
-        f"{_ICON[f.severity.value]} **{f.severity.value}** · {md_inline(canonical_tool(f.tool), 40)} · "
-        f"{md_code(f.primary_id(), 80)}"
-        + (f" · {md_code(where, 120)}" if where else "")
-        + f" — {md_inline(f.title, 160)}"
+def _rules(e: Entry) -> str:
+    by_tool: dict[str, list[str]] = {}
+    for f in e.findings:
+        by_tool.setdefault(canonical_tool(f.tool), []).append(f.primary_id())
+    return " · ".join(
+        f"{md_inline(tool, 40)} " + " ".join(md_code(r, 80) for r in dict.fromkeys(ids))
+        for tool, ids in by_tool.items()
     )
 
 
-def finding_details(f: Finding, analysis: dict | None) -> str:
-    parts = [f"<details><summary>{_summary_html(f)}</summary>", ""]
-    if f.message and f.message != f.title:
-        parts += [md_block(f.message, 1500), ""]
-    facts = []
-    if f.cwe:
-        facts.append("CWE " + ", ".join(str(c) for c in f.cwe[:5]))
-    if f.vulnerability_ids:
-        facts.append(", ".join(md_code(v, 60) for v in f.vulnerability_ids[:5]))
-    if f.package and f.package.fixed_versions:
-        facts.append("fixed in " + ", ".join(md_code(v, 40) for v in f.package.fixed_versions[:5]))
-    if facts:
-        parts += ["- " + " · ".join(facts)]
-    if analysis:
-        verdict = analysis.get("verdict")
-        risk = analysis.get("risk")
-        if verdict or risk:
-            parts.append(
-                "- **Verdict:** "
-                + md_inline(verdict or "—", 80)
-                + (f" · **Risk:** {md_inline(risk, 300)}" if risk else "")
-            )
-        if analysis.get("remediation"):
-            parts += ["- **Remediation (model):** " + md_inline(analysis["remediation"], 800)]
-    if f.remediation:
-        parts.append("- **Scanner remediation:** " + md_inline(f.remediation, 800))
-    parts += ["", f"<sub>fingerprint {md_code(f.fingerprint[:12], 20)}</sub>", "", "</details>", ""]
+def _place(e: Entry, data: RunData, lk: Links, linked: bool = True) -> str:
+    f = e.first
+    where = _where(f)
+    if not where:
+        return ""
+    url = None
+    if linked and f.location and not f.package:
+        url = links.blob_url(lk.server, data.meta.repo, data.meta.head_sha, f.location.path, f.location.start_line)
+    return f"[{md_code(where, 120)}]({url})" if url else md_code(where, 120)
+
+
+def entry_line(e: Entry, data: RunData, lk: Links, linked: bool = True) -> str:
+    place = _place(e, data, lk, linked)
+    tools = f" ({len(e.tools)} tools)" if len(e.tools) > 1 else ""
+    mark = " · suppressed" if e.suppressed else ""
+    return (
+        f"{_ICON[_label(e)]} **{_label(e)}**{mark} · {_rules(e)}{tools}"
+        + (f" · {place}" if place else "")
+        + f" — {md_inline(e.first.title, 160)}"
+    )
+
+
+def _fix_of(e: Entry, data: RunData) -> FixRecord | None:
+    recs = [data.fixes[fp] for fp in e.fingerprints if fp in data.fixes]
+    return next((r for r in recs if r.verified), recs[0] if recs else None)
+
+
+def fix_block(e: Entry, data: RunData, suggested: Collection[str], diff_lines: int) -> str:
+    """The entry's verified fix as a diff, or why there is none (only when a fix stage ran)."""
+    rec = _fix_of(e, data)
+    if rec is None:
+        return "_No verified fix._" if data.fixes else ""
+    if not rec.verified:
+        why = f" ({md_inline(rec.status.replace('_', ' '), 30)}: {md_inline(rec.reason, 160)})" if rec.reason else ""
+        return f"_No verified fix_{why}."
+    how = f"{md_inline(rec.tool or e.first.tool, 40)} re-ran on the edited file: the finding is gone, nothing new"
+    if rec.provider:
+        how += f" · {md_inline(rec.provider, 30)} fix"
+    if rec.fingerprint in suggested:
+        how += " · also a suggestion in this pull request's review"
+    parts = [f"✅ **Verified fix** <sub>{how}</sub>", "", md_fence(rec.diff, "diff", max_lines=diff_lines)]
+    if rec.rationale and rec.provider in DETERMINISTIC:
+        parts += ["", md_inline(rec.rationale, 300)]
     return "\n".join(parts)
 
 
-def _summary_html(f: Finding) -> str:
-    """`<summary>` holds inline HTML only; escaped text is safe there, code spans are not rendered."""
-    where = _where(f)
-    return (
-        f"{_ICON[f.severity.value]} <b>{f.severity.value}</b> · {html_inline(canonical_tool(f.tool), 40)} · "
-        f"<code>{html_inline(f.primary_id(), 80)}</code>"
-        + (f" · <code>{html_inline(where, 120)}</code>" if where else "")
-        + f" — {html_inline(f.title, 160)}"
-    )
+def verdict_line(e: Entry, data: RunData) -> str:
+    """A triage verdict with its reason, once one is earned: the tuned model beat the per-rule
+    majority baseline on held-out labels (issue 15). Until then nothing is shown."""
+    return ""
 
 
-def counts_table(findings: list[Finding], new: set[str] | None) -> str:
-    sev = count_by_severity(findings)
-    new_sev = count_by_severity([f for f in findings if new is not None and f.fingerprint in new])
-    rows = [
-        "| severity | findings |" + (" new |" if new is not None else ""),
-        "|---|---:|" + ("---:|" if new is not None else ""),
-    ]
-    for s in SEVERITY_ORDER:
-        if sev[s.value] or s.value in ("critical", "high"):
-            rows.append(
-                f"| {_ICON[s.value]} {s.value} | {sev[s.value]} |"
-                + (f" {new_sev[s.value]} |" if new is not None else "")
+def entry_block(n: int, e: Entry, data: RunData, lk: Links, suggested: Collection[str], diff_lines: int) -> str:
+    parts = [f"**{n}.** {entry_line(e, data, lk)}"]
+    msg = e.first.message
+    if msg and msg != e.first.title:
+        parts[0] += "  \n" + md_inline(msg, 300)
+    if verdict := verdict_line(e, data):
+        parts.append(verdict)
+    if fix := fix_block(e, data, suggested, diff_lines):
+        parts += ["", fix]
+    return "\n".join(parts) + "\n"
+
+
+def counts_row(title: str, counts: dict[str, int]) -> str:
+    return f"| {title} | " + " | ".join(str(counts[k]) for k in _LEVELS) + f" | {sum(counts.values())} |"
+
+
+def counts_head() -> str:
+    return "| | " + " | ".join(f"{_ICON[k]} {k}" for k in _LEVELS) + " | total |\n|---|" + "---:|" * (len(_LEVELS) + 1)
+
+
+def fix_eval_section(data: RunData) -> str:
+    """The model part: how often each fixer's edits were verified (eval.json's `fix` section), or
+    this run's own fix counts until there is one; then the training and validation loss."""
+    out: list[str] = []
+    fe = data.fix_eval
+    if fe:
+        cols = [k for k in ("base", "tuned", "deterministic") if isinstance(fe.get(k), dict)]
+        if cols:
+            rows = ["| | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+            for key, label in (
+                ("verified_rate", "verified rate"),
+                ("verified_rate_at_1", "verified at 1"),
+                ("verified", "verified"),
+                ("proposed", "proposed"),
+                ("n", "findings"),
+            ):
+                vals = [_number(fe[c].get(key)) for c in cols]
+                if any(v is not None for v in vals):
+                    fmt = _fmt if "rate" in key else _fmt_int
+                    rows.append(f"| {label} | " + " | ".join(fmt(v) for v in vals) + " |")
+            out += ["Fixes verified by the scanner that reported the finding, on held-out findings:", "", *rows]
+    elif data.fixes:
+        by_status: dict[str, int] = {}
+        for r in data.fixes.values():
+            by_status[r.status] = by_status.get(r.status, 0) + 1
+        verified = by_status.get("verified", 0)
+        providers: dict[str, int] = {}
+        for r in data.fixes.values():
+            if r.verified:
+                providers[r.provider or "?"] = providers.get(r.provider or "?", 0) + 1
+        out.append(
+            f"This run: **{verified} verified fix(es)** for {len(data.fixes)} finding(s)"
+            + (
+                " (" + ", ".join(f"{md_inline(p, 30)} {n}" for p, n in sorted(providers.items())) + ")"
+                if providers
+                else ""
             )
-    tools: dict[str, int] = {}
-    for f in findings:
-        tools[canonical_tool(f.tool)] = tools.get(canonical_tool(f.tool), 0) + 1
-    trows = ["| tool | findings |", "|---|---:|"]
-    for name, n in sorted(tools.items(), key=lambda kv: (-kv[1], kv[0]))[:30]:
-        trows.append(f"| {md_code(name, 40, in_table=True)} | {n} |")
-    return "\n".join(rows) + "\n\n" + ("\n".join(trows) if tools else "")
-
-
-def model_section(data: RunData) -> str:
+            + "; "
+            + ", ".join(
+                f"{md_inline(k.replace('_', ' '), 30)} {n}" for k, n in sorted(by_status.items()) if k != "verified"
+            )
+            + "."
+        )
     ev = data.evaluation
-    train = loss_series(data.training)
-    val = loss_series(data.training, "val")
-    if not ev and not train:
-        return ""
-    out = ["### Model"]
-    if ev:
-        rows = ["| | base | tuned |", "|---|---:|---:|"]
-        for key, label in (("faithfulness", "faithfulness"), ("hallucination_rate", "invented ids")):
-            b, t = _number(getattr(ev.base, key)), _number(getattr(ev.tuned, key))
-            if b is not None or t is not None:
-                rows.append(f"| {label} | {_fmt(b)} | {_fmt(t)} |")
-        out += ["", "\n".join(rows)]
-        out += ["", "Evaluation gate: " + ("passed ✅" if ev.gate.passed else "**failed** ❌")]
+    if ev is not None:
+        gate = "passed ✅" if ev.gate.passed else "**failed** ❌ (nothing was published)"
+        out += ["", f"Evaluation gate: {gate}"]
     if data.validation is not None:
         out.append("Validation: " + ("passed ✅" if data.validation.passed else "**failed** ❌"))
+    train = loss_series(data.training)
+    val = loss_series(data.training, "val")
     if train:
-        out += ["", loss_chart(train)]
+        out += ["", loss_chart(train, val)]
         if val:
             best = min(val, key=lambda p: p[1])
-            out.append(f"Best validation loss {best[1]:.3f} at step {best[0]}.")
-    return "\n".join(out) + "\n"
+            out.append(
+                f"Lines: training loss, then validation loss. Best validation loss {best[1]:.3f} at step {best[0]}."
+            )
+    if not out:
+        return ""
+    return "### Fix evaluation\n\n" + "\n".join(out).strip("\n") + "\n"
 
 
 def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.2f}"
 
 
-def loss_chart(series: list[tuple[int, float]], max_points: int = 40) -> str:
-    if len(series) > max_points:
-        stride = len(series) / max_points
-        series = [series[int(i * stride)] for i in range(max_points - 1)] + [series[-1]]
-    top = max(loss for _, loss in series)
+def _fmt_int(x: float | None) -> str:
+    return "—" if x is None else f"{int(x)}"
+
+
+def loss_chart(
+    series: list[tuple[int, float]], val: list[tuple[int, float]] | None = None, max_points: int = 40
+) -> str:
+    """A mermaid line chart of the training loss and, on the same steps, the validation loss."""
+    if val:
+        grid = sorted({s for s, _ in val if s > 0} | {series[-1][0]})
+        if len(grid) > max_points:
+            stride = len(grid) / max_points
+            grid = [grid[int(i * stride)] for i in range(max_points - 1)] + [grid[-1]]
+        train_pts, prev = [], 0
+        for g in grid:
+            window = [loss for s, loss in series if prev < s <= g] or [
+                next((loss for s, loss in reversed(series) if s <= g), series[0][1])
+            ]
+            train_pts.append(sum(window) / len(window))
+            prev = g
+        val_at = dict(val)
+        val_pts = []
+        last = next((loss for s, loss in val if s == 0), val[0][1])
+        for g in grid:
+            last = val_at.get(g, last)
+            val_pts.append(last)
+        lines = [train_pts, val_pts]
+        steps = grid
+        title = "LoRA loss: training and validation"
+    else:
+        if len(series) > max_points:
+            stride = len(series) / max_points
+            series = [series[int(i * stride)] for i in range(max_points - 1)] + [series[-1]]
+        steps = [s for s, _ in series]
+        lines = [[loss for _, loss in series]]
+        title = "LoRA training loss"
+    top = max(max(ln) for ln in lines)
     return "\n".join(
         [
             "```mermaid",
             "xychart-beta",
-            '    title "LoRA training loss"',
-            '    x-axis "step" [' + ", ".join(str(s) for s, _ in series) + "]",
+            f'    title "{title}"',
+            '    x-axis "step" [' + ", ".join(str(s) for s in steps) + "]",
             f'    y-axis "loss" 0 --> {math.ceil(top * 10) / 10:.1f}',
-            "    line [" + ", ".join(f"{loss:.3f}" for _, loss in series) + "]",
+            *("    line [" + ", ".join(f"{v:.3f}" for v in ln) + "]" for ln in lines),
             "```",
         ]
     )
 
 
 def links_section(data: RunData) -> str:
-    links = publish_links(data.published.model_dump(mode="json") if data.published else None)
-    if not links:
+    found = publish_links(data.published.model_dump(mode="json") if data.published else None)
+    if not found:
         return ""
-    return "### Published\n\n" + "\n".join(f"- {md_link(label, url)}" for label, url in links) + "\n"
+    return "### Published\n\n" + "\n".join(f"- {md_link(label, url)}" for label, url in found) + "\n"
 
 
-def _header(data: RunData, marker: str) -> str:
+def _header(data: RunData, marker: str, lk: Links) -> str:
     m = data.meta
     bits = []
     if m.run_id:
-        bits.append(md_link(f"run {m.run_id}", m.html_url) if m.html_url else f"run {md_inline(m.run_id, 30)}")
+        bits.append(md_link(f"run {m.run_id}", lk.run) if lk.run else f"run {md_inline(m.run_id, 30)}")
     if m.head_sha:
         bits.append(md_code(m.head_sha[:7], 10))
     if m.branch:
-        bits.append("branch " + md_code(m.branch, 80))
-    return f"{marker}\n## 🛡️ secai security report\n\n" + (f"<sub>{' · '.join(bits)}</sub>\n" if bits else "")
+        bits.append("branch " + md_code(m.branch, 80) + (f" → {md_code(m.base_branch, 80)}" if m.base_branch else ""))
+    head = f"{marker}\n" if marker else ""
+    return head + "## 🛡️ secai security report\n\n" + (f"<sub>{' · '.join(bits)}</sub>\n" if bits else "")
+
+
+def _see(lk: Links) -> str:
+    if lk.rest:
+        return lk.rest
+    return md_link("the job summary", lk.summary) if lk.summary else "the job summary"
+
+
+def _headline(data: RunData, cmp: Comparison, shown: int, lk: Links) -> str:
+    n_new = len(cmp.new)
+    base = data.baseline
+    if base is not None:
+        what = "in this pull request" if is_pull_request(data.meta) else "since the previous run"
+        sev = _count_text(_counts(cmp.new))
+        return (
+            f"**{n_new} new finding{'s' if n_new != 1 else ''}** {what}"
+            + (f" ({sev})" if sev else "")
+            + f" · {len(cmp.fixed) + cmp.fixed_unknown} fixed · {len(cmp.unchanged)} unchanged,"
+            f" compared with {md_inline(base.label, 120)}."
+        )
+    total = len(cmp.new)
+    branch = compare_branch(data.meta)
+    if not total:
+        return "**No findings.**" if not cmp.suppressed else f"**No live findings** ({len(cmp.suppressed)} suppressed)."
+    why = (
+        f"No processed run of {md_code(branch, 80)} to compare with yet"
+        if branch and data.meta.repo
+        else "No earlier run to compare with"
+    )
+    listed = f"the {shown} highest-rated of them" if shown < total else "them all"
+    return f"**{total} finding{'s' if total != 1 else ''}** ({_count_text(_counts(cmp.new))}). {why}, so this lists {listed}."
 
 
 # -- the report ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Caps:
+    new: int | None
+    fixed: int | None
+    other_fixes: int | None
+    diff_lines: int
+    unchanged_list: bool
+
+
+def _render(
+    data: RunData,
+    cmp: Comparison,
+    marker: str,
+    lk: Links,
+    suggested: Collection[str],
+    caps: _Caps,
+    blocks: dict[tuple[int, int], str],
+) -> str:
+    new_title = "### New in this pull request" if is_pull_request(data.meta) else "### New findings"
+    if data.baseline is None:
+        new_title = "### Findings"
+    shown_new = cmp.new if caps.new is None else cmp.new[: caps.new]
+    out = [_header(data, marker, lk), _headline(data, cmp, len(shown_new), lk), ""]
+    if data.problems:
+        out.append(f"⚠️ {len(data.problems)} input problem(s) while parsing; see `parse.json` in the run folder.\n")
+    if shown_new:
+        out += [f"{new_title} ({len(cmp.new)})", ""]
+        for i, e in enumerate(shown_new, start=1):
+            # the size plans render the same entries again: each block once per build
+            key = (i, caps.diff_lines)
+            if key not in blocks:
+                blocks[key] = entry_block(i, e, data, lk, suggested, caps.diff_lines)
+            out.append(blocks[key])
+        if len(shown_new) < len(cmp.new):
+            out += [f"> {len(cmp.new) - len(shown_new)} more in {_see(lk)}.", ""]
+    if cmp.fixed or cmp.fixed_unknown:
+        shown = cmp.fixed if caps.fixed is None else cmp.fixed[: caps.fixed]
+        out += [f"### Fixed ({len(cmp.fixed) + cmp.fixed_unknown})", ""]
+        out += [f"- {entry_line(e, data, lk, linked=False)}" for e in shown]
+        if len(shown) < len(cmp.fixed):
+            out.append(f"- {len(cmp.fixed) - len(shown)} more in {_see(lk)}")
+        if cmp.fixed_unknown:
+            out.append(f"- {cmp.fixed_unknown} from a run whose details are no longer on this machine")
+        out.append("")
+    rest = _rest_section(data, cmp, lk, suggested, caps)
+    if rest:
+        out.append(rest)
+    tail = [s for s in (fix_eval_section(data), links_section(data)) if s]
+    out += tail
+    out.append(
+        "<sub>Generated by secai. Scanner text is shown escaped; model output only as fixes the scanner verified.</sub>\n"
+    )
+    return "\n".join(out)
+
+
+def _rest_section(data: RunData, cmp: Comparison, lk: Links, suggested: Collection[str], caps: _Caps) -> str:
+    out: list[str] = []
+    if cmp.unchanged or cmp.suppressed:
+        out += ["### Everything else", ""]
+        if cmp.unchanged:
+            out += [counts_head(), counts_row("unchanged", _counts(cmp.unchanged)), ""]
+        if cmp.suppressed:
+            out.append(
+                f"{len(cmp.suppressed)} suppressed finding(s), marked by the scanner or the team, are not counted."
+            )
+        where = [
+            x
+            for x in (
+                md_link("job summary", lk.summary) if lk.summary else "",
+                md_link("run", lk.run) if lk.run else "",
+            )
+            if x
+        ]
+        out.append(
+            "Every finding is in "
+            + (" and the ".join(where) if where else "the job summary")
+            + " and in the run folder's `findings.json`."
+        )
+        out.append("")
+        if caps.unchanged_list:
+            listed = [(e, False) for e in cmp.unchanged] + [(e, True) for e in group(cmp.suppressed)]
+            if listed:
+                out += ["<details><summary>Unchanged and suppressed findings</summary>", ""]
+                out += [f"- {entry_line(e, data, lk)}" for e, _ in listed]
+                out += ["", "</details>", ""]
+    others = [e for e in cmp.unchanged if (r := _fix_of(e, data)) is not None and r.verified]
+    if others and caps.other_fixes != 0:
+        shown = others if caps.other_fixes is None else others[: caps.other_fixes]
+        out += [f"<details><summary>Verified fixes for older findings ({len(others)})</summary>", ""]
+        for e in shown:
+            out += [f"- {entry_line(e, data, lk)}", "", fix_block(e, data, suggested, caps.diff_lines), ""]
+        if len(shown) < len(others):
+            out.append(f"{len(others) - len(shown)} more in {_see(lk)} and the run's `fixes.patch`.")
+        out += ["</details>", ""]
+    return "\n".join(out)
 
 
 def build_report(
@@ -339,79 +618,58 @@ def build_report(
     marker: str,
     limit: int,
     size: Callable[[str], int] = len,
-    where_rest: str = "the job summary/artifact",
+    *,
+    summary: bool = False,
+    lk: Links | None = None,
+    suggested: Collection[str] = (),
 ) -> str:
-    findings = _sorted(data.findings)
-    base = data.baseline
-    current = {f.fingerprint for f in findings}
-    if base is not None:
-        new = [f for f in findings if f.fingerprint not in base.fingerprints]
-        unchanged = [f for f in findings if f.fingerprint in base.fingerprints]
-        fixed_fps = sorted(base.fingerprints - current)
-        fixed = _sorted(base.findings[fp] for fp in fixed_fps if fp in base.findings)
-        fixed_unknown = len(fixed_fps) - len(fixed)
-        line = (
-            f"**{len(findings)} finding(s)** — **{len(new)} new**, {len(fixed_fps)} fixed, "
-            f"{len(unchanged)} unchanged compared with {md_inline(base.label, 120)}."
-        )
+    """The comment (`summary=False`: capped lists) or the job summary (every entry), within `limit`."""
+    lk = lk or Links()
+    cmp = compare(data)
+    blocks: dict[tuple[int, int], str] = {}
+
+    if summary:
+        lk = replace(lk, rest="`findings.json` in the run folder")
+        plans = [
+            _Caps(None, None, None, DIFF_LINES, True),
+            _Caps(None, None, 50, 20, True),
+            _Caps(None, None, 0, 6, False),
+        ]
     else:
-        new, unchanged, fixed, fixed_unknown = findings, [], [], 0
-        line = f"**{len(findings)} finding(s)**" + (
-            " — no earlier run to compare with, so every finding is listed." if findings else "."
-        )
-    head = [_header(data, marker), line, ""]
-    if findings:
-        head += [counts_table(findings, {f.fingerprint for f in new} if base is not None else None), ""]
-    if data.problems:
-        head.append(f"⚠️ {len(data.problems)} input problem(s) while parsing; see `parse.json` in the run folder.\n")
-    tail = [s for s in (model_section(data), links_section(data)) if s]
-    footer = "\n<sub>Generated by secai. Scanner and model text is shown escaped.</sub>\n"
+        plans = [
+            _Caps(COMMENT_NEW_ENTRIES, COMMENT_FIXED_ENTRIES, COMMENT_OTHER_FIXES, DIFF_LINES, False),
+            _Caps(COMMENT_NEW_ENTRIES, COMMENT_FIXED_ENTRIES, 0, 15, False),
+            _Caps(COMMENT_NEW_ENTRIES, 5, 0, 6, False),
+        ]
+    for caps in plans:
+        text = _render(data, cmp, marker, lk, suggested, caps, blocks)
+        if size(text) <= limit:
+            return text
+    # Fewer new entries: the most that fit (binary search; each render is linear in the entries).
+    last = plans[-1]
+    lo, hi = 0, min(len(cmp.new), last.new if last.new is not None else len(cmp.new))
+    best = None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        caps = _Caps(mid, min(last.fixed or 5, 5), 0, 0 if mid < 5 else last.diff_lines, False)
+        text = _render(data, cmp, marker, lk, suggested, caps, blocks)
+        if size(text) <= limit:
+            best, lo = text, mid + 1
+        else:
+            hi = mid - 1
+    if best is not None:
+        return best
+    # Even the header does not fit (pathological names): whole lines that fit.
+    cut = _render(data, cmp, marker, lk, suggested, _Caps(0, 0, 0, 0, False), blocks)
+    while size(cut) > limit - 200 and "\n" in cut:
+        cut = cut[: cut.rfind("\n", 0, max(0, len(cut) - 1))]
+    return cut + f"\n\n> [!NOTE]\n> cut to fit; the full report is in {_see(lk)}.\n"
 
-    fixed_block = [f"- {finding_line(f)}" for f in fixed]
-    if fixed_unknown:
-        fixed_block.append(
-            f"- {fixed_unknown} more fixed finding(s) from a run whose details are no longer on this machine"
-        )
-    sections: list[tuple[str, list[str], str]] = []
-    title_new = "### New findings" if base is not None else "### Findings"
-    if new:
-        sections.append(
-            (f"{title_new} ({len(new)})\n", [finding_details(f, data.analysis.get(f.fingerprint)) for f in new], "")
-        )
-    if fixed_block:
-        sections.append((f"### Fixed findings ({len(fixed_fps)})\n", fixed_block, "\n"))
-    if unchanged:
-        sections.append(
-            (
-                f"<details><summary>Unchanged findings ({len(unchanged)})</summary>\n",
-                [f"- {finding_line(f)}" for f in unchanged],
-                "\n</details>\n",
-            )
-        )
 
-    fixed_part = "\n".join(head) + "\n"
-    end = "\n" + "\n".join(tail) + footer
-    total_items = sum(len(items) for _, items, _ in sections)
-    reserve = size(end) + 200  # room for the truncation line
-    body = fixed_part
-    used = 0
-    stop = False
-    for title, items, close in sections:
-        if stop:
-            break
-        if size(body) + size(title) + size(close) + reserve > limit:
-            break
-        body += title + "\n"
-        for item in items:
-            if size(body) + size(item) + 1 + size(close) + reserve > limit:
-                stop = True
-                break
-            body += item + "\n"
-            used += 1
-        body += close + "\n"
-    if used < total_items:
-        body += f"\n> [!NOTE]\n> truncated — {total_items - used} more findings in {where_rest}.\n"
-    return body + end
+def report_links(data: RunData, settings: Settings, environ: dict[str, str] | None = None) -> Links:
+    server = links.server_url(data.meta, settings, environ)
+    run = links.run_url(data.meta, server)
+    return Links(server=server, run=run, summary=links.summary_url(data.meta, server, environ) or run)
 
 
 def write_reports(
@@ -420,22 +678,24 @@ def write_reports(
     baseline_fingerprints: Iterable[str] | None = None,
     *,
     repo: str | None = None,
+    suggested: Collection[str] = (),
+    environ: dict[str, str] | None = None,
 ) -> tuple[str, str]:
     """Write `comment.md` (the PR comment, for `repo`, by default the run's) and `summary.md` (the
-    job summary) into the run folder. The job summary is added to the Actions job once, by the
-    action's process step."""
+    job summary) into the run folder. `suggested`: fingerprints whose fix is also a suggestion in
+    the pull request's review. The job summary is added to the Actions job once, by the action's
+    process step."""
     run_dir = Path(run_dir)
     data = load_run(run_dir, settings, baseline_fingerprints)
     marker = marker_comment(settings, repo or data.meta.repo)
+    lk = report_links(data, settings, environ)
     comment = _redacted_within(
-        lambda limit: build_report(data, marker, limit, size=comment_size, where_rest="the job summary/artifact"),
+        lambda limit: build_report(data, marker, limit, size=comment_size, lk=lk, suggested=suggested),
         COMMENT_LIMIT,
         comment_size,
     )
     summary = _redacted_within(
-        lambda limit: build_report(
-            data, "", limit, size=_utf8_size, where_rest="`findings.json` in the run folder/artifact"
-        ).lstrip("\n"),
+        lambda limit: build_report(data, "", limit, size=_utf8_size, summary=True, lk=lk, suggested=suggested),
         SUMMARY_LIMIT,
         _utf8_size,
     )

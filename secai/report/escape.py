@@ -9,7 +9,6 @@ invisible bidi controls.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 ZWJ = "\u200d"
 
@@ -23,19 +22,21 @@ _REF_RE = re.compile(r"(#|GH-)(?=\d)", re.IGNORECASE)
 _BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
 
 
+# Cc (C0 but tab and newline, DEL, C1) and Cs (lone surrogates) become spaces; bidi controls go.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_BIDI_RE = re.compile("[" + "".join(sorted(_BIDI)) + "]")
+
+
 def _clean(text: object) -> str:
     s = "" if text is None else str(text)
-    out = []
-    for ch in s:
-        if ch in _BIDI:
-            continue
-        if ch in "\n\t":
-            out.append(ch)
-        elif unicodedata.category(ch) in ("Cc", "Cs"):
-            out.append(" ")
-        else:
-            out.append(ch)
-    return "".join(out).replace("\r\n", "\n").replace("\r", "\n")
+    s = _CONTROL_RE.sub(" ", _BIDI_RE.sub("", s))
+    return s.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _head(text: object, limit: int | None) -> str:
+    """Enough of `text` for a one-line excerpt of `limit` characters (whitespace runs collapse)."""
+    s = "" if text is None else str(text)
+    return s if limit is None or len(s) <= 4 * limit + 64 else s[: 4 * limit + 64]
 
 
 def truncate(text: str, limit: int | None) -> str:
@@ -63,13 +64,13 @@ def _escape_line(line: str) -> str:
 
 def md_inline(text: object, limit: int | None = 300) -> str:
     """One line of escaped text, for table cells, list items and `<summary>`."""
-    s = " ".join(_clean(text).split())
+    s = " ".join(_clean(_head(text, limit)).split())
     return _escape_line(truncate(s, limit))
 
 
 def html_inline(text: object, limit: int | None = 300) -> str:
     """One line of text inside raw HTML (e.g. `<summary>`), where markdown escapes would show."""
-    s = truncate(" ".join(_clean(text).split()), limit)
+    s = truncate(" ".join(_clean(_head(text, limit)).split()), limit)
     return _defang("".join(_HTML.get(ch, ch) for ch in s).replace("'", "&#39;"))
 
 
@@ -101,3 +102,15 @@ def md_link(label: object, url: object) -> str:
     if re.fullmatch(r"https?://[^\s<>()\"'`\\]+", u):
         return f"[{md_inline(label, 120)}]({u})"
     return f"{md_inline(label, 120)} ({md_code(u)})"
+
+
+def md_fence(text: object, lang: str = "", max_lines: int | None = None) -> str:
+    """A fenced code block shown verbatim: the fence is longer than any backtick run inside, so no
+    line of `text` can close it; control and bidi characters are removed as everywhere else."""
+    lines = _clean(text).rstrip("\n").split("\n")
+    if max_lines is not None and len(lines) > max_lines:
+        lines = lines[:max_lines] + [f"… {len(lines) - max_lines} more line(s)"]
+    body = "\n".join(lines)
+    longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{lang}\n{body}\n{fence}"

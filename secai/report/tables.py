@@ -9,10 +9,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from secai.findings import SEVERITY_ORDER, Finding, count_by_severity
+from secai.findings import SEVERITY_ORDER, Finding
 from secai.log import escape_data
+from secai.report.severity import UNRATED, label, rank
 
-_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
+_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim", UNRATED: "dim"}
+#: Columns of the summary: the scale, then findings no scanner rated (report-side severity).
+_LEVELS = [s.value for s in SEVERITY_ORDER] + [UNRATED]
 
 
 def _where(f: Finding) -> str:
@@ -26,15 +29,14 @@ def _where(f: Finding) -> str:
 
 def print_findings_table(findings: list[Finding], file: IO[str] | None = None) -> None:
     console = Console(file=file, soft_wrap=False, width=None if file is None else 200)
-    order = {s.value: i for i, s in enumerate(SEVERITY_ORDER)}
     table = Table(title=f"{len(findings)} findings", show_lines=False)
     for col in ("severity", "tool", "id", "title", "where"):
         table.add_column(col, overflow="fold")
-    for f in sorted(findings, key=lambda f: (order[f.severity.value], f.tool, f.primary_id())):
+    for f in sorted(findings, key=lambda f: (-rank(f), f.tool, f.primary_id())):
         # Finding text is untrusted: Text() shows it literally instead of reading rich markup in it,
         # and escape_data keeps each cell on one line (no line of its own for a workflow command).
         table.add_row(
-            Text(f.severity.value, style=_STYLE[f.severity.value]),
+            Text(label(f) + (" (suppressed)" if f.suppressed else ""), style=_STYLE[label(f)]),
             Text(escape_data(f.tool)),
             Text(escape_data(f.primary_id())),
             Text(escape_data((f.title or "")[:80])),
@@ -42,18 +44,18 @@ def print_findings_table(findings: list[Finding], file: IO[str] | None = None) -
             style="dim" if f.suppressed else None,
         )
     console.print(table)
-    sev = count_by_severity(findings)
     summary = Table(title="by severity and tool")
     summary.add_column("tool")
-    for s in SEVERITY_ORDER:
-        summary.add_column(s.value, justify="right")
+    for level in _LEVELS:
+        summary.add_column(level, justify="right")
     summary.add_column("total", justify="right")
     per_tool: dict[str, Counter] = {}
     for f in findings:
-        per_tool.setdefault(f.tool, Counter())[f.severity.value] += 1
+        per_tool.setdefault(f.tool, Counter())[label(f)] += 1
     for tool, c in sorted(per_tool.items()):
-        summary.add_row(Text(escape_data(tool)), *(str(c[s.value]) for s in SEVERITY_ORDER), str(sum(c.values())))
-    summary.add_row("[bold]all[/]", *(str(sev[s.value]) for s in SEVERITY_ORDER), str(len(findings)))
+        summary.add_row(Text(escape_data(tool)), *(str(c[level]) for level in _LEVELS), str(sum(c.values())))
+    every = Counter(label(f) for f in findings)
+    summary.add_row("[bold]all[/]", *(str(every[level]) for level in _LEVELS), str(len(findings)))
     console.print(summary)
 
 
