@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Used by action.yml (command: process): run the pipeline on the downloaded bundle, add the
 # summary to the job, and upsert the PR comment.
-# Inputs (environment): SECAI_PY, INPUT_BUNDLE_NAME, INPUT_TRAIN, INPUT_COMMENT, INPUT_FAIL_ON, GITHUB_* .
+# Inputs (environment): SECAI_PY, INPUT_BUNDLE_NAME, INPUT_TRAIN, INPUT_COMMENT, INPUT_SUGGESTIONS,
+# INPUT_FAIL_ON, GITHUB_* .
 # Exit status: that of `secai-runner run` (1: new findings at or above fail-on; see README), or of
 # the comment when the run itself succeeded.
 # Pull request data never trains (`train: auto`) and never publishes.
@@ -64,11 +65,25 @@ if [ -f "$run_dir/summary.md" ]; then
 fi
 echo "run-dir=$run_dir" >> "$GITHUB_OUTPUT"
 
+annotations="$RUNNER_TEMP/secai-annotations-${GITHUB_RUN_ID}.txt"
+rm -f "$annotations"
 if [ -n "$pr" ] && [ "$INPUT_COMMENT" = true ]; then
+  comment_flags=(--annotations "$annotations")
+  if [ "${INPUT_SUGGESTIONS:-true}" != true ]; then
+    comment_flags+=(--no-review)
+  fi
   comment_status=0
-  secai comment --repo "$GITHUB_REPOSITORY" --pr "$pr" "$run_dir" || comment_status=$?
+  secai comment --repo "$GITHUB_REPOSITORY" --pr "$pr" "$run_dir" "${comment_flags[@]}" || comment_status=$?
   if [ "$status" -eq 0 ]; then
     status=$comment_status
   fi
+fi
+
+# Commands on again, then the annotations for new findings on changed lines: lines secai wrote,
+# each one escaped workflow command (error or warning), nothing else.
+trap - EXIT
+echo "::$resume::"
+if [ -f "$annotations" ]; then
+  grep -E '^::(error|warning) file=[^:]*::' "$annotations" || true
 fi
 exit "$status"

@@ -3,7 +3,9 @@
 It implements the endpoints secai uses, shaped like GitHub's REST API (v2022-11-28): the
 authenticated user, repositories, workflow runs (filters, pagination with `Link` headers),
 run artifacts, artifact zips (a 302 to a download URL on the same server under the name `localhost`, like GitHub's redirect
-to blob storage), issue comments (list/create/update) and pull requests. Every `url` field points
+to blob storage), issue comments (list/create/update), pull requests, a pull request's files
+(with `patch`), reviews (created with comments; a comment outside the diff's RIGHT-side hunks
+refuses the whole review with 422, as GitHub does), review comments (list/delete) and commits. Every `url` field points
 back at this server.
 
 Fault injection: `server.inject(method, path_regex, *faults)` queues responses served instead of
@@ -71,6 +73,12 @@ class GitHubState:
         self.blobs: dict[int, bytes] = {}
         self.comments: dict[tuple[str, int], list[dict]] = {}
         self.pulls: dict[tuple[str, int], dict] = {}
+        #: Pull request files (`patch` per file), reviews and review comments, by (repo, number).
+        self.pull_files: dict[tuple[str, int], list[dict]] = {}
+        self.reviews: dict[tuple[str, int], list[dict]] = {}
+        self.review_comments: dict[tuple[str, int], list[dict]] = {}
+        #: Reviews refused with 422 because a comment's line is outside the diff.
+        self.rejected_reviews: list[dict] = []
         self.faults: list[tuple[str, re.Pattern, list]] = []
         self.requests: list[Recorded] = []
         self._next_id = 1000
@@ -284,6 +292,94 @@ class GitHubState:
         self.comments.setdefault((repo, issue), []).append(c)
         return c
 
+    def add_pull_file(self, repo: str, number: int, filename: str, patch: str | None, status: str = "modified") -> dict:
+        """A changed file of a pull request, as `GET /pulls/{n}/files` lists it (no `patch` for a
+        binary or very large file)."""
+        adds = sum(1 for ln in (patch or "").splitlines() if ln.startswith("+"))
+        dels = sum(1 for ln in (patch or "").splitlines() if ln.startswith("-"))
+        head = self.pulls[(repo, number)]["head"]["sha"]
+        f = {
+            "sha": f"{self._id():040x}",
+            "filename": filename,
+            "status": status,
+            "additions": adds,
+            "deletions": dels,
+            "changes": adds + dels,
+            "blob_url": f"https://github.example/{repo}/blob/{head}/{filename}",
+            "raw_url": f"https://github.example/{repo}/raw/{head}/{filename}",
+            "contents_url": f"{self.base}/repos/{repo}/contents/{filename}?ref={head}",
+        }
+        if patch is not None:
+            f["patch"] = patch
+        self.pull_files.setdefault((repo, number), []).append(f)
+        return f
+
+    def add_review_comment(self, repo: str, number: int, path: str, line: int, body: str, login: str) -> dict:
+        """A review comment by someone (e.g. a reviewer quoting secai's marker)."""
+        review = self._review(repo, number, "", login, self.pulls[(repo, number)]["head"]["sha"])
+        return self._review_comment(repo, number, review, {"path": path, "line": line, "body": body}, login)
+
+    def _review(self, repo: str, number: int, body: str, login: str, commit: str) -> dict:
+        rid = self._id()
+        r = {
+            "id": rid,
+            "node_id": f"PRR_{rid}",
+            "user": self._user(login),
+            "body": body,
+            "state": "COMMENTED",
+            "commit_id": commit,
+            "html_url": f"https://github.example/{repo}/pull/{number}#pullrequestreview-{rid}",
+            "pull_request_url": f"{self.base}/repos/{repo}/pulls/{number}",
+            "author_association": "NONE",
+            "submitted_at": _ts(self._tick()),
+            "_links": {"html": {"href": "https://github.example/r"}, "pull_request": {"href": "x"}},
+        }
+        self.reviews.setdefault((repo, number), []).append(r)
+        return r
+
+    def _review_comment(self, repo: str, number: int, review: dict, c: dict, login: str) -> dict:
+        cid = self._id()
+        now = _ts(self._tick())
+        rc = {
+            "id": cid,
+            "node_id": f"PRRC_{cid}",
+            "url": f"{self.base}/repos/{repo}/pulls/comments/{cid}",
+            "pull_request_review_id": review["id"],
+            "diff_hunk": "@@",
+            "path": c["path"],
+            "commit_id": review["commit_id"],
+            "original_commit_id": review["commit_id"],
+            "user": self._user(login),
+            "body": c["body"],
+            "created_at": now,
+            "updated_at": now,
+            "html_url": f"https://github.example/{repo}/pull/{number}#discussion_r{cid}",
+            "pull_request_url": f"{self.base}/repos/{repo}/pulls/{number}",
+            "author_association": "NONE",
+            "_links": {"self": {"href": "x"}, "html": {"href": "x"}, "pull_request": {"href": "x"}},
+            "line": c.get("line"),
+            "original_line": c.get("line"),
+            "start_line": c.get("start_line"),
+            "original_start_line": c.get("start_line"),
+            "side": c.get("side", "RIGHT"),
+            "start_side": c.get("start_side") if c.get("start_line") else None,
+            "subject_type": "line",
+        }
+        self.review_comments.setdefault((repo, number), []).append(rc)
+        return rc
+
+    def right_side_ranges(self, repo: str, number: int, path: str) -> list[tuple[int, int]]:
+        """The new-file line ranges of the hunks of `path` in the pull request's diff."""
+        out = []
+        for f in self.pull_files.get((repo, number), []):
+            if f["filename"] != path or "patch" not in f:
+                continue
+            for m in re.finditer(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", f["patch"], re.M):
+                start, count = int(m.group(1)), int(m.group(2) or 1)
+                if count:
+                    out.append((start, start + count - 1))
+        return out
+
     # -- faults ------------------------------------------------------------------------------------
     def inject(self, method: str, path_regex: str, *faults: Fault | str) -> None:
         with self.lock:
@@ -317,6 +413,11 @@ _ROUTES: list[tuple[str, re.Pattern, str]] = [
         ("POST", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<num>\d+)/comments", "create_comment"),
         ("PATCH", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/comments/(?P<cid>\d+)", "update_comment"),
         ("GET", r"/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<num>\d+)", "get_pull"),
+        ("GET", r"/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<num>\d+)/files", "list_pull_files"),
+        ("GET", r"/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<num>\d+)/comments", "list_review_comments"),
+        ("POST", r"/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<num>\d+)/reviews", "create_review"),
+        ("DELETE", r"/repos/(?P<repo>[^/]+/[^/]+)/pulls/comments/(?P<cid>\d+)", "delete_review_comment"),
+        ("GET", r"/repos/(?P<repo>[^/]+/[^/]+)/commits/(?P<sha>[0-9a-fA-F]{7,40})", "get_commit"),
     ]
 ]
 
@@ -374,6 +475,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:
         self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
 
     def _authorized(self) -> bool:
         auth = self.headers.get("Authorization", "")
@@ -512,6 +616,81 @@ class _Handler(BaseHTTPRequestHandler):
         if pr is None:
             return self._json(404, {"message": "Not Found"})
         self._json(200, pr)
+
+    # -- pull request files, reviews and review comments (REST v2022-11-28 shapes) -----------------
+    def h_list_pull_files(self, repo: str, num: str, params: dict, **_) -> None:
+        if (repo, int(num)) not in self.state.pulls:
+            return self._json(404, {"message": "Not Found"})
+        self._paged(self.state.pull_files.get((repo, int(num)), []), params)
+
+    def h_list_review_comments(self, repo: str, num: str, params: dict, **_) -> None:
+        if (repo, int(num)) not in self.state.pulls:
+            return self._json(404, {"message": "Not Found"})
+        self._paged(self.state.review_comments.get((repo, int(num)), []), params)
+
+    def h_create_review(self, repo: str, num: str, data: dict, **_) -> None:
+        st, key = self.state, (repo, int(num))
+        pr = st.pulls.get(key)
+        if pr is None:
+            return self._json(404, {"message": "Not Found"})
+        event = data.get("event")
+        if event not in (None, "COMMENT", "APPROVE", "REQUEST_CHANGES"):
+            return self._json(422, {"message": "Unprocessable Entity", "errors": ["invalid event"]})
+        if event in ("COMMENT", "REQUEST_CHANGES") and not data.get("body"):
+            return self._json(422, {"message": "Unprocessable Entity", "errors": ["Body is required"]})
+        commit = data.get("commit_id") or pr["head"]["sha"]
+        comments = data.get("comments") or []
+        for c in comments:
+            path, line, start = c.get("path"), c.get("line"), c.get("start_line") or c.get("line")
+            bad = (
+                not isinstance(path, str)
+                or not isinstance(c.get("body"), str)
+                or not isinstance(line, int)
+                or c.get("side", "RIGHT") != "RIGHT"
+                or (c.get("start_line") is not None and (c.get("start_side", "RIGHT") != "RIGHT" or start >= line))
+                or not any(lo <= start and line <= hi for lo, hi in st.right_side_ranges(repo, int(num), path))
+            )
+            if bad:
+                # GitHub refuses the whole review when one comment is outside the diff.
+                st.rejected_reviews.append(data)
+                return self._json(
+                    422,
+                    {
+                        "message": "Unprocessable Entity",
+                        "errors": ["Line could not be resolved"],
+                        "documentation_url": "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request",
+                        "status": "422",
+                    },
+                )
+        review = st._review(repo, int(num), data.get("body") or "", st.login, commit)
+        for c in comments:
+            st._review_comment(repo, int(num), review, c, st.login)
+        self._json(200, review)
+
+    def h_delete_review_comment(self, repo: str, cid: str, **_) -> None:
+        for comments in self.state.review_comments.values():
+            for c in comments:
+                if str(c["id"]) == cid:
+                    if c["user"]["login"] != self.state.login:
+                        return self._json(403, {"message": "Must have admin rights to Repository."})
+                    comments.remove(c)
+                    return self._send(204, b"", "application/json")
+        self._json(404, {"message": "Not Found"})
+
+    def h_get_commit(self, repo: str, sha: str, **_) -> None:
+        if self._repo(repo) is None:
+            return
+        self._json(
+            200,
+            {
+                "sha": sha,
+                "node_id": f"C_{sha}",
+                "url": f"{self.state.base}/repos/{repo}/commits/{sha}",
+                "html_url": f"https://github.example/{repo}/commit/{sha}",
+                "commit": {"message": "scanned commit", "tree": {"sha": "0" * 40}},
+                "parents": [],
+            },
+        )
 
 
 def _date_matches(day: str, expr: str) -> bool:

@@ -16,6 +16,17 @@ def add_parser(sub) -> None:
     p.add_argument("--pr", type=int, help="pull request number (default: the run folder's run.json)")
     p.add_argument("--api-url", help="GitHub API base URL (default $GITHUB_API_URL or github.api_url)")
     p.add_argument("--dry-run", action="store_true", help="write comment.md and print its path; post nothing")
+    p.add_argument(
+        "--no-review",
+        action="store_true",
+        help="do not post verified fixes inside the diff as a review of suggestions (the comment shows them)",
+    )
+    p.add_argument(
+        "--annotations",
+        metavar="FILE",
+        help="write workflow-command annotations for new findings on changed lines to FILE (escaped; "
+        "the action prints it once commands are no longer stopped)",
+    )
     p.set_defaults(func=run)
 
 
@@ -32,12 +43,20 @@ def run(args, settings: Settings) -> int:
     repo = args.repo or meta.repo
     pr = args.pr or meta.pr
     if args.dry_run:
-        write_reports(run_dir, settings)
+        write_reports(run_dir, settings, repo=repo)
         print(run_dir / "comment.md")
         return 0
     if not repo or not pr:
         raise SecaiError(f"{run_dir}: no repository/pull request to comment on; pass --repo and --pr")
     with GitHub(settings, api_url=args.api_url) as client:
-        res = post_comment(run_dir, repo, int(pr), settings, client)
+        res = post_comment(
+            run_dir, repo, int(pr), settings, client, review=not args.no_review, annotate=bool(args.annotations)
+        )
+    if args.annotations:
+        from secai.run.folder import atomic_write_text
+
+        atomic_write_text(Path(args.annotations), "".join(line + "\n" for line in res.annotations or []))
+    if res.review is not None and res.review.action not in ("none", "skipped"):
+        print(f"review {res.review.action}: {len(res.review.suggested)} suggestion(s)")
     print(f"{res.action}: {res.url}")
     return 0

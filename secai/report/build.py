@@ -560,7 +560,7 @@ def _render(
         if cmp.fixed_unknown:
             out.append(f"- {cmp.fixed_unknown} from a run whose details are no longer on this machine")
         out.append("")
-    rest = _rest_section(data, cmp, lk, suggested, caps)
+    rest = _rest_section(data, cmp, lk, suggested, caps, cmp.new[len(shown_new) :])
     if rest:
         out.append(rest)
     tail = [s for s in (fix_eval_section(data), links_section(data)) if s]
@@ -571,7 +571,11 @@ def _render(
     return "\n".join(out)
 
 
-def _rest_section(data: RunData, cmp: Comparison, lk: Links, suggested: Collection[str], caps: _Caps) -> str:
+def _rest_section(
+    data: RunData, cmp: Comparison, lk: Links, suggested: Collection[str], caps: _Caps, unlisted: list[Entry]
+) -> str:
+    """Counts of the unchanged and suppressed findings (the job summary lists them), then the
+    verified fixes of every finding not listed above."""
     out: list[str] = []
     if cmp.unchanged or cmp.suppressed:
         out += ["### Everything else", ""]
@@ -601,10 +605,10 @@ def _rest_section(data: RunData, cmp: Comparison, lk: Links, suggested: Collecti
                 out += ["<details><summary>Unchanged and suppressed findings</summary>", ""]
                 out += [f"- {entry_line(e, data, lk)}" for e, _ in listed]
                 out += ["", "</details>", ""]
-    others = [e for e in cmp.unchanged if (r := _fix_of(e, data)) is not None and r.verified]
+    others = [e for e in unlisted + cmp.unchanged if (r := _fix_of(e, data)) is not None and r.verified]
     if others and caps.other_fixes != 0:
         shown = others if caps.other_fixes is None else others[: caps.other_fixes]
-        out += [f"<details><summary>Verified fixes for older findings ({len(others)})</summary>", ""]
+        out += [f"<details><summary>Verified fixes for findings not listed above ({len(others)})</summary>", ""]
         for e in shown:
             out += [f"- {entry_line(e, data, lk)}", "", fix_block(e, data, suggested, caps.diff_lines), ""]
         if len(shown) < len(others):
