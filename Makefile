@@ -6,7 +6,10 @@ PY     := $(BIN)/python
 # Keep the demo and the tests away from the user's real data home unless told otherwise.
 export SECAI_HOME ?= $(CURDIR)/.secai-home
 
-.PHONY: setup system-deps model lint test demo bench lock clean
+SCANNERS_VENV := .venv-scanners
+CODEMOD_VENV := .venv-codemodder
+
+.PHONY: setup system-deps model scanners lint test demo bench lock clean
 
 # Every dependency comes hash-pinned from requirements/dev.txt (make lock writes it); secai itself
 # is then installed without resolving anything.
@@ -32,14 +35,29 @@ setup: $(BIN)/.installed system-deps
 model: setup
 	$(BIN)/secai-runner model pull embedded
 
+# The real scanners (requirements/scanners.in, hash-pinned in scanners.txt) in their own venv:
+# fix verification, history mining and the tests.
+$(SCANNERS_VENV)/.installed: requirements/scanners.txt
+	$(PYTHON) -m venv $(SCANNERS_VENV)
+	$(SCANNERS_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/scanners.txt
+	@touch $@
+
+# Pixee's codemodder (the codemod fix provider) in a venv of its own: its packaging pin clashes with checkov's.
+$(CODEMOD_VENV)/.installed: requirements/codemodder.txt
+	$(PYTHON) -m venv $(CODEMOD_VENV)
+	$(CODEMOD_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/codemodder.txt
+	@touch $@
+
+scanners: $(SCANNERS_VENV)/.installed $(CODEMOD_VENV)/.installed
+
 lint: setup
 	$(BIN)/ruff check secai tests bench
 	$(BIN)/ruff format --check secai tests bench
 
-test: lint model
+test: lint model scanners
 	$(PY) -m pytest -q
 
-demo: model
+demo: model scanners
 	$(BIN)/secai-runner run --artifacts examples/artifacts
 
 bench: model
@@ -57,6 +75,10 @@ lock: setup
 	$(LOCK) -o requirements/collect.txt
 	$(LOCK) --extra ml -o requirements/runner.txt
 	$(LOCK) --extra ml --extra dev -o requirements/dev.txt
+	$(BIN)/uv pip compile requirements/scanners.in --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" -o requirements/scanners.txt
+	$(BIN)/uv pip compile requirements/codemodder.in --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" -o requirements/codemodder.txt
 
 clean:
-	rm -rf $(VENV) .secai-home .pytest_cache
+	rm -rf $(VENV) $(SCANNERS_VENV) $(CODEMOD_VENV) .secai-home .pytest_cache

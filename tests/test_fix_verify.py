@@ -1,0 +1,219 @@
+"""The verifier with the real scanners: one batch of candidates, one process per scanner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from secai.config import load_settings
+from secai.fix.edit import replace_lines
+from secai.fix.syntax import syntax_error
+from secai.fix.verify import Candidate, Verifier
+from secai.scanners.registry import get_scanner
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "examples" / "semgrep-rules.yml"
+
+PY = "import yaml\n\n\ndef load(d):\n    return yaml.load(d)\n\n\ndef total(a, b):\n    return a + b\n"
+TF = 'resource "aws_s3_bucket" "b" {\n  bucket = "x"\n  acl    = "public-read"\n}\n'
+DOCKER = "FROM ubuntu:latest\nRUN apt-get update\n"
+
+
+def settings_for(home: Path, **scanners):
+    return load_settings(
+        overrides={"home": str(home), "scanners": {"semgrep": {"config": str(RULES)}, **scanners}}, environ={}
+    )
+
+
+FILES = {"app/conf.py": PY, "infra/main.tf": TF, "Dockerfile": DOCKER}
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    return settings_for(tmp_path_factory.mktemp("verify-home"))
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory, settings):
+    """The real findings each scanner reports on FILES (as a report would give them)."""
+    tree = tmp_path_factory.mktemp("verify-tree")
+    for path, text in FILES.items():
+        (tree / path).parent.mkdir(parents=True, exist_ok=True)
+        (tree / path).write_text(text)
+    return {
+        tool: get_scanner(tool, settings).scan(tree, list(FILES)).findings
+        for tool in ("bandit", "semgrep", "checkov", "trivy")
+    }
+
+
+def finding(reported, tool: str, path: str, rule: str):
+    return next(f for f in reported[tool][path] if f.rule_id == rule)
+
+
+def cand(f, text, start, end, new):
+    return Candidate(f, f.location.path, text, [replace_lines(text, start, end, new)])
+
+
+CASES = {
+    # name: (tool, path, text, rule, start, end, new lines, expected status, reason words)
+    "bandit fixed": (
+        "bandit",
+        "app/conf.py",
+        PY,
+        "B506",
+        5,
+        5,
+        ["    return yaml.safe_load(d)"],
+        "verified",
+        "no longer reports B506",
+    ),
+    "semgrep fixed": (
+        "semgrep",
+        "app/conf.py",
+        PY,
+        "python-yaml-unsafe-load",
+        5,
+        5,
+        ["    return yaml.safe_load(d)"],
+        "verified",
+        "no longer reports",
+    ),
+    "checkov fixed": (
+        "checkov",
+        "infra/main.tf",
+        TF,
+        "CKV_AWS_20",
+        3,
+        3,
+        ['  acl    = "private"'],
+        "verified",
+        "CKV_AWS_20",
+    ),
+    "trivy fixed": ("trivy", "infra/main.tf", TF, "AWS-0092", 3, 3, ['  acl    = "private"'], "verified", "AWS-0092"),
+    "trivy dockerfile": ("trivy", "Dockerfile", DOCKER, "DS-0001", 1, 1, ["FROM ubuntu:22.04"], "verified", "DS-0001"),
+    "nosec": (
+        "bandit",
+        "app/conf.py",
+        PY,
+        "B506",
+        5,
+        5,
+        ["    return yaml.load(d)  # nosec"],
+        "rejected",
+        "suppression marker (nosec)",
+    ),
+    "deleted": ("bandit", "app/conf.py", PY, "B506", 5, 5, [], "rejected", "deletion-only"),
+    "commented out": (
+        "bandit",
+        "app/conf.py",
+        PY,
+        "B506",
+        5,
+        5,
+        ["    # return yaml.load(d)"],
+        "rejected",
+        "deletion-only",
+    ),
+    "broken": (
+        "bandit",
+        "app/conf.py",
+        PY,
+        "B506",
+        5,
+        5,
+        ["    return yaml.safe_load(d"],
+        "rejected",
+        "no longer parses",
+    ),
+    "broken hcl": (
+        "checkov",
+        "infra/main.tf",
+        TF,
+        "CKV_AWS_20",
+        3,
+        3,
+        ['  acl    = "private'],
+        "rejected",
+        "hcl does not parse",
+    ),
+    "new finding": (
+        "bandit",
+        "app/conf.py",
+        PY,
+        "B506",
+        5,
+        5,
+        ["    return eval(d)"],
+        "rejected",
+        "introduces a new finding: bandit B307",
+    ),
+    "not fixed": (
+        "bandit",
+        "app/conf.py",
+        PY,
+        "B506",
+        5,
+        5,
+        ["    return yaml.load(d, )"],
+        "rejected",
+        "still reports B506",
+    ),
+    "too big": (
+        "bandit",
+        "app/conf.py",
+        PY,
+        "B506",
+        5,
+        5,
+        ["    x = 1"] * 13 + ["    return yaml.safe_load(d)"],
+        "rejected",
+        "over fix.max_changed_lines",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def verdicts(settings, reported):
+    cands = []
+    for tool, path, text, rule, start, end, new, *_ in CASES.values():
+        cands.append(cand(finding(reported, tool, path, rule), text, start, end, new))
+    verifier = Verifier(settings)
+    out = verifier.verify(cands)
+    return dict(zip(CASES, out)), verifier
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_verdicts(verdicts, name):
+    verdict = verdicts[0][name]
+    status, words = CASES[name][-2:]
+    assert (verdict.status, words in verdict.reason) == (status, True), verdict.reason
+
+
+def test_one_scanner_process_per_scanner_for_the_batch(verdicts):
+    assert verdicts[1].scanner_processes == 4
+
+
+def test_ignore_file_and_missing_scanner_and_unreproduced(tmp_path, settings, reported):
+    f = finding(reported, "bandit", "app/conf.py", "B506")
+    ignore = Candidate(f, ".semgrepignore", "tests/\n", [replace_lines("tests/\n", 1, 1, ["tests/", "app/"])])
+    assert "ignore or configuration file" in Verifier(settings).verify([ignore])[0].reason
+
+    no_bandit = settings_for(tmp_path, bandit={"path": str(tmp_path / "missing" / "bandit")})
+    v = Verifier(no_bandit).verify([cand(f, PY, 5, 5, ["    return yaml.safe_load(d)"])])[0]
+    assert v.status == "unverifiable" and "bandit is not available" in v.reason
+
+    # the report says B506 at a line where the scanner, run here, reports nothing
+    moved = f.model_copy(deep=True)
+    moved.location.start_line = moved.location.end_line = 9
+    v = Verifier(settings).verify([cand(moved, PY, 9, 9, ["    return b + a"])])[0]
+    assert v.status == "unverifiable" and "does not report B506" in v.reason
+
+
+def test_syntax_checks_by_kind():
+    assert syntax_error("a.py", "def f(:\n").startswith("Python syntax error at line 1")
+    assert syntax_error("x.json", "{") and syntax_error("x.yaml", "a: [") and syntax_error("main.tf", 'a = "')
+    assert syntax_error("Dockerfile", "FROM x\nRUNN y\n") == "Dockerfile line 2: unknown instruction 'RUNN'"
+    ok = "FROM x\n# c\nRUN a \\\n  # inside\n  && b\nRUN <<EOF\nnot an instruction\nEOF\n"
+    assert syntax_error("Dockerfile", ok) is None
+    assert syntax_error("notes.md", "anything") is None
