@@ -65,6 +65,7 @@ bench: model
 	$(PY) bench/analyze.py
 	$(PY) bench/train.py
 	$(PY) bench/mine.py
+	$(PY) bench/fix.py
 
 # Hash-pinned requirements for every platform: collect.txt (the action's collect step), runner.txt
 # (the self-hosted runner: + ml), dev.txt (make test, CI: + ml, dev). Run after changing
