@@ -3,9 +3,10 @@
 For each architecture a tiny random model is built from mlx-lm's own model class (2 layers, hidden
 64, a BPE tokenizer with the family's chat template) and a whole `secai-runner run` goes through it
 in-process: parse, analyze, dataset, train (a few steps), evaluate, validate, report. Then the
-trained adapter loads back through plain mlx-lm, the model card names the real base, and the
-family's own chat markers cannot be smuggled in through finding text. `qwen2-4bit` trains on a
-4-bit base with the runtime kept quantized (QLoRA, as on Apple Silicon).
+trained adapter loads back through plain mlx-lm, the model card names the real base, fix proposals
+run through the model provider with base + adapter, best-of-k sampling is seeded, and the family's
+own chat markers cannot be smuggled in through finding text. `qwen2-4bit` trains on a 4-bit base
+with the runtime kept quantized (QLoRA, as on Apple Silicon).
 """
 
 from __future__ import annotations
@@ -218,3 +219,53 @@ def test_the_cpu_speed_ups_are_for_a_plain_llama_on_the_cpu_only(case, monkeypat
     monkeypatch.setattr(forward.mx, "default_device", lambda: mx.Device(mx.gpu))  # as on Metal
     assert forward.cpu_fast_path(model) is False and trunk.supported(model, 1) is False
     assert type(forward.forward_for(model)) is forward.ModelForward
+
+
+def test_sampling_candidates_is_seeded_and_greedy_at_temperature_zero(case):
+    from secai.model.base import load
+    from secai.model.generate import chat_prompt, greedy, sample
+
+    model, tok = load(case["resolved"])
+    messages = [{"role": "system", "content": "Fix the finding."}, {"role": "user", "content": "B602 in app/run.py"}]
+    prompts = [chat_prompt(tok, messages), chat_prompt(tok, messages[1:] + [messages[1]])]
+    first = sample(model, tok, prompts, n=3, temperature=0.9, seed=7, max_tokens=6)
+    assert len(first) == 2 and all(len(c) == 3 for c in first)
+    assert sample(model, tok, prompts, n=3, temperature=0.9, seed=7, max_tokens=6) == first
+    cold = sample(model, tok, prompts, n=2, temperature=0.0, max_tokens=6)
+    greedy_texts = [tok.decode(t) for t in greedy(model, tok, prompts, max_tokens=6)]
+    assert [c[0] for c in cold] == [c[1] for c in cold] == greedy_texts
+
+
+@pytest.fixture(scope="module")
+def bandit_project(tmp_path_factory):
+    from secai.findings import assign_fingerprints
+    from secai.scanners.registry import get_scanner
+
+    root = tmp_path_factory.mktemp("project")
+    (root / "app").mkdir()
+    (root / "app" / "conf.py").write_text("import yaml\n\n\ndef load(d):\n    return yaml.load(d)\n")
+    (root / "app" / "run.py").write_text(
+        "import subprocess\n\n\ndef run(c):\n    return subprocess.call(c, shell=True)\n"
+    )
+    settings = load_settings(overrides={"home": str(tmp_path_factory.mktemp("scan-home"))}, environ={})
+    out = get_scanner("bandit", settings).scan(root, ["app/conf.py", "app/run.py"])
+    return root, assign_fingerprints([f for fs in out.findings.values() for f in fs])
+
+
+def test_fix_proposals_with_base_and_adapter(case, bandit_project):
+    """The model fix provider runs for every family, with the trained adapter: a random model's
+    answers are junk, so every result must say why, and nothing unverified reaches a diff."""
+    from secai.fix.run import fix_findings
+
+    project, findings = bandit_project
+    s = case["settings"]
+    settings = s.model_copy(update={"fix": s.fix.model_copy(update={"candidates": 2, "max_tokens": 16})})
+    run = fix_findings(
+        findings, project, settings, providers=["model"], model=str(case["model_dir"]), adapter=case["run"] / "adapter"
+    )
+    assert len(run.results) == len(findings) > 0
+    for r in run.results:
+        assert r.provider == "model" and r.reason and r.status in ("rejected", "no_proposal", "verified")
+        assert (r.status == "verified") == bool(r.diff)
+    # The prompts fit and were answered (not turned away before generation).
+    assert any("2 answers" in r.reason or r.status != "no_proposal" for r in run.results)

@@ -347,47 +347,35 @@ def generate_batched(
 def _generate_stock(
     model, tokenizer, prompts: list[PreparedPrompt], *, batch_size: int, max_tokens: int, on_batch, stats
 ) -> dict[str, str]:
-    """`generate_batched` through mlx-lm's own `BatchGenerator` (greedy): any architecture, any
-    device. Sequences stop at EOS, at `max_tokens`, or once the answer format is complete."""
-    from mlx_lm.generate import BatchGenerator
+    """`generate_batched` through the shared mlx-lm generator (`secai.model.generate.greedy`): any
+    architecture, any device. Sequences stop at EOS, at `max_tokens`, or once the answer format is
+    complete."""
+    from secai.model.generate import greedy
 
-    gen = BatchGenerator(
-        model,
-        max_tokens=max_tokens,
-        stop_tokens=[[t] for t in tokenizer.eos_token_ids],
-        completion_batch_size=batch_size,
-        # Prompts are processed 8 at a time (mlx-lm's default): a full batch of 1,024-token prompts
-        # at once would hold gigabytes of MLP activations on a 16 GB Mac (docs/model.md).
-        prefill_batch_size=min(batch_size, 8),
-    )
     out: dict[str, str] = {}
-    try:
-        uids = gen.insert([p.tokens for p in prompts])
-        by_uid = dict(zip(uids, prompts))
-        tokens: dict[int, list[int]] = {uid: [] for uid in uids}
-        with gen.stats() as st:
-            while responses := gen.next_generated():
-                done: list[int] = []
-                for r in responses:
-                    if r.finish_reason != "stop":
-                        tokens[r.uid].append(r.token)
-                    if r.finish_reason is not None:
-                        done.append(r.uid)
-                    elif answer_complete(tokenizer.decode(tokens[r.uid])):
-                        done.append(r.uid)
-                        gen.remove([r.uid])
-                if done:
-                    texts = {by_uid[u].fingerprint: tokenizer.decode(tokens[u]) for u in done}
-                    out.update(texts)
-                    if on_batch is not None:
-                        on_batch([by_uid[u] for u in done], texts)
-    finally:
-        gen.close()
+
+    def finished(done: dict[int, list[int]]) -> None:
+        texts = {prompts[i].fingerprint: tokenizer.decode(t) for i, t in done.items()}
+        out.update(texts)
+        if on_batch is not None:
+            on_batch([prompts[i] for i in done], texts)
+
+    figures: dict[str, float] = {}
+    greedy(
+        model,
+        tokenizer,
+        [p.tokens for p in prompts],
+        max_tokens=max_tokens,
+        batch_size=batch_size,
+        stop=lambda t: answer_complete(tokenizer.decode(t)),
+        on_done=finished,
+        stats=figures,
+    )
     stats.sequences += len(prompts)
-    stats.prefill_tokens += st.prompt_tokens
-    stats.prefill_seconds += st.prompt_time
-    stats.generated_tokens += sum(len(t) for t in tokens.values())
-    stats.decode_seconds += st.decode_time
+    stats.prefill_tokens += int(figures["prompt_tokens"])
+    stats.prefill_seconds += figures["prompt_seconds"]
+    stats.generated_tokens += int(figures["generated_tokens"])
+    stats.decode_seconds += figures["decode_seconds"]
     return out
 
 

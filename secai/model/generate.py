@@ -1,20 +1,29 @@
-"""Sampling several answers per prompt with mlx-lm's own batch generation.
+"""Generation with mlx-lm's own batch generation: any architecture, any device.
 
 `sample(model, tokenizer, prompts, n=k, ...)` returns k answers for each prompt. Each prompt is
 processed once: its key/value cache (all but the last token) is computed one prompt at a time and
 copied k times, and the k copies then decode together in `mlx_lm.generate.batch_generate` with a
 `make_sampler` sampler (temperature > 0 gives k different answers; 0 is greedy). The seed makes a
 run repeatable.
+
+`greedy(...)` decodes greedily through mlx-lm's `BatchGenerator`, ending a sequence at EOS, at
+`max_tokens` or when `stop(tokens)` says its answer is complete, and reports sequences as they
+finish (analysis, evaluation and validation use it for every model the Linux-CPU llama path of
+`secai.analysis.analyze` does not cover). Prompts come from `chat_prompt`, which renders them with
+the model's own chat template (`secai.model.chat`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 def chat_prompt(tokenizer, messages: list[dict[str, str]]) -> list[int]:
-    """Token ids of `messages` under the tokenizer's chat template, ready for the answer."""
-    return list(tokenizer.apply_chat_template(messages, add_generation_prompt=True))
+    """Token ids of `messages` under the tokenizer's chat template, ready for the answer (a template
+    without a system role gets it in the first user turn; marker tokens in the text are broken)."""
+    from secai.model.chat import chat_ids
+
+    return chat_ids(tokenizer, messages)
 
 
 def _prefill(model, tokens: Sequence[int], step: int = 512) -> list:
@@ -98,3 +107,61 @@ def sample(
         for i in range(len(group)):
             texts.append(list(res.texts[i * n : (i + 1) * n]))
     return texts
+
+
+def greedy(
+    model,
+    tokenizer,
+    prompts: Sequence[Sequence[int]],
+    *,
+    max_tokens: int,
+    batch_size: int = 32,
+    stop: Callable[[list[int]], bool] | None = None,
+    on_done: Callable[[dict[int, list[int]]], None] | None = None,
+    stats: dict[str, float] | None = None,
+) -> list[list[int]]:
+    """The greedy continuation (token ids, no EOS) of each prompt, in prompt order.
+
+    `stop(tokens)` ends a sequence early; `on_done({index: tokens})` is called as sequences finish; `stats`
+    receives prompt/generation token counts and seconds. Prompts are processed 8 at a time (mlx-lm's
+    default): a full batch of long prompts at once would hold gigabytes of activations on a 16 GB Mac.
+    """
+    from mlx_lm.generate import BatchGenerator
+
+    if not prompts:
+        return []
+    gen = BatchGenerator(
+        model,
+        max_tokens=max_tokens,
+        stop_tokens=[[t] for t in tokenizer.eos_token_ids],
+        completion_batch_size=batch_size,
+        prefill_batch_size=min(batch_size, 8),
+    )
+    try:
+        uids = gen.insert([list(p) for p in prompts])
+        index = {uid: i for i, uid in enumerate(uids)}
+        tokens: list[list[int]] = [[] for _ in prompts]
+        with gen.stats() as st:
+            while responses := gen.next_generated():
+                done: list[int] = []
+                for r in responses:
+                    i = index[r.uid]
+                    if r.finish_reason != "stop":
+                        tokens[i].append(r.token)
+                    if r.finish_reason is not None:
+                        done.append(i)
+                    elif stop is not None and stop(tokens[i]):
+                        gen.remove([r.uid])
+                        done.append(i)
+                if done and on_done is not None:
+                    on_done({i: tokens[i] for i in done})
+    finally:
+        gen.close()
+    if stats is not None:
+        stats.update(
+            prompt_tokens=st.prompt_tokens,
+            prompt_seconds=st.prompt_time,
+            generated_tokens=sum(len(t) for t in tokens),
+            decode_seconds=st.decode_time,
+        )
+    return tokens
