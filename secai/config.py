@@ -35,6 +35,9 @@ class Limits(_Section):
     max_zip_entries: int = 5000
     max_zip_ratio: float = 200.0
     max_json_depth: int = 256
+    #: Source files a bundle carries for the fix stage: per file, and all together.
+    max_source_kb: float = 512.0
+    max_sources_mb: float = 20.0
 
 
 class ModelSettings(_Section):

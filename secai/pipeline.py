@@ -398,14 +398,24 @@ class Pipeline:
             "run.json",
             "adapter/training.json",
         ]
-        inputs = hash_value([_file_hash(self.run_dir, *names), self.settings.github.model_dump(), self._baseline()])
+        inputs = hash_value(
+            [
+                _file_hash(self.run_dir, *names),
+                self.settings.github.model_dump(),
+                self._baseline(),
+                str(self.source),  # the SARIF points dependency findings at its manifests
+            ]
+        )
 
         def run():
             from secai.report.build import write_reports
             from secai.report.sarif import to_sarif
 
             write_reports(self.run_dir, self.settings)
-            atomic_write_json(self.run_dir / "findings.sarif", to_sarif(read_findings(self.run_dir)))
+            from secai.report.manifest import locator
+
+            sarif = to_sarif(read_findings(self.run_dir), locator(self.source))  # manifests from the checkout
+            atomic_write_json(self.run_dir / "findings.sarif", sarif)
             return ["comment.md", "summary.md", "findings.sarif"], ""
 
         self._stage("report", inputs, run)

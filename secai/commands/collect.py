@@ -58,6 +58,19 @@ def add_parser(sub) -> None:
     p.add_argument("--bundle-name", default="secai-bundle", help="artifact name reported in the outputs")
     p.add_argument("--api-url", help="GitHub API URL (default: $GITHUB_API_URL)")
     p.add_argument("--strict", action="store_true", help="exit 2 when any input could not be read")
+    p.add_argument(
+        "--source",
+        metavar="DIR",
+        default=".",
+        help="the checkout the findings point into (default: the working directory): the files they name "
+        "go into the bundle for the fix stage (text only, capped, redacted) and dependency findings get "
+        "their manifest line in the SARIF",
+    )
+    p.add_argument(
+        "--sarif",
+        metavar="FILE",
+        help="where to write the SARIF 2.1.0 for code scanning (default: findings.sarif in the bundle)",
+    )
     add_gate_flag(p)
     p.set_defaults(func=run)
 
@@ -329,6 +342,24 @@ def summary_markdown(meta: BundleMeta, findings: list[Finding], result: IngestRe
 # -- the command -------------------------------------------------------------------------------------
 
 
+def _sources_and_sarif(
+    findings: list[Finding], source: Path, out: Path, sarif: Path | None, settings: Settings
+) -> Path:
+    """The source files findings point to (and the manifests their packages are pinned in) into the
+    bundle, and the SARIF for code scanning, dependency findings at their manifest line."""
+    from secai.ingest.sources import bundle_sources
+    from secai.report.manifest import locator
+    from secai.report.sarif import to_sarif
+    from secai.run.folder import atomic_write_json
+
+    locate = locator(source)
+    manifests = [found[0] for f in findings if f.package and locate and (found := locate(f))]
+    bundle_sources(findings, source, out, settings.limits, extra=manifests)
+    target = sarif or out / "findings.sarif"
+    atomic_write_json(target, to_sarif(findings, locate))
+    return target
+
+
 def run(args, settings: Settings) -> int:
     environ = dict(os.environ)
     ctx = context_from_env(environ, load_event(environ))
@@ -365,6 +396,9 @@ def run(args, settings: Settings) -> int:
     parse = {"reports": [r.__dict__ for r in result.reports], "problems": [p.__dict__ for p in result.problems]}
     out = Path(args.out)
     meta = write_bundle(out, meta, result.findings, parse)
+    sarif = _sources_and_sarif(
+        result.findings, Path(args.source), out, Path(args.sarif) if args.sarif else None, settings
+    )
     log.info(
         "bundle %s: %d findings from %d report(s), %d error(s)",
         out,
@@ -390,6 +424,7 @@ def run(args, settings: Settings) -> int:
                 "pr": meta.pr or "",
                 "bundle-name": args.bundle_name,
                 "bundle-path": str(out.resolve()),
+                "sarif-file": str(sarif.resolve()),
             },
         )
     if environ.get("GITHUB_STEP_SUMMARY"):

@@ -64,7 +64,7 @@ def _stages(args) -> list[str] | None:
     return wanted
 
 
-def _run_one(run_dir: Path, settings: Settings, args, artifacts=None, meta=None):
+def _run_one(run_dir: Path, settings: Settings, args, artifacts=None, meta=None, source: Path | None = None):
     from secai.pipeline import run_pipeline
 
     return run_pipeline(
@@ -76,7 +76,7 @@ def _run_one(run_dir: Path, settings: Settings, args, artifacts=None, meta=None)
         stages=_stages(args),
         publish=False if args.no_publish else None,
         progress=not args.no_progress,
-        source=Path(args.source) if args.source else None,
+        source=source or (Path(args.source) if args.source else None),
     )
 
 
@@ -175,7 +175,17 @@ def _run_bundle(bundle: Path, settings: Settings, args):
     for name in ("findings.json", "parse.json"):
         if (bundle / name).is_file():
             shutil.copyfile(bundle / name, run_dir / name)
-    res = _run_one(run_dir, settings, args, artifacts=None, meta=meta)
+    source = Path(args.source) if args.source else None
+    if source is None:
+        # The files the findings point to, carried by the bundle: the Mac never checks out PR code.
+        from secai.ingest.sources import unpack_sources
+
+        shutil.rmtree(run_dir / "source", ignore_errors=True)
+        carried = unpack_sources(bundle, run_dir / "source", settings.limits)
+        if carried is not None:
+            source = run_dir / "source"
+            log.info("%d source file(s) from the bundle in %s", len(carried.files), source)
+    res = _run_one(run_dir, settings, args, artifacts=None, meta=meta, source=source)
     from secai.report.baseline import record_run_folder
 
     # Like `fetch`: later pull requests compare with this run when it is one of their base branch.

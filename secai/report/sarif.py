@@ -1,8 +1,9 @@
 """SARIF 2.1.0 export that GitHub code scanning accepts.
 
 One run per tool; rules carry descriptions, help, tags (with CWE tags) and `security-severity`;
-each result has a repo-relative location (findings without a file get the lockfile or report path,
-because GitHub rejects results without one) and `partialFingerprints["secai/v1"]`.
+each result has a repo-relative location (a dependency finding gets its manifest line when the
+checkout is at hand; other findings without a file get the report path, because GitHub rejects
+results without one; snippets lose a scanner's line-number margin) and `partialFingerprints["secai/v1"]`.
 Package and URL facts ride along in result `properties`, which secai's SARIF parser reads back.
 """
 
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 import html
 import posixpath
+import re
 from collections import OrderedDict
 from typing import Any
 
 from secai import __version__ as SECAI_VERSION
 from secai.findings import Finding, Severity, assign_fingerprints
+from secai.report.manifest import Locate
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {
@@ -89,8 +92,33 @@ def _rule(f: Finding) -> dict:
     return rule
 
 
-def _location(f: Finding) -> dict:
+_NUMBERED = re.compile(r"^(\d+)(?: |\t|$)")
+
+
+def clean_snippet(text: str, start: int | None = None) -> str:
+    """A snippet without the line-number margin some scanners put in it (bandit: `12 code`): removed
+    only when every line carries consecutive numbers (from `start`, when known)."""
+    lines = text.split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    nums = [_NUMBERED.match(ln) for ln in lines]
+    if not lines or not all(nums):
+        return text
+    first = int(nums[0].group(1))
+    if any(int(m.group(1)) != first + i for i, m in enumerate(nums)):
+        return text
+    if start is not None and not first <= start < first + len(lines):
+        return text
+    return "\n".join(ln[m.end() :] for ln, m in zip(lines, nums))
+
+
+def _location(f: Finding, locate: Locate | None = None) -> dict:
     loc = f.location
+    if f.package and locate is not None and (not loc or not loc.start_line):
+        found = locate(f)
+        if found and safe_uri(found[0]):
+            region = {"startLine": found[1], "endLine": found[1]}
+            return {"physicalLocation": {"artifactLocation": {"uri": safe_uri(found[0])}, "region": region}}
     uri = safe_uri(loc.path) if loc else None
     start = loc.start_line if loc and loc.start_line and loc.start_line >= 1 else 1
     end = loc.end_line if loc and loc.end_line and loc.end_line >= start else start
@@ -98,7 +126,7 @@ def _location(f: Finding) -> dict:
     if loc and loc.start_line and loc.start_column and loc.start_column >= 1:
         region["startColumn"] = loc.start_column  # one rule at two columns of a line: two results
     if loc and uri and loc.snippet:
-        region["snippet"] = {"text": _clip(loc.snippet)}
+        region["snippet"] = {"text": _clip(clean_snippet(loc.snippet, loc.start_line))}
     return {"physicalLocation": {"artifactLocation": {"uri": uri or _fallback_uri(f)}, "region": region}}
 
 
@@ -109,7 +137,7 @@ def _message(f: Finding) -> str:
     return _clip(text) or f.rule_id
 
 
-def _result(f: Finding, rule_index: int) -> dict:
+def _result(f: Finding, rule_index: int, locate: Locate | None = None) -> dict:
     props: dict[str, Any] = {"category": f.category.value, "severity": f.severity.value}
     if f.vulnerability_ids:
         props["vulnerability_ids"] = f.vulnerability_ids
@@ -124,7 +152,7 @@ def _result(f: Finding, rule_index: int) -> dict:
         "ruleIndex": rule_index,
         "level": _LEVEL[f.severity],
         "message": {"text": _message(f)},
-        "locations": [_location(f)],
+        "locations": [_location(f, locate)],
         "partialFingerprints": {"secai/v1": f.fingerprint},
         "properties": props,
     }
@@ -133,8 +161,9 @@ def _result(f: Finding, rule_index: int) -> dict:
     return result
 
 
-def to_sarif(findings: list[Finding]) -> dict:
-    """SARIF 2.1.0 for `findings` (one run per tool, in order of first appearance)."""
+def to_sarif(findings: list[Finding], locate: Locate | None = None) -> dict:
+    """SARIF 2.1.0 for `findings` (one run per tool, in order of first appearance). `locate`
+    (`secai.report.manifest.locator`) points dependency findings at their manifest line."""
     findings = list(findings)
     if any(not f.fingerprint for f in findings):
         findings = assign_fingerprints([f.model_copy(deep=True) for f in findings])
@@ -150,7 +179,7 @@ def to_sarif(findings: list[Finding]) -> dict:
             if f.rule_id not in index:
                 index[f.rule_id] = len(rules)
                 rules.append(_rule(f))
-            results.append(_result(f, index[f.rule_id]))
+            results.append(_result(f, index[f.rule_id], locate))
         driver: dict[str, Any] = {"name": tool, "rules": rules}
         version = next((f.tool_version for f in items if f.tool_version), None)
         if version:
