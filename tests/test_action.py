@@ -484,7 +484,11 @@ def test_process_runs_the_pipeline_and_comments(tmp_path, pr_event, tiny_model, 
     bundle = Path(collect.steps["collect"]["bundle-path"])
 
     (tmp_path / "process").mkdir()
-    r = Runner(tmp_path / "process", pr_event, {"command": "process", "github-token": gh.state.token})
+    # scanners: false here (their pinned install is minutes of downloads); the verifiers of this
+    # machine (.venv-scanners) are recorded next to the report's own version
+    r = Runner(
+        tmp_path / "process", pr_event, {"command": "process", "github-token": gh.state.token, "scanners": "false"}
+    )
     shutil.copytree(bundle, r.runner_temp / "secai-in" / "secai-bundle")  # what download-artifact does
     r.steps["venv"] = {"python": sys.executable}
     r.github_env.update(
@@ -502,6 +506,8 @@ def test_process_runs_the_pipeline_and_comments(tmp_path, pr_event, tiny_model, 
     _stopped(proc.stdout)
 
     run_dir = Path(r.steps["process"]["run-dir"])
+    versions = json.loads((run_dir / "scanners.json").read_text())
+    assert versions["bandit"]["report"] == ["1.9.4"] and set(versions) == {"bandit"}
     assert (run_dir / "analysis.jsonl").is_file() and (run_dir / "comment.md").is_file()
     assert not (run_dir / "adapter").exists() and not (run_dir / "publish.json").exists()
     summary = (run_dir / "summary.md").read_text()

@@ -141,6 +141,9 @@ def test_run_bundle_uses_the_carried_sources_and_checks_them_again(bundle, tmp_p
     run_dir = tmp_path / "run"
     assert main(["run", "--bundle", str(bundle), "--out", str(run_dir), "--stages", "report", "--no-progress"]) == 0
     assert (run_dir / "source" / "app" / "web.py").read_text() == (bundle / "sources" / "app" / "web.py").read_text()
+    versions = json.loads((run_dir / "scanners.json").read_text())
+    assert versions["bandit"]["report"] == ["1.9.4"] and versions["trivy"]["report"] == ["0.76.0"]
+    assert versions["safety"] == {"report": []}  # secai verifies nothing with safety
     sarif = json.loads((run_dir / "findings.sarif").read_text())
     deps = [r for run in sarif["runs"] for r in run["results"] if r["properties"]["category"] == "dependency"]
     assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in deps} == {"requirements.txt"}

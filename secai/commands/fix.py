@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
         help="only this provider (repeatable; default: fix.providers)",
     )
     p.add_argument("--apply", action="store_true", help="write the verified fixes into --source")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="output format (default table)")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.add_argument(
         "--out", metavar="RUN_DIR", help="folder for fixes.jsonl and fixes.patch (default: under $SECAI_HOME/runs)"

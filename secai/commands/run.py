@@ -185,6 +185,11 @@ def _run_bundle(bundle: Path, settings: Settings, args):
         if carried is not None:
             source = run_dir / "source"
             log.info("%d source file(s) from the bundle in %s", len(carried.files), source)
+    from secai.run.files import read_findings
+    from secai.scanners.versions import record_versions
+
+    # The scanners this runner verifies fixes with, next to the versions the reports came from.
+    record_versions(run_dir, read_findings(run_dir), settings)
     res = _run_one(run_dir, settings, args, artifacts=None, meta=meta, source=source)
     from secai.report.baseline import record_run_folder
 
