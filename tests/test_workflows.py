@@ -92,7 +92,7 @@ def test_the_privileged_workflow_downloads_untrusted_artifacts_by_name_into_thei
         for s in job["steps"]
         if str(s.get("uses", "")).startswith("actions/download-artifact@")
     ]
-    assert [d["name"] for d in downloads] == ["scan-results", "pr-number"]
+    assert [d["name"] for d in downloads] == ["scan-results", "pr-number", "pr-source"]
     assert all("pattern" not in d and d["path"].startswith("${{ runner.temp }}/untrusted/") for d in downloads)
     assert len({d["path"] for d in downloads}) == len(downloads)
     assert all(d["run-id"] == "${{ github.event.workflow_run.id }}" for d in downloads)
