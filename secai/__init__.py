@@ -1,3 +1,3 @@
 """secai: security scanner findings → grounded dataset → LoRA-tuned local model (MLX)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

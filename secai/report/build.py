@@ -301,14 +301,21 @@ def _fix_of(e: Entry, data: RunData) -> FixRecord | None:
 
 
 def fix_block(e: Entry, data: RunData, suggested: Collection[str], diff_lines: int) -> str:
-    """The entry's verified fix as a diff, or why there is none (only when a fix stage ran)."""
+    """The entry's verified fix as a diff, or that there is none (only when a fix stage ran); the
+    reason is shown when an edit was tried and failed its checks, not for rules no provider covers."""
     rec = _fix_of(e, data)
     if rec is None:
         return "_No verified fix._" if data.fixes else ""
     if not rec.verified:
-        why = f" ({md_inline(rec.status.replace('_', ' '), 30)}: {md_inline(rec.reason, 160)})" if rec.reason else ""
-        return f"_No verified fix_{why}."
-    how = f"{md_inline(rec.tool or e.first.tool, 40)} re-ran on the edited file: the finding is gone, nothing new"
+        if rec.status in ("rejected", "unverifiable") and rec.reason:
+            return f"_No verified fix_ ({md_inline(rec.status, 30)}: {md_inline(rec.reason, 160)})."
+        return "_No verified fix._"
+    # The fix stage's reason says how it was verified (deterministic text, not model output).
+    how = (
+        md_inline(rec.reason, 240)
+        if rec.reason
+        else (f"{md_inline(rec.tool or e.first.tool, 40)} re-ran on the edited file: the finding is gone, nothing new")
+    )
     if rec.provider:
         how += f" · {md_inline(rec.provider, 30)} fix"
     if rec.fingerprint in suggested:
@@ -607,12 +614,19 @@ def _rest_section(
                 out += ["", "</details>", ""]
     others = [e for e in unlisted + cmp.unchanged if (r := _fix_of(e, data)) is not None and r.verified]
     if others and caps.other_fixes != 0:
-        shown = others if caps.other_fixes is None else others[: caps.other_fixes]
+        # One block per distinct edit (a manifest pin often fixes several advisories at once).
+        by_diff: dict[str, list[Entry]] = {}
+        for e in others:
+            by_diff.setdefault(_fix_of(e, data).diff, []).append(e)
+        groups = list(by_diff.values())
+        shown = groups if caps.other_fixes is None else groups[: caps.other_fixes]
         out += [f"<details><summary>Verified fixes for findings not listed above ({len(others)})</summary>", ""]
-        for e in shown:
-            out += [f"- {entry_line(e, data, lk)}", "", fix_block(e, data, suggested, caps.diff_lines), ""]
-        if len(shown) < len(others):
-            out.append(f"{len(others) - len(shown)} more in {_see(lk)} and the run's `fixes.patch`.")
+        for members in shown:
+            out += [f"- {entry_line(e, data, lk)}" for e in members]
+            out += ["", fix_block(members[0], data, suggested, caps.diff_lines), ""]
+        if len(shown) < len(groups):
+            rest = sum(len(g) for g in groups[len(shown) :])
+            out.append(f"{rest} more in {_see(lk)} and the run's `fixes.patch`.")
         out += ["</details>", ""]
     return "\n".join(out)
 
