@@ -5,7 +5,8 @@ authenticated user, repositories, workflow runs (filters, pagination with `Link`
 run artifacts, artifact zips (a 302 to a download URL on the same server under the name `localhost`, like GitHub's redirect
 to blob storage), issue comments (list/create/update), pull requests, a pull request's files
 (with `patch`), reviews (created with comments; a comment outside the diff's RIGHT-side hunks
-refuses the whole review with 422, as GitHub does), review comments (list/delete) and commits. Every `url` field points
+refuses the whole review with 422, as GitHub does), review comments (list/delete), commits, and an organization's runner groups and just-in-time
+runner registrations. Every `url` field points
 back at this server.
 
 Fault injection: `server.inject(method, path_regex, *faults)` queues responses served instead of
@@ -79,6 +80,9 @@ class GitHubState:
         self.review_comments: dict[tuple[str, int], list[dict]] = {}
         #: Reviews refused with 422 because a comment's line is outside the diff.
         self.rejected_reviews: list[dict] = []
+        #: Organizations' self-hosted runner groups and the just-in-time runners registered in them.
+        self.runner_groups: dict[str, list[dict]] = {}
+        self.jit_runners: list[dict] = []
         self.faults: list[tuple[str, re.Pattern, list]] = []
         self.requests: list[Recorded] = []
         self._next_id = 1000
@@ -368,6 +372,21 @@ class GitHubState:
         self.review_comments.setdefault((repo, number), []).append(rc)
         return rc
 
+    def add_runner_group(self, org: str, name: str) -> dict:
+        gid = self._id()
+        g = {
+            "id": gid,
+            "name": name,
+            "visibility": "selected",
+            "default": False,
+            "runners_url": f"{self.base}/orgs/{org}/actions/runner-groups/{gid}/runners",
+            "inherited": False,
+            "allows_public_repositories": False,
+            "restricted_to_workflows": True,
+        }
+        self.runner_groups.setdefault(org, []).append(g)
+        return g
+
     def right_side_ranges(self, repo: str, number: int, path: str) -> list[tuple[int, int]]:
         """The new-file line ranges of the hunks of `path` in the pull request's diff."""
         out = []
@@ -418,6 +437,8 @@ _ROUTES: list[tuple[str, re.Pattern, str]] = [
         ("POST", r"/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<num>\d+)/reviews", "create_review"),
         ("DELETE", r"/repos/(?P<repo>[^/]+/[^/]+)/pulls/comments/(?P<cid>\d+)", "delete_review_comment"),
         ("GET", r"/repos/(?P<repo>[^/]+/[^/]+)/commits/(?P<sha>[0-9a-fA-F]{7,40})", "get_commit"),
+        ("GET", r"/orgs/(?P<org>[^/]+)/actions/runner-groups", "list_runner_groups"),
+        ("POST", r"/orgs/(?P<org>[^/]+)/actions/runners/generate-jitconfig", "generate_jitconfig"),
     ]
 ]
 
@@ -691,6 +712,37 @@ class _Handler(BaseHTTPRequestHandler):
                 "parents": [],
             },
         )
+
+    # -- self-hosted runners: groups and just-in-time registrations -----------------------------
+    def h_list_runner_groups(self, org: str, params: dict, **_) -> None:
+        groups = self.state.runner_groups.get(org)
+        if groups is None:
+            return self._json(404, {"message": "Not Found"})
+        self._json(200, {"total_count": len(groups), "runner_groups": groups})
+
+    def h_generate_jitconfig(self, org: str, data: dict, **_) -> None:
+        groups = {g["id"] for g in self.state.runner_groups.get(org, [])}
+        labels = data.get("labels")
+        if not isinstance(data.get("name"), str) or not isinstance(labels, list) or not labels:
+            return self._json(422, {"message": "Validation Failed", "documentation_url": "x"})
+        if data.get("runner_group_id") not in groups:
+            return self._json(404, {"message": "Not Found"})
+        if any(r["name"] == data["name"] for r in self.state.jit_runners):
+            return self._json(409, {"message": "Already exists"})
+        runner = {
+            "id": self._next_runner_id(),
+            "name": data["name"],
+            "os": "macOS",
+            "status": "offline",
+            "busy": False,
+            "labels": [{"id": i, "name": n, "type": "custom"} for i, n in enumerate(labels)],
+            "runner_group_id": data["runner_group_id"],
+        }
+        self.state.jit_runners.append(runner)
+        self._json(201, {"runner": runner, "encoded_jit_config": f"JIT-{runner['id']}-{data['name']}"})
+
+    def _next_runner_id(self) -> int:
+        return self.state._id()
 
 
 def _date_matches(day: str, expr: str) -> bool:
