@@ -176,3 +176,18 @@ def test_new_findings_show_their_verified_fix_or_none(base_and_pr):
     gha_block = comment[comment.index("`github-actions-script-injection`") :]
     assert "_No verified fix_ (rejected: semgrep still reports it)." in gha_block[:800]
     assert comment.count("_No verified fix._") >= 1  # the other new findings
+
+
+def test_the_fix_stage_output_reaches_the_comment(tmp_path, monkeypatch):
+    """fixes.jsonl as secai's own fix stage writes it (the dependency provider on the app's pins)."""
+    monkeypatch.setenv("SECAI_FIX__PROVIDERS", "[dependency]")
+    run_dir = tmp_path / "run"
+    args = ["run", "--artifacts", str(ARTIFACTS / "safety-results"), "--source", str(APP)]
+    assert main([*args, "--stages", "parse,fix,report", "--out", str(run_dir), "--no-progress"]) == Exit.OK
+    rows = [json.loads(line) for line in (run_dir / "fixes.jsonl").read_text().splitlines()]
+    verified = [r for r in rows if r["status"] == "verified"]
+    assert verified and all(r["provider"] == "dependency" for r in verified)
+    comment = (run_dir / "comment.md").read_text()
+    assert comment.count("✅ **Verified fix**") >= 1 and "verified by re\\-reading the manifest" in comment
+    assert "```diff\ndiff --git a/requirements.txt b/requirements.txt\n" in comment
+    assert "This run: **" in comment and f"{len(verified)} verified fix(es)" in comment

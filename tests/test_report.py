@@ -277,7 +277,20 @@ def test_the_final_comment_and_summary_pass_the_redaction_layer(tmp_path):
     run = _write(tmp_path / "r", [f])
     diff = f"--- a/src/f1.py\n+++ b/src/f1.py\n@@ -2 +2 @@\n-key = 1\n+key = '{token}'\n"
     (run / "fixes.jsonl").write_text(
-        json.dumps({"fingerprint": f.fingerprint, "status": "verified", "diff": diff, "provider": "model"})
+        json.dumps(
+            {
+                "fingerprint": f.fingerprint,
+                "tool": "semgrep",
+                "rule_id": "rule-1",
+                "path": "src/f1.py",
+                "line": 2,
+                "provider": "model",
+                "status": "verified",
+                "reason": "",
+                "diff": diff,
+                "rationale": "",
+            }
+        )
     )
     comment, summary = write_reports(run, load_settings())
     for text in (comment, summary, (run / "comment.md").read_text(), (run / "summary.md").read_text()):

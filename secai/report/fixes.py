@@ -13,30 +13,21 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
+
+from secai.fix.task import FixResult
 
 log = logging.getLogger("secai")
 
 FIXES = "fixes.jsonl"
 MAX_BYTES = 50 * 1024 * 1024
-Status = Literal["verified", "rejected", "unverifiable", "no_source", "no_proposal"]
 #: Providers whose rationale is deterministic text, not model output.
 DETERMINISTIC = frozenset({"dependency", "codemod"})
 
 
-class FixRecord(BaseModel):
-    fingerprint: str
-    tool: str = ""
-    rule_id: str = ""
-    path: str | None = None
-    line: int | None = None
-    provider: str | None = None
-    status: Status
-    reason: str = ""
-    diff: str = ""
-    rationale: str = ""
+class FixRecord(FixResult):
+    """A row of `fixes.jsonl`, validated with the fix stage's own model (one contract)."""
 
     @property
     def verified(self) -> bool:
