@@ -214,6 +214,10 @@ def test_syntax_checks_by_kind():
     assert syntax_error("a.py", "def f(:\n").startswith("Python syntax error at line 1")
     assert syntax_error("x.json", "{") and syntax_error("x.yaml", "a: [") and syntax_error("main.tf", 'a = "')
     assert syntax_error("Dockerfile", "FROM x\nRUNN y\n") == "Dockerfile line 2: unknown instruction 'RUNN'"
+    # a junk model answer seen on the demo app: a valid instruction, but no stage to run it in
+    assert syntax_error("Dockerfile", "# c\ncopy /app /app\nRUN x\n") == "Dockerfile line 2: COPY before the first FROM"
+    assert syntax_error("Dockerfile", "ARG V=1\nFROM x:$V\n") is None
+    assert syntax_error("Dockerfile", "# only a comment\n") == "Dockerfile has no FROM instruction"
     ok = "FROM x\n# c\nRUN a \\\n  # inside\n  && b\nRUN <<EOF\nnot an instruction\nEOF\n"
     assert syntax_error("Dockerfile", ok) is None
     assert syntax_error("notes.md", "anything") is None

@@ -64,6 +64,7 @@ def _dockerfile_error(text: str) -> str | None:
     """Every instruction starts with a known keyword (continuations and heredocs followed)."""
     lines = text.replace("\r\n", "\n").split("\n")
     i = 0
+    seen_from = False
     while i < len(lines):
         line = lines[i].strip()
         number = i + 1
@@ -73,6 +74,9 @@ def _dockerfile_error(text: str) -> str | None:
         word = line.split(None, 1)[0].upper()
         if word not in _DOCKER_INSTRUCTIONS:
             return f"Dockerfile line {number}: unknown instruction {word[:40]!r}"
+        if not seen_from and word not in ("FROM", "ARG"):  # docker build: no stage before a FROM
+            return f"Dockerfile line {number}: {word} before the first FROM"
+        seen_from = seen_from or word == "FROM"
         logical = line
         while logical.endswith("\\") and i < len(lines):
             nxt = lines[i].strip()
@@ -85,4 +89,4 @@ def _dockerfile_error(text: str) -> str | None:
             if i >= len(lines):
                 return f"Dockerfile line {number}: heredoc {tag} is not closed"
             i += 1
-    return None
+    return None if seen_from else "Dockerfile has no FROM instruction"
