@@ -44,9 +44,11 @@ Semgrep results for examples/vulnerable-app, produced with the local rules in
 examples/semgrep-rules.yml. This file is not a report; secai skips it.
 MD
 
+# No --quiet: with it checkov's JSON keeps only failed checks, dropping the skipped ones
+# (`#checkov:skip=` with its reason) that the SARIF twin lists as suppressed results.
 checkov_tmp="$(mktemp -d)"
 trap 'rm -rf "$checkov_tmp"' EXIT
-tolerate_findings "$bin/checkov" -d . --quiet --compact --skip-download \
+tolerate_findings "$bin/checkov" -d . --compact --skip-download \
   -o json -o sarif --output-file-path "$checkov_tmp" > /dev/null
 mv "$checkov_tmp/results_json.json" "$out/checkov-results/checkov.json"
 mv "$checkov_tmp/results_sarif.sarif" "$out/checkov-results/results_sarif.sarif"

@@ -214,22 +214,28 @@ def test_collect_on_a_pull_request(tmp_path, pr_event):
     formats = sorted(rep["format"] for rep in parse["reports"])
     assert len(formats) == 9 and not [p for p in parse["problems"] if p["level"] == "error"]
     assert meta["tool_counts"] == {
-        "bandit": 32,
-        "checkov": 47,
-        "detect-secrets": 7,
+        "bandit": 47,
+        "checkov": 81,
+        "detect-secrets": 16,
         "safety": 28,
         "semgrep": 24,
-        "trivy": 32,
+        "trivy": 39,
     }
-    assert sum(meta["tool_counts"].values()) == len(findings) == 170
-    assert meta["severity_counts"] == {"critical": 2, "high": 92, "medium": 57, "low": 19, "info": 0}
+    assert sum(meta["tool_counts"].values()) == len(findings) == 235
+    # Parser-side severities, from the raw reports: critical = trivy 2; high = bandit 9 + Checkov's
+    # 79 failed checks (SARIF level error) + trivy 21 + semgrep ERROR 13 + detect-secrets 16;
+    # medium = bandit 12 + Checkov's 2 skipped (SARIF level warning) + trivy 7 + safety 28 (no CVSS
+    # in safety 1.x) + semgrep WARNING 11; low = bandit 26 + trivy 9.
+    assert meta["severity_counts"] == {"critical": 2, "high": 138, "medium": 60, "low": 35, "info": 0}
     assert len({f["fingerprint"] for f in findings}) == len(findings)
 
-    assert outputs["total"] == "170"
-    # Outputs count live findings by report-side severity: Checkov's 47 unrated checks take the
-    # equivalent Trivy check's severity or stay unrated, never a blanket "high".
+    assert outputs["total"] == "235"
+    # Outputs count live findings by report-side severity (docs/severities.md), from the raw reports:
+    # bandit, trivy and semgrep as rated (semgrep ERROR high, WARNING medium), safety medium,
+    # detect-secrets high; Checkov's 79 failed checks by the table (critical 2, high 18, medium 6,
+    # low 9, unrated 44); its 2 skipped checks are suppressed.
     counts = {k: int(outputs[k]) for k in ("critical", "high", "medium", "low", "info", "unrated", "suppressed")}
-    assert counts == {"critical": 4, "high": 62, "medium": 62, "low": 26, "info": 0, "unrated": 16, "suppressed": 0}
+    assert counts == {"critical": 4, "high": 77, "medium": 64, "low": 44, "info": 0, "unrated": 44, "suppressed": 2}
     assert (outputs["errors"], outputs["reports"], outputs["pr"], outputs["gate"]) == ("0", "9", "57", "off")
     # Every output the action declares for collect is produced by the collect step.
     for name, out in action()["outputs"].items():
@@ -239,11 +245,13 @@ def test_collect_on_a_pull_request(tmp_path, pr_event):
             assert m.group(2) in outputs, name
 
     summary = r.summary.read_text()
-    assert summary.startswith("### secai: 170 findings")
+    # The summary counts live findings: the 2 skipped Checkov checks are named apart.
+    assert summary.startswith("### secai: 233 findings")
+    assert "2 suppressed finding(s) are not counted." in summary
     assert "`acme/webapp`, pull request 57, commit `9b2e7c1d0a3f`" in summary
     assert "| tool | critical | high | medium | low | info | unrated | total |" in summary
-    assert "| detect\\-secrets | 0 | 7 | 0 | 0 | 0 | 0 | 7 |" in summary
-    assert "| **all** | 4 | 62 | 62 | 26 | 0 | 16 | **170** |" in summary
+    assert "| detect\\-secrets | 0 | 16 | 0 | 0 | 0 | 0 | 16 |" in summary
+    assert "| **all** | 4 | 77 | 64 | 44 | 0 | 44 | **233** |" in summary
     # No raw secret from the detect-secrets baseline or the findings leaks into the summary.
     assert "<" not in summary and "@" not in summary
 
@@ -269,7 +277,7 @@ def test_collect_reports_a_bad_file_and_goes_on(tmp_path, pr_event):
     assert proc.returncode == 0, proc.stderr
     assert "broken/<b>@team.sarif:" in proc.stderr and "missing/*.sarif: no files match" in proc.stderr
     outputs = r.steps["collect"]
-    assert (outputs["errors"], outputs["total"]) == ("1", "170")
+    assert (outputs["errors"], outputs["total"]) == ("1", "235")
     summary = r.summary.read_text()
     assert "**1 input(s) could not be read:**" in summary
     # The hostile file name is shown only inside a code span, where GitHub renders no HTML and
@@ -455,7 +463,7 @@ def test_collect_downloads_the_artifacts_of_a_run(tmp_path, monkeypatch, gh):
         "push",
         None,
     )
-    assert meta["tool_counts"] == {"bandit": 32}
+    assert meta["tool_counts"] == {"bandit": 47}
 
 
 def test_bundle_reader_refuses_tampered_metadata(tmp_path):

@@ -2,7 +2,7 @@
 
 The whole pipeline (parse, analyze, dataset, LoRA training, base-vs-tuned evaluation, validation,
 report) runs through the CLI in a subprocess, offline, on the Semgrep and detect-secrets reports
-of examples/ (31 findings). Step counts and answer caps are cut so it fits the CI budget; `make
+of examples/ (40 findings). Step counts and answer caps are cut so it fits the CI budget; `make
 demo` runs the same code on all of examples/artifacts with the defaults.
 """
 
@@ -61,7 +61,7 @@ def test_analysis_covers_every_finding(run):
     findings = json.loads((run_dir / "findings.json").read_text())
     findings = findings["findings"] if isinstance(findings, dict) else findings
     rows = [json.loads(line) for line in (run_dir / "analysis.jsonl").read_text().splitlines() if line.strip()]
-    assert len(findings) == 31 and {r["fingerprint"] for r in rows} == {f["fingerprint"] for f in findings}
+    assert len(findings) == 40 and {r["fingerprint"] for r in rows} == {f["fingerprint"] for f in findings}
 
 
 def test_tuned_model_beats_the_base_on_held_out_findings(run):

@@ -22,6 +22,7 @@ FAKE_SECRETS = [
     "django-insecure-FAKE0example0key0do0not0use",
     "ghp_FAKEexampleTOKEN0000000000000000000000",
     "FAKE-example-db-password",
+    "correct-horse-FAKE-fixture",
 ]
 
 JSON_REPORTS = {
@@ -81,7 +82,7 @@ def test_every_report_is_recognised_and_the_readme_skipped(result):
 
 def test_counts_per_tool_from_the_json_reports(findings):
     counts = Counter(f.tool for f in findings if f.source == source(JSON_REPORTS[f.tool]))
-    assert counts == {"checkov": 47, "trivy": 32, "bandit": 32, "safety": 28, "semgrep": 24, "detect-secrets": 7}
+    assert counts == {"checkov": 81, "trivy": 39, "bandit": 47, "safety": 28, "semgrep": 24, "detect-secrets": 16}
     assert 100 <= len(findings) <= 300
 
 
@@ -89,7 +90,10 @@ def test_bandit_matches_the_raw_report(findings):
     report = raw("bandit-results/bandit.json")
     expected = {(r["test_id"], r["filename"].removeprefix("./"), r["line_number"]) for r in report["results"]}
     parsed = {(f.rule_id, f.location.path, f.location.start_line) for f in of(findings, "bandit")}
-    assert parsed == expected and len(expected) == 32
+    assert parsed == expected and len(expected) == 47
+    # Two `# nosec` lines are honoured: bandit counts them as skipped and reports nothing there.
+    assert report["metrics"]["_totals"]["skipped_tests"] == 2
+    assert not {("B311", "app/sync.py", 40), ("B105", "tests/fixtures.py", 4)} & parsed
 
     shell = at(findings, "bandit", "B602", "app/web.py", 39)
     assert (shell.cwe, shell.severity.value, shell.raw_severity) == ([78], "high", "HIGH")
@@ -102,9 +106,9 @@ def test_bandit_matches_the_raw_report(findings):
 
 def test_bandit_json_and_sarif_of_one_scan_are_one_set(findings):
     sarif = raw("bandit-results/bandit.sarif")
-    assert len(sarif["runs"][0]["results"]) == 32
+    assert len(sarif["runs"][0]["results"]) == 47
     bandit = of(findings, "bandit")
-    assert len(bandit) == 32
+    assert len(bandit) == 47
     assert all(f.source == source("bandit-results/bandit.json") for f in bandit)
     assert all(f.extra["also_in"] == [source("bandit-results/bandit.sarif")] for f in bandit)
 
@@ -127,11 +131,32 @@ def test_semgrep_local_rules(findings):
     assert at(findings, "semgrep", "dockerfile-latest-tag", "Dockerfile", 2).cwe == [1357]
 
 
-def test_checkov_failed_checks(findings):
+def checkov_keys(checks):
+    return Counter((c["check_id"], c["file_path"].lstrip("/"), c["file_line_range"][0] or None) for c in checks)
+
+
+def test_checkov_failed_and_skipped_checks(findings):
     report = raw("checkov-results/checkov.json")
     failed = [c for r in report for c in r["results"]["failed_checks"]]
-    assert len(failed) == 47
-    assert {c["check_id"] for c in failed} == {f.rule_id for f in of(findings, "checkov")}
+    skipped = [c for r in report for c in r["results"]["skipped_checks"]]
+    passed = [c for r in report for c in r["results"]["passed_checks"]]
+    assert (len(failed), len(skipped)) == (79, 2) and len(passed) > len(failed)
+    checkov = of(findings, "checkov")
+    assert Counter((f.rule_id, f.location.path, f.location.start_line) for f in checkov) == checkov_keys(
+        failed + skipped
+    )
+    assert sum(not f.suppressed for f in checkov) == 79
+    # Passed checks are not findings: no finding sits where only a passed check does.
+    only_passed = checkov_keys(passed).keys() - checkov_keys(failed + skipped).keys()
+    assert only_passed and not only_passed & {(f.rule_id, f.location.path, f.location.start_line) for f in checkov}
+
+    # `#checkov:skip=ID:reason` comments: kept, flagged suppressed, with the reason.
+    suppressed = {(f.rule_id, f.location.start_line): f for f in checkov if f.suppressed}
+    assert {k: f.extra["suppress_comment"] for k, f in suppressed.items()} == {
+        (c["check_id"], c["file_line_range"][0]): c["check_result"]["suppress_comment"] for c in skipped
+    }
+    assert suppressed[("CKV_AWS_20", 71)].extra["suppress_comment"] == "public website bucket by design"
+    assert suppressed[("CKV_AWS_144", 33)].location.path == "terraform/storage.tf"
 
     public_acl = at(findings, "checkov", "CKV_AWS_20", "terraform/main.tf", 7)
     assert public_acl.location.end_line == 9
@@ -146,7 +171,7 @@ def test_checkov_failed_checks(findings):
 def test_trivy_config_misconfigurations(findings):
     report = raw("trivy-config/trivy-config.json")
     failed = [m for r in report["Results"] for m in r.get("Misconfigurations", []) if m["Status"] == "FAIL"]
-    assert len(failed) == 32
+    assert len(failed) == 39
     trivy = [f for f in of(findings, "trivy") if f.source == source("trivy-config/trivy-config.json")]
     assert Counter(f.rule_id for f in trivy) == Counter(m["ID"] for m in failed)
 
@@ -155,6 +180,14 @@ def test_trivy_config_misconfigurations(findings):
     open_ingress = sorted(f.location.start_line for f in trivy if f.rule_id == "AWS-0107")
     assert open_ingress == [32, 39]
     assert at(findings, "trivy", "AWS-0180", "terraform/main.tf", 57).title == "RDS Publicly Accessible"
+    # `#trivy:ignore:AVD-AWS-0089` and `AVD-AWS-0092` on the website bucket: trivy drops both.
+    site = {
+        m["ID"]
+        for r in report["Results"]
+        for m in r.get("Misconfigurations", [])
+        if m["CauseMetadata"].get("Resource") == "aws_s3_bucket.site"
+    }
+    assert site and not {"AWS-0089", "AWS-0092"} & site
 
 
 def test_detect_secrets_keeps_only_hashes(findings):
@@ -162,7 +195,7 @@ def test_detect_secrets_keeps_only_hashes(findings):
     expected = {(s["type"], path, s["line_number"]) for path, items in baseline["results"].items() for s in items}
     secrets = of(findings, "detect-secrets")
     assert {(f.rule_id, f.location.path, f.location.start_line) for f in secrets} == expected
-    assert len(secrets) == 7
+    assert len(secrets) == 16
     token = at(findings, "detect-secrets", "GitHub Token", "app/settings.py", 8)
     assert token.category.value == "secret"
     assert token.extra["hashed_secret"] == next(
@@ -198,6 +231,22 @@ def test_safety_dependencies_with_fixed_versions(findings):
 def test_checkov_and_trivy_json_and_sarif_of_one_scan_are_one_set(findings):
     # Whole-file checks have no line in the JSON reports and line 1 in the SARIF; dedupe treats
     # them as the same finding, so every SARIF result merges into its JSON twin.
+    checkov_sarif = raw("checkov-results/results_sarif.sarif")["runs"][0]["results"]
+    assert len(checkov_sarif) == 81 == len(of(findings, "checkov"))
+    assert len(raw("trivy-config/trivy-config.sarif")["runs"][0]["results"]) == 39 == len(of(findings, "trivy"))
+    # Checkov's SARIF lists the skipped checks as suppressed results; its JSON as skipped_checks.
+    sarif_suppressed = {
+        (
+            r["ruleId"],
+            r["locations"][0]["physicalLocation"]["region"]["startLine"],
+            r["suppressions"][0]["justification"],
+        )
+        for r in checkov_sarif
+        if r.get("suppressions")
+    }
+    assert sarif_suppressed == {
+        (f.rule_id, f.location.start_line, f.extra["suppress_comment"]) for f in of(findings, "checkov") if f.suppressed
+    }
     for tool, json_report in (("checkov", "checkov-results/checkov.json"), ("trivy", "trivy-config/trivy-config.json")):
         assert all(f.source == source(json_report) for f in of(findings, tool)), tool
         assert all(any(s.endswith(".sarif") for s in f.extra.get("also_in", [])) for f in of(findings, tool)), tool

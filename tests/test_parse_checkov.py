@@ -96,4 +96,28 @@ def test_malformed_check_is_skipped_with_a_note():
     del doc["results"]["failed_checks"][1]["check_id"]
     fs = run_parser(checkov, Document("json", doc, "c.json"), "c.json")
     assert [f.rule_id for f in fs] == ["CKV_AZURE_41", "CKV_AZURE_43"]
-    assert fs.skipped == ["terraform failed_checks[1]: Checkov terraform failed check lacks check_id"]
+    assert fs.skipped == ["terraform failed_checks[1]: Checkov terraform check lacks check_id"]
+
+
+def test_skipped_checks_are_kept_suppressed_with_their_reason():
+    doc = _report("terraform", [{"check_id": "CKV_AWS_18", "file_path": "/s3.tf", "file_line_range": [1, 4]}])
+    doc["results"]["skipped_checks"] = [
+        {
+            "check_id": "CKV_AWS_20",
+            "check_name": "S3 public read",
+            "check_result": {"result": "SKIPPED", "suppress_comment": "public website bucket by design"},
+            "file_path": "/s3.tf",
+            "file_line_range": [6, 9],
+        },
+        {"check_id": "CKV_AWS_21", "check_result": {"result": "SKIPPED"}, "file_path": "/s3.tf"},
+        {"check_result": {"result": "SKIPPED"}},
+    ]
+    fs = run_parser(checkov, Document("json", doc, "c.json"), "c.json")
+    assert [(f.rule_id, f.location.start_line, f.suppressed) for f in fs] == [
+        ("CKV_AWS_18", 1, False),
+        ("CKV_AWS_20", 6, True),
+        ("CKV_AWS_21", None, True),
+    ]
+    assert fs[1].extra["suppress_comment"] == "public website bucket by design"
+    assert "suppress_comment" not in fs[0].extra and "suppress_comment" not in fs[2].extra
+    assert fs.skipped == ["terraform skipped_checks[2]: Checkov terraform check lacks check_id"]

@@ -1,4 +1,6 @@
-"""Checkov JSON: one object, or a list with one object per check type. Only failed checks count.
+"""Checkov JSON: one object, or a list with one object per check type. Failed checks are findings;
+skipped checks (a `#checkov:skip=ID:reason` in the code, reason in `check_result.suppress_comment`)
+are kept and flagged suppressed, as Checkov's SARIF lists them; passed checks are not findings.
 
 Checkov's open-source runs leave `severity` null (severities come from the Prisma platform); like
 DefectDojo we then report medium, and keep the raw value (None) so nobody mistakes it for a
@@ -52,18 +54,19 @@ def parse(doc: Any, source: str) -> Findings:
             results = report.get("results") or {}
             if not isinstance(results, dict):
                 raise ParseError(source, f"Checkov {check_type} results is not an object")
-            failed = results.get("failed_checks") or []
-            if not isinstance(failed, list):
-                raise ParseError(source, f"Checkov {check_type} failed_checks is not an array")
-            for i, check in enumerate(failed):
-                with found.item(f"{check_type} failed_checks[{i}]"):
-                    found.append(_finding(check, check_type, version, source))
+            for key, suppressed in (("failed_checks", False), ("skipped_checks", True)):
+                checks = results.get(key) or []
+                if not isinstance(checks, list):
+                    raise ParseError(source, f"Checkov {check_type} {key} is not an array")
+                for i, check in enumerate(checks):
+                    with found.item(f"{check_type} {key}[{i}]"):
+                        found.append(_finding(check, check_type, version, source, suppressed))
     return found
 
 
-def _finding(check: Any, check_type: str, version: Any, source: str) -> Finding:
+def _finding(check: Any, check_type: str, version: Any, source: str, suppressed: bool) -> Finding:
     if not isinstance(check, dict) or not check.get("check_id"):
-        raise ParseError(source, f"Checkov {check_type} failed check lacks check_id")
+        raise ParseError(source, f"Checkov {check_type} check lacks check_id")
     check_id = str(check["check_id"])
     name = str(check.get("check_name") or check_id)
     resource = check.get("resource")
@@ -89,6 +92,10 @@ def _finding(check: Any, check_type: str, version: Any, source: str) -> Finding:
             extra[key] = check[key]
     if isinstance(resource, str):
         extra["resource"] = resource
+    reason = check.get("check_result")
+    reason = reason.get("suppress_comment") if isinstance(reason, dict) else None
+    if suppressed and isinstance(reason, str) and reason.strip():
+        extra["suppress_comment"] = reason.strip()[:500]
     return build_finding(
         {
             "tool": "checkov",
@@ -103,6 +110,7 @@ def _finding(check: Any, check_type: str, version: Any, source: str) -> Finding:
             "message": f"{name}" + (f" (resource {resource})" if resource else ""),
             "remediation": f"See the Checkov guideline: {guideline}" if guideline else None,
             "references": unique([guideline]),
+            "suppressed": suppressed,
             "source": source,
             "extra": extra,
         }
