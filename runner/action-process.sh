@@ -37,10 +37,10 @@ try:
 except SecaiError as e:
     sys.exit(f"secai: {e}")
 verifiable = {"bandit", "semgrep", "checkov", "trivy"} & {t.lower() for t in m.tool_counts}
-print(f"{m.repo or ''}|{m.pr or ''}|{'trusted' if trusted else 'untrusted'}|{'yes' if verifiable else 'no'}")
+print(f"{m.repo or ''}|{m.pr or ''}|{'yes' if verifiable else 'no'}|{'trusted' if trusted else 'untrusted'}")
 PY
 )"
-IFS='|' read -r repo pr kind verifiable <<< "$info"
+IFS='|' read -r repo pr verifiable kind <<< "$info"
 if [ "$repo" != "$GITHUB_REPOSITORY" ]; then
   fail "secai: the bundle is for repository '$repo', not $GITHUB_REPOSITORY; refusing it"
 fi
