@@ -33,7 +33,11 @@ def add_parser(sub) -> None:
     p.add_argument("--branch", help="branch the artifacts come from (decides whether they may feed training)")
     p.add_argument("--pr", type=int, help="pull request number the artifacts come from (never trained on by default)")
     p.add_argument("--repo-name", dest="repo_name", help="owner/name recorded for local artifacts")
-    p.add_argument("--source", metavar="DIR", help="the git checkout the findings come from (mined for past fixes)")
+    p.add_argument(
+        "--source",
+        metavar="DIR",
+        help="the checkout the findings point into: the fix stage verifies fixes against it; a git repository is also mined for past fixes",
+    )
     add_gate_flag(p)
     # GitHub fetch options (with --repo)
     p.add_argument("--run-id", type=int, help="with --repo: this workflow run only")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections import Counter
 from pathlib import PurePosixPath
 
 import yaml
@@ -90,3 +91,74 @@ def _dockerfile_error(text: str) -> str | None:
                 return f"Dockerfile line {number}: heredoc {tag} is not closed"
             i += 1
     return None if seen_from else "Dockerfile has no FROM instruction"
+
+
+def python_problem(original: str, patched: str, regions: list[tuple[int, int, int, int]]) -> str | None:
+    """For Python files that parse before and after: why the edit does more than rewrite its own
+    lines, or None. `regions` are the edited line ranges (old start, old end, new start, new end).
+
+    - every statement outside the edited lines is unchanged (an edit that turns a line into a
+      decorator of the next function changes that function);
+    - every name the file defined is still defined (deleting `PASSWORD = "..."` is not a fix);
+    - no name is used that nothing defines (junk such as `gist-python-security` parses).
+    """
+    import builtins
+
+    try:
+        before, after = ast.parse(original), ast.parse(patched)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if _outside(before, [(a, b) for a, b, _, _ in regions]) != _outside(after, [(c, d) for _, _, c, d in regions]):
+        return "it changes code outside the rewritten lines"
+    bound_before, used_before, star, imported = _names(before)
+    bound_after, used_after, star_after, _ = _names(after)
+    # an import may go when nothing uses it any more (a codemod swapping `random` for `secrets`)
+    lost = sorted(n for n in bound_before - bound_after if n not in imported or n in used_after)
+    if lost:
+        return f"it removes the definition of {', '.join(lost[:3])}"
+    unknown = sorted(used_after - bound_after - used_before - set(dir(builtins)))
+    if unknown and not (star or star_after):
+        return f"it uses undefined names: {', '.join(unknown[:3])}"
+    return None
+
+
+def _span(node: ast.stmt) -> tuple[int, int]:
+    first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+    return first, node.end_lineno or node.lineno
+
+
+def _outside(tree: ast.AST, regions: list[tuple[int, int]]) -> Counter:
+    """The statements that do not touch the edited lines, as structure (no line numbers)."""
+    found: Counter = Counter()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.stmt):
+            a, b = _span(node)
+            if not any(a <= hi and lo <= b for lo, hi in regions):
+                found[ast.dump(node)] += 1
+    return found
+
+
+def _names(tree: ast.AST) -> tuple[set[str], set[str], bool, set[str]]:
+    """(names bound, names read, whether a star import hides bindings, names bound by imports)"""
+    bound: set[str] = set()
+    used: set[str] = set()
+    imported: set[str] = set()
+    star = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (used if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    star = True
+                bound.add(alias.asname or alias.name.split(".")[0])
+                imported.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound.update(node.names)
+    return bound, used, star, imported

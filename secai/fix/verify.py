@@ -7,7 +7,9 @@ A candidate is `verified` only when every rule below holds, checked in this orde
 2. it changes at most `fix.max_changed_lines` lines and is not deletion-only (added lines that
    are all blank or comments count as deletion);
 3. it adds no suppression marker (`SUPPRESSION_MARKERS`, counted before and after);
-4. the file still parses (when the original did): Python, HCL, JSON, YAML, Dockerfile;
+4. the file still parses (when the original did): Python, HCL, JSON, YAML, Dockerfile; for
+   Python also: statements outside the rewritten lines are unchanged, every name the file
+   defined is still defined, and no undefined name is used (junk that happens to parse);
 5. the reporting scanner, run here on the original file, reports the finding (else the result
    is `unverifiable`: secai cannot tell, so it never says `verified`);
 6. the same scanner run on the patched file no longer reports the finding's rule at the
@@ -32,7 +34,7 @@ from secai.config import Settings
 from secai.errors import ScannerError
 from secai.findings import Category, Finding
 from secai.fix.edit import EditError, LineEdit, apply_edits, changed_lines, map_range
-from secai.fix.syntax import syntax_error
+from secai.fix.syntax import kind_of, python_problem, syntax_error
 from secai.scanners.base import SCANNER_CONFIG_NAMES, Scanner
 from secai.scanners.registry import scanner_for_tool
 
@@ -123,7 +125,24 @@ def static_problem(c: Candidate, settings: Settings, combined: bool = False) -> 
         problem = syntax_error(c.path, c.patched)
         if problem:
             return f"the patched file no longer parses: {problem}"
+        if kind_of(c.path) == "python":
+            problem = python_problem(c.original, c.patched, _regions(c.edits))
+            if problem:
+                return f"not a fix of those lines alone: {problem}"
     return None
+
+
+def _regions(edits: list[LineEdit]) -> list[tuple[int, int, int, int]]:
+    """Each edit's lines before and after it; an empty side is the empty range (n, n - 1), which
+    touches only a statement that spans the point where lines were inserted or deleted."""
+    out, shift = [], 0
+    for e in sorted(edits, key=lambda e: e.start):
+        old = (e.start, e.end)
+        first = e.start + shift
+        new = (first, first + len(e.new) - 1)
+        out.append((*old, *new))
+        shift += len(e.new) - (e.end - e.start + 1)
+    return out
 
 
 def _deletion_only(edits: list[LineEdit]) -> bool:
