@@ -27,7 +27,7 @@ from secai.run.meta import RunMeta, may_train
 
 log = logging.getLogger("secai")
 
-STAGES = ["parse", "mine", "fix", "analyze", "dataset", "train", "evaluate", "validate", "publish", "report"]
+STAGES = ["parse", "mine", "dataset", "train", "evaluate", "fix", "validate", "publish", "report"]
 
 
 class StageOutcome(BaseModel):
@@ -214,6 +214,7 @@ class Pipeline:
             return
         from secai.fix.run import fix_inputs
 
+        adapter = self._gated_adapter()
         if self.source is None:
             inputs = hash_value(["fix/none"])
         else:
@@ -223,6 +224,7 @@ class Pipeline:
                     _file_hash(self.run_dir, "findings.json"),
                     fix_inputs(read_findings(self.run_dir), self.source, self.settings),
                     self._model_key() if uses_model else None,
+                    _file_hash(self.run_dir, "adapter/adapters.safetensors") if adapter else None,
                     "fix/1",
                 ]
             )
@@ -235,10 +237,22 @@ class Pipeline:
             findings = read_findings(self.run_dir)
             if not findings:
                 raise _Stop("no findings to fix")
-            fixes = fix_findings(findings, self.source, self.settings, model=self.model_name, progress=self.progress)
-            return write_outputs(self.run_dir, fixes), fixes.summary()
+            fixes = fix_findings(
+                findings, self.source, self.settings, model=self.model_name, adapter=adapter, progress=self.progress
+            )
+            who = "tuned model" if adapter else "base model"
+            return write_outputs(self.run_dir, fixes), f"{fixes.summary()} ({who})"
 
         self._stage("fix", inputs, run)
+
+    def _gated_adapter(self) -> Path | None:
+        """This run's adapter when its evaluation passed the gate: the fix stage then proposes with
+        base + adapter; otherwise with the base model."""
+        adapter = self.run_dir / "adapter"
+        if not self._done("evaluate") or not (adapter / "adapters.safetensors").is_file():
+            return None
+        ev = files.read_eval(self.run_dir)
+        return adapter if ev is not None and ev.gate.passed else None
 
     def analyze(self) -> None:
         trusted = may_train(self.meta, self.settings)[0]  # whose cached analyses it may reuse
@@ -262,25 +276,46 @@ class Pipeline:
         self._stage("analyze", inputs, run)
 
     def dataset(self) -> None:
+        from secai.fix.prompt import PROMPT_VERSION
+
+        source = str(self.source) if self.source else None
         inputs = hash_value(
-            [_file_hash(self.run_dir, "findings.json"), self.settings.dataset.model_dump(), self.meta.model_dump()]
+            [
+                _file_hash(self.run_dir, "events.jsonl", "findings.json"),
+                hash_tree([self.source]) if self._source_is_tree() else source,
+                self.settings.dataset.model_dump(),
+                self.settings.fix.model_dump(),
+                self.settings.train.max_seq_length,
+                self.meta.model_dump(),
+                PROMPT_VERSION,
+            ]
         )
 
         def run():
             from secai.dataset.build import build_dataset
+            from secai.dataset.fixes import deterministic_examples, history_examples
+            from secai.history.events import read_events
 
-            findings = read_findings(self.run_dir)
+            events = read_events(self.run_dir)
+            examples, skipped = history_examples(events, source if self._done("mine") else None, self.settings)
+            if may_train(self.meta, self.settings)[0]:
+                more, more_skipped = deterministic_examples(read_findings(self.run_dir), source, self.settings)
+                examples += more
+                skipped += more_skipped
             out = self.run_dir / "dataset"
             if out.exists():
                 shutil.rmtree(out)
-            res = build_dataset(findings, out, self.settings, run_meta=self.meta)
-            counts = getattr(res, "counts", None) or {}
-            if not counts.get("train"):
-                note = getattr(res, "note", "") or "no training examples"
-                raise _Stop(note)
-            return ["dataset"], ", ".join(f"{k} {v}" for k, v in counts.items())
+            res = build_dataset(examples, out, self.settings, run_meta=self.meta, skipped=dict(skipped))
+            if not res.counts.get("train"):
+                raise _Stop(res.note or "no training examples")
+            return ["dataset"], ", ".join(f"{k} {v}" for k, v in res.counts.items())
 
         self._stage("dataset", inputs, run)
+
+    def _source_is_tree(self) -> bool:
+        """A plain folder of source files (a bundle's) is hashed; a git repository is keyed by the
+        events mined from it."""
+        return self.source is not None and self.source.is_dir() and not (self.source / ".git").exists()
 
     def train(self) -> None:
         why = self._skipped_upstream("dataset")
@@ -317,6 +352,7 @@ class Pipeline:
             [
                 _file_hash(self.run_dir, "dataset", "adapter/adapters.safetensors"),
                 self.settings.evaluate.model_dump(),
+                self.settings.fix.model_dump(),
                 self._model_key(),
                 why,
             ]
@@ -472,8 +508,10 @@ def _eval_note(run_dir: Path) -> str:
     ev = files.read_eval(run_dir)
     if ev is None:
         return ""
+    fx = ev.fix
     return (
-        f"faithfulness base {ev.base.faithfulness:.2f} -> tuned {ev.tuned.faithfulness:.2f}, "
+        f"verified fixes on {fx.tuned.n} held-out: deterministic {fx.deterministic.verified_rate:.2f}, "
+        f"base {fx.base.verified_rate:.2f} -> tuned {fx.tuned.verified_rate:.2f}, "
         f"gate {'passed' if ev.gate.passed else 'FAILED'}"
     )
 

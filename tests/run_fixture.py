@@ -159,13 +159,26 @@ def _loss_png(path: Path, losses: list[float]) -> None:
 
 
 def write_eval(run_dir: Path, *, passed: bool = True) -> None:
-    base = {"faithfulness": 0.25, "hallucination_rate": 0.1, "n": 2}
-    tuned = {"faithfulness": 0.9 if passed else 0.3, "hallucination_rate": 0.0, "n": 2}
-    margin = round(tuned["faithfulness"] - base["faithfulness"], 4)
-    gate = {"enabled": True, "passed": passed, "margin": margin, "required_margin": 0.2}
-    (run_dir / "eval.json").write_text(
-        json.dumps({"base": base, "tuned": tuned, "gate": gate}, indent=2),
-        encoding="utf-8",
+    """An eval.json as `secai.training.evaluate` writes it: base 1 of 4 fixes, tuned 3 (or 1)."""
+    from secai.run import files
+    from secai.run.records import EvalResult, FixEval, FixScore, Gate, Tally
+
+    def score(verified: int) -> FixScore:
+        return FixScore(
+            n=4,
+            proposed=4,
+            verified=verified,
+            verified_rate=verified / 4,
+            verified_rate_at_1=verified / 4,
+            by_tool={"bandit": Tally(n=4, verified=verified)},
+        )
+
+    base, tuned = score(1), score(3 if passed else 1)
+    margin = round(tuned.verified_rate - base.verified_rate, 4)
+    gate = Gate(enabled=True, passed=passed, margin=margin, required_margin=0.1)
+    files.write_eval(
+        run_dir / "eval.json",
+        EvalResult(fix=FixEval(k=4, cases=4, base=base, tuned=tuned, deterministic=score(0)), gate=gate),
     )
 
 

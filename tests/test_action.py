@@ -503,8 +503,8 @@ def test_process_runs_the_pipeline_and_comments(tmp_path, pr_event, tiny_model, 
         {
             "GITHUB_API_URL": gh.url,
             "SECAI_MODEL__NAME": str(tiny_model),
-            "SECAI_ANALYZE__MAX_TOKENS": "8",
-            "SECAI_ANALYZE__BATCH_SIZE": "16",
+            "SECAI_FIX__CANDIDATES": "1",
+            "SECAI_FIX__MAX_TOKENS": "16",
         }
     )
     steps = [s for s in action()["runs"]["steps"] if s.get("if") == "inputs.command == 'process'"]
@@ -516,7 +516,7 @@ def test_process_runs_the_pipeline_and_comments(tmp_path, pr_event, tiny_model, 
     run_dir = Path(r.steps["process"]["run-dir"])
     versions = json.loads((run_dir / "scanners.json").read_text())
     assert versions["bandit"]["report"] == ["1.9.4"] and set(versions) == {"bandit"}
-    assert (run_dir / "analysis.jsonl").is_file() and (run_dir / "comment.md").is_file()
+    assert (run_dir / "fixes.jsonl").is_file() and (run_dir / "comment.md").is_file()
     assert not (run_dir / "adapter").exists() and not (run_dir / "publish.json").exists()
     summary = (run_dir / "summary.md").read_text()
     assert r.summary.read_text() == summary  # written once (the pipeline, the script and `comment` each added it)

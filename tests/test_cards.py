@@ -20,9 +20,13 @@ from secai.release.cards import (
 )
 
 EVAL = {
-    "base": {"faithfulness": 0.25, "hallucination_rate": 0.1, "n": 20},
-    "tuned": {"faithfulness": 0.9, "hallucination_rate": 0.0, "n": 20},
-    "gate": {"passed": True, "margin": 0.65},
+    "fix": {
+        "k": 4,
+        "base": {"n": 20, "verified": 2, "verified_rate": 0.1, "verified_rate_at_1": 0.05},
+        "tuned": {"n": 20, "verified": 14, "verified_rate": 0.7, "verified_rate_at_1": 0.5},
+        "deterministic": {"n": 20, "verified": 3, "verified_rate": 0.15, "verified_rate_at_1": 0.15},
+    },
+    "gate": {"passed": True, "margin": 0.6},
 }
 
 
@@ -61,7 +65,7 @@ def test_card_metadata_is_valid_hub_yaml_and_honest():
     assert meta["pipeline_tag"] == "text-generation"
     assert meta["license"] == "apache-2.0"
     assert {"mlx", "lora", "security", "trivy", "semgrep-oss"} <= set(meta["tags"])
-    assert "| tuned | 0.90 | 0.00 | 20 |" in text
+    assert "| tuned model | 14 | 0.70 | 0.50 | 20 |" in text
     assert "AutoModel" not in text
     assert check_model_card(text, f) == []
 
@@ -76,7 +80,7 @@ def test_card_metadata_is_valid_hub_yaml_and_honest():
             "base_model is",
         ),
         (lambda t: t.replace("base_model_relation: adapter\n", ""), "base_model_relation is None"),
-        (lambda t: t.replace("| tuned | 0.90 |", "| tuned | 0.99 |"), "does not match eval.json"),
+        (lambda t: t.replace("| tuned model | 14 | 0.70 |", "| tuned model | 14 | 0.90 |"), "does not match eval.json"),
         (lambda t: t.replace("adapter_path=adapter_path", "revision='main'"), "does not load the adapter"),
         (lambda t: t.replace("- me/secai-dataset", "- me/secai-dataset\n- other/data"), "not trained on"),
         (lambda t: "---\nlicense: [unclosed\n---\n" + t, "does not parse"),

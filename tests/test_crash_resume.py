@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import DOJO, requires_corpus
+from fix_history import bandit_report, make_fix_repo
 
 RUNNER = Path(sys.executable).parent / "secai-runner"
-STAGES = ["parse", "analyze", "dataset", "train", "evaluate", "validate", "publish", "report"]
+STAGES = ["parse", "mine", "dataset", "train", "evaluate", "fix", "validate", "publish", "report"]
 REPORTS = [
     DOJO / "checkov" / "checkov-report-many-vuln.json",
     DOJO / "npm_audit" / "many_vuln.json",
@@ -40,20 +41,24 @@ SETTINGS = {
     "SECAI_TRAIN__MIN_ITERS": "6",
     "SECAI_TRAIN__STEPS_PER_EVAL": "2",
     "SECAI_TRAIN__PATIENCE": "10",
-    "SECAI_ANALYZE__MAX_TOKENS": "16",
-    "SECAI_EVALUATE__MAX_TOKENS": "16",
+    "SECAI_FIX__CANDIDATES": "2",
+    "SECAI_FIX__MAX_TOKENS": "16",
+    "SECAI_EVALUATE__MAX_EXAMPLES": "2",
+    "SECAI_MINE__SCANNERS": "[bandit]",
+    "SECAI_FIX__PROVIDERS": "[dependency, model]",
 }
 # Files whose bytes must match the uninterrupted run exactly.
 SAME_BYTES = [
     "findings.json",
-    "analysis.jsonl",
+    "events.jsonl",
     "dataset/train.jsonl",
     "dataset/valid.jsonl",
     "dataset/test.jsonl",
-    "dataset/test_facts.jsonl",
+    "dataset/test_cases.jsonl",
     "dataset/stats.json",
     "dataset/README.md",
     "adapter/adapter_config.json",
+    "fixes.jsonl",
 ]
 
 
@@ -64,12 +69,34 @@ def runner_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session")
+def history(tmp_path_factory) -> tuple[Path, Path]:
+    """The fix-history repository (the run's --source) and a bandit report of its HEAD."""
+    from secai.config import load_settings
+    from secai.scanners.bandit import Bandit
+
+    root = tmp_path_factory.mktemp("crash-history")
+    bandit = Bandit(load_settings(environ={"SECAI_HOME": str(root / "home")}))
+    if not bandit.available():
+        pytest.skip("bandit is not installed")
+    repo = make_fix_repo(root)
+    HISTORY[:] = [repo.path, bandit_report(repo, root / "bandit", bandit.executable()).parent]
+    return HISTORY[0], HISTORY[1]
+
+
+HISTORY: list[Path] = []
+
+
 def start(run_dir: Path, model: Path, home: Path, reports=REPORTS, **popen) -> subprocess.Popen:
+    source, bandit = HISTORY
     args = [
         str(RUNNER),
         "run",
         "--artifacts",
         *map(str, reports),
+        str(bandit),
+        "--source",
+        str(source),
         "--out",
         str(run_dir),
         "--model",
@@ -135,10 +162,11 @@ def adapter_arrays(run_dir: Path) -> dict[str, np.ndarray]:
 
 def eval_scores(run_dir: Path) -> dict:
     ev = json.loads((run_dir / "eval.json").read_text(encoding="utf-8"))
+    keys = ("n", "proposed", "verified", "verified_rate", "verified_rate_at_1", "rejections")
     return {
         "gate": ev["gate"],
-        **{side: {k: ev[side][k] for k in ("faithfulness", "hallucination_rate", "n")} for side in ("base", "tuned")},
-        "answers": [(e["fingerprint"], e["base"]["answer"], e["tuned"]["answer"]) for e in ev["examples"]],
+        **{arm: {k: ev["fix"][arm][k] for k in keys} for arm in ("deterministic", "base", "tuned")},
+        "examples": ev["fix"]["examples"],
     }
 
 
@@ -162,7 +190,7 @@ def assert_same_outputs(run: Path, ref: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_model, tmp_path_factory):
+def reference(tiny_model, tmp_path_factory, history):
     root = tmp_path_factory.mktemp("crash-ref")
     started = time.monotonic()
     res = finish(start(root / "run", tiny_model, root / "home"))
@@ -171,10 +199,11 @@ def reference(tiny_model, tmp_path_factory):
     done = manifest(root / "run")
     assert [s for s in STAGES if done.get(s, {}).get("status") == "done"] == [
         "parse",
-        "analyze",
+        "mine",
         "dataset",
         "train",
         "evaluate",
+        "fix",
         "validate",
         "report",
     ]
@@ -188,7 +217,7 @@ def test_kill_at_every_stage_boundary_then_resume(reference, tiny_model, tmp_pat
     the boundary the previous one was killed at, and the last one finishes."""
     run, home = tmp_path / "run", tmp_path / "home"
     killed_after = []
-    for stage in ["parse", "analyze", "dataset", "train", "evaluate", "validate"]:
+    for stage in ["parse", "mine", "dataset", "train", "evaluate", "fix", "validate"]:
         proc = start(run, tiny_model, home)
         assert kill_when(proc, lambda stage=stage: stage in manifest(run)), f"run ended before {stage} was recorded"
         recorded = manifest(run)
@@ -197,7 +226,7 @@ def test_kill_at_every_stage_boundary_then_resume(reference, tiny_model, tmp_pat
     res = finish(start(run, tiny_model, home))
     assert res.returncode in (0, 3), res.stderr  # 3: the model gate (a tiny model may miss it)
     st = statuses(res)
-    assert st["parse"] == st["analyze"] == st["dataset"] == st["train"] == "cached"
+    assert st["parse"] == st["mine"] == st["dataset"] == st["train"] == "cached"
     assert st["report"] == "done"
     how = assert_same_outputs(run, reference)
     print(f"\nkilled after {', '.join(killed_after)}; resumed outputs equal the reference, adapter {how}")
@@ -214,7 +243,7 @@ def test_kill_mid_training_resumes_from_the_checkpoint(reference, tiny_model, tm
     assert res.returncode in (0, 3), res.stderr  # 3: the model gate (a tiny model may miss it)
     assert "resuming training from step" in res.stderr
     st = statuses(res)
-    assert st["parse"] == st["analyze"] == st["dataset"] == "cached" and st["train"] == "done"
+    assert st["parse"] == st["mine"] == st["dataset"] == "cached" and st["train"] == "done"
     training = json.loads((run / "adapter" / "training.json").read_text())
     assert training.get("resumed_from") or "resumed from" in manifest(run)["train"]["note"]
     how = assert_same_outputs(run, reference)
@@ -229,14 +258,14 @@ def test_changed_inputs_recompute_only_what_depends_on_them(reference, tiny_mode
     res = finish(start(run, tiny_model, tmp_path / "home", reports=REPORTS + [DOJO / "semgrep" / "empty.json"]))
     st = statuses(res)
     assert st["parse"] == "done", res.stderr
-    assert all(st[s] == "cached" for s in ("analyze", "dataset", "train", "evaluate", "validate", "report")), st
+    assert all(st[s] == "cached" for s in ("mine", "dataset", "train", "evaluate", "fix", "validate", "report")), st
     # A changed evaluate setting reruns evaluate and what reads eval.json; earlier stages stay cached.
     env = runner_env(tmp_path / "home", SECAI_EVALUATE__MARGIN="0.5")
     res = finish(
         start(run, tiny_model, tmp_path / "home", reports=REPORTS + [DOJO / "semgrep" / "empty.json"], env=env)
     )
     st = statuses(res)
-    assert all(st[s] == "cached" for s in ("parse", "analyze", "dataset", "train")), st
+    assert all(st[s] == "cached" for s in ("parse", "mine", "dataset", "train")), st
     assert st["evaluate"] == "done" and json.loads((run / "eval.json").read_text())["gate"]["required_margin"] == 0.5
 
 
@@ -271,9 +300,9 @@ def _limit_file_size(nbytes: int):
 
 
 @requires_corpus
-def test_full_disk_is_a_clear_error_and_the_store_stays_consistent(tiny_model, tmp_path):
+def test_full_disk_is_a_clear_error_and_the_store_stays_consistent(tiny_model, tmp_path, history):
     home = tmp_path / "home"
-    # First a normal run, so the store holds analyses; then a run whose writes hit the size limit.
+    # First a normal run, so the store holds mined scans; then a run whose writes hit the size limit.
     ok = finish(
         start(
             tmp_path / "ok",
@@ -311,7 +340,7 @@ def _analyses(store: Path) -> int:
 
 
 @requires_corpus
-def test_unwritable_run_folder_is_a_one_line_error(tiny_model, tmp_path):
+def test_unwritable_run_folder_is_a_one_line_error(tiny_model, tmp_path, history):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the run folder's parent should be")
     res = finish(start(blocker / "run", tiny_model, tmp_path / "home"))

@@ -2,7 +2,8 @@
 
 For each architecture a tiny random model is built from mlx-lm's own model class (2 layers, hidden
 64, a BPE tokenizer with the family's chat template) and a whole `secai-runner run` goes through it
-in-process: parse, analyze, dataset, train (a few steps), evaluate, validate, report. Then the
+in-process over a small repository whose history teaches fixes (tests/fix_history.py): parse, mine,
+dataset, train (a few steps), evaluate (fixes verified by the real bandit), fix, validate, report. Then the
 trained adapter loads back through plain mlx-lm, the model card names the real base, fix proposals
 run through the model provider with base + adapter, best-of-k sampling is seeded, and the family's
 own chat markers cannot be smuggled in through finding text. `qwen2-4bit` trains on a 4-bit base
@@ -14,13 +15,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from fix_history import bandit_report, make_fix_repo
 from tiny_model import ARCHITECTURES, make_tiny_model
 
 from secai.analysis.prompts import _INTRO, SYSTEM_PROMPT
 from secai.config import load_settings
 
 CASES = ["llama", "qwen2", "gemma2", "olmo2", "phi3", "qwen2-4bit"]
-REPORTS = ["npm_audit/many_vuln.json", "gitleaks/gitleaks8_many.json", "anchore_grype/check_all_fields.json"]
 # Modules each family names differently: what LoRA must find in the adapted block.
 EXPECTED_KEYS = {
     "phi3": ["mlp.down_proj", "mlp.gate_up_proj", "self_attn.o_proj", "self_attn.qkv_proj"],
@@ -43,14 +44,29 @@ def _settings(home, quantized: bool):
             "model": {"dtype": "quantized" if quantized else "auto"},
             "analyze": {"max_tokens": 8, "batch_size": 8, "max_prompt_tokens": 256},
             "train": {"max_iters": 3, "min_iters": 3, "steps_per_eval": 3, "num_layers": 1, "batch_size": 2},
-            "evaluate": {"max_tokens": 8, "max_examples": 2},
+            "evaluate": {"max_examples": 2},
+            "fix": {"candidates": 2, "max_tokens": 24, "context_lines": 3, "providers": ["dependency", "model"]},
+            "mine": {"scanners": ["bandit"]},
         },
         environ={},
     )
 
 
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    """The repository and a bandit report of its HEAD, shared by every architecture."""
+    from secai.scanners.bandit import Bandit
+
+    root = tmp_path_factory.mktemp("arch-history")
+    bandit = Bandit(load_settings(environ={"SECAI_HOME": str(root / "home")}))
+    if not bandit.available():
+        pytest.skip("bandit is not installed")
+    repo = make_fix_repo(root)
+    return repo.path, bandit_report(repo, root / "reports", bandit.executable()).parent
+
+
 @pytest.fixture(scope="module", params=CASES)
-def case(request, tmp_path_factory, corpus):
+def case(request, tmp_path_factory, history):
     from secai.model.base import resolve_model
     from secai.pipeline import Pipeline
 
@@ -72,7 +88,8 @@ def case(request, tmp_path_factory, corpus):
     result = Pipeline(
         root / "run",
         settings,
-        artifacts=[corpus / "defectdojo" / r for r in REPORTS],
+        artifacts=[history[1]],
+        source=history[0],
         model=str(model_dir),
         publish=False,
         progress=False,
@@ -92,14 +109,13 @@ def test_every_stage_runs(case):
     stages = case["result"].stages
     status = {s.stage: s.status for s in stages}
     assert not [s for s in stages if s.status == "failed"], [(s.stage, s.note) for s in stages]
-    for stage in ("parse", "analyze", "dataset", "train", "evaluate", "validate", "report"):
+    for stage in ("parse", "mine", "dataset", "train", "evaluate", "fix", "validate", "report"):
         assert status.get(stage) == "done", (stage, [(s.stage, s.status, s.note) for s in stages])
     run = case["run"]
-    analyses = [json.loads(line) for line in (run / "analysis.jsonl").read_text().splitlines()]
-    assert len(analyses) == case["result"].findings > 0
-    assert {a["model_id"] for a in analyses} == {f"tiny-{case['name']}"}
     ev = json.loads((run / "eval.json").read_text())
-    assert ev["base"]["n"] == ev["tuned"]["n"] > 0
+    assert ev["fix"]["base"]["n"] == ev["fix"]["tuned"]["n"] == 2
+    fixes = [json.loads(line) for line in (run / "fixes.jsonl").read_text().splitlines()]
+    assert len(fixes) == case["result"].findings > 0
 
 
 def test_adapter_names_its_base_and_fits_the_architecture(case):

@@ -155,13 +155,19 @@ def test_fix_evaluation_loss_chart_and_links_but_never_the_analysis_text(tmp_pat
         tmp_path / "r",
         [f],
         eval_json={
-            "base": {"faithfulness": 0.25, "hallucination_rate": 0.4, "n": 4},
-            "tuned": {"faithfulness": 0.75, "hallucination_rate": 0.0, "n": 4},
-            "gate": {"enabled": True, "passed": True, "margin": 0.5, "required_margin": 0.2},
+            "gate": {"enabled": True, "passed": True, "margin": 0.58, "required_margin": 0.1},
             "fix": {
+                "k": 4,
+                "cases": 12,
                 "base": {"n": 12, "proposed": 3, "verified": 1, "verified_rate": 1 / 12, "verified_rate_at_1": 0.0},
                 "tuned": {"n": 12, "proposed": 11, "verified": 8, "verified_rate": 8 / 12, "verified_rate_at_1": 0.5},
-                "deterministic": {"n": 12, "proposed": 4, "verified": 4, "verified_rate": 4 / 12},
+                "deterministic": {
+                    "n": 12,
+                    "proposed": 4,
+                    "verified": 4,
+                    "verified_rate": 4 / 12,
+                    "verified_rate_at_1": 4 / 12,
+                },
             },
         },
         adapter__training_json={
@@ -209,7 +215,7 @@ def test_fix_evaluation_loss_chart_and_links_but_never_the_analysis_text(tmp_pat
         assert "Verdict" not in text and "Zero" not in text and "security-team" not in text
     section = comment[comment.index("### Fix evaluation") :]
     assert "| | base | tuned | deterministic |" in section
-    assert "| verified rate | 0.08 | 0.67 | 0.33 |" in section and "| verified at 1 | 0.00 | 0.50 | — |" in section
+    assert "| verified rate | 0.08 | 0.67 | 0.33 |" in section and "| verified at 1 | 0.00 | 0.50 | 0.33 |" in section
     assert "| findings | 12 | 12 | 12 |" in section and "Evaluation gate: passed" in section
     chart = section[section.index("```mermaid") :]
     assert "xychart-beta" in chart and chart.count("    line [") == 2  # training and validation loss

@@ -9,7 +9,7 @@ import logging
 from secai.findings import Category, Finding, Location, Severity, assign_fingerprints
 from secai.run import files
 from secai.run.meta import RunMeta
-from secai.run.records import EvalResult, Gate, ModelScore, ParseRecord, ProblemRecord, ReportRecord
+from secai.run.records import EvalResult, FixEval, FixScore, Gate, ParseRecord, ProblemRecord, ReportRecord
 
 
 def _finding(n: int) -> Finding:
@@ -50,8 +50,9 @@ def test_writers_round_trip(tmp_path):
     )
     files.write_parse(tmp_path, rec)
     assert files.read_parse(tmp_path) == rec and [p.path for p in rec.errors] == ["x.json"]
-    score = ModelScore(faithfulness=0.5, hallucination_rate=0.0, n=2)
-    ev = EvalResult(base=score, tuned=score, gate=Gate(enabled=True, passed=False, margin=0.0, required_margin=0.2))
+    score = FixScore(n=2, proposed=1, verified=1, verified_rate=0.5, verified_rate_at_1=0.5)
+    fix = FixEval(k=4, cases=2, base=score, tuned=score, deterministic=score)
+    ev = EvalResult(fix=fix, gate=Gate(enabled=True, passed=False, margin=0.0, required_margin=0.1))
     files.write_eval(tmp_path / files.EVAL, ev)
     assert files.read_eval(tmp_path) == ev
 

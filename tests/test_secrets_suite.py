@@ -1,7 +1,8 @@
-"""Secrets suite: known secrets planted in scanner reports and in the environment never leave the
-redaction layer. The whole pipeline runs (tiny model), then `validate`, `publish` (loopback Hub)
-and `comment` (loopback GitHub); every file secai wrote, every log line and every byte the two
-servers received is searched for every raw secret value.
+"""Secrets suite: known secrets planted in scanner reports, in the git history secai mines (a
+commit subject, code next to a fixed flaw) and in the environment never leave the redaction layer.
+The whole pipeline runs (tiny model), then `validate`, `publish` (loopback Hub) and `comment`
+(loopback GitHub); every file secai wrote, every log line and every byte the two servers received
+is searched for every raw secret value.
 
 The random tiny model's answers are degenerate, so validation runs with `--no-generate` and the
 evaluation gate is off; everything else is the real path a runner takes.
@@ -27,7 +28,6 @@ import secai.release.publish as publish_mod
 GITLEAKS = [DOJO / "gitleaks" / "gitleaks8_many.json", DOJO / "gitleaks" / "redacted_data_many.json"]
 GITLEAKS_SARIF = DOJO / "sarif" / "gitleaks_7.5.0.sarif"
 TRIVY = DOJO / "trivy" / "misconfigurations_and_secrets.json"
-# Dependency findings, so the dataset has enough examples to train on.
 OTHER = [
     DOJO / "npm_audit" / "many_vuln.json",
     DOJO / "anchore_grype" / "check_all_fields.json",
@@ -134,19 +134,46 @@ def _sent(requests, token_ok: str) -> bytes:
     return b"\n".join(out)
 
 
+def planted_history(tmp: Path, bandit) -> tuple[Path, Path, list[str]]:
+    """The fix-history repository with two more fixes: one whose commit subject names a token, one
+    whose code holds a password next to the flaw; and a bandit report of its HEAD."""
+    from fix_history import bandit_report, make_fix_repo, module
+
+    repo = make_fix_repo(tmp)
+    subject_token, code_password = "ghp_" + _alnum(36), _alnum(24)
+    repo.commit("add z", {"app/z.py": module("load_z", "    value = yaml.load(text)")})
+    repo.commit(
+        f"load_z: safe_load (CI token was {subject_token})",
+        {"app/z.py": module("load_z", "    value = yaml.safe_load(text)")},
+    )
+    leaky = f'    password = "{code_password}"\n    value = yaml.load(text + password)'
+    repo.commit("add y", {"app/y.py": module("load_y", leaky)})
+    repo.commit("load_y: safe_load", {"app/y.py": module("load_y", leaky.replace("yaml.load", "yaml.safe_load"))})
+    report = bandit_report(repo, tmp / "bandit-report", bandit.executable())
+    return repo.path, report, [subject_token, code_password]
+
+
 @requires_corpus
 def test_no_planted_secret_leaves_the_redaction_layer(servers, tiny_model, tmp_path, monkeypatch, caplog, capfd):
+    from secai.config import load_settings
+    from secai.scanners.bandit import Bandit
+
     gh, hub = servers
     gh_token, hf_token = gh.state.token, hub.token
+    bandit = Bandit(load_settings())
+    if not bandit.available():
+        pytest.skip("bandit is not installed")
+    source, bandit_json, history_secrets = planted_history(tmp_path, bandit)
     trivy, trivy_secrets = planted_trivy(tmp_path)
     semgrep, semgrep_secrets = planted_semgrep(tmp_path, [gh_token, hf_token])
-    scanner_secrets = sorted(set(gitleaks_secrets() + trivy_secrets + semgrep_secrets))
+    scanner_secrets = sorted(set(gitleaks_secrets() + trivy_secrets + semgrep_secrets + history_secrets))
     every = scanner_secrets + [gh_token, hf_token]
     for k, v in {
         "SECAI_TRAIN__MAX_ITERS": "4",
         "SECAI_TRAIN__MIN_ITERS": "2",
-        "SECAI_ANALYZE__MAX_TOKENS": "16",
-        "SECAI_EVALUATE__MAX_TOKENS": "16",
+        "SECAI_FIX__CANDIDATES": "1",
+        "SECAI_FIX__MAX_TOKENS": "16",
+        "SECAI_MINE__SCANNERS": "[bandit]",
         "SECAI_EVALUATE__GATE": "false",
         "SECAI_PUBLISH__DATASET_REPO": DS,
         "SECAI_PUBLISH__MODEL_REPO": MODEL,
@@ -162,13 +189,15 @@ def test_no_planted_secret_leaves_the_redaction_layer(servers, tiny_model, tmp_p
     caplog.set_level(logging.DEBUG, logger="secai")
 
     run = tmp_path / "run"
-    artifacts = [*GITLEAKS, GITLEAKS_SARIF, trivy, semgrep, *OTHER]
+    artifacts = [*GITLEAKS, GITLEAKS_SARIF, trivy, semgrep, *OTHER, bandit_json]
     cli.main(
         [
             "-v",
             "run",
             "--artifacts",
             *map(str, artifacts),
+            "--source",
+            str(source),
             "--out",
             str(run),
             "--model",
@@ -189,11 +218,10 @@ def test_no_planted_secret_leaves_the_redaction_layer(servers, tiny_model, tmp_p
     findings = json.loads((run / "findings.json").read_text())
     secret_findings = [f for f in findings if f["category"] == "secret" or "secrets" in f["rule_id"]]
     assert len(secret_findings) >= 10 and "[REDACTED:" in (run / "findings.json").read_text()
-    assert (
-        "[REDACTED:"
-        in hub.repo(DS, "dataset").files["train.jsonl"].data.decode()
-        + hub.repo(DS, "dataset").files["test.jsonl"].data.decode()
-    )
+    # The fix whose commit subject named a token trains with the token redacted; the one whose
+    # code held a password is left out of the dataset.
+    published = "".join(hub.repo(DS, "dataset").files[f"{s}.jsonl"].data.decode() for s in ("train", "valid", "test"))
+    assert "CI token was [REDACTED:" in published and "load_y" not in published
     assert set(hub.repo(MODEL).files) >= {"adapters.safetensors", "README.md"}
     ours = [c for c in gh.state.comments[("acme/app", 7)] if c["user"]["login"] == gh.state.login]
     assert len(ours) == 1 and "gitleaks" in ours[0]["body"] and "hardcoded" in ours[0]["body"]

@@ -102,16 +102,41 @@ def test_a_push_to_main_of_the_repository_itself_trains(gh, tmp_path):
     assert may_train(read_run_meta(fetched.run_dir), settings)[0] is True
 
 
-def test_dataset_ignores_a_pull_request_head_branch_named_main(tmp_path):
-    from test_dataset import _pkg_findings
+def _fix_examples(n: int):
+    """Fix examples as the dataset stage makes them (a verified requests bump per manifest)."""
+    from secai.dataset.fixes import examples_from_fixes
+    from secai.findings import Category, Finding, Location, Severity
+    from secai.fix.edit import LineEdit
 
+    fixed = []
+    for i in range(n):
+        f = Finding(
+            tool="trivy",
+            rule_id=f"CVE-2024-{1000 + i}",
+            title="t",
+            severity=Severity.high,
+            category=Category.dependency,
+            location=Location(path=f"svc{i}/requirements.txt", start_line=1),
+        )
+        f.fingerprint = f"fp{i}"
+        edit = LineEdit(start=1, end=1, old=["requests==2.19.1"], new=["requests==2.31.0"])
+        fixed.append((f, "requests==2.19.1\nflask==2.0.0\n", edit, "dependency", "bump requests"))
+    examples, _ = examples_from_fixes(fixed, load_settings())
+    return examples
+
+
+def test_dataset_ignores_a_pull_request_head_branch_named_main(tmp_path):
     settings = load_settings()
+    examples = _fix_examples(10)
+    assert build_dataset(examples, tmp_path / "ok", settings, run_meta={"branch": "main", "event": "push"}).counts[
+        "train"
+    ] == len(examples)
     for meta in (
         {"branch": "main", "pr": 7, "event": "pull_request"},
         {"branch": "main", "event": "workflow_run"},
         RunMeta(branch="main", event="push", is_fork=True),
     ):
-        res = build_dataset(_pkg_findings(10), tmp_path / "d", settings, run_meta=meta)
+        res = build_dataset(examples, tmp_path / "d", settings, run_meta=meta)
         assert not res.trusted and res.counts["train"] == 0, res.decision
 
 

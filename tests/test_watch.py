@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -176,10 +177,11 @@ def test_the_pipeline_runs_in_a_child_process(gh, tiny_model):
     settings.model.name = str(tiny_model)
     server.state.add_pull("acme/app", 4, "feat", "d" * 40)
     [run] = _add_runs(server.state, 1, branch="feat", sha="d" * 40, event="pull_request", pr=4)  # no training
-    settings.analyze.max_tokens = 8
     w = Watcher("acme/app", settings, client=client, process=PipelineProcessor(600))
     res_dir = settings.runs_dir / f"gh-acme-app-{run['id']}"
     with Store(settings.store_path) as store:
         assert w.step(store) is True
     assert w.processed == [run["id"]], w.failed
-    assert (res_dir / "analysis.jsonl").is_file() and (res_dir / "comment.md").is_file()
+    assert (res_dir / "findings.json").is_file() and (res_dir / "comment.md").is_file()
+    stages = json.loads((res_dir / "manifest.json").read_text())["stages"]
+    assert stages["dataset"]["status"] == "skipped" and "pull request" in stages["dataset"]["note"]

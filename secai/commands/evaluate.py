@@ -1,4 +1,4 @@
-"""`secai-runner evaluate DATASET ADAPTER`: base vs tuned faithfulness on the test split, with the gate."""
+"""`secai-runner evaluate DATASET ADAPTER`: verified fixes of base, tuned and the deterministic fixers on the held-out fixes, with the gate."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from secai.config import Settings
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("evaluate", help="score the base model and base + adapter on the held-out test split")
-    p.add_argument("dataset", metavar="DATASET_DIR", help="dataset folder with test.jsonl")
+    p = sub.add_parser(
+        "evaluate",
+        help="verify the fixes of the base model, base + adapter and the deterministic providers on the held-out (latest) fixes",
+    )
+    p.add_argument("dataset", metavar="DATASET_DIR", help="dataset folder with test_cases.jsonl")
     p.add_argument("adapter", metavar="ADAPTER_DIR", help="adapter folder written by train")
     p.add_argument("--model", help="base model: embedded, a local MLX folder, or a Hub id")
     p.add_argument("--out", metavar="FILE", help="where to write eval.json (default: next to the dataset folder)")
-    p.add_argument("--max-examples", type=int, help="score only the first N test examples")
+    p.add_argument("--max-examples", type=int, help="score only the latest N held-out fixes")
     p.add_argument("--no-gate", action="store_true", help="report only; do not fail when the margin is missed")
     p.set_defaults(func=run)
 

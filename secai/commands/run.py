@@ -222,13 +222,15 @@ def _print_result(res) -> None:
     console.print(table)
     console.print(f"findings: {res.findings}   parse errors: {res.parse_errors}")
     if res.eval:
-        b, t = res.eval.get("base", {}), res.eval.get("tuned", {})
+        fx = res.eval.get("fix", {})
+        rate = {k: (fx.get(k) or {}).get("verified_rate", 0.0) for k in ("deterministic", "base", "tuned")}
+        n = (fx.get("tuned") or {}).get("n", 0)
         console.print(
-            f"faithfulness  base {b.get('faithfulness', 0):.2f}  tuned {t.get('faithfulness', 0):.2f}   "
-            f"invented ids  base {b.get('hallucination_rate', 0):.2f}  tuned {t.get('hallucination_rate', 0):.2f}   "
-            f"gate {'passed' if res.gate_passed else 'FAILED'}"
+            f"verified fixes on {n} held-out fixes: deterministic {rate['deterministic']:.2f}  "
+            f"base {rate['base']:.2f}  tuned {rate['tuned']:.2f}   gate {'passed' if res.gate_passed else 'FAILED'}"
         )
-    for name in ("comment.md", "summary.md", "findings.sarif", "dataset", "adapter", "eval.json"):
+    names = ("comment.md", "summary.md", "findings.sarif", "fixes.patch", "dataset", "adapter", "eval.json")
+    for name in names:
         p = Path(res.run_dir) / name
         if p.exists():
             console.print(f"  {p}")

@@ -134,6 +134,13 @@ def format_fix_answer(replacement: str, rationale: str) -> str:
 
 
 _FENCE_RE = re.compile(r"^(`{3,})[ \t]*([\w+#.-]*)[ \t]*$")
+_RATIONALE_DONE_RE = re.compile(r"^(`{3,})[ \t]*\n\s*\**rationale\**\s*:[^\n]*\n", re.IGNORECASE | re.MULTILINE)
+
+
+def answer_complete(text: str) -> bool:
+    """Whether a model's answer so far is a whole fix answer (a closed block, then a finished
+    Rationale line): generation can stop there."""
+    return _RATIONALE_DONE_RE.search(text) is not None
 
 
 def parse_fix_answer(text: str) -> FixAnswer:

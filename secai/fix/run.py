@@ -146,6 +146,7 @@ def _result(t: FixTask, outcomes: list[Outcome], source: SourceTree) -> FixResul
         rationale=best.rationale,
         candidates=best.candidates,
         verified_at=best.verified_at,
+        changes=best.changes,
     )
 
 

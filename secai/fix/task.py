@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from secai.config import Settings
 from secai.findings import Finding
@@ -74,6 +74,8 @@ class FixResult(BaseModel):
     verified_at: int | None = None
     #: Whether the edit is in fixes.patch (a verified fix that conflicts with another may not be).
     in_patch: bool = False
+    #: The verified edits, per file (for training examples; not part of the public JSON).
+    changes: dict[str, list[LineEdit]] = Field(default_factory=dict, exclude=True)
 
     def public(self) -> dict:
         return {k: getattr(self, k) for k in PUBLIC_KEYS}

@@ -7,6 +7,7 @@ run folder holds one per line (docs/mining.md).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -79,7 +80,8 @@ class MinedEvent(BaseModel):
     #: Suppressed events: the marker added (nosec, checkov:skip, ...) and its justification text.
     marker: str | None = None
     justification: str | None = None
-    #: True when a secret-looking value was replaced in a text (then `edit` may not match the blob).
+    #: True when a secret-looking value was replaced in the code texts (then `edit` may not match the
+    #: blob); a redacted subject or message does not set it.
     redacted: bool = False
 
     def with_id(self) -> MinedEvent:
@@ -106,14 +108,30 @@ def write_events(run_dir: str | Path, events: list[MinedEvent]) -> Path:
 
 def read_events(run_dir: str | Path) -> list[MinedEvent]:
     """A run folder's events; a line that is not a valid event is left out with a warning naming it."""
-    path = Path(run_dir) / EVENTS
+    return read_events_file(Path(run_dir) / EVENTS)
+
+
+def read_events_file(path: str | Path) -> list[MinedEvent]:
+    """Events from an events.jsonl, or from the one JSON object `mine --format json` prints."""
+    path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
     except (OSError, UnicodeDecodeError) as e:
         log.warning("%s: unreadable (%s); treated as missing", path, str(e)[:200])
         return []
+    if text.lstrip().startswith("{") and '"events"' in text[:4096] + text[-4096:]:
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("events"), list):
+            lines = [json.dumps(e) for e in doc["events"]]
+        else:
+            lines = text.splitlines()
+    else:
+        lines = text.splitlines()
     out = []
     for i, line in enumerate(lines, 1):
         if not line.strip():
@@ -177,7 +195,7 @@ def build_event(
         if not text:
             return text
         out = redact_code(text) if code else redact_text(text)
-        redacted = redacted or out != text
+        redacted = redacted or (code and out != text)  # only code can stop matching its blob
         return out
 
     ev = MinedEvent(

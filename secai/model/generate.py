@@ -2,9 +2,10 @@
 
 `sample(model, tokenizer, prompts, n=k, ...)` returns k answers for each prompt. Each prompt is
 processed once: its key/value cache (all but the last token) is computed one prompt at a time and
-copied k times, and the k copies then decode together in `mlx_lm.generate.batch_generate` with a
-`make_sampler` sampler (temperature > 0 gives k different answers; 0 is greedy). The seed makes a
-run repeatable.
+copied k times, and the copies decode in mlx-lm's `BatchGenerator` with a `make_sampler` sampler
+(temperature > 0 gives k different answers; 0 is greedy), continuously batched: a sequence that
+ends (EOS, the token cap, or a complete answer) hands its slot to the next prompt. The seed makes
+a run repeatable.
 
 `greedy(...)` decodes greedily through mlx-lm's `BatchGenerator`, ending a sequence at EOS, at
 `max_tokens` or when `stop(tokens)` says its answer is complete, and reports sequences as they
@@ -62,10 +63,16 @@ def sample(
     seed: int = 0,
     max_tokens: int = 128,
     batch_size: int = 32,
+    stop: Callable[[str], bool] | None = None,
 ) -> list[list[str]]:
-    """`n` answers for each prompt (lists of token ids), as texts, in prompt order."""
+    """`n` answers for each prompt (lists of token ids), as texts, in prompt order.
+
+    Sequences decode together, up to `batch_size` at a time; a finished one (EOS, `max_tokens`, or
+    `stop(text)` true for its text so far) frees its slot for the next prompt's copies at once, so
+    a batch never waits for its longest answer. A prompt's cache is computed once and copied `n`
+    times (models whose caches cannot be copied process the prompt once per copy)."""
     import mlx.core as mx
-    from mlx_lm.generate import batch_generate
+    from mlx_lm.generate import BatchGenerator
     from mlx_lm.models.cache import KVCache, make_prompt_cache
     from mlx_lm.sample_utils import make_sampler
 
@@ -74,38 +81,63 @@ def sample(
     mx.random.seed(seed)
     sampler = make_sampler(temp=temperature, top_p=top_p if 0 < top_p < 1 else 0.0)
     shareable = all(type(c) is KVCache for c in make_prompt_cache(model))
-    texts: list[list[str]] = []
-    per_batch = max(1, batch_size // n)
-    for start in range(0, len(prompts), per_batch):
-        group = prompts[start : start + per_batch]
-        if shareable:
-            caches, tails = [], []
-            for p in group:
-                cache = _prefill(model, p[:-1]) if len(p) > 1 else make_prompt_cache(model)
-                caches += [_copy_cache(cache) for _ in range(n)]
-                tails += [[p[-1]]] * n
-            res = batch_generate(
-                model,
-                tokenizer,
-                tails,
-                prompt_caches=caches,
-                max_tokens=max_tokens,
-                sampler=sampler,
-                completion_batch_size=len(tails),
-                prefill_batch_size=len(tails),
-            )
-        else:  # models with rotating or state-space caches: every copy processes its prompt
-            res = batch_generate(
-                model,
-                tokenizer,
-                [list(p) for p in group for _ in range(n)],
-                max_tokens=max_tokens,
-                sampler=sampler,
-                completion_batch_size=len(group) * n,
-                prefill_batch_size=len(group) * n,
-            )
-        for i in range(len(group)):
-            texts.append(list(res.texts[i * n : (i + 1) * n]))
+    slots = max(n, batch_size)
+    gen = BatchGenerator(
+        model,
+        max_tokens=max_tokens,
+        stop_tokens=[[t] for t in tokenizer.eos_token_ids],
+        sampler=sampler,
+        completion_batch_size=slots,
+        prefill_batch_size=min(slots, 8),
+    )
+    tokens: dict[int, list[int]] = {}
+    owner: dict[int, tuple[int, int]] = {}  # uid -> (prompt, sample)
+    texts: list[list[str]] = [[""] * n for _ in prompts]
+    pending = list(range(len(prompts)))
+    live = 0
+
+    def refill() -> None:
+        nonlocal live
+        while pending and live + n <= slots:
+            i = pending.pop(0)
+            p = list(prompts[i])
+            if shareable and len(p) > 1:
+                cache = _prefill(model, p[:-1])
+                uids = gen.insert([[p[-1]]] * n, caches=[_copy_cache(cache) for _ in range(n)])
+            else:
+                uids = gen.insert([p] * n)
+            for k, uid in enumerate(uids):
+                owner[uid], tokens[uid] = (i, k), []
+            live += n
+
+    def finish(uid: int) -> None:
+        nonlocal live
+        i, k = owner.pop(uid)
+        texts[i][k] = tokenizer.decode(tokens.pop(uid))
+        live -= 1
+
+    try:
+        refill()
+        while live:
+            responses = gen.next_generated()
+            if not responses:
+                break
+            ended = []
+            for r in responses:
+                if r.uid not in owner:
+                    continue
+                if r.finish_reason != "stop":
+                    tokens[r.uid].append(r.token)
+                if r.finish_reason is not None:
+                    ended.append(r.uid)
+                elif stop is not None and stop(tokenizer.decode(tokens[r.uid])):
+                    gen.remove([r.uid])
+                    ended.append(r.uid)
+            for uid in ended:
+                finish(uid)
+            refill()
+    finally:
+        gen.close()
     return texts
 
 

@@ -96,16 +96,25 @@ def _fmt(value: Any) -> str:
     return md_inline(value, 80)
 
 
+_ARMS = (("deterministic", "deterministic fixers"), ("base", "base model"), ("tuned", "tuned model"))
+
+
 def eval_table(ev: dict[str, Any] | None) -> str:
-    if not ev:
+    fx = (ev or {}).get("fix")
+    if not fx:
         return "No evaluation was recorded for this run."
-    rows = ["| model | faithfulness | invented CVE/GHSA ids | test examples |", "|---|---|---|---|"]
-    for name in ("base", "tuned"):
-        r = ev.get(name) or {}
+    k = fx.get("k")
+    rows = [
+        f"| fixer | verified (best of {_fmt(k)}) | rate | rate at 1 | held-out fixes |",
+        "|---|---|---|---|---|",
+    ]
+    for key, label in _ARMS:
+        r = fx.get(key) or {}
         rows.append(
-            f"| {name} | {_fmt(r.get('faithfulness'))} | {_fmt(r.get('hallucination_rate'))} | {_fmt(r.get('n'))} |"
+            f"| {label} | {_fmt(r.get('verified'))} | {_fmt(r.get('verified_rate'))} | "
+            f"{_fmt(r.get('verified_rate_at_1'))} | {_fmt(r.get('n'))} |"
         )
-    gate = ev.get("gate") or {}
+    gate = (ev or {}).get("gate") or {}
     verdict = "passed" if gate.get("passed") else "failed"
     return "\n".join(rows) + f"\n\nGate: {verdict} (margin {_fmt(gate.get('margin'))})."
 
@@ -228,9 +237,10 @@ This is **not** a transformers or PEFT model: it loads with `mlx_lm` only.
 
 ## Evaluation
 
-Faithfulness is a deterministic check on the held-out test split: the right package and fixed
-version, the right file and rule or CWE, the right URL for DAST, and no CVE/GHSA id that is not in
-the finding.
+Each fixer gets the latest fixes of the repository's history, held out from training: the
+finding and the file as it was before the team's fix. A proposal counts only when the scanner
+that reported the finding, run again on the patched file, no longer reports it, reports nothing
+new, the file still parses and no suppression comment was added.
 
 {eval_table(facts.eval)}
 
@@ -245,8 +255,8 @@ the finding.
 ## Limitations
 
 - Trained on the findings of one project's scans; answers about other code bases are less reliable.
-- It restates the scanner's facts; it does not verify exploitability and can be wrong, so review
-  every suggested change.
+- The scanner is the judge: a verified fix removes the finding without a suppression, but it can
+  still change behaviour, so review every suggested change.
 - Secrets found by the scanners were redacted to fingerprints before training.
 - A small base model: expect short answers and occasional errors in versions or file names.
 """
@@ -312,18 +322,20 @@ def check_model_card(text: str, facts: CardFacts) -> list[str]:
 
 
 def _check_eval_claims(text: str, ev: dict[str, Any] | None) -> list[str]:
-    if not ev:
+    fx = (ev or {}).get("fix")
+    if not fx:
         return []
     problems = []
-    for name in ("base", "tuned"):
-        row = _numbers_in_row(text, name)
+    for key, label in _ARMS:
+        row = _numbers_in_row(text, label)
         if row is None:
-            problems.append(f"the evaluation table has no {name} row")
+            problems.append(f"the evaluation table has no {label} row")
             continue
-        want = [_fmt((ev.get(name) or {}).get(k)) for k in ("faithfulness", "hallucination_rate", "n")]
-        if row[:3] != want:
-            problems.append(f"the evaluation table's {name} row {row[:3]} does not match eval.json {want}")
-    passed = bool((ev.get("gate") or {}).get("passed"))
+        r = fx.get(key) or {}
+        want = [_fmt(r.get(k)) for k in ("verified", "verified_rate", "verified_rate_at_1", "n")]
+        if row[:4] != want:
+            problems.append(f"the evaluation table's {label} row {row[:4]} does not match eval.json {want}")
+    passed = bool(((ev or {}).get("gate") or {}).get("passed"))
     if f"Gate: {'passed' if passed else 'failed'}" not in text:
         problems.append("the card misstates the evaluation gate")
     return problems

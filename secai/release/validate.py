@@ -49,7 +49,7 @@ DTYPE_BYTES = {
     "U64": 8,
 }
 GENERATE_EXAMPLES = 3
-GENERATE_TOKENS = 64
+GENERATE_TOKENS = 160
 MIN_DISTINCT_BIGRAMS = 0.25
 _LORA_NAME = re.compile(r"^(?:model\.)?layers\.(\d+)\.(.+)\.(lora_a|lora_b|m)$")
 
@@ -265,23 +265,41 @@ def test_prompts(dataset_dir: Path, n: int = GENERATE_EXAMPLES) -> list[list[dic
 def generate_samples(
     base: BaseInfo, adapter_dir: Path, prompts: list[list[dict[str, str]]], max_tokens: int = GENERATE_TOKENS
 ) -> list[Sample]:
-    from secai.analysis.analyze import PreparedPrompt, generate_batched
+    """Base + adapter answers the dataset's held-out fix prompts greedily; an answer is fine when it
+    is not degenerate (`well_formed` also records whether it parses as a fix)."""
+    from secai.fix.prompt import AnswerError, answer_complete, parse_fix_answer
     from secai.model.base import load_folder
     from secai.model.chat import chat_ids
+    from secai.model.generate import greedy
 
     model, tokenizer = load_folder(base.runtime_path or base.path, adapter_path=adapter_dir)
-    prepared = [
-        PreparedPrompt(fingerprint=str(i), truncated=False, tokens=chat_ids(tokenizer, m))
-        for i, m in enumerate(prompts)
-    ]
-    answers = generate_batched(model, tokenizer, prepared, batch_size=len(prepared), max_tokens=max_tokens)
+    ids = [chat_ids(tokenizer, m) for m in prompts]
+    outs = greedy(
+        model,
+        tokenizer,
+        ids,
+        max_tokens=max_tokens,
+        batch_size=max(1, len(ids)),
+        stop=lambda toks: answer_complete(tokenizer.decode(toks)),
+    )
     samples = []
-    for p, messages in zip(prepared, prompts):
-        answer = answers[p.fingerprint]
-        why = degenerate_reason(tokenizer.encode(answer, add_special_tokens=False) if answer else [], answer)
+    for tokens, messages in zip(outs, prompts):
+        answer = tokenizer.decode(tokens)
+        why = degenerate_reason(tokens, answer)
+        try:
+            parse_fix_answer(answer)
+            well_formed = True
+        except AnswerError:
+            well_formed = False
         # Model output is untrusted text that validation.json keeps (and publish may upload).
         samples.append(
-            Sample(prompt=redact_text(messages[-1]["content"][:300]), answer=redact_text(answer), ok=not why, why=why)
+            Sample(
+                prompt=redact_text(messages[-1]["content"][:300]),
+                answer=redact_text(answer),
+                ok=not why,
+                why=why,
+                well_formed=well_formed,
+            )
         )
     return samples
 

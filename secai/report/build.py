@@ -17,7 +17,6 @@ Every input is optional (a folder straight after `fetch` has only `run.json` and
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import re
@@ -187,12 +186,8 @@ def load_run(run_dir: Path, settings: Settings, baseline_fingerprints: Iterable[
 
 
 def _fix_eval(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((run_dir / files.EVAL).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    fix = data.get("fix") if isinstance(data, dict) else None
-    return fix if isinstance(fix, dict) else None
+    ev = files.read_eval(run_dir)
+    return ev.fix.model_dump(mode="json") if ev is not None else None
 
 
 # -- what changed --------------------------------------------------------------------------------

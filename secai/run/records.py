@@ -39,13 +39,39 @@ class ParseRecord(BaseModel):
 
 
 # -- eval.json ----------------------------------------------------------------------------------------
-class ModelScore(BaseModel):
-    faithfulness: float
-    hallucination_rate: float
+class Tally(BaseModel):
+    n: int = 0
+    verified: int = 0
+
+
+class FixScore(BaseModel):
+    """One fixer on the held-out fixes: how many it verified (at k candidates, and at the first)."""
+
+    #: Held-out fixes this fixer was scored on: their file is known and their scanner can run here.
     n: int
-    by_category: dict[str, float] = Field(default_factory=dict)
+    #: Fixes for which it produced at least one usable edit.
+    proposed: int
+    verified: int
+    verified_rate: float
+    verified_rate_at_1: float
+    by_tool: dict[str, Tally] = Field(default_factory=dict)
+    by_category: dict[str, Tally] = Field(default_factory=dict)
+    #: Why the fixes it did not verify failed (the first reason of each), by kind.
+    rejections: dict[str, int] = Field(default_factory=dict)
     seconds: float = 0.0
-    tokens_per_second: float | None = None
+
+
+class FixEval(BaseModel):
+    """`eval.json`'s fix section: base vs tuned vs the deterministic providers."""
+
+    k: int
+    #: Held-out fixes in the test split, and those no fixer could be scored on (with why).
+    cases: int
+    unscored: dict[str, int] = Field(default_factory=dict)
+    base: FixScore
+    tuned: FixScore
+    deterministic: FixScore
+    examples: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class Gate(BaseModel):
@@ -53,13 +79,12 @@ class Gate(BaseModel):
     passed: bool
     margin: float
     required_margin: float
+    reason: str = ""
 
 
 class EvalResult(BaseModel):
-    base: ModelScore
-    tuned: ModelScore
+    fix: FixEval
     gate: Gate
-    examples: list[dict[str, Any]] = Field(default_factory=list)
     model: dict[str, str] = Field(default_factory=dict)
 
 
@@ -75,6 +100,8 @@ class Sample(BaseModel):
     answer: str
     ok: bool
     why: str = ""
+    #: The answer parses as a fix (a block with the new lines, or a SEARCH/REPLACE, and a rationale).
+    well_formed: bool | None = None
 
 
 class ValidationResult(BaseModel):

@@ -1,169 +1,140 @@
-"""Base model vs base + adapter on the held-out test split, scored by a deterministic check.
+"""Base vs tuned vs the deterministic fixers, on the held-out (latest) fixes, judged by the scanners.
 
-An answer is faithful when it states the facts that matter for its kind of finding and invents
-no advisory id:
-- dependency: the package name and the fixed version chosen for it (or, when the scanner gives
-  none, an honest "no fixed version");
-- code / IaC: the file path and the rule id or one of the CWEs;
-- DAST: the URL (or an instance URL), the alert id or its title;
-- secret: the file path, and nothing that looks like a credential;
-- every CVE/GHSA/... id in the answer must appear in the finding (its ids, description or
-  references); any other id counts as a hallucination.
+Each test case is a fix the team made: the file before it and the finding the scanner reported.
+Every fixer gets the same task the fix stage gives it (`secai.fix`): the model arms sample
+`fix.candidates` answers per finding, the deterministic arm runs the dependency and codemod
+providers; every proposal is verified by the reporting scanner on a copy of the file. A case
+counts for `n` only when its scanner runs here and reproduces the finding on the before file.
+
+The gate: the tuned model's verified rate must reach the base model's plus `evaluate.margin`, and
+never fall below it; a model that loses is never published.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
-from pydantic import BaseModel, Field
-
 from secai.config import Settings
-from secai.dataset.build import FindingFacts, read_split, read_test_facts
+from secai.dataset.build import read_cases
+from secai.dataset.fixes import FixCase
 from secai.errors import SecaiError
-from secai.findings import normalize_vuln_id, vuln_ids_in
+from secai.fix.providers.base import get_provider
+from secai.fix.source import SourceFile, SourceTree
+from secai.fix.task import FixContext, FixTask, Outcome
+from secai.fix.verify import Verifier
 from secai.ingest.redact import redact_text
 from secai.run import files
-from secai.run.records import EvalResult, Gate, ModelScore
+from secai.run.records import EvalResult, FixEval, FixScore, Gate, Tally
 
 log = logging.getLogger("secai")
 
-EXAMPLES_KEPT = 5
+EXAMPLES_KEPT = 6
+DETERMINISTIC = ("dependency", "codemod")
 
-_NO_FIX_RE = re.compile(
-    r"no\s+fixed\s+version|no\s+fix(?:ed)?\s+(?:version\s+)?(?:is\s+)?(?:yet\s+)?(?:available|published|released|known)"
-    r"|not\s+(?:yet\s+)?fixed|no\s+patch(?:ed)?\s+(?:version|release)\s+(?:is\s+)?(?:available|published)"
-    r"|fixed\s+versions?\s*:\s*none",
-    re.IGNORECASE,
-)
-
-
-class Score(BaseModel):
-    faithful: bool
-    checks: dict[str, bool] = Field(default_factory=dict)
-    invented_ids: list[str] = Field(default_factory=list)
-
-
-def _contains(text: str, needle: str | None) -> bool:
-    return bool(needle) and needle.lower() in text.lower()
-
-
-def _version_in(text: str, version: str) -> bool:
-    """The exact version, not a prefix of a longer one (1.26.5 is not in 1.26.50)."""
-    return re.search(rf"(?<![\w.+-]){re.escape(version)}(?![\w+-]|\.\w)", text) is not None
-
-
-def invented_ids(answer: str, facts: FindingFacts) -> list[str]:
-    known = {normalize_vuln_id(i) for i in facts.known_ids + facts.vulnerability_ids}
-    return [i for i in vuln_ids_in(answer) if i not in known]
+#: (kind, pattern) for the reason a fix was not verified; the first match names it.
+_REASONS = [
+    ("not reproduced on the original file", re.compile(r"does not report .* on the original")),
+    ("finding still reported", re.compile(r"still reports")),
+    ("introduces a new finding", re.compile(r"introduces a new finding")),
+    ("file no longer parses", re.compile(r"no longer parses")),
+    ("adds a suppression", re.compile(r"suppression marker")),
+    ("changes too many lines", re.compile(r"max_changed_lines")),
+    ("deletion only", re.compile(r"deletion-only")),
+    ("changes nothing", re.compile(r"changes nothing")),
+    ("edits an ignore file", re.compile(r"ignore or configuration file")),
+    (
+        "edit does not apply",
+        re.compile(r"does not apply|outside the named lines|not in the named lines|matches \d+ times"),
+    ),
+    ("malformed answer", re.compile(r"fix block|not closed|code blocks|SEARCH|margin|no answer|usable edit")),
+    ("scanner failed", re.compile(r"scanner failed|could not read the patched")),
+    ("no provider for this rule", re.compile(r"no provider|not a dependency|no codemod|steps aside|not installed")),
+]
 
 
-def score_answer(answer: str, facts: FindingFacts) -> Score:
-    text = answer or ""
-    checks: dict[str, bool] = {}
-    cat = facts.category
-    if cat in ("dependency", "license"):
-        checks["package"] = _contains(text, facts.package)
-        if facts.fixed_version:
-            checks["fixed_version"] = _version_in(text, facts.fixed_version)
-        else:
-            checks["honest_no_fix"] = bool(_NO_FIX_RE.search(text))
-    elif cat in ("code", "iac"):
-        checks["path"] = _contains(text, facts.path)
-        cwe_named = any(re.search(rf"\bCWE-{c}\b", text) for c in facts.cwe)
-        checks["rule_or_cwe"] = _contains(text, facts.rule_id) or cwe_named
-    elif cat == "dast":
-        checks["url_or_alert"] = (
-            any(_contains(text, u) for u in facts.urls)
-            or re.search(rf"\b{re.escape(facts.rule_id)}\b", text) is not None
-            or _contains(text, facts.title)
-        )
-    elif cat == "secret":
-        checks["path"] = _contains(text, facts.path)
-        checks["no_secret"] = redact_text(text) == text
-    invented = invented_ids(text, facts)
-    checks["no_invented_ids"] = not invented
-    return Score(faithful=all(checks.values()), checks=checks, invented_ids=invented)
+def reason_kind(reason: str) -> str:
+    for kind, pattern in _REASONS:
+        if pattern.search(reason):
+            return kind
+    return "other"
 
 
-def summarize(scores: list[Score], facts: list[FindingFacts]) -> ModelScore:
-    n = len(scores)
-    cats: dict[str, list[bool]] = {}
-    for s, f in zip(scores, facts):
-        cats.setdefault(f.category, []).append(s.faithful)
-    return ModelScore(
-        faithfulness=round(sum(s.faithful for s in scores) / n, 4) if n else 0.0,
-        hallucination_rate=round(sum(bool(s.invented_ids) for s in scores) / n, 4) if n else 0.0,
+def _tasks(cases: list[FixCase]) -> list[FixTask]:
+    tasks = []
+    for i, c in enumerate(cases):
+        f = c.finding()
+        f.fingerprint = c.id
+        tasks.append(FixTask(i, f, c.path, source=SourceFile(c.path, c.before_text or "")))
+    return tasks
+
+
+def _score(cases: list[FixCase], tasks: list[FixTask], outcomes: dict[int, Outcome], seconds: float) -> FixScore:
+    by_tool: dict[str, Tally] = {}
+    by_cat: dict[str, Tally] = {}
+    rejections: Counter[str] = Counter()
+    verified = at1 = proposed = 0
+    for c, t in zip(cases, tasks):
+        o = outcomes.get(t.id)
+        ok = o is not None and o.status == "verified"
+        for table, key in ((by_tool, c.tool), (by_cat, t.finding.category.value)):
+            tally = table.setdefault(key, Tally())
+            tally.n += 1
+            tally.verified += ok
+        if ok:
+            verified += 1
+            at1 += (o.verified_at or 1) == 1
+        if o is not None and o.status in ("verified", "rejected"):
+            proposed += 1
+        if not ok:
+            rejections[reason_kind(o.reason) if o else "no provider for this rule"] += 1
+    n = len(cases)
+    return FixScore(
         n=n,
-        by_category={c: round(sum(v) / len(v), 4) for c, v in sorted(cats.items())},
+        proposed=proposed,
+        verified=verified,
+        verified_rate=round(verified / n, 4) if n else 0.0,
+        verified_rate_at_1=round(at1 / n, 4) if n else 0.0,
+        by_tool=dict(sorted(by_tool.items())),
+        by_category=dict(sorted(by_cat.items())),
+        rejections=dict(rejections.most_common()),
+        seconds=round(seconds, 2),
     )
 
 
-def decide_gate(base: ModelScore, tuned: ModelScore, settings: Settings) -> Gate:
+def decide_gate(base: FixScore, tuned: FixScore, settings: Settings) -> Gate:
     required = settings.evaluate.margin
-    margin = round(tuned.faithfulness - base.faithfulness, 4)
+    margin = round(tuned.verified_rate - base.verified_rate, 4)
     enabled = settings.evaluate.gate
+    if not tuned.n:
+        passed, reason = False, "no held-out fix could be scored"
+    elif margin < 0:
+        passed, reason = False, "the tuned model verifies fewer fixes than the base model"
+    elif margin < required - 1e-9:
+        passed, reason = False, f"the tuned model gains {margin:+.2f}, less than evaluate.margin {required:+.2f}"
+    else:
+        passed, reason = True, f"the tuned model gains {margin:+.2f} (required {required:+.2f})"
     return Gate(
-        enabled=enabled,
-        passed=(margin >= required - 1e-9) if enabled else True,
-        margin=margin,
-        required_margin=required,
+        enabled=enabled, passed=passed if enabled else True, margin=margin, required_margin=required, reason=reason
     )
 
 
-def generate_answers(
-    model, tokenizer, prompts: list[list[dict]], *, batch_size: int, max_tokens: int
-) -> tuple[list[str], float]:
-    """Greedy answers in the order of `prompts`, through the analysis generator (shared prompt
-    prefix processed once, batched decoding, stop at EOS or a complete answer); also the
-    generated tokens per second."""
-    from secai.analysis.analyze import GenerationStats, PreparedPrompt, generate_batched
-    from secai.model.chat import chat_ids
-
-    prepared = [
-        PreparedPrompt(
-            fingerprint=str(i),
-            truncated=False,
-            tokens=chat_ids(tokenizer, p),
-        )
-        for i, p in enumerate(prompts)
-    ]
-    stats = GenerationStats()
-    started = time.perf_counter()
-    texts = generate_batched(model, tokenizer, prepared, batch_size=batch_size, max_tokens=max_tokens, stats=stats)
-    seconds = time.perf_counter() - started
-    return [texts[p.fingerprint] for p in prepared], (stats.generated_tokens / seconds if seconds > 0 else 0.0)
-
-
-def print_table(result: EvalResult, file=None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="Base vs tuned on the held-out test split")
-    table.add_column("model")
-    table.add_column("faithfulness", justify="right")
-    table.add_column("invented ids", justify="right")
-    table.add_column("n", justify="right")
-    cats = sorted(set(result.base.by_category) | set(result.tuned.by_category))
-    for c in cats:
-        table.add_column(c, justify="right")
-    for name, s in (("base", result.base), ("tuned", result.tuned)):
-        table.add_row(
-            name,
-            f"{s.faithfulness:.2f}",
-            f"{s.hallucination_rate:.1%}",
-            str(s.n),
-            *(f"{s.by_category.get(c, 0):.2f}" for c in cats),
-        )
-    g = result.gate
-    Console(file=file).print(table)
-    Console(file=file).print(
-        f"gate: {'PASSED' if g.passed else 'FAILED'} (margin {g.margin:+.2f}, required {g.required_margin:+.2f}"
-        + ("" if g.enabled else ", gate disabled")
-        + ")"
-    )
+def _scorable(cases: list[FixCase], verifier: Verifier) -> tuple[list[FixCase], Counter[str]]:
+    keep, unscored = [], Counter()
+    for c in cases:
+        if not c.before_text:
+            unscored["the file before the fix is not in the dataset"] += 1
+            continue
+        scanner, why = verifier.scanner_for(c.finding())
+        if scanner is None:
+            unscored[why] += 1
+            continue
+        keep.append(c)
+    return keep, unscored
 
 
 def evaluate_adapter(
@@ -173,57 +144,109 @@ def evaluate_adapter(
     settings: Settings,
     *,
     out: str | Path | None = None,
-    batch_size: int | None = None,
+    model: str | None = None,
 ) -> EvalResult:
-    """Score the base model and base + adapter on `test.jsonl`; write `eval.json` (default: next
-    to the dataset folder) and return the result."""
-    from secai.model.base import load, runtime_model
-
+    """Score base, base + adapter and the deterministic providers on the dataset's held-out fixes;
+    write `eval.json` (default: next to the dataset folder) and return the result."""
     dataset_dir, adapter_dir = Path(dataset_dir), Path(adapter_dir)
-    rows = read_split(dataset_dir, "test")
-    facts = read_test_facts(dataset_dir)
-    if not rows:
-        raise SecaiError(f"{dataset_dir / 'test.jsonl'}: no test examples to evaluate")
-    if len(facts) != len(rows):
-        raise SecaiError(f"{dataset_dir / 'test_facts.jsonl'}: {len(facts)} facts for {len(rows)} test examples")
-    if settings.evaluate.max_examples:
-        rows, facts = rows[: settings.evaluate.max_examples], facts[: settings.evaluate.max_examples]
-    prompts = [[m for m in r["messages"] if m["role"] != "assistant"] for r in rows]
-    runtime = runtime_model(resolved_model, settings, purpose="infer")
-    bs = batch_size or settings.analyze.batch_size
-    answers: dict[str, list[str]] = {}
-    speed: dict[str, tuple[float, float]] = {}
-    for name, adapter in (("base", None), ("tuned", adapter_dir)):
-        started = time.time()
-        model, tokenizer = load(runtime, adapter_path=adapter)
-        answers[name], tps = generate_answers(
-            model, tokenizer, prompts, batch_size=bs, max_tokens=settings.evaluate.max_tokens
-        )
-        speed[name] = (round(time.time() - started, 2), round(tps, 2))
-        del model
-        log.info("evaluate: %s answered %d test findings in %.1fs", name, len(prompts), speed[name][0])
-    scores = {name: [score_answer(a, f) for a, f in zip(answers[name], facts)] for name in answers}
-    summary = {name: summarize(scores[name], facts) for name in answers}
-    for name in summary:
-        summary[name].seconds, summary[name].tokens_per_second = speed[name]
+    all_cases = read_cases(dataset_dir)
+    if not all_cases:
+        raise SecaiError(f"{dataset_dir / 'test_cases.jsonl'}: no held-out fixes to evaluate")
+    verifier = Verifier(settings)
+    cases, unscored = _scorable(all_cases, verifier)
+    if settings.evaluate.max_examples and len(cases) > settings.evaluate.max_examples:
+        cases = cases[-settings.evaluate.max_examples :]  # the latest ones
+    model_name = model or str(resolved_model.path)
+    scores: dict[str, FixScore] = {}
+    outcomes_by_arm: dict[str, dict[int, Outcome]] = {}
+    with tempfile.TemporaryDirectory(prefix="secai-eval-") as empty:
+        arms = [
+            ("deterministic", [p for p in DETERMINISTIC if p in settings.fix.providers], None),
+            ("base", ["model"], None),
+            ("tuned", ["model"], adapter_dir),
+        ]
+        for arm, providers, adapter in arms:
+            tasks = _tasks(cases)
+            ctx = FixContext(
+                settings,
+                SourceTree(Path(empty), settings.fix.max_file_kb * 1024),
+                verifier,
+                model=model_name,
+                adapter=adapter,
+            )
+            started = time.time()
+            outcomes: dict[int, Outcome] = {}
+            pending = list(tasks)
+            for name in providers:
+                if not pending:
+                    break
+                for tid, o in get_provider(name).propose(pending, ctx).items():
+                    if tid not in outcomes or o.status == "verified" or outcomes[tid].status != "verified":
+                        outcomes[tid] = o
+                pending = [t for t in pending if outcomes.get(t.id) is None or outcomes[t.id].status != "verified"]
+            scores[arm] = _score(cases, tasks, outcomes, time.time() - started)
+            outcomes_by_arm[arm] = outcomes
+            s = scores[arm]
+            log.info(
+                "evaluate: %-13s verified %d of %d held-out fixes (%.0f%%, @1 %.0f%%) in %.0fs",
+                arm,
+                s.verified,
+                s.n,
+                100 * s.verified_rate,
+                100 * s.verified_rate_at_1,
+                s.seconds,
+            )
     examples = []
-    for i in range(min(EXAMPLES_KEPT, len(rows))):
-        examples.append(
-            {
-                "fingerprint": facts[i].fingerprint,
-                "category": facts[i].category,
-                "reference": redact_text(rows[i]["messages"][-1]["content"]),
-                "base": {"answer": redact_text(answers["base"][i]), **scores["base"][i].model_dump()},
-                "tuned": {"answer": redact_text(answers["tuned"][i]), **scores["tuned"][i].model_dump()},
+    for i, c in enumerate(cases[:EXAMPLES_KEPT]):
+        row = {
+            "id": c.id,
+            "tool": c.tool,
+            "rule_id": c.rule_id,
+            "path": c.path,
+            "line": c.line,
+            "reference": redact_text(c.replace),
+        }
+        for arm, outs in outcomes_by_arm.items():
+            o = outs.get(i)
+            row[arm] = {
+                "status": o.status if o else "no_proposal",
+                "reason": redact_text(o.reason) if o else "no provider for this rule",
             }
-        )
-    result = EvalResult(
-        base=summary["base"],
-        tuned=summary["tuned"],
-        gate=decide_gate(summary["base"], summary["tuned"], settings),
+        examples.append(row)
+    fix = FixEval(
+        k=settings.fix.candidates,
+        cases=len(all_cases),
+        unscored=dict(unscored),
+        base=scores["base"],
+        tuned=scores["tuned"],
+        deterministic=scores["deterministic"],
         examples=examples,
+    )
+    result = EvalResult(
+        fix=fix,
+        gate=decide_gate(fix.base, fix.tuned, settings),
         model={"model_id": resolved_model.model_id, "revision": resolved_model.revision, "adapter": str(adapter_dir)},
     )
-    target = Path(out) if out else dataset_dir.parent / "eval.json"
-    files.write_eval(target, result)
+    files.write_eval(Path(out) if out else dataset_dir.parent / "eval.json", result)
     return result
+
+
+def print_table(result: EvalResult, file=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    fx = result.fix
+    table = Table(title=f"Verified fixes on {fx.base.n} held-out fixes (best of {fx.k})")
+    table.add_column("fixer")
+    table.add_column("verified", justify="right")
+    table.add_column("rate", justify="right")
+    table.add_column("rate @1", justify="right")
+    table.add_column("proposed", justify="right")
+    for name, s in (("deterministic", fx.deterministic), ("base", fx.base), ("tuned", fx.tuned)):
+        table.add_row(
+            name, f"{s.verified}/{s.n}", f"{s.verified_rate:.2f}", f"{s.verified_rate_at_1:.2f}", str(s.proposed)
+        )
+    g = result.gate
+    console = Console(file=file)
+    console.print(table)
+    console.print(f"gate: {'PASSED' if g.passed else 'FAILED'}: {g.reason}" + ("" if g.enabled else " (gate disabled)"))

@@ -18,11 +18,14 @@ model on Metal, trains through mlx-lm's own loss (`supported()` says which).
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
 from secai.errors import SecaiError
 from secai.training.batches import LengthSortedBatches
+
+log = logging.getLogger("secai")
 
 #: Answer positions per batch are padded to a multiple of this, so compiled steps see few shapes.
 POSITIONS_MULTIPLE = 32
@@ -139,9 +142,17 @@ class Encoded:
         self.examples = []
         for tokens, offset in examples:
             tokens = list(tokens[:max_seq_length])
-            if len(tokens) < 2 or offset >= len(tokens):
-                raise SecaiError(f"a training example has no answer tokens within {max_seq_length} tokens")
-            self.examples.append((tokens, offset))
+            if len(tokens) >= 2 and offset < len(tokens):
+                self.examples.append((tokens, offset))
+        if len(self.examples) < len(examples):
+            log.warning(
+                "training: %d of %d examples have no answer tokens within train.max_seq_length (%d); left out",
+                len(examples) - len(self.examples),
+                len(examples),
+                max_seq_length,
+            )
+        if examples and not self.examples:
+            raise SecaiError(f"no training example has answer tokens within {max_seq_length} tokens")
         from secai.model.cpu.forward import NumpyExpForward, forward_for
 
         inner = _inner(model)

@@ -13,7 +13,14 @@ import logging
 from collections import Counter
 
 from secai.fix.edit import widen_to_statements
-from secai.fix.prompt import AnswerError, FixFacts, edit_from_answer, parse_fix_answer, render_fix_prompt
+from secai.fix.prompt import (
+    AnswerError,
+    FixFacts,
+    answer_complete,
+    edit_from_answer,
+    parse_fix_answer,
+    render_fix_prompt,
+)
 from secai.fix.task import FixContext, FixTask, Outcome
 from secai.fix.verify import Candidate
 
@@ -91,6 +98,7 @@ def propose(tasks: list[FixTask], ctx: FixContext) -> dict[int, Outcome]:
         seed=settings.seed,
         max_tokens=settings.max_tokens,
         batch_size=settings.batch_size,
+        stop=answer_complete,
     )
     candidates: list[Candidate] = []
     owners: list[tuple[int, int]] = []  # (index in ready, sample index)
