@@ -181,6 +181,9 @@ class FixSettings(_Section):
     )
     #: Model samples per finding (best of k; every one is verified, the first verified is kept).
     candidates: int = Field(4, ge=1, le=64)
+    #: Findings the model is asked about in one run, most severe first (0: every one); the rest
+    #: get "not tried" (a backlog is worked through over several runs; a PR has few new findings).
+    max_model_findings: int = Field(50, ge=0)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     seed: int = 0
@@ -191,7 +194,7 @@ class FixSettings(_Section):
     #: Sequences decoded together.
     batch_size: int = Field(32, ge=1)
     #: Lines of the file shown above and below the lines to rewrite.
-    context_lines: int = Field(12, ge=0)
+    context_lines: int = Field(6, ge=0)
     #: Lines a model may be asked to rewrite at once (a finding spanning more gets no model proposal).
     max_target_lines: int = Field(24, ge=1)
     #: A fix changing more lines than this is rejected.

@@ -26,7 +26,9 @@ def settings_for(home: Path, **scanners):
     )
 
 
-FILES = {"app/conf.py": PY, "infra/main.tf": TF, "Dockerfile": DOCKER}
+SHELL = "import os\nimport shlex\nimport subprocess\n\n\ndef run(cmd):\n    return subprocess.run(cmd, shell=True)\n"
+
+FILES = {"app/conf.py": PY, "infra/main.tf": TF, "Dockerfile": DOCKER, "app/run.py": SHELL}
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,29 @@ CASES = {
     ),
     "trivy fixed": ("trivy", "infra/main.tf", TF, "AWS-0092", 3, 3, ['  acl    = "private"'], "verified", "AWS-0092"),
     "trivy dockerfile": ("trivy", "Dockerfile", DOCKER, "DS-0001", 1, 1, ["FROM ubuntu:22.04"], "verified", "DS-0001"),
+    # bandit's advice for B602 is an argument list, which bandit then notes as the milder B603
+    "shell fixed, milder check on the fixed line": (
+        "bandit",
+        "app/run.py",
+        SHELL,
+        "B602",
+        7,
+        7,
+        ["    return subprocess.run(shlex.split(cmd))"],
+        "verified",
+        "no longer reports B602",
+    ),
+    "shell swapped for os.system": (
+        "bandit",
+        "app/run.py",
+        SHELL,
+        "B602",
+        7,
+        7,
+        ["    return os.system(cmd)"],
+        "rejected",
+        "introduces a new finding: bandit B605",
+    ),
     "nosec": (
         "bandit",
         "app/conf.py",

@@ -21,7 +21,7 @@ from secai.findings import Finding
 from secai.fix.edit import LineEdit, clean_new_lines
 
 #: Bump when the prompt or the answer format changes.
-PROMPT_VERSION = "fix/1"
+PROMPT_VERSION = "fix/2"
 
 SYSTEM_PROMPT = (
     "You fix security findings reported by a scanner. You get the finding, part of the file with "
@@ -30,7 +30,8 @@ SYSTEM_PROMPT = (
     "Rewrite only the given lines so that the scanner no longer reports the finding and the code "
     "keeps working. Keep the indentation. Never silence the scanner with a comment such as "
     "nosec, noqa or nosemgrep, and never just delete the code.\n"
-    "Answer with the rewritten lines in one ```fix block, without line numbers, then one line: "
+    "Answer with the rewritten lines in one ```fix block, without line numbers (to change a few of "
+    "many lines, the block may hold one SEARCH/REPLACE of them instead), then one line: "
     "Rationale: <why the new lines are safe>."
 )
 

@@ -550,7 +550,24 @@ def load_folder(path: str | Path, adapter_path: str | Path | None = None):
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ModelError(f"{path}: cannot load model ({first})") from None
     fix_batched_masks(model)
+    if adapter_path is not None:
+        _fuse_adapters(model)
     return model, tokenizer
+
+
+def _fuse_adapters(model) -> None:
+    """Merge LoRA adapters into their float layers for inference: the same outputs, one matrix
+    product a layer instead of three. Adapters over quantized layers (QLoRA) stay separate, since
+    merging would requantize the weights."""
+    from mlx.utils import tree_unflatten
+
+    fused = [
+        (name, m.fuse())
+        for name, m in model.named_modules()
+        if hasattr(m, "fuse") and not hasattr(getattr(m, "linear", None), "scales")
+    ]
+    if fused:
+        model.update_modules(tree_unflatten(fused))
 
 
 # -- description -------------------------------------------------------------------------------------

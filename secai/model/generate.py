@@ -76,8 +76,25 @@ def sample(
     from mlx_lm.models.cache import KVCache, make_prompt_cache
     from mlx_lm.sample_utils import make_sampler
 
+    from secai.model.cpu.forward import cpu_fast_path
+
     if not prompts:
         return []
+    if cpu_fast_path(model):
+        from secai.model.decode import sample_cpu
+
+        return sample_cpu(
+            model,
+            tokenizer,
+            prompts,
+            n=n,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            max_tokens=max_tokens,
+            batch_size=batch_size,
+            stop=stop,
+        )
     mx.random.seed(seed)
     sampler = make_sampler(temp=temperature, top_p=top_p if 0 < top_p < 1 else 0.0)
     shareable = all(type(c) is KVCache for c in make_prompt_cache(model))

@@ -188,12 +188,12 @@ def evaluate_adapter(
             outcomes_by_arm[arm] = outcomes
             s = scores[arm]
             log.info(
-                "evaluate: %-13s verified %d of %d held-out fixes (%.0f%%, @1 %.0f%%) in %.0fs",
+                "evaluate: %-13s verified %d of %d held-out fixes (rate %.2f, at 1 %.2f) in %.0fs",
                 arm,
                 s.verified,
                 s.n,
-                100 * s.verified_rate,
-                100 * s.verified_rate_at_1,
+                s.verified_rate,
+                s.verified_rate_at_1,
                 s.seconds,
             )
     examples = []

@@ -1,6 +1,7 @@
 """The local model (base, or base + adapter) rewrites the finding's lines; best of k.
 
-Each finding becomes a "rewrite these exact lines" prompt (`secai.fix.prompt`): the finding's
+At most `fix.max_model_findings` findings a run are asked about, most severe first. Each becomes a
+"rewrite these exact lines" prompt (`secai.fix.prompt`): the finding's
 lines, widened to whole Python statements, at most `fix.max_target_lines`. `fix.candidates`
 answers are sampled per finding in one batch (temperature `fix.temperature`), each parsed
 strictly and every usable one verified by the reporting scanner; the first that verifies (in
@@ -61,6 +62,15 @@ def propose(tasks: list[FixTask], ctx: FixContext) -> dict[int, Outcome]:
             out[t.id] = Outcome(NAME, "no_proposal", target)
             continue
         work.append((t, *target, t.source.text.split("\n")))
+    limit = settings.max_model_findings
+    if limit and len(work) > limit:
+        # Most severe first; ties in report order, so that re-runs ask about the same ones.
+        work.sort(key=lambda w: (-w[0].finding.severity.rank, w[0].id))
+        for t, *_ in work[limit:]:
+            out[t.id] = Outcome(
+                NAME, "no_proposal", f"not tried: fix.max_model_findings ({limit}) a run, most severe first"
+            )
+        work = sorted(work[:limit], key=lambda w: w[0].id)
     if not work:
         return out
 

@@ -32,7 +32,11 @@ class ModelForward:
 
     def greedy(self, tokens: mx.array, cache: list) -> mx.array:
         """The next token of each sequence: `tokens` has shape (B,), `cache` is batched."""
-        return mx.argmax(self.model(tokens[:, None], cache=cache)[:, -1], axis=-1)
+        return mx.argmax(self.logits(tokens, cache), axis=-1)
+
+    def logits(self, tokens: mx.array, cache: list) -> mx.array:
+        """The next-token logits of each sequence, (B, V)."""
+        return self.model(tokens[:, None], cache=cache)[:, -1]
 
     def _extend(self, tokens: mx.array, cache: list) -> None:
         self.model(tokens, cache=cache)
@@ -44,11 +48,10 @@ class NumpyExpForward(ModelForward):
     Works with mlx-lm's `KVCache` (one sequence) and left-padded `BatchKVCache`.
     """
 
-    def greedy(self, tokens: mx.array, cache: list) -> mx.array:
+    def logits(self, tokens: mx.array, cache: list) -> mx.array:
         h = self._hidden(tokens[:, None], cache)[:, -1]
         m = self.model
-        logits = m.model.embed_tokens.as_linear(h) if m.args.tie_word_embeddings else m.lm_head(h)
-        return mx.argmax(logits, axis=-1)
+        return m.model.embed_tokens.as_linear(h) if m.args.tie_word_embeddings else m.lm_head(h)
 
     def _extend(self, tokens: mx.array, cache: list) -> None:
         self._hidden(tokens, cache, cache_only=True)
