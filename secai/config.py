@@ -115,6 +115,21 @@ class EvaluateSettings(_Section):
     max_examples: int = Field(0, ge=0)
 
 
+class VerdictSettings(_Section):
+    """Triage verdicts learned from the team's labels (docs/triage.md)."""
+
+    #: Held-out labels the tuned model must be scored on before its verdicts can be shown.
+    min_cases: int = Field(10, ge=1)
+    #: Held-out labels scored per system (the latest ones); 0 for all.
+    max_cases: int = Field(64, ge=0)
+    #: Findings of the comment that get the tuned model's verdict when it earned them (0: none).
+    max_comment: int = Field(20, ge=0)
+    #: Lines of code shown above and below the finding.
+    context_lines: int = Field(4, ge=0)
+    #: Tokens an answer may take (the two lines).
+    max_tokens: int = Field(48, ge=8)
+
+
 class MineSettings(_Section):
     """History mining (`secai-runner mine`, the `mine` stage)."""
 
@@ -216,6 +231,7 @@ class Settings(_Section):
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
+    verdict: VerdictSettings = Field(default_factory=VerdictSettings)
     mine: MineSettings = Field(default_factory=MineSettings)
     github: GitHubSettings = Field(default_factory=GitHubSettings)
     publish: PublishSettings = Field(default_factory=PublishSettings)

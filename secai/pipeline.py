@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -281,7 +282,7 @@ class Pipeline:
         source = str(self.source) if self.source else None
         inputs = hash_value(
             [
-                _file_hash(self.run_dir, "events.jsonl", "findings.json"),
+                _file_hash(self.run_dir, "events.jsonl", "findings.json", "labels.jsonl"),
                 hash_tree([self.source]) if self._source_is_tree() else source,
                 self.settings.dataset.model_dump(),
                 self.settings.fix.model_dump(),
@@ -302,15 +303,44 @@ class Pipeline:
                 more, more_skipped = deterministic_examples(read_findings(self.run_dir), source, self.settings)
                 examples += more
                 skipped += more_skipped
+            triage, triage_skipped = self._triage_cases(events)
             out = self.run_dir / "dataset"
             if out.exists():
                 shutil.rmtree(out)
-            res = build_dataset(examples, out, self.settings, run_meta=self.meta, skipped=dict(skipped))
+            res = build_dataset(
+                examples, out, self.settings, run_meta=self.meta, skipped=dict(skipped + triage_skipped), triage=triage
+            )
             if not res.counts.get("train"):
                 raise _Stop(res.note or "no training examples")
             return ["dataset"], ", ".join(f"{k} {v}" for k, v in res.counts.items())
 
         self._stage("dataset", inputs, run)
+
+    def _triage_cases(self, events):
+        """Triage cases of the run's labels (labels.jsonl), facts joined from findings and events."""
+        from secai.dataset.triage import triage_cases
+        from secai.triage.labels import read_labels
+
+        labels = read_labels(self.run_dir)
+        if not labels:
+            return [], Counter()
+        return triage_cases(labels, read_findings(self.run_dir), events, self.settings, self._source_reader())
+
+    def _source_reader(self):
+        """`read(path) -> text | None` over the source tree (None without one)."""
+        if self.source is None or not self.source.is_dir():
+            return None
+        from secai.fix.source import SourceProblem, SourceTree
+
+        tree = SourceTree(self.source, self.settings.fix.max_file_kb * 1024)
+
+        def read(path: str) -> str | None:
+            try:
+                return tree.read(path).text
+            except SourceProblem:
+                return None
+
+        return read
 
     def _source_is_tree(self) -> bool:
         """A plain folder of source files (a bundle's) is hashed; a git repository is keyed by the
@@ -353,6 +383,7 @@ class Pipeline:
                 _file_hash(self.run_dir, "dataset", "adapter/adapters.safetensors"),
                 self.settings.evaluate.model_dump(),
                 self.settings.fix.model_dump(),
+                self.settings.verdict.model_dump(),
                 self._model_key(),
                 why,
             ]
@@ -513,6 +544,12 @@ def _eval_note(run_dir: Path) -> str:
         f"verified fixes on {fx.tuned.n} held-out: deterministic {fx.deterministic.verified_rate:.2f}, "
         f"base {fx.base.verified_rate:.2f} -> tuned {fx.tuned.verified_rate:.2f}, "
         f"gate {'passed' if ev.gate.passed else 'FAILED'}"
+    ) + (
+        f"; triage accuracy on {ev.triage.n} held-out labels: baseline {ev.triage.baseline.accuracy:.2f}, "
+        f"base {ev.triage.base.accuracy:.2f}, tuned {ev.triage.tuned.accuracy:.2f}"
+        f" ({'verdicts earned' if ev.triage.earned else 'verdicts not shown'})"
+        if ev.triage
+        else ""
     )
 
 

@@ -25,6 +25,8 @@ from pydantic import BaseModel, Field
 from secai.config import Settings
 from secai.dataset.fixes import FixCase, FixExample
 from secai.dataset.injection import detect_text
+from secai.dataset.triage import CASES as TRIAGE_CASES
+from secai.dataset.triage import TriageCase, triage_split
 from secai.fix.prompt import PROMPT_VERSION
 from secai.ingest.redact import redact_text
 from secai.run.folder import atomic_write_json, atomic_write_text
@@ -106,18 +108,31 @@ def build_dataset(
     *,
     run_meta: RunMeta | dict[str, Any] | None = None,
     skipped: dict[str, int] | None = None,
+    triage: list[TriageCase] | None = None,
 ) -> DatasetResult:
-    """Write train/valid/test JSONL, test_cases.jsonl, stats.json and README.md into `out_dir`."""
+    """Write train/valid/test JSONL, test_cases.jsonl, triage_cases.jsonl, stats.json and README.md
+    into `out_dir`. Triage examples (`secai.dataset.triage`) join the fix examples in train and
+    valid (one adapter learns both); every kept triage case, with its split, is in
+    triage_cases.jsonl (the evaluation scores the test ones against a baseline from the others)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = run_meta if isinstance(run_meta, RunMeta) else RunMeta.model_validate(run_meta or {})
     trusted, decision = may_train(meta, settings)
     excluded: Counter[str] = Counter(skipped or {})
     rows: dict[str, list[FixExample]] = {s: [] for s in SPLITS}
+    verdicts: dict[str, list[TriageCase]] = {s: [] for s in SPLITS}
     flagged = 0
     if not trusted:
-        excluded["untrusted run"] += len(examples)
+        excluded["untrusted run"] += len(examples) + len(triage or [])
     else:
+        triage_split(triage or [], settings)
+        for c in triage or []:
+            if detect_text(" \n".join([c.title, c.message, c.reason, c.window])):
+                flagged += 1
+                if settings.dataset.exclude_flagged and c.split != "test":
+                    excluded["instruction-like text"] += 1
+                    continue
+            verdicts[c.split].append(c)
         split_of = time_split(examples, settings)
         for ex in sorted(examples, key=lambda e: (when(e.case.date), e.case.id)):
             split = split_of[ex.case.id]
@@ -127,19 +142,33 @@ def build_dataset(
                     excluded["instruction-like text"] += 1
                     continue
             rows[split].append(ex)
-    counts = {s: len(rows[s]) for s in SPLITS}
+    counts = {s: len(rows[s]) + (len(verdicts[s]) if s != "test" else 0) for s in SPLITS}
     written = []
     for s in SPLITS:
-        atomic_write_text(out / f"{s}.jsonl", _jsonl({"messages": ex.messages} for ex in rows[s]))
+        chat = [{"messages": ex.messages} for ex in rows[s]]
+        if s != "test":  # held-out verdicts live in triage_cases.jsonl (test.jsonl holds fix prompts)
+            chat += [{"messages": c.messages()} for c in verdicts[s]]
+        atomic_write_text(out / f"{s}.jsonl", _jsonl(chat))
         written.append(f"{s}.jsonl")
     atomic_write_text(out / CASES, _jsonl(ex.case.model_dump(mode="json") for ex in rows["test"]))
-    written.append(CASES)
+    kept_triage = [c for s in SPLITS for c in verdicts[s]]
+    atomic_write_text(out / TRIAGE_CASES, _jsonl(c.model_dump(mode="json") for c in kept_triage))
+    written += [CASES, TRIAGE_CASES]
     kept = [ex for s in SPLITS for ex in rows[s]]
     stats = {
         "version": DATASET_VERSION,
         "prompt_version": PROMPT_VERSION,
-        "task": "fix",
+        "task": "fix+triage" if kept_triage else "fix",
         "splits": counts,
+        "triage": {
+            "splits": {s: len(verdicts[s]) for s in SPLITS},
+            "by_source": dict(sorted(Counter(c.source for c in kept_triage).items())),
+            "by_verdict": dict(sorted(Counter(c.verdict for c in kept_triage).items())),
+            "by_source_verdict": {
+                src: dict(sorted(Counter(c.verdict for c in kept_triage if c.source == src).items()))
+                for src in sorted({c.source for c in kept_triage})
+            },
+        },
         "trusted": trusted,
         "decision": decision,
         "by_source": dict(sorted(Counter(ex.case.source for ex in kept).items())),
@@ -196,6 +225,7 @@ def dataset_card(stats: dict[str, Any], settings: Settings, meta: RunMeta) -> st
         "tags:",
         "- security",
         "- code-fix",
+        *(["- triage"] if stats.get("task") == "fix+triage" else []),
         "- secai",
         "size_categories:",
         f"- {_size_category(total)}",
@@ -205,7 +235,7 @@ def dataset_card(stats: dict[str, Any], settings: Settings, meta: RunMeta) -> st
         *(f"  - split: {'validation' if s == 'valid' else s}\n    path: {s}.jsonl" for s in SPLITS),
         "---",
         "",
-        "# secai fix dataset",
+        "# secai fix dataset" + (" (and triage verdicts)" if stats.get("task") == "fix+triage" else ""),
         "",
         "How this repository's team fixes the findings its scanners report: each example is a finding,",
         "the code around it and the lines to rewrite (the prompt secai's fix stage sends), answered with",
@@ -234,6 +264,23 @@ def dataset_card(stats: dict[str, Any], settings: Settings, meta: RunMeta) -> st
     for r in rules:
         cells = " | ".join(str(stats["by_split"][s]["rule"].get(r, 0)) for s in SPLITS)
         lines.append(f"| {_cell(r, 100)} | {cells} |")
+    tri = stats.get("triage") or {}
+    if any(tri.get("splits", {}).values()):
+        verdicts = ("true positive", "false positive", "accepted risk")
+        lines += [
+            "",
+            "## Triage labels",
+            "",
+            "Findings the team decided about, answered with the verdict and the team's reason (a short",
+            "neutral one when the decision came without words). Held out by time like the fixes: "
+            + ", ".join(f"{s} {tri['splits'].get(s, 0)}" for s in SPLITS)
+            + ".",
+            "",
+            "| source | " + " | ".join(verdicts) + " |",
+            "|---|" + "---:|" * len(verdicts),
+        ]
+        for src, by_v in tri["by_source_verdict"].items():
+            lines.append(f"| {_cell(src, 60)} | " + " | ".join(str(by_v.get(v, 0)) for v in verdicts) + " |")
     if stats["excluded"]:
         lines += ["", "## Left out", ""]
         lines += [f"- {_cell(k, 120)}: {v}" for k, v in stats["excluded"].items()]
@@ -254,6 +301,13 @@ def read_split(dataset_dir: str | Path, split: str) -> list[dict]:
     if not p.exists():
         return []
     return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def read_triage_cases(dataset_dir: str | Path) -> list[TriageCase]:
+    p = Path(dataset_dir) / TRIAGE_CASES
+    if not p.exists():
+        return []
+    return [TriageCase.model_validate_json(x) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
 
 
 def read_cases(dataset_dir: str | Path) -> list[FixCase]:

@@ -74,6 +74,44 @@ class FixEval(BaseModel):
     examples: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class TriageScore(BaseModel):
+    """One system's verdicts on the held-out labels. An abstention (no well-formed verdict) counts
+    as wrong for accuracy; rates with nothing to divide by are None."""
+
+    n: int
+    correct: int = 0
+    abstained: int = 0
+    accuracy: float = 0.0
+    #: Of the system's false-positive calls, the share the team also called false positive.
+    fp_precision: float | None = None
+    #: Of the team's true positives, the share the system called true positive.
+    tp_recall: float | None = None
+    #: Share of cases with a verdict (not abstained).
+    coverage: float = 0.0
+    seconds: float = 0.0
+
+
+class TriageEval(BaseModel):
+    """`eval.json`'s triage section: base, tuned and the per-rule majority baseline on the held-out
+    (latest) labels; the tuned model's verdicts are shown in the PR only when `earned`."""
+
+    #: Held-out labels in the dataset, and those scored (the latest `verdict.max_cases`).
+    cases: int
+    n: int
+    #: Labels the baseline learned from (train and valid: every label older than the held-out ones).
+    train_labels: int
+    base: TriageScore
+    tuned: TriageScore
+    baseline: TriageScore
+    #: The tuned model beat the baseline's accuracy on at least `min_cases` held-out labels.
+    earned: bool = False
+    min_cases: int = 0
+    reason: str = ""
+    labels_by_source: dict[str, int] = Field(default_factory=dict)
+    labels_by_verdict: dict[str, int] = Field(default_factory=dict)
+    examples: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class Gate(BaseModel):
     enabled: bool
     passed: bool
@@ -85,6 +123,8 @@ class Gate(BaseModel):
 class EvalResult(BaseModel):
     fix: FixEval
     gate: Gate
+    #: Absent in eval.json files written before triage was evaluated, or without held-out labels.
+    triage: TriageEval | None = None
     model: dict[str, str] = Field(default_factory=dict)
 
 

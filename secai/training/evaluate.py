@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from secai.config import Settings
-from secai.dataset.build import read_cases
+from secai.dataset.build import read_cases, read_triage_cases
 from secai.dataset.fixes import FixCase
 from secai.errors import SecaiError
 from secai.fix.providers.base import get_provider
@@ -150,8 +150,8 @@ def evaluate_adapter(
     write `eval.json` (default: next to the dataset folder) and return the result."""
     dataset_dir, adapter_dir = Path(dataset_dir), Path(adapter_dir)
     all_cases = read_cases(dataset_dir)
-    if not all_cases:
-        raise SecaiError(f"{dataset_dir / 'test_cases.jsonl'}: no held-out fixes to evaluate")
+    if not all_cases and not any(c.split == "test" for c in read_triage_cases(dataset_dir)):
+        raise SecaiError(f"{dataset_dir / 'test_cases.jsonl'}: no held-out fixes or labels to evaluate")
     verifier = Verifier(settings)
     cases, unscored = _scorable(all_cases, verifier)
     if settings.evaluate.max_examples and len(cases) > settings.evaluate.max_examples:
@@ -222,9 +222,12 @@ def evaluate_adapter(
         deterministic=scores["deterministic"],
         examples=examples,
     )
+    from secai.training.triage_eval import evaluate_triage
+
     result = EvalResult(
         fix=fix,
         gate=decide_gate(fix.base, fix.tuned, settings),
+        triage=evaluate_triage(dataset_dir, adapter_dir, resolved_model, settings),
         model={"model_id": resolved_model.model_id, "revision": resolved_model.revision, "adapter": str(adapter_dir)},
     )
     files.write_eval(Path(out) if out else dataset_dir.parent / "eval.json", result)
@@ -249,4 +252,18 @@ def print_table(result: EvalResult, file=None) -> None:
     g = result.gate
     console = Console(file=file)
     console.print(table)
+    if (tr := result.triage) is not None:
+        t = Table(title=f"Triage verdicts on {tr.n} held-out labels")
+        for col in ("system", "accuracy", "coverage", "FP precision", "TP recall"):
+            t.add_column(col, justify="left" if col == "system" else "right")
+        for name, sc in (("per-rule baseline", tr.baseline), ("base", tr.base), ("tuned", tr.tuned)):
+            t.add_row(
+                name,
+                f"{sc.accuracy:.2f}",
+                f"{sc.coverage:.2f}",
+                "—" if sc.fp_precision is None else f"{sc.fp_precision:.2f}",
+                "—" if sc.tp_recall is None else f"{sc.tp_recall:.2f}",
+            )
+        console.print(t)
+        console.print(f"verdicts {'EARNED' if tr.earned else 'not shown'}: {tr.reason}")
     console.print(f"gate: {'PASSED' if g.passed else 'FAILED'}: {g.reason}" + ("" if g.enabled else " (gate disabled)"))
