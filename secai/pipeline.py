@@ -1,4 +1,4 @@
-"""Wire the stages over one run folder: parse → mine → fix → analyze → dataset → train →
+"""Wire the stages over one run folder: parse → mine → labels → fix → analyze → dataset → train →
 evaluate → validate → publish → report.
 
 Each stage hashes what it reads (input files and its settings) and records its outputs in the
@@ -28,7 +28,7 @@ from secai.run.meta import RunMeta, may_train
 
 log = logging.getLogger("secai")
 
-STAGES = ["parse", "mine", "dataset", "train", "evaluate", "fix", "validate", "publish", "report"]
+STAGES = ["parse", "mine", "labels", "dataset", "train", "evaluate", "fix", "validate", "publish", "report"]
 
 
 class StageOutcome(BaseModel):
@@ -47,6 +47,8 @@ class PipelineResult(BaseModel):
     validation_passed: bool | None = None
     eval: dict[str, Any] | None = None
     published: dict[str, Any] | None = None
+    #: Verdict labels by source and verdict (the labels stage).
+    labels: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -208,6 +210,23 @@ class Pipeline:
             )
 
         self._stage("mine", inputs, run)
+
+    def labels(self) -> None:
+        """Verdict labels from every source (docs/triage.md): labels.jsonl."""
+        if self.only is not None and "labels" not in self.only:
+            return
+        tree = hash_tree([self.source]) if self._source_is_tree() else str(self.source)
+        inputs = hash_value([_file_hash(self.run_dir, "findings.json", "events.jsonl"), tree, "labels/1"])
+
+        def run():
+            from secai.triage.build import run_labels
+            from secai.triage.labels import write_labels
+
+            res = run_labels(self.run_dir, self.settings, self.source)
+            write_labels(self.run_dir, res.labels)
+            return ["labels.jsonl"], res.note()
+
+        self._stage("labels", inputs, run)
 
     def fix(self) -> None:
         """Verified fixes for the findings, from the source tree: fixes.jsonl and fixes.patch."""
@@ -529,6 +548,12 @@ class Pipeline:
             r.validation_passed = va.passed
         if (pub := files.read_publish(self.run_dir)) is not None:
             r.published = pub.model_dump(mode="json")
+        if self._done("labels"):
+            from secai.triage.labels import read_labels
+            from secai.triage.resolve import counts
+
+            labels = read_labels(self.run_dir)
+            r.labels = {"labels": len(labels), **counts(labels)}
 
     def _done(self, stage: str) -> bool:
         rec = self.manifest.stages.get(stage)

@@ -26,7 +26,7 @@ from conftest import DOJO, requires_corpus
 from fix_history import bandit_report, make_fix_repo
 
 RUNNER = Path(sys.executable).parent / "secai-runner"
-STAGES = ["parse", "mine", "dataset", "train", "evaluate", "fix", "validate", "publish", "report"]
+STAGES = ["parse", "mine", "labels", "dataset", "train", "evaluate", "fix", "validate", "publish", "report"]
 REPORTS = [
     DOJO / "checkov" / "checkov-report-many-vuln.json",
     DOJO / "npm_audit" / "many_vuln.json",
@@ -200,6 +200,7 @@ def reference(tiny_model, tmp_path_factory, history):
     assert [s for s in STAGES if done.get(s, {}).get("status") == "done"] == [
         "parse",
         "mine",
+        "labels",
         "dataset",
         "train",
         "evaluate",
@@ -217,7 +218,7 @@ def test_kill_at_every_stage_boundary_then_resume(reference, tiny_model, tmp_pat
     the boundary the previous one was killed at, and the last one finishes."""
     run, home = tmp_path / "run", tmp_path / "home"
     killed_after = []
-    for stage in ["parse", "mine", "dataset", "train", "evaluate", "fix", "validate"]:
+    for stage in ["parse", "mine", "labels", "dataset", "train", "evaluate", "fix", "validate"]:
         proc = start(run, tiny_model, home)
         assert kill_when(proc, lambda stage=stage: stage in manifest(run)), f"run ended before {stage} was recorded"
         recorded = manifest(run)

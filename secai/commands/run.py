@@ -58,7 +58,7 @@ def _stages(args) -> list[str] | None:
     from secai.pipeline import STAGES
 
     if args.no_train:
-        return ["parse", "fix", "analyze", "report"]
+        return ["parse", "labels", "fix", "analyze", "report"]
     if not args.stages:
         return None
     wanted = [s.strip() for s in args.stages.split(",") if s.strip()]

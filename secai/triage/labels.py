@@ -5,6 +5,7 @@ A label is a training target and an evaluation case for triage (docs/triage.md).
 - `checkov-skip`: Checkov `skipped_checks` with `suppress_comment`;
 - `trivy-ignored`: Trivy's `ExperimentalModifiedFindings` (`--show-suppressed`);
 - `grype-ignored`, `detect-secrets-audit`, `dependency-check-suppressed`: those tools' own ignore lists;
+- `scanner-suppression`: any other tool's suppressed finding (Semgrep Supply Chain `ignored`, ...);
 - `inline-marker`: a marker in the code window (`# nosec B105 - reason`, `nosemgrep`, ...);
 - `code-scanning`: a GitHub code scanning alert's state (dismissed with a reason, or fixed);
 - `history`: mined events (a later commit fixed it: acted on; a commit added a marker: suppressed);
@@ -34,6 +35,7 @@ LabelSource = Literal[
     "grype-ignored",
     "detect-secrets-audit",
     "dependency-check-suppressed",
+    "scanner-suppression",
     "inline-marker",
     "code-scanning",
     "history",

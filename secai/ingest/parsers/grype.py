@@ -2,7 +2,8 @@
 
 Matches of the same vulnerability, package and version are one finding, whatever the number of
 paths the package was found at (DefectDojo's convention); the paths are kept in
-`extra["locations"]`. Ignored matches (`ignoredMatches`) are kept and flagged suppressed.
+`extra["locations"]`. Ignored matches (`ignoredMatches`) are kept and flagged suppressed, the
+applied ignore rule's reason and status in `extra["suppression"]`.
 """
 
 from __future__ import annotations
@@ -149,6 +150,8 @@ def _finding(match: Any, distro: str | None, version: str | None, source: str, s
         }.items()
         if v
     }
+    if suppressed:
+        extra["suppression"] = _ignore_rule(match)
     return build_finding(
         {
             "tool": "grype",
@@ -176,6 +179,20 @@ def _finding(match: Any, distro: str | None, version: str | None, source: str, s
             "extra": extra,
         }
     )
+
+
+def _ignore_rule(match: dict) -> dict[str, str]:
+    """The ignore rule grype applied: its reason (or VEX justification) and VEX status or fix state."""
+    rule = next(iter(_objects(match.get("appliedIgnoreRules"))), {})
+    status = str_or_none(rule.get("vex-status")) or (
+        f"fix-state {rule['fix-state']}" if str_or_none(rule.get("fix-state")) else None
+    )
+    out = {
+        "kind": "external",
+        "status": status,
+        "justification": str_or_none(rule.get("reason")) or str_or_none(rule.get("vex-justification")),
+    }
+    return {k: v[:500] for k, v in out.items() if v}
 
 
 def _merge(keep: Finding, other: Finding) -> None:

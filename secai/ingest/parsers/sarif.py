@@ -1,7 +1,8 @@
 """SARIF 2.1.0 from any tool (CodeQL, Semgrep, Trivy, Checkov, Gitleaks, Bandit, SpotBugs, ...).
 
 One finding per result location (a result without one gives one finding); results whose `kind`
-is not `fail` are skipped; suppressed results are kept and flagged. Severity comes from `level`
+is not `fail` are skipped; suppressed results are kept and flagged, their suppression (kind,
+status, justification) in `extra["suppression"]`. Severity comes from `level`
 (or the rule's default level) unless a numeric `security-severity` overrides it. Trivy results
 carry their package facts in the message text, which is parsed into a `Package`.
 """
@@ -454,6 +455,18 @@ def _suppressed(result: dict) -> bool:
     return bool(sup) and not all(s.get("status") == "rejected" for s in sup)
 
 
+def _suppression(result: dict) -> dict[str, str]:
+    """The first suppression that is not rejected: its kind, status and justification (kept for
+    triage labels, docs/triage.md)."""
+    for s in list_or_empty(result.get("suppressions")):
+        s = dict_or_empty(s)
+        if s.get("status") == "rejected":
+            continue
+        out = {k: s[k].strip()[:500] for k in ("kind", "status", "justification") if isinstance(s.get(k), str)}
+        return {k: v for k, v in out.items() if v}
+    return {}
+
+
 def _category(tool: str, rule_id: str, facts: _RuleFacts, package: Package | None, fields: dict) -> Category:
     tags, rule_name = facts.tags, facts.name
     if package is not None:
@@ -581,6 +594,8 @@ def _parse_result(result, rules: _Rules, tool, tool_version, paths: _Paths, os_f
     # Trivy's "line 1" of an image or jar is a placeholder: package findings get the path only.
     locations = _locations(result, paths, lines=not trivy_package)
     suppressed = _suppressed(result)
+    if suppressed:
+        extra = {**extra, "suppression": _suppression(result)}
     url = props["url"] if isinstance(props.get("url"), str) else None
     out = []
     for loc in locations:

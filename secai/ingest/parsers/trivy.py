@@ -3,7 +3,9 @@
 Vulnerabilities become dependency findings whose rule id is the vulnerability id and whose path
 is the one Trivy's own SARIF uses (the package path, or the image repository for OS packages), so
 the SARIF and JSON of one scan dedupe. Misconfigurations (failed only), secrets (matched lines
-redacted) and licenses are kept too.
+redacted) and licenses are kept too. Findings an ignore file or VEX suppressed (`--show-suppressed`:
+`ModifiedFindings`, earlier `ExperimentalModifiedFindings`) are kept, flagged suppressed, with
+their statement in `extra["suppression"]`.
 """
 
 from __future__ import annotations
@@ -219,7 +221,40 @@ def _parse_result(result: dict, source: str, version: str | None, where: str, fo
             if not isinstance(lic, dict):
                 raise ParseError(source, "license is not an object")
             out.append(_license(lic, target, version))
+    for key in ("ModifiedFindings", "ExperimentalModifiedFindings"):  # `--show-suppressed`
+        for i, mod in enumerate(list_or_error(result.get(key), key)):
+            with found.item(f"{where}.{key}[{i}]"):
+                f = _modified(mod, result, target, os_pkgs, typ, version, source)
+                if f is not None:
+                    out.append(f)
     return out
+
+
+def _modified(mod: Any, result: dict, target: str, os_pkgs: bool, typ: str, version, source) -> Finding | None:
+    """A finding Trivy's ignore file or VEX left out (`--show-suppressed`): kept, flagged suppressed,
+    with its statement (docs/triage.md)."""
+    if not isinstance(mod, dict) or not isinstance(mod.get("Finding"), dict):
+        raise ParseError(source, "modified finding lacks a 'Finding' object")
+    kind, item = str(mod.get("Type") or "").lower(), mod["Finding"]
+    if kind == "vulnerability":
+        f = _vulnerability(item, result, target, os_pkgs, version, source)
+    elif kind == "misconfiguration":
+        f = _misconfiguration(item, target, typ, version)
+    elif kind == "secret":
+        f = _secret(item, target, version)
+    elif kind == "license":
+        f = _license(item, target, version)
+    else:
+        return None
+    f.suppressed = True
+    sup = {
+        "kind": "external",
+        "status": str_or_none(mod.get("Status")),
+        "justification": str_or_none(mod.get("Statement")),
+    }
+    sup["source"] = str_or_none(mod.get("Source"))
+    f.extra["suppression"] = {k: v[:500] for k, v in sup.items() if v}
+    return f
 
 
 def _references(item: dict) -> list[str]:
