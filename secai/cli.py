@@ -35,6 +35,7 @@ COMMANDS = [
     "publish",
     "collect",
     "mine",
+    "labels",
     "config",
     "fix",
 ]

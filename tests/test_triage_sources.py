@@ -280,3 +280,27 @@ def test_contradicting_labels_latest_wins_and_is_recorded(tmp_path):
     # the record survives labels.jsonl
     write_labels(tmp_path, resolved)
     assert read_labels(tmp_path) == resolved
+
+
+def test_labels_stage_and_command(scanned, tmp_path, capsys):
+    from secai.cli import main
+    from secai.pipeline import run_pipeline
+
+    src, _ = scanned
+    settings = load_settings(overrides={"home": str(tmp_path / "home")}, environ={})
+    reports = src.parent / "reports"
+    res = run_pipeline(tmp_path / "run", settings, artifacts=[reports], stages=["parse", "labels"], source=src)
+    stage = next(s for s in res.stages if s.stage == "labels")
+    assert stage.status == "done" and stage.note.startswith("7 labels:"), stage
+    assert res.labels["by_source"] == {
+        "checkov-skip": 1,
+        "detect-secrets-audit": 1,
+        "inline-marker": 3,
+        "trivy-ignored": 2,
+    }
+    again = run_pipeline(tmp_path / "run", settings, artifacts=[reports], stages=["parse", "labels"], source=src)
+    assert [s.status for s in again.stages] == ["cached", "cached"]
+    assert main(["labels", str(tmp_path / "run"), "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["labels"] == 7 and out["by_verdict"] == {"accepted risk": 3, "false positive": 4}
+    assert main(["labels", str(tmp_path)]) == 2
