@@ -215,8 +215,11 @@ class Pipeline:
         """Verdict labels from every source (docs/triage.md): labels.jsonl."""
         if self.only is not None and "labels" not in self.only:
             return
+        from secai.triage.ignore import IGNORE_FILE
+
         tree = hash_tree([self.source]) if self._source_is_tree() else str(self.source)
-        inputs = hash_value([_file_hash(self.run_dir, "findings.json", "events.jsonl"), tree, "labels/1"])
+        ignore = hash_tree([self.source / IGNORE_FILE]) if self.source is not None else None
+        inputs = hash_value([_file_hash(self.run_dir, "findings.json", "events.jsonl"), tree, ignore, "labels/1"])
 
         def run():
             from secai.triage.build import run_labels
@@ -483,6 +486,7 @@ class Pipeline:
             "publish.json",
             "run.json",
             "adapter/training.json",
+            "labels.jsonl",
         ]
         inputs = hash_value(
             [
@@ -499,8 +503,13 @@ class Pipeline:
 
             write_reports(self.run_dir, self.settings)
             from secai.report.manifest import locator
+            from secai.triage.ignore import mark_accepted
+            from secai.triage.labels import read_labels
 
-            sarif = to_sarif(read_findings(self.run_dir), locator(self.source))  # manifests from the checkout
+            findings = mark_accepted(
+                read_findings(self.run_dir), read_labels(self.run_dir)
+            )  # accepted: suppressed in SARIF
+            sarif = to_sarif(findings, locator(self.source))  # manifests from the checkout
             atomic_write_json(self.run_dir / "findings.sarif", sarif)
             return ["comment.md", "summary.md", "findings.sarif"], ""
 

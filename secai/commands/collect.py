@@ -353,8 +353,11 @@ def _sources_and_sarif(
     from secai.run.folder import atomic_write_json
 
     locate = locator(source)
+    from secai.triage.ignore import IGNORE_FILE
+
     manifests = [found[0] for f in findings if f.package and locate and (found := locate(f))]
-    bundle_sources(findings, source, out, settings.limits, extra=manifests)
+    carried = manifests + ([IGNORE_FILE] if (source / IGNORE_FILE).is_file() else [])  # labels on the runner
+    bundle_sources(findings, source, out, settings.limits, extra=carried)
     target = sarif or out / "findings.sarif"
     atomic_write_json(target, to_sarif(findings, locate))
     return target
@@ -393,6 +396,10 @@ def run(args, settings: Settings) -> int:
         base_branch=ctx.base_branch if ctx.pr or ctx.event in PR_EVENTS else None,
         server_url=ctx.server_url,
     )
+    from secai.triage.ignore import ignore_labels, mark_accepted
+
+    # `.secai/ignore.yml` of the checkout: accepted findings count as suppressed in the gate and the SARIF.
+    mark_accepted(result.findings, ignore_labels(Path(args.source), result.findings)[0])
     parse = {"reports": [r.__dict__ for r in result.reports], "problems": [p.__dict__ for p in result.problems]}
     out = Path(args.out)
     meta = write_bundle(out, meta, result.findings, parse)

@@ -164,6 +164,9 @@ class RunData:
 
 
 def load_run(run_dir: Path, settings: Settings, baseline_fingerprints: Iterable[str] | None = None) -> RunData:
+    from secai.triage.ignore import mark_accepted
+    from secai.triage.labels import read_labels
+
     run_dir = Path(run_dir)
     meta = files.read_run_meta(run_dir)
     parse = files.read_parse(run_dir)
@@ -173,7 +176,7 @@ def load_run(run_dir: Path, settings: Settings, baseline_fingerprints: Iterable[
         baseline = store_baseline(meta, settings)
     return RunData(
         meta=meta,
-        findings=files.read_findings(run_dir),
+        findings=mark_accepted(files.read_findings(run_dir), read_labels(run_dir)),  # .secai/ignore.yml: as suppressed
         problems=parse.errors if parse else [],
         training=files.read_training(run_dir),
         evaluation=files.read_eval(run_dir),

@@ -83,4 +83,8 @@ def run_gate(run_dir, settings, level: Severity | None, ignored: Collection[str]
     meta = files.read_run_meta(run_dir)
     base = store_baseline(meta, settings) if is_pull_request(meta) else None
     fps = base.fingerprints if base is not None else None
+    from secai.triage.ignore import accepted
+    from secai.triage.labels import read_labels
+
+    ignored = set(ignored) | accepted(read_labels(run_dir))  # .secai/ignore.yml, via the labels stage
     return gate_hits(files.read_findings(run_dir), level, baseline=fps, ignored=ignored), fps is not None

@@ -34,11 +34,13 @@ class LabelSet(BaseModel):
 
     def note(self) -> str:
         if not self.labels:
-            return "no labels"
+            return "no labels" + (f"; {len(self.notes)} ignore-file warning(s)" if self.notes else "")
         c = counts(self.labels)
         verdicts = ", ".join(f"{n} {v}" for v, n in c["by_verdict"].items())
         sources = ", ".join(f"{s} {n}" for s, n in c["by_source"].items())
         extra = f"; {self.contradicted} contradicted (latest won)" if self.contradicted else ""
+        if self.notes:
+            extra += f"; {len(self.notes)} ignore-file warning(s)"
         return f"{len(self.labels)} labels: {verdicts} (from {sources}){extra}"
 
 
@@ -86,7 +88,11 @@ def run_labels(run_dir: Path, settings, source: Path | None) -> LabelSet:
     from secai.fix.source import SourceTree
     from secai.history.events import read_events
     from secai.run.files import read_findings
+    from secai.triage.ignore import ignore_labels
 
     findings = read_findings(run_dir)
     tree = SourceTree(source, settings.fix.max_file_kb * 1024) if source is not None and source.is_dir() else None
-    return build_labels(findings, events=read_events(run_dir), tree=tree)
+    accepted, notes = ignore_labels(source if tree is not None else None, findings)
+    res = build_labels(findings, events=read_events(run_dir), tree=tree, extra=accepted)
+    res.notes += notes
+    return res

@@ -34,8 +34,8 @@ def finding_label(f: Finding, verdict: Verdict, reason: str | None, source: Labe
 
 def scanner_label(f: Finding) -> Label | None:
     """The label a suppressed finding's own report gives it, if any."""
-    if not f.suppressed:
-        return None
+    if not f.suppressed or f.extra.get("accepted"):
+        return None  # `accepted`: flagged by the ignore file at collect, which gives its own label
     origin = f.source
     sup = f.extra.get("suppression") if isinstance(f.extra.get("suppression"), dict) else {}
     status = str(sup.get("status") or "").strip()
