@@ -156,6 +156,8 @@ class GitHubSettings(_Section):
     artifact_patterns: list[str] = Field(default_factory=lambda: ["*"])
     comment_marker: str = "secai-report"
     retries: int = Field(5, ge=0)
+    #: `fetch` also reads the repository's code scanning alerts (triage labels, docs/triage.md).
+    code_scanning_alerts: bool = True
 
 
 class PublishSettings(_Section):

@@ -219,7 +219,9 @@ class Pipeline:
 
         tree = hash_tree([self.source]) if self._source_is_tree() else str(self.source)
         ignore = hash_tree([self.source / IGNORE_FILE]) if self.source is not None else None
-        inputs = hash_value([_file_hash(self.run_dir, "findings.json", "events.jsonl"), tree, ignore, "labels/1"])
+        inputs = hash_value(
+            [_file_hash(self.run_dir, "findings.json", "events.jsonl", "alerts.json"), tree, ignore, "labels/1"]
+        )
 
         def run():
             from secai.triage.build import run_labels

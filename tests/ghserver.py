@@ -5,8 +5,9 @@ authenticated user, repositories, workflow runs (filters, pagination with `Link`
 run artifacts, artifact zips (a 302 to a download URL on the same server under the name `localhost`, like GitHub's redirect
 to blob storage), issue comments (list/create/update), pull requests, a pull request's files
 (with `patch`), reviews (created with comments; a comment outside the diff's RIGHT-side hunks
-refuses the whole review with 422, as GitHub does), review comments (list/delete), commits, and an organization's runner groups and just-in-time
-runner registrations. Every `url` field points
+refuses the whole review with 422, as GitHub does), review comments (list/delete), commits, code scanning alerts (open, dismissed and fixed, paged;
+404 `no analysis found` or 403 when code scanning is off), and an organization's runner groups and
+just-in-time runner registrations. Every `url` field points
 back at this server.
 
 Fault injection: `server.inject(method, path_regex, *faults)` queues responses served instead of
@@ -83,6 +84,8 @@ class GitHubState:
         #: Organizations' self-hosted runner groups and the just-in-time runners registered in them.
         self.runner_groups: dict[str, list[dict]] = {}
         self.jit_runners: list[dict] = []
+        #: Code scanning alerts by repository, or (status, message) when code scanning is off there.
+        self.code_scanning: dict[str, list[dict] | tuple[int, str]] = {}
         self.faults: list[tuple[str, re.Pattern, list]] = []
         self.requests: list[Recorded] = []
         self._next_id = 1000
@@ -372,6 +375,62 @@ class GitHubState:
         self.review_comments.setdefault((repo, number), []).append(rc)
         return rc
 
+    def add_alert(
+        self,
+        repo: str,
+        rule_id: str,
+        tool: str,
+        path: str,
+        line: int,
+        *,
+        state: str = "open",
+        dismissed_reason: str | None = None,
+        dismissed_comment: str | None = None,
+        when: str | None = None,
+    ) -> dict:
+        """A code scanning alert shaped like GitHub's (`code-scanning-alert-items`)."""
+        alerts = self.code_scanning.setdefault(repo, [])
+        assert isinstance(alerts, list), "code scanning is disabled for this repository"
+        number = len(alerts) + 1
+        at = when or _ts(self._tick())
+        alert = {
+            "number": number,
+            "created_at": at,
+            "updated_at": at,
+            "url": f"{self.base}/repos/{repo}/code-scanning/alerts/{number}",
+            "html_url": f"https://github.example/{repo}/security/code-scanning/{number}",
+            "instances_url": f"{self.base}/repos/{repo}/code-scanning/alerts/{number}/instances",
+            "state": state,
+            "fixed_at": at if state == "fixed" else None,
+            "dismissed_by": self._user("maya") if state == "dismissed" else None,
+            "dismissed_at": at if state == "dismissed" else None,
+            "dismissed_reason": dismissed_reason,
+            "dismissed_comment": dismissed_comment,
+            "rule": {"id": rule_id, "severity": "warning", "description": rule_id, "name": rule_id, "tags": []},
+            "tool": {"name": tool, "guid": None, "version": "1.0"},
+            "most_recent_instance": {
+                "ref": "refs/heads/main",
+                "analysis_key": ".github/workflows/secai.yml:scan",
+                "environment": "{}",
+                "category": "secai",
+                "state": state,
+                "commit_sha": "0" * 40,
+                "message": {"text": rule_id},
+                "location": {"path": path, "start_line": line, "end_line": line, "start_column": 1, "end_column": 2},
+                "classifications": [],
+            },
+            "dismissal_approved_by": None,
+            "assignees": [],
+        }
+        alerts.append(alert)
+        return alert
+
+    def disable_code_scanning(self, repo: str, status: int = 403, message: str | None = None) -> None:
+        """GitHub's answers: 404 `no analysis found`, 403 when code scanning (or the token's
+        `security_events` scope) is missing."""
+        default = "no analysis found" if status == 404 else "Code scanning is not enabled for this repository."
+        self.code_scanning[repo] = (status, message or default)
+
     def add_runner_group(self, org: str, name: str) -> dict:
         gid = self._id()
         g = {
@@ -437,6 +496,7 @@ _ROUTES: list[tuple[str, re.Pattern, str]] = [
         ("POST", r"/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<num>\d+)/reviews", "create_review"),
         ("DELETE", r"/repos/(?P<repo>[^/]+/[^/]+)/pulls/comments/(?P<cid>\d+)", "delete_review_comment"),
         ("GET", r"/repos/(?P<repo>[^/]+/[^/]+)/commits/(?P<sha>[0-9a-fA-F]{7,40})", "get_commit"),
+        ("GET", r"/repos/(?P<repo>[^/]+/[^/]+)/code-scanning/alerts", "list_code_scanning_alerts"),
         ("GET", r"/orgs/(?P<org>[^/]+)/actions/runner-groups", "list_runner_groups"),
         ("POST", r"/orgs/(?P<org>[^/]+)/actions/runners/generate-jitconfig", "generate_jitconfig"),
     ]
@@ -714,6 +774,19 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     # -- self-hosted runners: groups and just-in-time registrations -----------------------------
+    def h_list_code_scanning_alerts(self, repo: str, params: dict, **_) -> None:
+        if self._repo(repo) is None:
+            return
+        alerts = self.state.code_scanning.get(repo)
+        if alerts is None:
+            alerts = self.state.code_scanning[repo] = (404, "no analysis found")
+        if isinstance(alerts, tuple):
+            status, message = alerts
+            doc = "https://docs.github.com/rest/code-scanning/code-scanning#list-code-scanning-alerts-for-a-repository"
+            return self._json(status, {"message": message, "documentation_url": doc, "status": str(status)})
+        state = params.get("state")
+        self._paged([a for a in alerts if state is None or a["state"] == state], params)
+
     def h_list_runner_groups(self, org: str, params: dict, **_) -> None:
         groups = self.state.runner_groups.get(org)
         if groups is None:

@@ -38,6 +38,11 @@ def add_parser(sub) -> None:
         metavar="DIR",
         help="the checkout the findings point into: the fix stage verifies fixes against it; a git repository is also mined for past fixes",
     )
+    p.add_argument(
+        "--alerts",
+        metavar="FILE",
+        help="code scanning alerts (the REST API's list-alerts JSON array) to read triage labels from",
+    )
     add_gate_flag(p)
     # GitHub fetch options (with --repo)
     p.add_argument("--run-id", type=int, help="with --repo: this workflow run only")
@@ -70,6 +75,12 @@ def _stages(args) -> list[str] | None:
 
 def _run_one(run_dir: Path, settings: Settings, args, artifacts=None, meta=None, source: Path | None = None):
     from secai.pipeline import run_pipeline
+
+    if args.alerts:
+        from secai.github.alerts import import_alerts
+
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        log.info("%d code scanning alert(s) from %s", import_alerts(args.alerts, run_dir), args.alerts)
 
     return run_pipeline(
         run_dir,

@@ -100,6 +100,7 @@ class _Fetcher:
         self.store = store
         self.out = out
         self.patterns = patterns
+        self.alerts: tuple[list[dict] | None, str] | None = None
 
     def candidates(self, *, run_id, workflow, branch, pr, since, limit, oldest_first=False) -> Iterator[tuple]:
         if run_id is not None:
@@ -230,7 +231,24 @@ class _Fetcher:
             ),
         )
         self.fingerprints = [f.fingerprint for f in parsed.findings]
+        self.write_alerts(run_dir)
         return res
+
+    def write_alerts(self, run_dir: Path) -> None:
+        """The repository's code scanning alerts (read once per fetch) into the run folder; when
+        code scanning is off or out of the token's reach, a one-line note."""
+        from secai.github.alerts import fetch_alerts, write_alerts
+
+        if not self.settings.github.code_scanning_alerts:
+            return
+        if self.alerts is None:
+            try:
+                self.alerts = fetch_alerts(self.client, self.repo)
+            except GitHubError as e:
+                self.alerts = (None, f"{self.repo}: code scanning alerts not read ({e})")
+            log.info("%s", self.alerts[1])
+        if self.alerts[0] is not None:
+            write_alerts(run_dir, self.alerts[0])
 
 
 def record_processed(store: Store, repo: str, res: FetchedRun, fingerprints: list[str]) -> None:

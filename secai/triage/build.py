@@ -60,6 +60,26 @@ def attach(labels: list[Label], index: FindingIndex) -> list[Label]:
     return out
 
 
+def join_fixes(labels: list[Label]) -> list[Label]:
+    """A fixed alert about the same site as a mined fix (same tool, rule, path, nearest line within
+    a few) is that fix: it takes the event's fingerprint, so the two fold into one label."""
+    from secai.triage.match import NEAR, rule_key, tool_key
+
+    fixes: dict[tuple, list[Label]] = {}
+    for lb in labels:
+        if lb.source == "history" and lb.verdict == "true positive" and lb.path:
+            fixes.setdefault((tool_key(lb.tool), rule_key(lb.rule_id), lb.path), []).append(lb)
+    out = []
+    for lb in labels:
+        if lb.source == "code-scanning" and lb.verdict == "true positive" and lb.line is not None:
+            near = [e for e in fixes.get((tool_key(lb.tool), rule_key(lb.rule_id), lb.path or ""), []) if e.line]
+            best = min(near, key=lambda e: abs(e.line - lb.line), default=None)
+            if best is not None and abs(best.line - lb.line) <= NEAR:
+                lb = lb.model_copy(update={"fingerprint": best.fingerprint})
+        out.append(lb)
+    return out
+
+
 def build_labels(
     findings: list[Finding],
     *,
@@ -75,7 +95,7 @@ def build_labels(
 
     index = FindingIndex(findings)
     labels = scanner_labels(findings) + marker_labels(findings, tree)
-    labels += attach(event_labels(events or []) + list(extra or []), index)
+    labels += join_fixes(attach(event_labels(events or []) + list(extra or []), index))
     resolved, contradicted = resolve(labels)
     res = LabelSet(labels=resolved, contradicted=contradicted)
     if contradicted:
@@ -86,13 +106,18 @@ def build_labels(
 def run_labels(run_dir: Path, settings, source: Path | None) -> LabelSet:
     """The labels stage over a run folder (findings.json, events.jsonl, alerts, ignore file)."""
     from secai.fix.source import SourceTree
+    from secai.github.alerts import ALERTS, read_alerts_file
     from secai.history.events import read_events
     from secai.run.files import read_findings
+    from secai.triage.alerts import alert_labels
     from secai.triage.ignore import ignore_labels
 
     findings = read_findings(run_dir)
     tree = SourceTree(source, settings.fix.max_file_kb * 1024) if source is not None and source.is_dir() else None
     accepted, notes = ignore_labels(source if tree is not None else None, findings)
-    res = build_labels(findings, events=read_events(run_dir), tree=tree, extra=accepted)
+    alerts, alert_notes = read_alerts_file(Path(run_dir) / ALERTS)
+    for n in alert_notes:
+        log.warning("%s", n)
+    res = build_labels(findings, events=read_events(run_dir), tree=tree, extra=alert_labels(alerts) + accepted)
     res.notes += notes
     return res
