@@ -28,7 +28,19 @@ from secai.run.meta import RunMeta, may_train
 
 log = logging.getLogger("secai")
 
-STAGES = ["parse", "mine", "labels", "dataset", "train", "evaluate", "fix", "validate", "publish", "report"]
+STAGES = [
+    "parse",
+    "mine",
+    "labels",
+    "dataset",
+    "train",
+    "evaluate",
+    "fix",
+    "verdict",
+    "validate",
+    "publish",
+    "report",
+]
 
 
 class StageOutcome(BaseModel):
@@ -270,6 +282,66 @@ class Pipeline:
 
         self._stage("fix", inputs, run)
 
+    def verdict(self) -> None:
+        """The tuned model's verdicts for the findings the comment lists (verdicts.jsonl), only when
+        its triage evaluation earned them (docs/triage.md)."""
+        if self.only is not None and "verdict" not in self.only:
+            return
+        ev = files.read_eval(self.run_dir) if self._done("evaluate") else None
+        adapter = self.run_dir / "adapter"
+        why = None
+        if ev is None or ev.triage is None:
+            why = "no triage evaluation in this run"
+        elif not ev.triage.earned:
+            why = f"verdicts not earned: {ev.triage.reason}"
+        elif not (adapter / "adapters.safetensors").is_file():
+            why = "no adapter"
+        elif not self.settings.verdict.max_comment:
+            why = "verdict.max_comment is 0"
+        inputs = hash_value(
+            [
+                why,
+                _file_hash(self.run_dir, "findings.json", "eval.json", "adapter/adapters.safetensors"),
+                hash_tree([self.source]) if self.source and self.source.is_dir() and not why else None,
+                self.settings.verdict.model_dump(),
+                self._model_key() if not why else None,
+                "verdict/1",
+            ]
+        )
+
+        def run():
+            from secai.triage.comment import VERDICTS_FILE, write_verdicts
+
+            if why:
+                (self.run_dir / VERDICTS_FILE).unlink(missing_ok=True)  # an earlier run's are not this one's
+                raise _Stop(why)
+
+            rows = self._model_verdicts(adapter)
+            return [write_verdicts(self.run_dir, rows).name], f"{len(rows)} verdicts"
+
+        self._stage("verdict", inputs, run)
+
+    def _model_verdicts(self, adapter: Path):
+        from secai.dataset.triage import facts_for_finding
+        from secai.report.build import COMMENT_NEW_ENTRIES, compare, load_run
+        from secai.triage.comment import verdict_record
+        from secai.triage.model import model_verdicts
+
+        cmp = compare(load_run(self.run_dir, self.settings))
+        cap = min(self.settings.verdict.max_comment, COMMENT_NEW_ENTRIES)
+        chosen = [e.first for e in cmp.new[:cap]]
+        read = self._source_reader()
+        ctx = self.settings.verdict.context_lines
+        got = model_verdicts(
+            self.resolved_model(), [facts_for_finding(f, read, ctx) for f in chosen], self.settings, adapter
+        )
+        model_id = self.resolved_model().model_id
+        return [
+            verdict_record(f.fingerprint, f.tool, f.rule_id, v.parsed.verdict, v.parsed.reason, model_id)
+            for f, v in zip(chosen, got)
+            if v.parsed.verdict is not None  # an abstention is shown as nothing
+        ]
+
     def _gated_adapter(self) -> Path | None:
         """This run's adapter when its evaluation passed the gate: the fix stage then proposes with
         base + adapter; otherwise with the base model."""
@@ -483,6 +555,7 @@ class Pipeline:
         names = [
             "findings.json",
             "fixes.jsonl",
+            "verdicts.jsonl",
             "eval.json",
             "validation.json",
             "publish.json",

@@ -5,8 +5,9 @@ The comment is for a reviewer: this pull request's new findings first (at most
 as a count and a list, everything else as counts with links to the job summary and the run.
 Findings from several tools on one line are one entry; suppressed findings are marked and never
 counted; IaC checks no scanner rated show as "unrated" (`secai.report.severity`). Model text is
-shown only when it passed a check: a verified fix's diff. The analysis stage's free text (verdict,
-risk) is not shown at all. The job summary holds the same with every entry listed.
+shown only when it passed a check: a verified fix's diff, and a triage verdict once the tuned model
+beat the per-rule baseline on held-out labels (else the rule's history from the team's labels, a
+fact). The job summary holds the same with every entry listed.
 
 Every input is optional (a folder straight after `fetch` has only `run.json` and
 `findings.json`); sections appear for what exists. Scanner text goes through
@@ -39,6 +40,8 @@ from secai.run import files
 from secai.run.folder import atomic_write_text
 from secai.run.meta import RunMeta
 from secai.run.records import EvalResult, ProblemRecord, PublishResult, ValidationResult
+from secai.triage.comment import VerdictRecord, history_sentence, read_verdicts
+from secai.triage.labels import Label, read_labels
 
 log = logging.getLogger("secai")
 
@@ -161,13 +164,23 @@ class RunData:
     fixes: dict[str, FixRecord] = field(default_factory=dict)
     #: eval.json's `fix` section (base / tuned / deterministic verified rates), when it has one.
     fix_eval: dict[str, Any] | None = None
+    #: The team's labels (labels.jsonl): the rule's history sentence.
+    labels: list[Label] = field(default_factory=list)
+    #: The tuned model's verdicts (verdicts.jsonl), by fingerprint; shown only when eval.json's
+    #: triage section says they were earned.
+    verdicts: dict[str, VerdictRecord] = field(default_factory=dict)
+
+    @property
+    def verdicts_earned(self) -> bool:
+        ev = self.evaluation
+        return ev is not None and ev.triage is not None and ev.triage.earned
 
 
 def load_run(run_dir: Path, settings: Settings, baseline_fingerprints: Iterable[str] | None = None) -> RunData:
     from secai.triage.ignore import mark_accepted
-    from secai.triage.labels import read_labels
 
     run_dir = Path(run_dir)
+    labels = read_labels(run_dir)
     meta = files.read_run_meta(run_dir)
     parse = files.read_parse(run_dir)
     if baseline_fingerprints is not None:
@@ -176,7 +189,7 @@ def load_run(run_dir: Path, settings: Settings, baseline_fingerprints: Iterable[
         baseline = store_baseline(meta, settings)
     return RunData(
         meta=meta,
-        findings=mark_accepted(files.read_findings(run_dir), read_labels(run_dir)),  # .secai/ignore.yml: as suppressed
+        findings=mark_accepted(files.read_findings(run_dir), labels),  # .secai/ignore.yml: as suppressed
         problems=parse.errors if parse else [],
         training=files.read_training(run_dir),
         evaluation=files.read_eval(run_dir),
@@ -185,6 +198,8 @@ def load_run(run_dir: Path, settings: Settings, baseline_fingerprints: Iterable[
         baseline=baseline,
         fixes=read_fixes(run_dir),
         fix_eval=_fix_eval(run_dir),
+        labels=labels,
+        verdicts=read_verdicts(run_dir),
     )
 
 
@@ -325,8 +340,21 @@ def fix_block(e: Entry, data: RunData, suggested: Collection[str], diff_lines: i
 
 
 def verdict_line(e: Entry, data: RunData) -> str:
-    """A triage verdict with its reason, once one is earned: the tuned model beat the per-rule
-    majority baseline on held-out labels (issue 15). Until then nothing is shown."""
+    """The tuned model's verdict and reason when its triage evaluation earned them (it beat the
+    per-rule majority baseline on held-out labels); otherwise, or for a finding it has no verdict
+    for, the repository's own history of the rule from its labels; nothing without either."""
+    if data.verdicts_earned:
+        rec = next((data.verdicts[fp] for fp in e.fingerprints if fp in data.verdicts), None)
+        if rec is not None:
+            # redacted before escaping: an escaped `ghp\_...` no longer matches the token patterns
+            why = f" — {md_inline(redact_text(rec.reason), 200)}" if rec.reason else ""
+            return f"🧭 Triage (tuned model): **{md_inline(rec.verdict, 20)}**{why}"
+    if not data.labels:
+        return ""
+    for f in e.findings:
+        said = history_sentence(data.labels, f.tool, f.rule_id, exclude=set(e.fingerprints))
+        if said:
+            return f"📜 {md_inline(said, 200)}"
     return ""
 
 
@@ -336,7 +364,7 @@ def entry_block(n: int, e: Entry, data: RunData, lk: Links, suggested: Collectio
     if msg and msg != e.first.title:
         parts[0] += "  \n" + md_inline(msg, 300)
     if verdict := verdict_line(e, data):
-        parts.append(verdict)
+        parts[-1] += "  \n" + verdict
     if fix := fix_block(e, data, suggested, diff_lines):
         parts += ["", fix]
     return "\n".join(parts) + "\n"
@@ -394,6 +422,8 @@ def fix_eval_section(data: RunData) -> str:
             + "."
         )
     ev = data.evaluation
+    if ev is not None and ev.triage is not None:
+        out += ["", triage_table(ev)]
     if ev is not None:
         gate = "passed ✅" if ev.gate.passed else "**failed** ❌ (nothing was published)"
         out += ["", f"Evaluation gate: {gate}"]
@@ -411,6 +441,28 @@ def fix_eval_section(data: RunData) -> str:
     if not out:
         return ""
     return "### Fix evaluation\n\n" + "\n".join(out).strip("\n") + "\n"
+
+
+def triage_table(ev: EvalResult) -> str:
+    """Accuracy and coverage of the per-rule baseline, base and tuned on the held-out labels, and
+    whether the tuned model's verdicts are shown."""
+    tr = ev.triage
+    systems = (("per-rule baseline", tr.baseline), ("base", tr.base), ("tuned", tr.tuned))
+    rows = [
+        f"Triage verdicts on {tr.n} held-out label{'s' if tr.n != 1 else ''} (the team's latest decisions):",
+        "",
+        "| | " + " | ".join(name for name, _ in systems) + " |",
+        "|---|" + "---:|" * len(systems),
+        "| accuracy | " + " | ".join(_fmt(s.accuracy) for _, s in systems) + " |",
+        "| coverage | " + " | ".join(_fmt(s.coverage) for _, s in systems) + " |",
+        "",
+        (
+            "Verdicts shown: the tuned model beat the per-rule baseline."
+            if tr.earned
+            else f"Verdicts not shown: {md_inline(tr.reason, 200)}."
+        ),
+    ]
+    return "\n".join(rows)
 
 
 def _fmt(x: float | None) -> str:
@@ -570,9 +622,10 @@ def _render(
         out.append(rest)
     tail = [s for s in (fix_eval_section(data), links_section(data)) if s]
     out += tail
-    out.append(
-        "<sub>Generated by secai. Scanner text is shown escaped; model output only as fixes the scanner verified.</sub>\n"
+    shown = "fixes the scanner verified" + (
+        " and triage verdicts of a model that beat the per-rule baseline" if data.verdicts_earned else ""
     )
+    out.append(f"<sub>Generated by secai. Scanner text is shown escaped; model output only as {shown}.</sub>\n")
     return "\n".join(out)
 
 
