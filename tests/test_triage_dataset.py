@@ -200,3 +200,34 @@ def test_an_answer_is_complete_after_its_reason_line():
     assert not answer_complete("Verdict: false positive\nReason: only in te")
     assert answer_complete("Verdict: false positive\nReason: only in tests\n")
     assert parse_verdict(format_verdict_answer("accepted risk", "a   b\nc")).reason == "a b c"
+
+
+def test_a_label_of_a_mined_fix_takes_the_events_facts_and_window():
+    from secai.history.events import MinedEvent
+
+    before = "import subprocess\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)  # nosec B602\n"
+    e = MinedEvent(
+        kind="fixed",
+        commit="c0ffee",
+        date="2025-05-01T00:00:00Z",
+        tool="bandit",
+        rule_id="B602",
+        title="subprocess call with shell=True identified",
+        message="shell=True",
+        path="app/run.py",
+        line=14,
+        before=before,
+        before_start=11,
+    ).with_id()
+    label = Label(
+        fingerprint=f"event:{e.id}",
+        tool="bandit",
+        rule_id="B602",
+        verdict="true positive",
+        source="history",
+        date=e.date,
+    )
+    (case,), _ = triage_cases([label], [], [e], load_settings())
+    assert case.title == e.title and case.path == "app/run.py" and case.line == 14
+    assert case.window_start == 11 and "subprocess.call(cmd, shell=True)" in case.window
+    assert "nosec" not in case.window and case.reason == "a later commit fixed it"

@@ -156,9 +156,12 @@ def _facts_for_event(e: MinedEvent, context: int) -> TriageFacts:
         tool=e.tool, rule_id=e.rule_id, title=e.title, message=e.message, path=e.before_path or e.path, line=e.line
     )
     if e.before and e.before_start and e.line and not e.redacted:
-        got = window_around("\n" * (e.before_start - 1) + e.before, e.line, context)
-        if got:
-            facts.window, facts.window_start = got
+        lines = e.before.split("\n")
+        lo = max(e.before_start, e.line - context)
+        hi = min(e.before_start + len(lines) - 1, e.line + context)
+        window = clean_window(lines[lo - e.before_start : hi - e.before_start + 1]) if lo <= e.line <= hi else None
+        if window is not None:
+            facts.window, facts.window_start = window, lo
     return facts
 
 
@@ -187,7 +190,7 @@ def triage_cases(
     by_finding = {f.fingerprint: f for f in findings if f.fingerprint}
     by_event: dict[str, MinedEvent] = {}
     for e in events:
-        for key in (e.fingerprint, e.id):
+        for key in (e.fingerprint, e.id, f"event:{e.id}" if e.id else ""):
             if key:
                 by_event.setdefault(key, e)
     out: list[TriageCase] = []
