@@ -57,15 +57,25 @@ lint: setup
 test: lint model scanners
 	$(PY) -m pytest -q
 
+# The demo repository (examples/history/build.py: 256 commits ending in examples/vulnerable-app) is
+# rebuilt each time, and the run starts fresh; scanners and codemodder come from their venvs.
+DEMO_REPO := $(SECAI_HOME)/demo/vulnerable-app
+DEMO_RUN  := $(SECAI_HOME)/runs/demo
 demo: model scanners
-	$(BIN)/secai-runner run --artifacts examples/artifacts
+	rm -rf $(DEMO_REPO) $(DEMO_RUN)
+	$(PY) examples/history/build.py $(DEMO_REPO)
+	PATH="$(CURDIR)/$(SCANNERS_VENV)/bin:$(CURDIR)/$(CODEMOD_VENV)/bin:$$PATH" $(BIN)/secai-runner \
+		--config examples/demo.yaml run --artifacts examples/artifacts --source $(DEMO_REPO) \
+		--alerts examples/code-scanning-alerts.json --branch main --repo-name example/vulnerable-app \
+		--out $(DEMO_RUN)
+	@echo "run folder: $(DEMO_RUN) (comment.md there is what a pull request would show)"
 
 bench: model
 	$(PY) bench/parse.py
-	$(PY) bench/analyze.py
 	$(PY) bench/train.py
 	$(PY) bench/mine.py
 	$(PY) bench/fix.py
+	$(PY) bench/fix_generate.py
 
 # Hash-pinned requirements for every platform: collect.txt (the action's collect step), runner.txt
 # (the self-hosted runner: + ml), dev.txt (make test, CI: + ml, dev). Run after changing
