@@ -16,8 +16,9 @@ from ghserver import github_fixture, make_zip
 
 from secai.cli import main
 from secai.config import load_settings
-from secai.github.alerts import ALERTS, fetch_alerts, read_alerts_file
+from secai.github.alerts import fetch_alerts
 from secai.github.fetch import fetch_runs
+from secai.triage.alerts import ALERTS, read_alerts_file
 from secai.triage.labels import read_labels
 
 ALERTS_FILE = EXAMPLES / "code-scanning-alerts.json"

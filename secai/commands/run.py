@@ -77,7 +77,7 @@ def _run_one(run_dir: Path, settings: Settings, args, artifacts=None, meta=None,
     from secai.pipeline import run_pipeline
 
     if args.alerts:
-        from secai.github.alerts import import_alerts
+        from secai.triage.alerts import import_alerts
 
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         log.info("%d code scanning alert(s) from %s", import_alerts(args.alerts, run_dir), args.alerts)

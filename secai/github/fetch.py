@@ -237,7 +237,8 @@ class _Fetcher:
     def write_alerts(self, run_dir: Path) -> None:
         """The repository's code scanning alerts (read once per fetch) into the run folder; when
         code scanning is off or out of the token's reach, a one-line note."""
-        from secai.github.alerts import fetch_alerts, write_alerts
+        from secai.github.alerts import fetch_alerts
+        from secai.triage.alerts import write_alerts
 
         if not self.settings.github.code_scanning_alerts:
             return

@@ -106,10 +106,9 @@ def build_labels(
 def run_labels(run_dir: Path, settings, source: Path | None) -> LabelSet:
     """The labels stage over a run folder (findings.json, events.jsonl, alerts, ignore file)."""
     from secai.fix.source import SourceTree
-    from secai.github.alerts import ALERTS, read_alerts_file
     from secai.history.events import read_events
     from secai.run.files import read_findings
-    from secai.triage.alerts import alert_labels
+    from secai.triage.alerts import ALERTS, alert_labels, read_alerts_file
     from secai.triage.ignore import ignore_labels
 
     findings = read_findings(run_dir)
