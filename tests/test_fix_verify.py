@@ -218,6 +218,18 @@ CASES = {
         "rejected",
         "removes the definition of d, load",
     ),
+    # the tuned model's B602 'fix' on the demo: it parsed and bandit passed it, but dropped `name`
+    "input ignored": (
+        "bandit",
+        "app/conf.py",
+        PY,
+        "B506",
+        5,
+        5,
+        ['    return yaml.safe_load("d")'],
+        "rejected",
+        "stops using d",
+    ),
     "too big": (
         "bandit",
         "app/conf.py",

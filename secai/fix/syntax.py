@@ -100,7 +100,9 @@ def python_problem(original: str, patched: str, regions: list[tuple[int, int, in
     - every statement outside the edited lines is unchanged (an edit that turns a line into a
       decorator of the next function changes that function);
     - every name the file defined is still defined (deleting `PASSWORD = "..."` is not a fix);
-    - no name is used that nothing defines (junk such as `gist-python-security` parses).
+    - no name is used that nothing defines (junk such as `gist-python-security` parses);
+    - every variable a function (or the module) read is still read there: a fix that drops an
+      argument's use ignores the input the code was written for.
     """
     import builtins
 
@@ -119,7 +121,39 @@ def python_problem(original: str, patched: str, regions: list[tuple[int, int, in
     unknown = sorted(used_after - bound_after - used_before - set(dir(builtins)))
     if unknown and not (star or star_after):
         return f"it uses undefined names: {', '.join(unknown[:3])}"
+    ignored = sorted(n for _, n in _scoped_reads(before) - _scoped_reads(after) if n not in imported)
+    if ignored:
+        return f"it stops using {', '.join(ignored[:3])} (the rewritten code ignores a value the original read)"
     return None
+
+
+def _scoped_reads(tree: ast.AST) -> set[tuple[tuple[str, ...], str]]:
+    """(enclosing functions, name) for every variable a function or the module both binds and
+    reads: a parameter or local that a fix stops reading means the new code ignores its input
+    (`subprocess.call(["tool", "x"])` for `subprocess.call("tool " + name, shell=True)`)."""
+    out: set[tuple[tuple[str, ...], str]] = set()
+
+    def visit(node: ast.AST, scope: tuple[str, ...], bound: set[str], reads: set[str]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                inner = (*scope, getattr(child, "name", "<lambda>"))
+                args = child.args
+                params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+                params |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+                inner_bound, inner_reads = set(params), set()
+                visit(child, inner, inner_bound, inner_reads)
+                out.update((inner, n) for n in inner_bound & inner_reads)
+                reads.update(inner_reads - inner_bound)  # closures read the outer scope's names
+            else:
+                if isinstance(child, ast.Name):
+                    (reads if isinstance(child.ctx, ast.Load) else bound).add(child.id)
+                visit(child, scope, bound, reads)
+
+    bound: set[str] = set()
+    reads: set[str] = set()
+    visit(tree, (), bound, reads)
+    out.update(((), n) for n in bound & reads)
+    return out
 
 
 def _span(node: ast.stmt) -> tuple[int, int]:
