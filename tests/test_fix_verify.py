@@ -106,6 +106,18 @@ CASES = {
         "verified",
         "no longer reports B602",
     ),
+    # without a shell a command string names one program by the whole string: broken, not milder
+    "shell off, command still a string": (
+        "bandit",
+        "app/run.py",
+        SHELL,
+        "B602",
+        7,
+        7,
+        ['    return subprocess.run("tool --name " + cmd, shell=False)'],
+        "rejected",
+        "introduces a new finding: bandit B603",
+    ),
     "shell swapped for os.system": (
         "bandit",
         "app/run.py",

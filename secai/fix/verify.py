@@ -23,6 +23,7 @@ patched file in its own subfolder of one temporary tree.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import tempfile
 from collections import Counter
@@ -173,11 +174,40 @@ def _overlaps(f: Finding, span: tuple[int, int] | None) -> bool:
 #: A milder check that the scanner's own recommended fix of a rule trips, by design. bandit's advice
 #: for B602/B604 (a shell) is an argument list, which bandit then notes as B603 ("check for untrusted
 #: input") and, for a program named without its path, B607. Such a finding is accepted only on the
-#: fixed lines and only when it is less severe than the finding fixed; anything else new rejects.
+#: fixed lines, only when it is less severe than the finding fixed, and only when the call's command is
+#: no longer a string (`_command_string_at`); anything else new rejects.
 SUCCESSORS: dict[tuple[str, str], set[str]] = {
     ("bandit", "B602"): {"B603", "B607"},
     ("bandit", "B604"): {"B603", "B607"},
 }
+
+
+def _is_text(node: ast.expr) -> bool:
+    """Whether an expression is evidently a string (a literal, an f-string, a concatenation or
+    formatting of one)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
+        return _is_text(node.left) or _is_text(node.right)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        return _is_text(node.func.value)
+    return False
+
+
+def _command_string_at(text: str, span: tuple[int, int] | None) -> bool:
+    """Whether a call on these lines passes a command string as its first argument: without a shell
+    that runs a program named by the whole string, so a B602 'fixed' that way is broken, not milder."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and span is not None:
+            if node.lineno <= span[1] and span[0] <= (node.end_lineno or node.lineno) and _is_text(node.args[0]):
+                return True
+    return False
 
 
 class Verifier:
@@ -288,7 +318,10 @@ class Verifier:
                 allowed += sum(
                     1
                     for a in after
-                    if a.rule_id == r and _overlaps(a, mapped) and a.severity.rank < target.severity.rank
+                    if a.rule_id == r
+                    and _overlaps(a, mapped)
+                    and a.severity.rank < target.severity.rank
+                    and not _command_string_at(c.patched, _lines(a))
                 )
             if n > allowed:
                 new = next(a for a in after if a.rule_id == r)
