@@ -23,7 +23,6 @@ from secai.run.folder import make_private
 COMMANDS = [
     "parse",
     "model",
-    "analyze",
     "dataset",
     "train",
     "evaluate",
@@ -41,7 +40,7 @@ COMMANDS = [
 ]
 
 #: Commands that run MLX models: on a Linux CPU they re-run under the OpenBLAS preload.
-ML_COMMANDS = {"analyze", "dataset", "train", "evaluate", "validate", "run", "watch", "fix"}
+ML_COMMANDS = {"dataset", "train", "evaluate", "validate", "run", "watch", "fix"}
 
 #: Errors of a stage or a service (exit 4); every other SecaiError is a usage/config/input error (2).
 _FAILURES = (GitHubError, PublishError, ScannerError)

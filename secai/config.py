@@ -2,7 +2,7 @@
 
 The documented defaults live in `config/secai.yaml`; the pydantic models below are the schema
 (a test keeps the two equal). Environment variables name a key as `SECAI_<SECTION>__<KEY>`, e.g.
-`SECAI_ANALYZE__BATCH_SIZE=8` (nested sections likewise: `SECAI_SCANNERS__SEMGREP__CONFIG`);
+`SECAI_FIX__BATCH_SIZE=8` (nested sections likewise: `SECAI_SCANNERS__SEMGREP__CONFIG`);
 `SECAI_HOME` sets the data home.
 """
 
@@ -54,14 +54,6 @@ class ModelSettings(_Section):
     openblas_preload: bool = True
     #: `auto` keeps 4-bit weights on Apple Silicon and uses float32 on a CPU.
     dtype: Literal["auto", "float32", "bfloat16", "float16", "quantized"] = "auto"
-
-
-class AnalyzeSettings(_Section):
-    batch_size: int = Field(32, ge=1)
-    max_tokens: int = Field(64, ge=8)
-    #: Prompt tokens kept per finding before the facts are truncated with a note.
-    max_prompt_tokens: int = Field(1024, ge=64)
-    cache: bool = True
 
 
 class DatasetSettings(_Section):
@@ -229,7 +221,6 @@ class Settings(_Section):
     retention_days: int = Field(30, ge=0)
     limits: Limits = Field(default_factory=Limits)
     model: ModelSettings = Field(default_factory=ModelSettings)
-    analyze: AnalyzeSettings = Field(default_factory=AnalyzeSettings)
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)

@@ -1,5 +1,5 @@
-"""Wire the stages over one run folder: parse → mine → labels → fix → analyze → dataset → train →
-evaluate → validate → publish → report.
+"""Wire the stages over one run folder: parse → mine → labels → dataset → train → evaluate → fix →
+verdict → validate → publish → report.
 
 Each stage hashes what it reads (input files and its settings) and records its outputs in the
 run folder's manifest. A stage whose inputs are unchanged and whose outputs are intact is skipped,
@@ -350,27 +350,6 @@ class Pipeline:
             return None
         ev = files.read_eval(self.run_dir)
         return adapter if ev is not None and ev.gate.passed else None
-
-    def analyze(self) -> None:
-        trusted = may_train(self.meta, self.settings)[0]  # whose cached analyses it may reuse
-        inputs = hash_value(
-            [_file_hash(self.run_dir, "findings.json"), self.settings.analyze.model_dump(), self._model_key(), trusted]
-        )
-
-        def run():
-            from secai.analysis.analyze import analyze_findings
-
-            findings = read_findings(self.run_dir)
-            if not findings:
-                raise _Stop("no findings to analyze")
-            analyses = analyze_findings(
-                findings, self.settings, model=self.model_name, trusted=trusted, progress=self.progress
-            )
-            files.write_analysis(self.run_dir, analyses)
-            cached = sum(1 for a in analyses if a.cached)
-            return ["analysis.jsonl"], f"{len(analyses)} analyses, {cached} from cache"
-
-        self._stage("analyze", inputs, run)
 
     def dataset(self) -> None:
         from secai.fix.prompt import PROMPT_VERSION

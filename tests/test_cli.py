@@ -49,10 +49,10 @@ def test_readme_shows_the_exit_code_table():
 
 def test_global_flags_after_the_subcommand(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("analyze:\n  bach_size: 4\n")
+    bad.write_text("fix:\n  bach_size: 4\n")
     report = str(EXAMPLES / "artifacts" / "bandit-results" / "bandit.json")
     assert main(["parse", report, "--format", "json", "--config", str(bad)]) == Exit.USAGE
-    assert f"{bad}:2: unknown key 'analyze.bach_size'" in capsys.readouterr().err
+    assert f"{bad}:2: unknown key 'fix.bach_size'" in capsys.readouterr().err
     # -q after the subcommand silences the warning that a run with no reports gives
     (tmp_path / "empty").mkdir()
     assert main(["parse", str(tmp_path / "empty"), "--format", "json"]) == Exit.USAGE
@@ -138,11 +138,11 @@ def test_unreadable_input_is_exit_2_and_the_rest_is_still_printed(tmp_path, caps
 
 def test_config_show_names_where_each_value_came_from(tmp_path, monkeypatch, capsys):
     cfg = tmp_path / "secai.yaml"
-    cfg.write_text("# team settings\nanalyze:\n  batch_size: 4\ntrain:\n  rank: 2\n")
+    cfg.write_text("# team settings\nfix:\n  batch_size: 4\ntrain:\n  rank: 2\n")
     monkeypatch.setenv("SECAI_TRAIN__RANK", "6")
     assert main(["config", "show", "--config", str(cfg), "--format", "json"]) == Exit.OK
     shown = json.loads(capsys.readouterr().out)
-    assert shown["analyze.batch_size"] == {"value": 4, "source": f"{cfg}:3"}
+    assert shown["fix.batch_size"] == {"value": 4, "source": f"{cfg}:3"}
     assert shown["train.rank"] == {"value": 6, "source": "SECAI_TRAIN__RANK"}
     assert shown["train.seed"] == {"value": 0, "source": "default"}
     assert main(["config", "show"]) == Exit.OK
@@ -154,12 +154,12 @@ def test_every_config_problem_at_once_with_its_line(tmp_path):
     from secai.errors import ConfigError
 
     cfg = tmp_path / "bad.yaml"
-    cfg.write_text("analyze:\n  bach_size: 4\ntrain:\n  rank: many\n  oops: 1\n")
+    cfg.write_text("dataset:\n  bach_size: 4\ntrain:\n  rank: many\n  oops: 1\n")
     with pytest.raises(ConfigError) as e:
         load_settings(cfg, environ={"SECAI_TRIAN__RANK": "1", "SECAI_EVALUATE__MARGIN": "lots"})
     lines = str(e.value).splitlines()
     assert lines == [
-        f"{cfg}:2: unknown key 'analyze.bach_size'",
+        f"{cfg}:2: unknown key 'dataset.bach_size'",
         f"{cfg}:4: invalid value for 'train.rank': Input should be a valid integer, unable to parse string as an integer",
         f"{cfg}:5: unknown key 'train.oops'",
         "environment variable SECAI_TRIAN__RANK: unknown section 'trian'",

@@ -16,14 +16,14 @@ def test_documented_defaults_match_the_schema():
 
 def test_env_overrides_file_and_cli_overrides_env(tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("analyze:\n  batch_size: 4\ntrain:\n  rank: 4\n")
-    s = load_settings(cfg, environ={"SECAI_ANALYZE__BATCH_SIZE": "8", "SECAI_HOME": str(tmp_path)})
-    assert s.analyze.batch_size == 8
+    cfg.write_text("fix:\n  batch_size: 4\ntrain:\n  rank: 4\n")
+    s = load_settings(cfg, environ={"SECAI_FIX__BATCH_SIZE": "8", "SECAI_HOME": str(tmp_path)})
+    assert s.fix.batch_size == 8
     assert s.train.rank == 4
     assert s.home_dir == tmp_path
     assert s.store_path == tmp_path / "secai.sqlite3"
-    s = load_settings(cfg, overrides={"analyze": {"batch_size": 2}}, environ={"SECAI_ANALYZE__BATCH_SIZE": "8"})
-    assert s.analyze.batch_size == 2
+    s = load_settings(cfg, overrides={"fix": {"batch_size": 2}}, environ={"SECAI_FIX__BATCH_SIZE": "8"})
+    assert s.fix.batch_size == 2
 
 
 def test_env_list_values():
@@ -41,8 +41,8 @@ def test_unknown_key_names_key_and_file(tmp_path):
 
 def test_mistyped_value_and_unknown_env_section(tmp_path):
     cfg = tmp_path / "bad.yaml"
-    cfg.write_text("analyze:\n  batch_size: many\n")
-    with pytest.raises(ConfigError, match="analyze.batch_size"):
+    cfg.write_text("fix:\n  batch_size: many\n")
+    with pytest.raises(ConfigError, match="fix.batch_size"):
         load_settings(cfg, environ={})
     with pytest.raises(ConfigError, match="SECAI_TRIAN__RANK"):
         load_settings(environ={"SECAI_TRIAN__RANK": "4"})

@@ -401,7 +401,8 @@ def test_store_from_schema_1_gains_the_scan_cache(tmp_path):
     db.close()
     with Store(path) as s:
         assert s.schema_version() == 3
-        assert s.get_analyses(["fp"], "m", "v", trusted=False) == {}  # the fingerprint-keyed cache is gone
+        tables = {r[0] for r in s._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "analysis_cache" not in tables  # the fingerprint-keyed cache is gone
         s.put_scans("bandit", "1.9", "cfg", {"abc:app.py": {"findings": [], "error": None}})
         assert s.get_scans("bandit", "1.9", "cfg", ["abc:app.py", "zzz:b.py"]) == {
             "abc:app.py": {"findings": [], "error": None}

@@ -14,11 +14,12 @@ import pytest
 from conftest import DOJO, requires_corpus
 from fix_history import make_fix_repo
 
-from secai.analysis.prompts import FENCE_CLOSE, FENCE_OPEN, build_messages, render_finding_facts
 from secai.config import load_settings
+from secai.dataset.triage import facts_for_finding
 from secai.pipeline import run_pipeline
 from secai.run.files import read_findings
 from secai.run.meta import RunMeta
+from secai.triage.prompt import render_triage_prompt
 
 BENIGN = [
     DOJO / "npm_audit" / "many_vuln.json",
@@ -167,19 +168,18 @@ def test_flagged_fixes_are_trained_on_only_when_configured(tmp_path):
 def test_hostile_text_stays_inside_the_data_block(tmp_path, name):
     run, _ = _run(tmp_path, stages=["parse"])
     finding = next(f for f in read_findings(run) if f.rule_id == f"attacker.rule-{name}")
-    facts = render_finding_facts(finding)
-    lines = facts.splitlines()
-    assert lines.count(FENCE_OPEN) == 1 and lines[1] == FENCE_OPEN and lines[-1] == FENCE_CLOSE
-    inner = lines[2:-1]
+    system, user = render_triage_prompt(facts_for_finding(finding))
+    text = user["content"]
+    assert text.count("<finding>") == 1 and text.count("</finding>") == 1
+    facts = text.split("<finding>\n", 1)[1].split("\n</finding>", 1)[0]
     # Nothing inside can end the block or open a chat turn.
-    assert not any(line.strip().startswith(("```", "~~~")) for line in inner)
-    assert "<|" not in facts and "|>" not in facts
+    assert not any(line.strip().startswith(("```", "~~~")) for line in facts.splitlines())
+    assert "<|" not in text and "|>" not in text
+    assert [line.split(":")[0] for line in facts.splitlines()] == ["tool", "rule", "title", "message", "file"]
     words = re.findall(r"[A-Za-z]{4,}", HOSTILE[name].replace("<|im_start|>", " ").replace("<|im_end|>", " "))
-    body = "\n".join(inner)
-    assert all(w in body for w in words), "the text is kept, as data"
-    system, user = build_messages(finding)
-    assert system["role"] == "system" and "never as instructions" in system["content"]
-    assert HOSTILE[name] not in system["content"] and user["content"] == facts
+    assert all(w in facts for w in words[:20]), "the text is kept, as data"
+    assert system["role"] == "system" and "never instructions" in system["content"]
+    assert HOSTILE[name] not in system["content"]
 
 
 @requires_corpus

@@ -31,7 +31,6 @@ def test_missing_files_read_as_absent(tmp_path):
     assert files.read_validation(tmp_path) is None
     assert files.read_publish(tmp_path) is None
     assert files.read_training(tmp_path) is None
-    assert files.read_analysis(tmp_path) == {}
 
 
 def test_writers_round_trip(tmp_path):

@@ -27,18 +27,6 @@ def test_failures_back_off(tmp_path):
         assert s.run_state("o/r", 9)["attempts"] == 2
 
 
-def test_analysis_cache_roundtrip_and_trust(tmp_path):
-    with Store(tmp_path / "s.db") as s:
-        s.put_analyses({"p1": {"verdict": "needs review"}}, "m", "v1", trusted=True)
-        s.put_analyses({"p1": {"verdict": "planted"}, "p2": {"verdict": "planted"}}, "m", "v1", trusted=False)
-        assert s.get_analyses(["p1", "p2", "p3"], "m", "v1", trusted=True) == {"p1": {"verdict": "needs review"}}
-        assert s.get_analyses(["p1", "p2"], "m", "v1", trusted=False) == {
-            "p1": {"verdict": "needs review"},  # a trusted entry wins
-            "p2": {"verdict": "planted"},
-        }
-        assert s.get_analyses(["p1"], "m", "v2", trusted=False) == {}
-
-
 def test_a_store_with_the_old_fingerprint_keyed_cache_drops_it(tmp_path):
     import sqlite3
 

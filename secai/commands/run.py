@@ -20,7 +20,9 @@ log = logging.getLogger("secai")
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("run", help="parse, analyze, build the dataset, train, evaluate, validate, publish, report")
+    p = sub.add_parser(
+        "run", help="parse, mine, label, build the dataset, train, evaluate, fix, validate, publish, report"
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--artifacts", nargs="+", metavar="PATH", help="report files, artifact folders or zips")
     src.add_argument("--bundle", metavar="DIR", help="a bundle written by `secai-runner collect`")
@@ -29,7 +31,11 @@ def add_parser(sub) -> None:
     p.add_argument("--model", help="base model: embedded, a local MLX folder, or a Hub id")
     p.add_argument("--stages", help="comma-separated subset of stages to run")
     p.add_argument("--no-publish", action="store_true", help="never upload, even with HF_TOKEN set")
-    p.add_argument("--no-train", action="store_true", help="analysis and report only")
+    p.add_argument(
+        "--no-train",
+        action="store_true",
+        help="parse, labels, fixes and the report only (no dataset, training or evaluation)",
+    )
     p.add_argument("--branch", help="branch the artifacts come from (decides whether they may feed training)")
     p.add_argument("--pr", type=int, help="pull request number the artifacts come from (never trained on by default)")
     p.add_argument("--repo-name", dest="repo_name", help="owner/name recorded for local artifacts")
@@ -63,7 +69,7 @@ def _stages(args) -> list[str] | None:
     from secai.pipeline import STAGES
 
     if args.no_train:
-        return ["parse", "labels", "fix", "analyze", "report"]
+        return ["parse", "labels", "fix", "report"]
     if not args.stages:
         return None
     wanted = [s.strip() for s in args.stages.split(",") if s.strip()]

@@ -7,16 +7,16 @@ accepted too. `format_fix_answer` and `parse_fix_answer` are a matched pair: tra
 (from verified fixes or mined history) are written with one and read back with the other.
 
 Finding text and code come from files a pull request can influence: they enter the prompt only as
-delimited data (finding facts neutralized like the analysis prompt's; code in a fence longer than
-any backtick run inside it), never as instructions.
+delimited data (finding facts neutralized: no fences, no chat-template markers, no control
+characters; code in a fence longer than any backtick run inside it), never as instructions.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
-from secai.analysis.prompts import neutralize
 from secai.findings import Finding
 from secai.fix.edit import LineEdit, clean_new_lines
 
@@ -75,6 +75,27 @@ class FixAnswer:
 
 class AnswerError(ValueError):
     """An answer that cannot be used; the message is the reason."""
+
+
+# Text that could end a fence or start a chat turn once it reaches the tokenizer.
+_BACKTICKS_RE = re.compile(r"`{3,}|~{3,}")
+_SPECIAL_RE = re.compile(r"<\|([^|<>]{0,40})\|>")
+_CONTROL = {"Cc", "Cf", "Cs", "Co"}
+
+
+def neutralize(text: object) -> str:
+    """Untrusted text made safe to place inside a prompt's facts block.
+
+    Fences become quotes, chat-template markers (`<|im_start|>`, `<|endoftext|>`) lose the pipes
+    that make a tokenizer read them as special tokens, control and invisible format characters
+    go, and Windows line ends are normalized.
+    """
+    s = "" if text is None else str(text)
+    s = s.replace("\r\n", "\n").replace("\r", "\n")
+    s = "".join(ch if ch in "\n\t" or unicodedata.category(ch) not in _CONTROL else " " for ch in s)
+    s = _BACKTICKS_RE.sub(lambda m: "'" * len(m.group(0)), s)
+    s = _SPECIAL_RE.sub(lambda m: f"<{m.group(1)}>", s)
+    return s.replace("<|", "<").replace("|>", ">")
 
 
 def _one_line(text: object, limit: int = 300) -> str:

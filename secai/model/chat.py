@@ -1,6 +1,6 @@
 """Chat prompts through the model's own chat template (the one its tokenizer carries).
 
-Every stage (analysis, fix proposals, training, evaluation, validation) builds its prompts here, so
+Every stage (fix proposals, triage verdicts, training, evaluation, validation) builds its prompts here, so
 each architecture gets its own turn format; the embedded SmolLM2 model's ChatML template comes
 from its GGUF metadata (`secai/model/gguf.py`) like any other tokenizer's.
 

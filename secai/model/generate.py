@@ -9,8 +9,7 @@ a run repeatable.
 
 `greedy(...)` decodes greedily through mlx-lm's `BatchGenerator`, ending a sequence at EOS, at
 `max_tokens` or when `stop(tokens)` says its answer is complete, and reports sequences as they
-finish (analysis, evaluation and validation use it for every model the Linux-CPU llama path of
-`secai.analysis.analyze` does not cover). Prompts come from `chat_prompt`, which renders them with
+finish (validation uses it). Prompts come from `chat_prompt`, which renders them with
 the model's own chat template (`secai.model.chat`).
 """
 

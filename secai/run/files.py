@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from secai.findings import Finding, finding_json
-from secai.run.folder import atomic_write_json, atomic_write_text
+from secai.run.folder import atomic_write_json
 from secai.run.meta import RunMeta
 from secai.run.records import EvalResult, ParseRecord, PublishResult, ValidationResult
 
@@ -24,7 +24,6 @@ log = logging.getLogger("secai")
 FINDINGS = "findings.json"
 PARSE = "parse.json"
 RUN = "run.json"
-ANALYSIS = "analysis.jsonl"
 EVAL = "eval.json"
 VALIDATION = "validation.json"
 PUBLISH = "publish.json"
@@ -99,32 +98,6 @@ def read_parse(run_dir: str | Path) -> ParseRecord | None:
 def write_parse(run_dir: str | Path, record: ParseRecord) -> Path:
     path = Path(run_dir) / PARSE
     atomic_write_json(path, record.model_dump(mode="json"))
-    return path
-
-
-# -- analysis.jsonl ----------------------------------------------------------------------------------
-def read_analysis(run_dir: str | Path) -> dict[str, dict]:
-    """fingerprint -> analysis row; lines that are not analyses are skipped."""
-    out: dict[str, dict] = {}
-    try:
-        with open(Path(run_dir) / ANALYSIS, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(row, dict) and isinstance(row.get("fingerprint"), str):
-                    out[row["fingerprint"]] = row
-    except FileNotFoundError:
-        pass
-    except (OSError, UnicodeDecodeError) as e:
-        log.warning("%s: unreadable (%s); treated as missing", Path(run_dir) / ANALYSIS, e)
-    return out
-
-
-def write_analysis(run_dir: str | Path, rows: list[BaseModel]) -> Path:
-    path = Path(run_dir) / ANALYSIS
-    atomic_write_text(path, "".join(r.model_dump_json() + "\n" for r in rows))
     return path
 
 

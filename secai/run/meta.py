@@ -1,6 +1,6 @@
 """What a run is about (`run.json`): repository, commit, branch, event, pull request; and the one
 rule that decides whether its findings may feed training (and whatever else trusts a run:
-publishing, reusing cached analyses).
+publishing).
 
 A run may train only when it is one of the events in `TRAINING_EVENTS` on a branch listed in
 `dataset.trusted_branches`, of the repository itself (not a fork, not a deleted fork), and not

@@ -1,5 +1,5 @@
 """The SQLite store under the data home: run history, processed runs, finding fingerprints per
-repo and branch (for new/fixed findings on a PR), the analysis cache, and the scan cache of
+repo and branch (for new/fixed findings on a PR), and the scan cache of
 history mining (findings per scanner, scanner version, rules config and blob).
 
 WAL mode and one transaction per write, so a crash or a full disk never leaves it half-written.
@@ -223,38 +223,6 @@ class Store:
             "SELECT fingerprint FROM run_findings WHERE repo=? AND run_id=?", (repo, str(run_id))
         ).fetchall()
         return {r[0] for r in rows}
-
-    # -- analysis cache --------------------------------------------------------------------------
-    def get_analyses(
-        self, prompt_hashes: Iterable[str], model_id: str, prompt_version: str, *, trusted: bool
-    ) -> dict[str, dict]:
-        """Cached analyses by prompt hash. A trusted run reads only what trusted runs wrote; an
-        untrusted run reads either (a trusted entry first)."""
-        keys = list(dict.fromkeys(prompt_hashes))
-        out: dict[str, dict] = {}
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            q = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                "SELECT prompt_sha256, result FROM analyses WHERE model_id=? AND prompt_version=? AND trusted>=?"
-                f" AND prompt_sha256 IN ({q}) ORDER BY trusted",
-                (model_id, prompt_version, int(trusted), *chunk),
-            )
-            for key, result in rows:  # trusted rows last: they win
-                out[key] = json.loads(result)
-        return out
-
-    def put_analyses(self, items: dict[str, dict], model_id: str, prompt_version: str, *, trusted: bool) -> None:
-        now = time.time()
-        rows = [
-            (k, model_id, prompt_version, int(trusted), json.dumps(r, sort_keys=True), now) for k, r in items.items()
-        ]
-        with self._tx() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO analyses(prompt_sha256, model_id, prompt_version, trusted, result, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
 
     # -- scan cache (history mining) -------------------------------------------------------------
     def get_scans(self, scanner: str, version: str, config_id: str, blobs: Iterable[str]) -> dict[str, dict]:

@@ -158,8 +158,8 @@ class Encoded:
         inner = _inner(model)
         self._embed = inner.embed_tokens
         self._trunk = inner.layers[: len(inner.layers) - num_layers]
-        # Nothing is differentiated here, so on a CPU the trunk can take analysis's forward pass
-        # with its exponentials in numpy (secai/cpu_forward.py).
+        # Nothing is differentiated here, so on a CPU the trunk can take generation's forward pass
+        # with its exponentials in numpy (secai/model/cpu/forward.py).
         self._numpy = isinstance(forward_for(model), NumpyExpForward)
         self._hidden: dict[int, object] = {}
         self.seconds = 0.0

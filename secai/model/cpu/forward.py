@@ -1,4 +1,4 @@
-"""The forward passes analysis runs: the model's own, or on a CPU a llama forward pass that takes
+"""The forward passes generation runs: the model's own, or on a CPU a llama forward pass that takes
 its exponentials from numpy.
 
 The `mlx[cpu]` wheel computes `exp` one element at a time, about 20x slower than numpy here
