@@ -65,6 +65,10 @@ class DatasetSettings(_Section):
     #: Branches whose runs may feed training data (PR runs never do unless listed).
     trusted_branches: list[str] = Field(default_factory=lambda: ["main", "master"])
     license: str = "other"
+    #: Triage examples in train/valid: at most this share of the split's fix examples (at least
+    #: `triage_min`), every verdict and rule represented before the common ones fill the rest.
+    triage_share: float = Field(0.25, ge=0.0)
+    triage_min: int = Field(16, ge=0)
 
 
 class TrainSettings(_Section):

@@ -86,7 +86,7 @@ def test_each_label_becomes_a_chat_example_with_the_code_and_the_team_answer(fin
 
 
 def test_split_by_time_undated_labels_train_and_the_rows_join_the_fix_examples(findings, tmp_path):
-    settings = load_settings()
+    settings = load_settings(overrides={"dataset": {"triage_min": 100}})  # no cap here: see the balance test
     labels = _labels(findings)
     labels[0].date = ""  # undated: always train
     labels[1].date = "not a date"
@@ -231,3 +231,34 @@ def test_a_label_of_a_mined_fix_takes_the_events_facts_and_window():
     assert case.title == e.title and case.path == "app/run.py" and case.line == 14
     assert case.window_start == 11 and "subprocess.call(cmd, shell=True)" in case.window
     assert "nosec" not in case.window and case.reason == "a later commit fixed it"
+
+
+def test_triage_training_rows_are_balanced_and_capped():
+    from collections import Counter
+
+    from secai.dataset.build import balance_triage, triage_cap
+    from secai.dataset.triage import TriageCase
+
+    def case(i, rule, verdict):
+        return TriageCase(
+            id=str(i),
+            source="history",
+            date=f"2026-01-{1 + i % 28:02d}",
+            tool="bandit",
+            rule_id=rule,
+            verdict=verdict,
+            reason="r",
+        )
+
+    # 90 "fixed" true positives of 3 rules, 6 false positives of one rule, 2 accepted risks
+    cases = [case(i, f"B{100 + i % 3}", "true positive") for i in range(90)]
+    cases += [case(100 + i, "B105", "false positive") for i in range(6)]
+    cases += [case(200 + i, "B101", "accepted risk") for i in range(2)]
+    kept = balance_triage(cases, 20)
+    assert len(kept) == 20 and len({c.id for c in kept}) == 20
+    verdicts = Counter(c.verdict for c in kept)
+    assert verdicts == {"true positive": 12, "false positive": 6, "accepted risk": 2}  # rare ones all in
+    assert set(Counter(c.rule_id for c in kept if c.verdict == "true positive").values()) == {4}  # rules in turn
+    assert balance_triage(cases[:5], 20) == cases[:5]
+    settings = load_settings(environ={})
+    assert triage_cap(0, settings) == 16 and triage_cap(200, settings) == 50

@@ -15,7 +15,7 @@ branches) gets no rows; fixes whose texts read like instructions to a model
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,32 @@ def time_split(examples: list[FixExample], settings: Settings) -> dict[str, str]
     return split_of
 
 
+def triage_cap(fix_rows: int, settings: Settings) -> int:
+    return max(settings.dataset.triage_min, round(fix_rows * settings.dataset.triage_share))
+
+
+def balance_triage(cases: list[TriageCase], cap: int) -> list[TriageCase]:
+    """At most `cap` cases, taken in turns across verdicts and, within a verdict, across rules
+    (latest first): a history where 97% of labels are "fixed, so true positive" would otherwise
+    teach one answer and crowd the fix examples out of the training steps."""
+    if len(cases) <= cap:
+        return list(cases)
+    queues: dict[str, dict[tuple[str, str], deque[TriageCase]]] = {}
+    for c in sorted(cases, key=lambda c: (when(c.date), c.id), reverse=True):
+        queues.setdefault(c.verdict, {}).setdefault((c.tool, c.rule_id), deque()).append(c)
+    rules = {v: deque(sorted(q)) for v, q in queues.items()}
+    out: list[TriageCase] = []
+    while len(out) < cap and any(rules.values()):
+        for v in sorted(rules):
+            if not rules[v] or len(out) >= cap:
+                continue
+            key = rules[v].popleft()
+            out.append(queues[v][key].popleft())
+            if queues[v][key]:
+                rules[v].append(key)
+    return out
+
+
 def _flag_reasons(ex: FixExample) -> list[str]:
     c = ex.case
     return detect_text(" \n".join([c.title, c.message, c.rationale, c.search, c.replace]))
@@ -142,12 +168,16 @@ def build_dataset(
                     excluded["instruction-like text"] += 1
                     continue
             rows[split].append(ex)
-    counts = {s: len(rows[s]) + (len(verdicts[s]) if s != "test" else 0) for s in SPLITS}
+    trained = {s: balance_triage(verdicts[s], triage_cap(len(rows[s]), settings)) for s in ("train", "valid")}
+    over = sum(len(verdicts[s]) - len(trained[s]) for s in trained)
+    if over:
+        excluded["triage examples over dataset.triage_share (kept as labels)"] += over
+    counts = {s: len(rows[s]) + (len(trained[s]) if s != "test" else 0) for s in SPLITS}
     written = []
     for s in SPLITS:
         chat = [{"messages": ex.messages} for ex in rows[s]]
         if s != "test":  # held-out verdicts live in triage_cases.jsonl (test.jsonl holds fix prompts)
-            chat += [{"messages": c.messages()} for c in verdicts[s]]
+            chat += [{"messages": c.messages()} for c in trained[s]]
         atomic_write_text(out / f"{s}.jsonl", _jsonl(chat))
         written.append(f"{s}.jsonl")
     atomic_write_text(out / CASES, _jsonl(ex.case.model_dump(mode="json") for ex in rows["test"]))
@@ -162,6 +192,7 @@ def build_dataset(
         "splits": counts,
         "triage": {
             "splits": {s: len(verdicts[s]) for s in SPLITS},
+            "trained": {s: len(trained[s]) for s in trained},  # examples in train/valid (balanced, capped)
             "by_source": dict(sorted(Counter(c.source for c in kept_triage).items())),
             "by_verdict": dict(sorted(Counter(c.verdict for c in kept_triage).items())),
             "by_source_verdict": {
