@@ -116,6 +116,8 @@ class VerdictSettings(_Section):
 
     #: Held-out labels the tuned model must be scored on before its verdicts can be shown.
     min_cases: int = Field(10, ge=1)
+    #: Accuracy the tuned model must add to the per-rule baseline's (one case of 48 is noise).
+    margin: float = Field(0.05, ge=0.0)
     #: Held-out labels scored per system (the latest ones); 0 for all.
     max_cases: int = Field(64, ge=0)
     #: Findings of the comment that get the tuned model's verdict when it earned them (0: none).

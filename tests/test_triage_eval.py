@@ -154,3 +154,16 @@ def test_eval_json_with_or_without_a_triage_section_loads(tmp_path, with_triage)
     assert (back.triage is not None) is with_triage
     if with_triage:
         assert back.triage == result.triage
+
+
+def test_one_case_better_than_a_near_perfect_baseline_is_noise_not_earned():
+    from secai.run.records import TriageScore
+    from secai.training.triage_eval import decide_earned
+
+    def score(correct, n=48):
+        return TriageScore(n=n, correct=correct, abstained=0, accuracy=round(correct / n, 4), coverage=1.0)
+
+    # the demo's first triage evaluation: baseline 47 of 48, tuned 48 of 48 (all "true positive")
+    earned, why = decide_earned(score(48), score(47), min_cases=10, margin=0.05)
+    assert not earned and "by verdict.margin (0.05)" in why
+    assert decide_earned(score(44), score(40), min_cases=10, margin=0.05)[0]

@@ -46,7 +46,7 @@ _NEUTRAL_BY_VERDICT: dict[tuple[str, str], str] = {
     ("code-scanning", "true positive"): "fixed after code scanning reported it",
     ("code-scanning", "false positive"): "dismissed in code scanning as a false positive",
     ("code-scanning", "accepted risk"): "dismissed in code scanning as won't fix",
-    ("history", "true positive"): "a later commit fixed it",
+    ("history", "true positive"): "the team fixes findings like this one",
     ("history", "false positive"): "a later commit suppressed it",
     ("history", "accepted risk"): "a later commit suppressed it",
 }

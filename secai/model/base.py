@@ -442,7 +442,7 @@ def has_metal() -> bool:
 def runtime_dtype(resolved: ResolvedModel, settings: Settings, purpose: str = "infer") -> str:
     """`quantized` (keep the weights as they are) or the float dtype to run in.
 
-    Measured on a Linux CPU (docs/analyze-speed.md): 4-bit matmuls and bf16/f16 avoid the BLAS path and
+    Measured on a Linux CPU (docs/generation-speed.md): 4-bit matmuls and bf16/f16 avoid the BLAS path and
     are several times slower than float32 with OpenBLAS, so a CPU runs a float32 copy. Metal runs
     the 4-bit model as is (QLoRA for training).
     """

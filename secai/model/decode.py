@@ -1,7 +1,7 @@
 """Batched sampling for a plain llama on a Linux CPU: the fix provider's hot loop.
 
 mlx-lm's `BatchGenerator` is exact for every model and device, and secai uses it everywhere else.
-On a CPU it spends most of a fix run in two places this module avoids (docs/fix-speed.md has the
+On a CPU it spends most of a fix run in two places this module avoids (docs/generation-speed.md has the
 measurements):
 - prompt processing: prompts are processed one at a time in sorted order, each starting from the
   previous prompt's key/value cache as far as the two share tokens (the system prompt and the

@@ -68,13 +68,13 @@ def score(cases: Sequence[TriageCase], predicted: Sequence[Verdict | None], seco
     )
 
 
-def decide_earned(tuned: TriageScore, baseline: TriageScore, min_cases: int) -> tuple[bool, str]:
+def decide_earned(tuned: TriageScore, baseline: TriageScore, min_cases: int, margin: float = 0.0) -> tuple[bool, str]:
     if tuned.n < min_cases:
         return False, f"{tuned.n} held-out labels, fewer than verdict.min_cases ({min_cases})"
-    if tuned.accuracy <= baseline.accuracy:
+    if tuned.accuracy <= baseline.accuracy or tuned.accuracy < baseline.accuracy + margin - 1e-9:
         return False, (
             f"the tuned model's accuracy {tuned.accuracy:.2f} does not beat the per-rule baseline's "
-            f"{baseline.accuracy:.2f}"
+            f"{baseline.accuracy:.2f} by verdict.margin ({margin:.2f})"
         )
     return (
         True,
@@ -131,7 +131,9 @@ def evaluate_triage(
             s.n,
             s.seconds,
         )
-    earned, reason = decide_earned(scores["tuned"], scores["baseline"], settings.verdict.min_cases)
+    earned, reason = decide_earned(
+        scores["tuned"], scores["baseline"], settings.verdict.min_cases, settings.verdict.margin
+    )
     examples = []
     for i, c in enumerate(cases[:EXAMPLES_KEPT]):
         row = {"id": c.id, "tool": c.tool, "rule_id": c.rule_id, "source": c.source, "label": c.verdict}

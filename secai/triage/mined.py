@@ -1,5 +1,5 @@
 """Labels from mined history (events.jsonl): a commit that fixed a finding acted on it (true
-positive, the commit subject as reason); a commit that added a suppression marker decided as its
+positive; the reason is a neutral one, since a commit subject says how, not why); a commit that added a suppression marker decided as its
 justification says. `introduced` and `disappeared` events decide nothing."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from secai.triage.verdicts import clean_reason, from_justification
 
 def event_label(e: MinedEvent) -> Label | None:
     if e.kind == "fixed":
-        verdict, reason = "true positive", e.subject
+        verdict, reason = "true positive", ""  # the subject says how it was fixed, not why it is real
     elif e.kind == "suppressed":
         verdict, reason = from_justification(e.justification), e.justification or ""
     else:

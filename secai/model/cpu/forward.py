@@ -2,7 +2,7 @@
 its exponentials from numpy.
 
 The `mlx[cpu]` wheel computes `exp` one element at a time, about 20x slower than numpy here
-(docs/analyze-speed.md). Two steps of a llama layer are mostly exponentials: the attention softmax
+(docs/generation-speed.md). Two steps of a llama layer are mostly exponentials: the attention softmax
 and the SiLU of the MLP. `NumpyExpForward` runs the model's own layers and weights and moves just
 those two steps to numpy; every matrix product stays in MLX (OpenBLAS). Greedy decoding takes the
 argmax of the logits directly, without the log-softmax over the whole vocabulary that

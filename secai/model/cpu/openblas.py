@@ -1,7 +1,7 @@
 """Linux CPU speed-up: run MLX with Debian's OpenBLAS preloaded.
 
 The `mlx[cpu]` wheel sends float32 matrix products through a slow bundled BLAS; with
-`libopenblas.so.0` in `LD_PRELOAD` the same products are many times faster (docs/analyze-speed.md
+`libopenblas.so.0` in `LD_PRELOAD` the same products are many times faster (docs/generation-speed.md
 measured it). A preload only works from process start, so the CLI re-executes itself once with it
 set, before MLX is imported. Opt out with `SECAI_NO_OPENBLAS=1` or `model.openblas_preload: false`;
 nothing happens off Linux, when the library is absent, or when it is already preloaded.
