@@ -14,6 +14,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Field
 from secai.config import Settings
 from secai.errors import SecaiError
 from secai.run import files
+from secai.run.adapters import TrustedAdapter
 from secai.run.files import read_findings, read_run_meta
 from secai.run.folder import Manifest, atomic_write_json, hash_tree, hash_value
 from secai.run.meta import RunMeta, may_train
@@ -251,17 +253,17 @@ class Pipeline:
             return
         from secai.fix.run import fix_inputs
 
-        adapter = self._gated_adapter()
+        uses_model = "model" in self.settings.fix.providers
+        adapter = self._gated_adapter() if uses_model and self.source is not None else None
         if self.source is None:
             inputs = hash_value(["fix/none"])
         else:
-            uses_model = "model" in self.settings.fix.providers
             inputs = hash_value(
                 [
                     _file_hash(self.run_dir, "findings.json"),
                     fix_inputs(read_findings(self.run_dir), self.source, self.settings),
                     self._model_key() if uses_model else None,
-                    _file_hash(self.run_dir, "adapter/adapters.safetensors") if adapter else None,
+                    self._adapter_key(adapter),
                     "fix/1",
                 ]
             )
@@ -277,7 +279,8 @@ class Pipeline:
             fixes = fix_findings(
                 findings, self.source, self.settings, model=self.model_name, adapter=adapter, progress=self.progress
             )
-            who = "tuned model" if adapter else "base model"
+            lent = self._lent_adapter if adapter else None
+            who = f"tuned model from run {lent.run_id}" if lent else "tuned model" if adapter else "base model"
             return write_outputs(self.run_dir, fixes), f"{fixes.summary()} ({who})"
 
         self._stage("fix", inputs, run)
@@ -298,10 +301,16 @@ class Pipeline:
             why = "no adapter"
         elif not self.settings.verdict.max_comment:
             why = "verdict.max_comment is 0"
+        lent = self._lent_adapter if why and self.settings.verdict.max_comment else None
+        if lent is not None and lent.triage_earned:  # a trusted run's adapter that earned them there
+            why, adapter = None, lent.path
+        else:
+            lent = None
         inputs = hash_value(
             [
                 why,
                 _file_hash(self.run_dir, "findings.json", "eval.json", "adapter/adapters.safetensors"),
+                self._adapter_key(adapter) if lent else None,
                 hash_tree([self.source]) if self.source and self.source.is_dir() and not why else None,
                 self.settings.verdict.model_dump(),
                 self._model_key() if not why else None,
@@ -316,12 +325,13 @@ class Pipeline:
                 (self.run_dir / VERDICTS_FILE).unlink(missing_ok=True)  # an earlier run's are not this one's
                 raise _Stop(why)
 
-            rows = self._model_verdicts(adapter)
-            return [write_verdicts(self.run_dir, rows).name], f"{len(rows)} verdicts"
+            rows = self._model_verdicts(adapter, lent.run_id if lent else "")
+            who = f" (tuned model from run {lent.run_id})" if lent else ""
+            return [write_verdicts(self.run_dir, rows).name], f"{len(rows)} verdicts{who}"
 
         self._stage("verdict", inputs, run)
 
-    def _model_verdicts(self, adapter: Path):
+    def _model_verdicts(self, adapter: Path, adapter_run: str = ""):
         from secai.dataset.triage import facts_for_finding
         from secai.report.build import COMMENT_NEW_ENTRIES, compare, load_run
         from secai.triage.comment import verdict_record
@@ -337,19 +347,42 @@ class Pipeline:
         )
         model_id = self.resolved_model().model_id
         return [
-            verdict_record(f.fingerprint, f.tool, f.rule_id, v.parsed.verdict, v.parsed.reason, model_id)
+            verdict_record(f.fingerprint, f.tool, f.rule_id, v.parsed.verdict, v.parsed.reason, model_id, adapter_run)
             for f, v in zip(chosen, got)
             if v.parsed.verdict is not None  # an abstention is shown as nothing
         ]
 
     def _gated_adapter(self) -> Path | None:
-        """This run's adapter when its evaluation passed the gate: the fix stage then proposes with
-        base + adapter; otherwise with the base model."""
+        """This run's adapter when its evaluation passed the gate, else the latest gated adapter a
+        trusted run of this repository trained on this base (`secai.run.adapters`): the fix stage
+        then proposes with base + adapter; with neither, with the base model."""
+        lent = self._lent_adapter
+        return self._own_gated_adapter() or (lent.path if lent else None)
+
+    def _own_gated_adapter(self) -> Path | None:
         adapter = self.run_dir / "adapter"
         if not self._done("evaluate") or not (adapter / "adapters.safetensors").is_file():
             return None
         ev = files.read_eval(self.run_dir)
         return adapter if ev is not None and ev.gate.passed else None
+
+    @cached_property
+    def _lent_adapter(self) -> TrustedAdapter | None:
+        """A trusted run's adapter, read in place, when this run has no gated one of its own."""
+        if self._own_gated_adapter() is not None:
+            return None
+        from secai.run.adapters import latest_trusted_adapter
+
+        return latest_trusted_adapter(self.meta.repo, self._model_key, self.settings, exclude=self.run_dir)
+
+    def _adapter_key(self, adapter: Path | None) -> str | None:
+        """What identifies the adapter a stage uses: its bytes (and a borrowed one's run)."""
+        if adapter is None:
+            return None
+        lent = self._lent_adapter
+        if lent is not None and adapter == lent.path:
+            return f"{lent.run_id}:{lent.sha256}"
+        return _file_hash(self.run_dir, "adapter/adapters.safetensors")
 
     def dataset(self) -> None:
         from secai.fix.prompt import PROMPT_VERSION

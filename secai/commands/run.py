@@ -38,7 +38,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--branch", help="branch the artifacts come from (decides whether they may feed training)")
     p.add_argument("--pr", type=int, help="pull request number the artifacts come from (never trained on by default)")
-    p.add_argument("--repo-name", dest="repo_name", help="owner/name recorded for local artifacts")
+    p.add_argument(
+        "--repo-name", dest="repo_name", help="owner/name recorded for local artifacts (and the run, in the store)"
+    )
     p.add_argument(
         "--source",
         metavar="DIR",
@@ -121,9 +123,14 @@ def run(args, settings: Settings) -> int:
             else _default_run_dir(settings, "\n".join(str(p.resolve()) for p in paths), "local")
         )
         meta = RunMeta(
-            repo=args.repo_name, branch=args.branch, pr=args.pr, event="pull_request" if args.pr else "local"
+            repo=args.repo_name,
+            run_id=_local_run_id(run_dir) if args.repo_name else None,
+            branch=args.branch,
+            pr=args.pr,
+            event="pull_request" if args.pr else "local",
         )
         results.append(_run_one(run_dir, settings, args, artifacts=paths, meta=meta))
+        _record(run_dir, settings)
     elif args.bundle:
         results.append(_run_bundle(Path(args.bundle), settings, args))
     else:
@@ -212,12 +219,30 @@ def _run_bundle(bundle: Path, settings: Settings, args):
     # The scanners this runner verifies fixes with, next to the versions the reports came from.
     record_versions(run_dir, read_findings(run_dir), settings)
     res = _run_one(run_dir, settings, args, artifacts=None, meta=meta, source=source)
-    from secai.report.baseline import record_run_folder
-
-    # Like `fetch`: later pull requests compare with this run when it is one of their base branch.
-    if record_run_folder(run_dir, settings):
-        log.info("recorded run %s of %s in the store", meta.run_id, meta.repo)
+    _record(run_dir, settings)
     return res
+
+
+def _local_run_id(run_dir: Path) -> str:
+    """A local run's id (for the store): the one its run.json has, so a re-run or a copied folder
+    keeps it, else one from the folder's path."""
+    from secai.run.files import read_run_meta
+
+    had = read_run_meta(run_dir).run_id if (run_dir / "run.json").is_file() else None
+    if had and had.startswith("local-"):
+        return had
+    return "local-" + hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:12]
+
+
+def _record(run_dir: Path, settings: Settings) -> None:
+    """Like `fetch`: later pull requests compare with this run when it is one of their base branch,
+    and borrow its adapter when it trained a gated one (secai.run.adapters)."""
+    from secai.report.baseline import record_run_folder
+    from secai.run.files import read_run_meta
+
+    if record_run_folder(run_dir, settings):
+        meta = read_run_meta(run_dir)
+        log.info("recorded run %s of %s in the store", meta.run_id, meta.repo)
 
 
 def _print_result(res) -> None:

@@ -167,13 +167,16 @@ class RunData:
     #: The team's labels (labels.jsonl): the rule's history sentence.
     labels: list[Label] = field(default_factory=list)
     #: The tuned model's verdicts (verdicts.jsonl), by fingerprint; shown only when eval.json's
-    #: triage section says they were earned.
+    #: triage section says they were earned, or when every one came from a trusted run's adapter
+    #: that earned them there (the verdict stage writes no others).
     verdicts: dict[str, VerdictRecord] = field(default_factory=dict)
 
     @property
     def verdicts_earned(self) -> bool:
         ev = self.evaluation
-        return ev is not None and ev.triage is not None and ev.triage.earned
+        if ev is not None and ev.triage is not None and ev.triage.earned:
+            return True
+        return bool(self.verdicts) and all(v.adapter_run for v in self.verdicts.values())
 
 
 def load_run(run_dir: Path, settings: Settings, baseline_fingerprints: Iterable[str] | None = None) -> RunData:

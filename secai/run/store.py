@@ -218,6 +218,19 @@ class Store:
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
+    def adapter_runs(self, repo: str) -> list[dict[str, Any]]:
+        """Processed runs of `repo` that know their run folder and are not about a pull request,
+        newest first: the runs that may have trained an adapter (the caller re-checks each folder)."""
+        cur = self._db.execute(
+            """SELECT run_id, branch, pr, event, run_dir FROM runs
+               WHERE repo=? AND status='processed' AND pr IS NULL AND run_dir IS NOT NULL
+                 AND COALESCE(event, '') NOT IN ('pull_request', 'pull_request_target')
+               ORDER BY created_at DESC, rowid DESC""",
+            (repo,),
+        )
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
     def fingerprints(self, repo: str, run_id: str | int) -> set[str]:
         rows = self._db.execute(
             "SELECT fingerprint FROM run_findings WHERE repo=? AND run_id=?", (repo, str(run_id))

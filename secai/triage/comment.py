@@ -34,9 +34,14 @@ class VerdictRecord(BaseModel):
     verdict: Verdict
     reason: str = ""
     model_id: str = ""
+    #: The trusted run whose adapter gave the verdict, when it was not this run's own (its
+    #: evaluation earned the verdicts: secai.run.adapters).
+    adapter_run: str = ""
 
 
-def verdict_record(fingerprint: str, tool: str, rule_id: str, verdict: Verdict, reason: str, model_id: str):
+def verdict_record(
+    fingerprint: str, tool: str, rule_id: str, verdict: Verdict, reason: str, model_id: str, adapter_run: str = ""
+):
     return VerdictRecord(
         fingerprint=fingerprint,
         tool=tool,
@@ -44,6 +49,7 @@ def verdict_record(fingerprint: str, tool: str, rule_id: str, verdict: Verdict, 
         verdict=verdict,
         reason=one_sentence(redact_text(reason) or ""),
         model_id=model_id,
+        adapter_run=adapter_run,
     )
 
 
