@@ -51,6 +51,10 @@ def main() -> int:
     ap.add_argument("--candidates", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=112)
     args = ap.parse_args()
+    from secai.model.cpu.openblas import maybe_reexec
+
+    # the same BLAS as `secai-runner` (which re-executes itself with OpenBLAS preloaded on Linux)
+    maybe_reexec(sys.argv[1:], command=[sys.executable, str(Path(__file__).resolve())])
 
     import secai.model.cpu.forward as cpu
     from secai.config import load_settings
@@ -90,6 +94,7 @@ def main() -> int:
         return ok
 
     run(True)  # warm-up: kernels compiled, memory pools filled
+    print(f"warmed up on {len(ps)} prompts", flush=True)
     base_s, base_texts = run(False)
     fast_s, fast_texts = run(True)
     total = len(ps) * args.candidates
