@@ -304,3 +304,23 @@ def test_syntax_checks_by_kind():
     ok = "FROM x\n# c\nRUN a \\\n  # inside\n  && b\nRUN <<EOF\nnot an instruction\nEOF\n"
     assert syntax_error("Dockerfile", ok) is None
     assert syntax_error("notes.md", "anything") is None
+
+
+def test_junk_that_parses_but_is_not_a_dockerfile_or_terraform():
+    # the tuned model's 'fixes' of the demo's hard-coded AWS key and open egress rule (trivy passed both)
+    assert syntax_error("Dockerfile", "FROM x\n    env --read-only\n") == (
+        "Dockerfile line 2: ENV needs a name first, not '--read-only'"
+    )
+    named = 'FROM x\nENV A=1 B=2\nENV C d\nARG X\nARG Y=1\nLABEL org.opencontainers.image.title="x"\n'
+    assert syntax_error("Dockerfile", named) is None
+    nested = (
+        'resource "aws_security_group" "web" {\n  egress {\n    from_port = 0\n'
+        'resource "aws_db_instance" "main" {\n  cidr_blocks = ["0.0.0.0/0"]\n}\n  }\n}\n'
+    )
+    assert syntax_error("main.tf", nested) == "Terraform does not allow a resource block inside another block"
+    fine = (
+        'resource "aws_iam_policy" "p" {\n  provider = aws.west\n  dynamic "x" {\n    for_each = []\n'
+        "    content {}\n  }\n}\n"
+        'module "m" {\n  source = "./m"\n}\n'
+    )
+    assert syntax_error("main.tf", fine) is None

@@ -48,7 +48,9 @@ def syntax_error(path: str, text: str) -> str | None:
         elif kind == "hcl":
             import hcl2
 
-            hcl2.loads(text)
+            doc = hcl2.loads(text)
+            if PurePosixPath(path).name.lower().endswith(".tf"):
+                return _terraform_nesting_error(doc)
         elif kind == "dockerfile":
             return _dockerfile_error(text)
     except SyntaxError as e:
@@ -58,6 +60,34 @@ def syntax_error(path: str, text: str) -> str | None:
     except Exception as e:  # each parser has its own error types
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         return f"{kind} does not parse: {first[:160]}"
+    return None
+
+
+#: Blocks Terraform allows only at the top level of a file.
+_TERRAFORM_TOP = frozenset(
+    "resource data module variable output provider terraform locals moved import removed check".split()
+)
+#: Instructions whose first argument is a variable name (`ENV KEY=value`, `ARG NAME`, `LABEL k=v`).
+_NAMED = {
+    "ENV": re.compile(r"[A-Za-z_][\w.-]*(=|\s|$)"),
+    "ARG": re.compile(r"[A-Za-z_]\w*(=|$)"),
+    "LABEL": re.compile(r"[\w.\"'-]+="),
+}
+
+
+def _terraform_nesting_error(doc, depth: int = 0) -> str | None:
+    """A top-level-only block (`resource`, `module`, ...) nested in another block parses as HCL but
+    is not Terraform: the base model's junk 'fixed' an egress rule by wrapping it in a resource."""
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if depth and key in _TERRAFORM_TOP and isinstance(value, list) and all(isinstance(v, dict) for v in value):
+                return f"Terraform does not allow a {key} block inside another block"
+            if why := _terraform_nesting_error(value, depth + 1):
+                return why
+    elif isinstance(doc, list):
+        for item in doc:
+            if why := _terraform_nesting_error(item, depth):
+                return why
     return None
 
 
@@ -78,6 +108,9 @@ def _dockerfile_error(text: str) -> str | None:
         if not seen_from and word not in ("FROM", "ARG"):  # docker build: no stage before a FROM
             return f"Dockerfile line {number}: {word} before the first FROM"
         seen_from = seen_from or word == "FROM"
+        rest = line.split(None, 1)[1].strip() if len(line.split(None, 1)) > 1 else ""
+        if word in _NAMED and not _NAMED[word].match(rest):
+            return f"Dockerfile line {number}: {word} needs a name first, not {rest[:40]!r}"
         logical = line
         while logical.endswith("\\") and i < len(lines):
             nxt = lines[i].strip()
