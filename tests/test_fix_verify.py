@@ -295,6 +295,9 @@ def test_ignore_file_and_missing_scanner_and_unreproduced(tmp_path, settings, re
 
 def test_syntax_checks_by_kind():
     assert syntax_error("a.py", "def f(:\n").startswith("Python syntax error at line 1")
+    # parses, but the compiler refuses it (a tuned model's answer on the demo)
+    repeated = syntax_error("a.py", 'subprocess.run(["rm", path], check=True, check=True)\n')
+    assert repeated == "Python syntax error at line 1: keyword argument repeated: check"
     assert syntax_error("x.json", "{") and syntax_error("x.yaml", "a: [") and syntax_error("main.tf", 'a = "')
     assert syntax_error("Dockerfile", "FROM x\nRUNN y\n") == "Dockerfile line 2: unknown instruction 'RUNN'"
     # a junk model answer seen on the demo app: a valid instruction, but no stage to run it in

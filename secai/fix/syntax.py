@@ -40,7 +40,9 @@ def syntax_error(path: str, text: str) -> str | None:
     kind = kind_of(path)
     try:
         if kind == "python":
-            ast.parse(text)
+            # compile, not only parse: the compiler also refuses repeated keyword arguments,
+            # `return` outside a function and the like (nothing is executed)
+            compile(text, path, "exec", dont_inherit=True)
         elif kind == "json":
             json.loads(text)
         elif kind == "yaml":
