@@ -102,6 +102,7 @@ def test_card_claiming_transformers_is_rejected(run, tiny_model):
 
 def test_base_without_adapter_answers_are_degenerate(run, tiny_model, tmp_path):
     """The random base alone answers with newlines only: the same check must catch that."""
+    from secai.config import FixSettings
     from secai.release.validate import BaseInfo, generate_samples, test_prompts
 
     zero = tmp_path / "zero-adapter"
@@ -110,7 +111,10 @@ def test_base_without_adapter_answers_are_degenerate(run, tiny_model, tmp_path):
 
     weights = mx.load(str(zero / "adapters.safetensors"))
     mx.save_safetensors(str(zero / "adapters.safetensors"), {k: mx.zeros_like(v) for k, v in weights.items()})
-    samples = generate_samples(BaseInfo(model_id="t", path=str(tiny_model)), zero, test_prompts(run / "dataset"))
+    greedy = FixSettings(temperature=0.0)  # the random base's greedy answers are newlines only
+    samples = generate_samples(
+        BaseInfo(model_id="t", path=str(tiny_model)), zero, test_prompts(run / "dataset"), fix=greedy
+    )
     assert samples and not any(s.ok for s in samples)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from secai.config import Settings
+from secai.config import FixSettings, Settings
 from secai.errors import SecaiError
 from secai.ingest.redact import redact_text
 from secai.release.cards import (
@@ -263,28 +263,39 @@ def test_prompts(dataset_dir: Path, n: int = GENERATE_EXAMPLES) -> list[list[dic
 
 
 def generate_samples(
-    base: BaseInfo, adapter_dir: Path, prompts: list[list[dict[str, str]]], max_tokens: int = GENERATE_TOKENS
+    base: BaseInfo,
+    adapter_dir: Path,
+    prompts: list[list[dict[str, str]]],
+    max_tokens: int = GENERATE_TOKENS,
+    fix: FixSettings | None = None,
 ) -> list[Sample]:
-    """Base + adapter answers the dataset's held-out fix prompts greedily; an answer is fine when it
-    is not degenerate (`well_formed` also records whether it parses as a fix)."""
+    """Base + adapter answers the dataset's held-out fix prompts the way the fix stage asks them
+    (`fix.temperature`, `fix.top_p`, `fix.seed`: what ships is sampled, never greedy); an answer is
+    fine when it is not degenerate (`well_formed` also records whether it parses as a fix)."""
     from secai.fix.prompt import AnswerError, answer_complete, parse_fix_answer
     from secai.model.base import load_folder
     from secai.model.chat import chat_ids
-    from secai.model.generate import greedy
+    from secai.model.generate import sample
 
+    fix = fix or FixSettings()
     model, tokenizer = load_folder(base.runtime_path or base.path, adapter_path=adapter_dir)
     ids = [chat_ids(tokenizer, m) for m in prompts]
-    outs = greedy(
+    texts = sample(
         model,
         tokenizer,
         ids,
+        n=1,
+        temperature=fix.temperature,
+        top_p=fix.top_p,
+        seed=fix.seed,
         max_tokens=max_tokens,
         batch_size=max(1, len(ids)),
-        stop=lambda toks: answer_complete(tokenizer.decode(toks)),
+        stop=answer_complete,
     )
+    outs = [tokenizer.encode(group[0], add_special_tokens=False) for group in texts]
     samples = []
-    for tokens, messages in zip(outs, prompts):
-        answer = tokenizer.decode(tokens)
+    for tokens, group, messages in zip(outs, texts, prompts):
+        answer = group[0]
         why = degenerate_reason(tokens, answer)
         try:
             parse_fix_answer(answer)
@@ -407,7 +418,7 @@ def validate_run(run_dir: Path, settings: Settings, *, base: Any = None, generat
                 add("load and generate", ["no test-split prompts to generate from"])
             else:
                 try:
-                    samples = generate_samples(info, adapter_dir, prompts)
+                    samples = generate_samples(info, adapter_dir, prompts, fix=settings.fix)
                     bad = [f"answer {i + 1}: {s.why}" for i, s in enumerate(samples) if not s.ok]
                     add("load and generate", bad, f"{len(samples)} non-degenerate answers")
                 except Exception as e:  # noqa: BLE001  mlx-lm raises many types for a bad model/adapter
