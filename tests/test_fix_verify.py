@@ -116,6 +116,17 @@ CASES = {
         7,
         ['    return subprocess.run("tool --name " + cmd, shell=False)'],
         "rejected",
+        "shell=False with a command string runs a program named by the whole string",
+    ),
+    "shell dropped, command still a string": (
+        "bandit",
+        "app/run.py",
+        SHELL,
+        "B602",
+        7,
+        7,
+        ['    return subprocess.run("tool --name " + cmd)'],
+        "rejected",
         "introduces a new finding: bandit B603",
     ),
     "shell swapped for os.system": (

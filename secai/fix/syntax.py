@@ -136,6 +136,7 @@ def python_problem(original: str, patched: str, regions: list[tuple[int, int, in
       decorator of the next function changes that function);
     - every name the file defined is still defined (deleting `PASSWORD = "..."` is not a fix);
     - no name is used that nothing defines (junk such as `gist-python-security` parses);
+    - no call on the rewritten lines passes a command string with `shell=False`;
     - every variable a function (or the module) read is still read there: a fix that drops an
       argument's use ignores the input the code was written for.
     """
@@ -156,9 +157,40 @@ def python_problem(original: str, patched: str, regions: list[tuple[int, int, in
     unknown = sorted(used_after - bound_after - used_before - set(dir(builtins)))
     if unknown and not (star or star_after):
         return f"it uses undefined names: {', '.join(unknown[:3])}"
+    if broken := _shell_off_on_a_string(after, [(c, d) for _, _, c, d in regions]):
+        return broken
     ignored = sorted(n for _, n in _scoped_reads(before) - _scoped_reads(after) if n not in imported)
     if ignored:
         return f"it stops using {', '.join(ignored[:3])} (the rewritten code ignores a value the original read)"
+    return None
+
+
+def is_text(node: ast.expr) -> bool:
+    """Whether an expression is evidently a string (a literal, an f-string, a concatenation or
+    formatting of one)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
+        return is_text(node.left) or is_text(node.right)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        return is_text(node.func.value)
+    return False
+
+
+def _shell_off_on_a_string(tree: ast.AST, regions: list[tuple[int, int]]) -> str | None:
+    """A call on the rewritten lines that passes a command string with `shell=False`: without a shell
+    the whole string names one program, so the call breaks (codemodder's `subprocess-shell-false`
+    does this to `subprocess.call("tool " + name, shell=True)`)."""
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and node.args and is_text(node.args[0])):
+            continue
+        if not any(node.lineno <= hi and lo <= (node.end_lineno or node.lineno) for lo, hi in regions):
+            continue
+        for kw in node.keywords:
+            if kw.arg == "shell" and isinstance(kw.value, ast.Constant) and kw.value.value is False:
+                return f"line {node.lineno}: shell=False with a command string runs a program named by the whole string"
     return None
 
 

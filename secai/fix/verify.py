@@ -35,7 +35,7 @@ from secai.config import Settings
 from secai.errors import ScannerError
 from secai.findings import Category, Finding
 from secai.fix.edit import EditError, LineEdit, apply_edits, changed_lines, map_range
-from secai.fix.syntax import kind_of, python_problem, syntax_error
+from secai.fix.syntax import is_text, kind_of, python_problem, syntax_error
 from secai.scanners.base import SCANNER_CONFIG_NAMES, Scanner
 from secai.scanners.registry import scanner_for_tool
 
@@ -182,20 +182,6 @@ SUCCESSORS: dict[tuple[str, str], set[str]] = {
 }
 
 
-def _is_text(node: ast.expr) -> bool:
-    """Whether an expression is evidently a string (a literal, an f-string, a concatenation or
-    formatting of one)."""
-    if isinstance(node, ast.Constant):
-        return isinstance(node.value, str)
-    if isinstance(node, ast.JoinedStr):
-        return True
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
-        return _is_text(node.left) or _is_text(node.right)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
-        return _is_text(node.func.value)
-    return False
-
-
 def _command_string_at(text: str, span: tuple[int, int] | None) -> bool:
     """Whether a call on these lines passes a command string as its first argument: without a shell
     that runs a program named by the whole string, so a B602 'fixed' that way is broken, not milder."""
@@ -205,7 +191,7 @@ def _command_string_at(text: str, span: tuple[int, int] | None) -> bool:
         return True
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and node.args and span is not None:
-            if node.lineno <= span[1] and span[0] <= (node.end_lineno or node.lineno) and _is_text(node.args[0]):
+            if node.lineno <= span[1] and span[0] <= (node.end_lineno or node.lineno) and is_text(node.args[0]):
                 return True
     return False
 
