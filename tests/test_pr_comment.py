@@ -174,6 +174,7 @@ def test_new_findings_show_their_verified_fix_or_none(base_and_pr):
     assert "✅ **Verified fix**" in block and "```diff\n--- a/app/jobs.py\n+++ b/app/jobs.py\n" in block
     assert "+    return jwt.decode(token, key=SECRET, algorithms=['HS256'])" in block
     assert "Verify the token" not in comment  # a model's rationale is unchecked text: not shown
+    assert "model fix: review it, the scanner checked it but no test ran" in block
     gha_block = comment[comment.index("`github-actions-script-injection`") :]
     assert "_No verified fix_ (rejected: semgrep still reports it)." in gha_block[:800]
     assert comment.count("_No verified fix._") >= 1  # the other new findings

@@ -332,7 +332,10 @@ def fix_block(e: Entry, data: RunData, suggested: Collection[str], diff_lines: i
         if rec.reason
         else (f"{md_inline(rec.tool or e.first.tool, 40)} re-ran on the edited file: the finding is gone, nothing new")
     )
-    if rec.provider:
+    if rec.provider == "model":
+        # the scanner checks the finding is gone and the file well formed, not that the code still works
+        how += " · model fix: review it, the scanner checked it but no test ran"
+    elif rec.provider:
         how += f" · {md_inline(rec.provider, 30)} fix"
     if rec.fingerprint in suggested:
         how += " · also a suggestion in this pull request's review"
