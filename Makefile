@@ -54,8 +54,10 @@ lint: setup
 	$(BIN)/ruff check secai tests bench
 	$(BIN)/ruff format --check secai tests bench
 
+# In-process model tests get the BLAS the CLI re-executes itself with (Linux with OpenBLAS only).
 test: lint model scanners
-	$(PY) -m pytest -q
+	LD_PRELOAD="$$($(PY) -c 'from secai.model.cpu.openblas import find_openblas; print(find_openblas() or "")')" \
+		$(PY) -m pytest -q
 
 # The demo repository (examples/history/build.py: 256 commits ending in examples/vulnerable-app) is
 # rebuilt each time, and the run starts fresh; scanners and codemodder come from their venvs.
