@@ -22,10 +22,11 @@ from pydantic import BaseModel, Field
 
 from secai.config import Settings
 from secai.errors import SecaiError
+from secai.fix.memory import MEMORY_FILE
 from secai.run import files
 from secai.run.adapters import TrustedAdapter
 from secai.run.files import read_findings, read_run_meta
-from secai.run.folder import Manifest, atomic_write_json, hash_tree, hash_value
+from secai.run.folder import Manifest, atomic_write_json, hash_tree, hash_value, sha256_file
 from secai.run.meta import RunMeta, may_train
 
 log = logging.getLogger("secai")
@@ -255,6 +256,7 @@ class Pipeline:
 
         uses_model = "model" in self.settings.fix.providers
         adapter = self._gated_adapter() if uses_model and self.source is not None else None
+        memory_file = self._memory_file(adapter) if uses_model else None
         if self.source is None:
             inputs = hash_value(["fix/none"])
         else:
@@ -264,7 +266,8 @@ class Pipeline:
                     fix_inputs(read_findings(self.run_dir), self.source, self.settings),
                     self._model_key() if uses_model else None,
                     self._adapter_key(adapter),
-                    "fix/1",
+                    sha256_file(memory_file) if memory_file else None,
+                    "fix/2",
                 ]
             )
 
@@ -276,8 +279,16 @@ class Pipeline:
             findings = read_findings(self.run_dir)
             if not findings:
                 raise _Stop("no findings to fix")
+            from secai.fix.memory import FixMemory
+
             fixes = fix_findings(
-                findings, self.source, self.settings, model=self.model_name, adapter=adapter, progress=self.progress
+                findings,
+                self.source,
+                self.settings,
+                model=self.model_name,
+                adapter=adapter,
+                progress=self.progress,
+                memory=FixMemory.read(memory_file) if memory_file else FixMemory(),
             )
             lent = self._lent_adapter if adapter else None
             who = f"tuned model from run {lent.run_id}" if lent else "tuned model" if adapter else "base model"
@@ -351,6 +362,17 @@ class Pipeline:
             for f, v in zip(chosen, got)
             if v.parsed.verdict is not None  # an abstention is shown as nothing
         ]
+
+    def _memory_file(self, adapter: Path | None) -> Path | None:
+        """The earlier fixes the model is shown: those the adapter was trained with (a borrowed
+        one's only when its train stage recorded them), else this run's dataset's."""
+        lent = self._lent_adapter
+        if adapter is not None and lent is not None and adapter == lent.path:
+            return lent.memory
+        for p in ((adapter / MEMORY_FILE) if adapter else None, self.run_dir / "dataset" / MEMORY_FILE):
+            if p is not None and p.is_file():
+                return p
+        return None
 
     def _gated_adapter(self) -> Path | None:
         """This run's adapter when its evaluation passed the gate, else the latest gated adapter a
@@ -480,7 +502,10 @@ class Pipeline:
                 progress=self.progress,
             )
             note = getattr(res, "summary", None) or ""
-            return ["adapter/adapters.safetensors", "adapter/adapter_config.json", "adapter/training.json"], note
+            outputs = ["adapter/adapters.safetensors", "adapter/adapter_config.json", "adapter/training.json"]
+            if (self.run_dir / "adapter" / MEMORY_FILE).is_file():
+                outputs.append(f"adapter/{MEMORY_FILE}")
+            return outputs, note
 
         self._stage("train", inputs, run)
 

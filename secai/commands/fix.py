@@ -21,6 +21,12 @@ def add_parser(sub) -> None:
     p.add_argument("--model", help="base model: embedded, a local MLX folder, or a Hub id")
     p.add_argument("--adapter", metavar="DIR", help="a LoRA adapter folder for the model")
     p.add_argument(
+        "--memory",
+        metavar="FILE",
+        help="the team's earlier fixes to show the model as examples (a dataset's memory.jsonl; "
+        "default: the one in --adapter)",
+    )
+    p.add_argument(
         "--provider",
         action="append",
         choices=["dependency", "codemod", "model"],
@@ -36,6 +42,7 @@ def add_parser(sub) -> None:
 
 
 def run(args, settings: Settings) -> int:
+    from secai.fix.memory import FixMemory
     from secai.fix.run import apply_fixes, fix_findings, write_outputs
     from secai.ingest.collect import collect, log_problems
 
@@ -44,8 +51,19 @@ def run(args, settings: Settings) -> int:
         raise SecaiError(f"{source}: --source is not a folder")
     result = collect(args.paths, settings.limits)
     log_problems(result)
+    memory = None
+    if args.memory:
+        if not Path(args.memory).is_file():
+            raise SecaiError(f"{args.memory}: --memory is not a file")
+        memory = FixMemory.read(args.memory)
     fixes = fix_findings(
-        result.findings, source, settings, providers=args.provider, model=args.model, adapter=args.adapter
+        result.findings,
+        source,
+        settings,
+        providers=args.provider,
+        model=args.model,
+        adapter=args.adapter,
+        memory=memory,
     )
     key = "\n".join([str(source.resolve()), *(str(Path(p).resolve()) for p in args.paths)])
     run_dir = Path(args.out) if args.out else settings.runs_dir / f"fix-{hashlib.sha256(key.encode()).hexdigest()[:12]}"

@@ -16,24 +16,25 @@ from __future__ import annotations
 
 import json
 from collections import Counter, deque
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from secai.config import Settings
-from secai.dataset.fixes import FixCase, FixExample
+from secai.dataset.fixes import FixCase, FixExample, render_example
 from secai.dataset.injection import detect_text
 from secai.dataset.triage import CASES as TRIAGE_CASES
 from secai.dataset.triage import TriageCase, triage_split
+from secai.dates import when
+from secai.fix.memory import MEMORY_FILE, FixMemory
 from secai.fix.prompt import PROMPT_VERSION
 from secai.ingest.redact import redact_text
 from secai.run.folder import atomic_write_json, atomic_write_text
 from secai.run.meta import RunMeta, may_train
 
 SPLITS = ("train", "valid", "test")
-DATASET_VERSION = "2"
+DATASET_VERSION = "3"
 CASES = "test_cases.jsonl"
 
 
@@ -46,16 +47,6 @@ class DatasetResult(BaseModel):
     excluded: dict[str, int] = Field(default_factory=dict)
     note: str = ""
     files: list[str] = Field(default_factory=list)
-
-
-def when(date: str | None) -> datetime:
-    """An ISO 8601 date as a point in time (dates in different zones compare correctly); the
-    earliest time for a missing or unreadable date."""
-    try:
-        d = datetime.fromisoformat(date or "")
-    except ValueError:
-        return datetime.min.replace(tzinfo=UTC)
-    return d if d.tzinfo else d.replace(tzinfo=UTC)
 
 
 def time_split(examples: list[FixExample], settings: Settings) -> dict[str, str]:
@@ -118,6 +109,30 @@ def _flag_reasons(ex: FixExample) -> list[str]:
     return detect_text(" \n".join([c.title, c.message, c.rationale, c.search, c.replace]))
 
 
+def _recall_examples(examples: list[FixExample], memory: FixMemory, settings: Settings) -> int:
+    """Render each example again with the earlier fix the fix stage would recall for it: only one
+    committed before it (never its own commit), as a model meets them; a fix of today's (a
+    deterministic provider's) may recall any other. Returns how many got one."""
+    n = 0
+    for ex in examples:
+        c = ex.case
+        past = memory.recall(
+            tool=c.tool,
+            rule_id=c.rule_id,
+            cwe=c.cwe,
+            path=c.path,
+            code=ex.target_text(),
+            as_of=c.date if c.source == "history" else None,
+            exclude_commit=c.commit,
+            exclude_id=c.id,
+        )
+        messages = render_example(ex, settings, past) if past else None
+        if messages is not None:
+            ex.messages = messages
+            n += 1
+    return n
+
+
 def _jsonl(rows) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
@@ -168,6 +183,8 @@ def build_dataset(
                     excluded["instruction-like text"] += 1
                     continue
             rows[split].append(ex)
+    memory = FixMemory(p for s in ("train", "valid") for ex in rows[s] if (p := ex.past_fix()) is not None)
+    recalled = {s: _recall_examples(rows[s], memory, settings) for s in SPLITS}
     trained = {s: balance_triage(verdicts[s], triage_cap(len(rows[s]), settings)) for s in ("train", "valid")}
     over = sum(len(verdicts[s]) - len(trained[s]) for s in trained)
     if over:
@@ -183,13 +200,17 @@ def build_dataset(
     atomic_write_text(out / CASES, _jsonl(ex.case.model_dump(mode="json") for ex in rows["test"]))
     kept_triage = [c for s in SPLITS for c in verdicts[s]]
     atomic_write_text(out / TRIAGE_CASES, _jsonl(c.model_dump(mode="json") for c in kept_triage))
-    written += [CASES, TRIAGE_CASES]
+    memory.write(out / MEMORY_FILE)
+    written += [CASES, TRIAGE_CASES, MEMORY_FILE]
     kept = [ex for s in SPLITS for ex in rows[s]]
     stats = {
         "version": DATASET_VERSION,
         "prompt_version": PROMPT_VERSION,
         "task": "fix+triage" if kept_triage else "fix",
         "splits": counts,
+        # fix examples whose prompt shows an earlier fix of the team's (the memory holds train + valid)
+        "with_earlier_fix": recalled,
+        "memory": len(memory),
         "triage": {
             "splits": {s: len(verdicts[s]) for s in SPLITS},
             "trained": {s: len(trained[s]) for s in trained},  # examples in train/valid (balanced, capped)

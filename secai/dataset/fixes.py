@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from secai.config import Settings
 from secai.findings import Category, Finding, Location, Severity, severity_from_text
 from secai.fix.edit import LineEdit, widen_to_statements
+from secai.fix.memory import PastFix, Recalled, past_fix
 from secai.fix.prompt import FixFacts, format_fix_answer, format_search_replace, render_fix_prompt
 from secai.history.events import MinedEvent
 from secai.ingest.redact import redact_code
@@ -86,6 +87,43 @@ class FixExample(BaseModel):
     start: int
     end: int
     messages: list[dict[str, str]]
+    #: The before file, and the new text of lines start..end (to render the prompt again with an
+    #: earlier fix as its example).
+    lines: list[str] = Field(default_factory=list, exclude=True, repr=False)
+    new: list[str] = Field(default_factory=list, exclude=True, repr=False)
+
+    def past_fix(self) -> PastFix | None:
+        """This fix as an example for later prompts (None when too long to show)."""
+        c = self.case
+        return past_fix(
+            id=c.id,
+            tool=c.tool,
+            rule_id=c.rule_id,
+            cwe=c.cwe,
+            path=c.path,
+            commit=c.commit,
+            date=c.date,
+            old=self.lines[self.start - 1 : self.end],
+            new=self.new,
+        )
+
+    def target_text(self) -> str:
+        return "\n".join(self.lines[self.start - 1 : self.end])
+
+
+def render_example(ex: FixExample, settings: Settings, past: Recalled | None = None) -> list[dict[str, str]] | None:
+    """The example's messages (prompt and answer), showing less of the file when they would not
+    fit in train.max_seq_length (as the model provider does); None when nothing fits."""
+    c = ex.case
+    facts = FixFacts(tool=c.tool, rule_id=c.rule_id, title=c.title, cwe=c.cwe, message=c.message, path=c.path)
+    answer = {"role": "assistant", "content": _answer(ex.lines, ex.start, ex.end, ex.new, c.rationale)}
+    # Training cuts an example at train.max_seq_length, and a cut answer teaches nothing.
+    budget = settings.train.max_seq_length * CHARS_PER_TOKEN
+    for step in CONTEXT_STEPS:
+        messages = render_fix_prompt(facts, ex.lines, ex.start, ex.end, int(settings.fix.context_lines * step), past)
+        if sum(len(m["content"]) for m in messages) + len(answer["content"]) <= budget:
+            return [*messages, answer]
+    return None
 
 
 def target_span(path: str, text: str, start: int, end: int, settings: Settings) -> tuple[int, int] | None:
@@ -145,25 +183,16 @@ def example_for(
     new = lines[start - 1 : edit.start - 1] + edit.new + lines[edit.end : end]
     if new == lines[start - 1 : end]:
         return None, "the edit changes nothing"
-    facts = FixFacts(
-        tool=case.tool, rule_id=case.rule_id, title=case.title, cwe=case.cwe, message=case.message, path=case.path
-    )
-    answer = {"role": "assistant", "content": _answer(lines, start, end, new, case.rationale)}
-    # Like the model provider, show less of the file when the example would not fit: training
-    # cuts an example at train.max_seq_length, and a cut answer teaches nothing.
-    budget = settings.train.max_seq_length * CHARS_PER_TOKEN
-    for step in CONTEXT_STEPS:
-        messages = render_fix_prompt(facts, lines, start, end, int(settings.fix.context_lines * step))
-        if sum(len(m["content"]) for m in messages) + len(answer["content"]) <= budget:
-            break
-    else:
+    ex = FixExample(case=case, start=start, end=end, messages=[], lines=lines, new=new)
+    messages = render_example(ex, settings)
+    if messages is None:
         return None, "the example is longer than train.max_seq_length"
-    messages.append(answer)
+    ex.messages = messages
     if keep_text:
         case.before_text = text
     case.search = "\n".join(lines[edit.start - 1 : edit.end])
     case.replace = "\n".join(edit.new)
-    return FixExample(case=case, start=start, end=end, messages=messages), ""
+    return ex, ""
 
 
 def case_of_event(e: MinedEvent) -> FixCase:

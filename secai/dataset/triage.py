@@ -167,7 +167,7 @@ def _facts_for_event(e: MinedEvent, context: int) -> TriageFacts:
 
 def _latest(labels: Iterable[Label]) -> list[Label]:
     """One label per finding: the latest decision (labels without a date count as oldest)."""
-    from secai.dataset.build import when
+    from secai.dates import when
 
     by_fp: dict[str, Label] = {}
     for lb in labels:
@@ -229,7 +229,7 @@ def triage_cases(
 
 def triage_split(cases: list[TriageCase], settings: Settings) -> None:
     """Set each case's split by time (see the module docstring)."""
-    from secai.dataset.build import when
+    from secai.dates import when
 
     dated: dict[str, list[TriageCase]] = {}
     for c in cases:

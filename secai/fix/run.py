@@ -16,6 +16,7 @@ from pathlib import Path
 from secai.config import Settings
 from secai.findings import Finding, assign_fingerprints
 from secai.fix.edit import EditError, LineEdit, apply_edits, unified_diff
+from secai.fix.memory import FixMemory, memory_beside
 from secai.fix.providers.base import get_provider
 from secai.fix.source import SourceProblem, SourceTree, clean_relative
 from secai.fix.task import STATUS_RANK, FixContext, FixResult, FixTask, Outcome
@@ -90,13 +91,22 @@ def fix_findings(
     model: str | None = None,
     adapter: str | Path | None = None,
     progress: bool = False,
+    memory: FixMemory | None = None,
 ) -> FixRun:
+    """Fix `findings` in the folder `source_dir`; `memory` (default: the one beside `adapter`)
+    gives the model its examples of the team's earlier fixes."""
     if any(not f.fingerprint for f in findings):
         assign_fingerprints(findings)
     source = SourceTree(Path(source_dir), settings.fix.max_file_kb * 1024)
     verifier = Verifier(settings)
     ctx = FixContext(
-        settings, source, verifier, model=model, adapter=Path(adapter) if adapter else None, progress=progress
+        settings,
+        source,
+        verifier,
+        model=model,
+        adapter=Path(adapter) if adapter else None,
+        progress=progress,
+        memory=memory if memory is not None else memory_beside(adapter),
     )
     tasks = [_task(i, f, source) for i, f in enumerate(findings)]
     attempts: dict[int, list[Outcome]] = {t.id: [] for t in tasks}

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from secai.config import Settings
 from secai.findings import Finding
 from secai.fix.edit import LineEdit
+from secai.fix.memory import FixMemory
 from secai.fix.source import SourceFile, SourceTree
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ class FixTask:
     source: SourceFile | None = None
     #: Why the file cannot be used (refused, missing, binary, oversize).
     source_problem: str | None = None
+    #: Only earlier fixes committed before this date may be recalled (an evaluation case's date).
+    as_of: str | None = None
 
 
 @dataclass
@@ -56,6 +59,8 @@ class FixContext:
     model: str | None = None
     adapter: Path | None = None
     progress: bool = False
+    #: The team's earlier fixes, one recalled into each model prompt as an example.
+    memory: FixMemory | None = None
 
 
 class FixResult(BaseModel):

@@ -27,6 +27,9 @@ log = logging.getLogger("secai")
 
 ADAPTER_FILE = "adapter/adapters.safetensors"
 ADAPTER_CONFIG = "adapter/adapter_config.json"
+#: The adapter's copy of the fixes it learned from (`secai.fix.memory.MEMORY_FILE`; the run
+#: package does not import the fix package).
+ADAPTER_MEMORY = "adapter/memory.jsonl"
 #: What loading and judging an adapter reads, and the stage that recorded each file's hash.
 _RECORDED = ((ADAPTER_FILE, "train"), (ADAPTER_CONFIG, "train"), (files.EVAL, "evaluate"))
 
@@ -42,6 +45,8 @@ class TrustedAdapter(BaseModel):
     sha256: str
     #: Its evaluation earned the tuned model's triage verdicts (eval.json `triage.earned`).
     triage_earned: bool
+    #: The earlier fixes it was trained with, when its train stage recorded them and they hold.
+    memory: Path | None = None
 
 
 def latest_trusted_adapter(
@@ -83,6 +88,7 @@ def latest_trusted_adapter(
             path=run_dir / "adapter",
             sha256=digest,
             triage_earned=bool(ev.triage and ev.triage.earned),
+            memory=_recorded_memory(run_dir),
         )
     return None
 
@@ -132,3 +138,17 @@ def _recorded_hashes_hold(run_dir: Path) -> str | None:
             return None
         digests[rel] = got
     return digests[ADAPTER_FILE]
+
+
+def _recorded_memory(run_dir: Path) -> Path | None:
+    """The adapter's copy of the earlier fixes it was trained with, when the train stage recorded
+    its hash and the file still has it (an adapter from before the memory existed has none)."""
+    rec = Manifest.load(run_dir).stages.get("train")
+    want = rec.outputs.get(ADAPTER_MEMORY) if rec is not None and rec.status == "done" else None
+    path = run_dir / ADAPTER_MEMORY
+    if want is None:
+        return None
+    if not path.is_file() or sha256_file(path) != want:
+        log.warning("%s: not what its train stage recorded in manifest.json; its earlier fixes are not used", path)
+        return None
+    return path

@@ -23,6 +23,7 @@ from secai.config import Settings
 from secai.dataset.build import read_cases, read_triage_cases
 from secai.dataset.fixes import FixCase
 from secai.errors import SecaiError
+from secai.fix.memory import MEMORY_FILE, FixMemory
 from secai.fix.providers.base import get_provider
 from secai.fix.source import SourceFile, SourceTree
 from secai.fix.task import FixContext, FixTask, Outcome
@@ -69,7 +70,7 @@ def _tasks(cases: list[FixCase]) -> list[FixTask]:
     for i, c in enumerate(cases):
         f = c.finding()
         f.fingerprint = c.id
-        tasks.append(FixTask(i, f, c.path, source=SourceFile(c.path, c.before_text or "")))
+        tasks.append(FixTask(i, f, c.path, source=SourceFile(c.path, c.before_text or ""), as_of=c.date or ""))
     return tasks
 
 
@@ -157,6 +158,8 @@ def evaluate_adapter(
     if settings.evaluate.max_examples and len(cases) > settings.evaluate.max_examples:
         cases = cases[-settings.evaluate.max_examples :]  # the latest ones
     model_name = model or str(resolved_model.path)
+    # Both model arms see the same earlier fixes, each older than the case it is recalled for.
+    memory = FixMemory.read(dataset_dir / MEMORY_FILE)
     scores: dict[str, FixScore] = {}
     outcomes_by_arm: dict[str, dict[int, Outcome]] = {}
     with tempfile.TemporaryDirectory(prefix="secai-eval-") as empty:
@@ -173,6 +176,7 @@ def evaluate_adapter(
                 verifier,
                 model=model_name,
                 adapter=adapter,
+                memory=memory,
             )
             started = time.time()
             outcomes: dict[int, Outcome] = {}

@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from pydantic import BaseModel
 
 from secai.config import Settings
 from secai.errors import SecaiError
+from secai.fix.memory import MEMORY_FILE
 from secai.run.folder import atomic_write_json, sha256_file
 from secai.training import trunk
 from secai.training.batches import PAD_MULTIPLE, LengthSortedBatches
@@ -718,6 +720,10 @@ def train_adapter(
         "seed": cfg.seed,
     }
     atomic_write_json(out / "adapter_config.json", adapter_config)
+    # The adapter learned to apply an earlier fix shown in its prompt: the fixes it was trained
+    # with travel with it (`secai.fix.memory`).
+    if (dataset_dir / MEMORY_FILE).is_file():
+        shutil.copyfile(dataset_dir / MEMORY_FILE, out / MEMORY_FILE)
 
     hist = state["history"]
     tr = hist["train"]

@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from secai.config import Settings
-from secai.dataset.build import read_triage_cases, when
+from secai.dataset.build import read_triage_cases
 from secai.dataset.triage import TriageCase
+from secai.dates import when
 from secai.ingest.redact import redact_text
 from secai.run.records import TriageEval, TriageScore
 from secai.triage.labels import Verdict

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from secai.dates import when
 from secai.ingest.redact import redact_text
 from secai.run.folder import atomic_write_text
 from secai.triage.labels import Label, Verdict
@@ -82,14 +82,6 @@ def read_verdicts(run_dir: str | Path) -> dict[str, VerdictRecord]:
     return out
 
 
-def _when(date: str) -> datetime:
-    try:
-        d = datetime.fromisoformat(date or "")
-    except ValueError:
-        return datetime.min.replace(tzinfo=UTC)
-    return d if d.tzinfo else d.replace(tzinfo=UTC)
-
-
 _PHRASE = {
     "false positive": "dismissed as false positive",
     "accepted risk": "accepted as a risk",
@@ -106,7 +98,7 @@ def history_sentence(labels: list[Label], tool: str, rule_id: str, exclude: set[
         return ""
     counts = Counter(lb.verdict for lb in same)
     top = max(counts.values())
-    verdict = max((lb for lb in same if counts[lb.verdict] == top), key=lambda lb: _when(lb.date)).verdict
+    verdict = max((lb for lb in same if counts[lb.verdict] == top), key=lambda lb: when(lb.date)).verdict
     k, n = counts[verdict], len(same)
     phrase = _PHRASE[verdict]
     if n == 1:

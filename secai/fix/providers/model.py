@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 
 from secai.fix.edit import widen_to_statements
+from secai.fix.memory import Recalled
 from secai.fix.prompt import (
     AnswerError,
     FixFacts,
@@ -44,6 +45,19 @@ def _target(t: FixTask, ctx: FixContext) -> tuple[int, int] | str:
     if end - start + 1 > limit:
         return f"the finding spans {end - start + 1} lines, over fix.max_target_lines ({limit})"
     return start, end
+
+
+def _recall(t: FixTask, facts: FixFacts, target: list[str], ctx: FixContext) -> Recalled | None:
+    if not ctx.memory:
+        return None
+    return ctx.memory.recall(
+        tool=facts.tool,
+        rule_id=facts.rule_id,
+        cwe=facts.cwe,
+        path=facts.path,
+        code="\n".join(target),
+        as_of=t.as_of,
+    )
 
 
 def propose(tasks: list[FixTask], ctx: FixContext) -> dict[int, Outcome]:
@@ -80,13 +94,16 @@ def propose(tasks: list[FixTask], ctx: FixContext) -> dict[int, Outcome]:
     resolved = runtime_model(resolve_model(ctx.model or ctx.settings.model.name, ctx.settings), ctx.settings)
     model, tokenizer = load(resolved, ctx.adapter)
     prompts, ready = [], []
+    recalled = 0
     for t, start, end, lines in work:
         ids = None
+        facts = FixFacts.of(t.finding)
+        facts.path = t.path or facts.path
+        past = _recall(t, facts, lines[start - 1 : end], ctx)
+        recalled += past is not None
         for step in _CONTEXT_STEPS:
-            facts = FixFacts.of(t.finding)
-            facts.path = t.path or facts.path
             ids = chat_prompt(
-                tokenizer, render_fix_prompt(facts, lines, start, end, int(settings.context_lines * step))
+                tokenizer, render_fix_prompt(facts, lines, start, end, int(settings.context_lines * step), past)
             )
             if len(ids) <= settings.max_prompt_tokens:
                 break
@@ -97,7 +114,13 @@ def propose(tasks: list[FixTask], ctx: FixContext) -> dict[int, Outcome]:
             continue
         prompts.append(ids)
         ready.append((t, start, end, lines))
-    log.info("fix: %d findings x %d candidates from %s", len(ready), settings.candidates, resolved.model_id)
+    log.info(
+        "fix: %d findings x %d candidates from %s (%d with an earlier fix of the team's as the example)",
+        len(ready),
+        settings.candidates,
+        resolved.model_id,
+        recalled,
+    )
     answers = sample(
         model,
         tokenizer,
