@@ -17,7 +17,7 @@ from secai.cli import main
 from secai.config import Settings, load_settings
 from secai.report.baseline import record_run_folder
 from secai.run import files
-from secai.run.adapters import latest_trusted_adapter
+from secai.run.adapters import ADAPTER_MEMORY, latest_trusted_adapter
 from secai.run.folder import Manifest, hash_tree
 from secai.run.meta import RunMeta
 from secai.run.records import EvalResult, FixEval, FixScore, Gate, TriageEval, TriageScore
@@ -39,7 +39,13 @@ def _eval(passed: bool = True, earned: bool = False) -> EvalResult:
 
 
 def write_trained(
-    run: Path, *, key: str = KEY, passed: bool = True, earned: bool = False, weights: Path | None = None
+    run: Path,
+    *,
+    key: str = KEY,
+    passed: bool = True,
+    earned: bool = False,
+    weights: Path | None = None,
+    memory: str | None = None,
 ) -> Path:
     """What the train and evaluate stages leave in a run folder: the adapter (its base model in
     training.json and adapter_config.json), eval.json, and their hashes in manifest.json."""
@@ -58,6 +64,9 @@ def write_trained(
     files.write_eval(run / "eval.json", _eval(passed, earned))
     manifest = Manifest.load(run)
     adapter_files = ["adapter/adapters.safetensors", "adapter/adapter_config.json", "adapter/training.json"]
+    if memory is not None:  # the earlier fixes the adapter was trained with
+        (run / ADAPTER_MEMORY).write_text(memory)
+        adapter_files.append(ADAPTER_MEMORY)
     manifest.record(run, "train", "t", adapter_files, "done", time.time())
     manifest.record(run, "evaluate", "e", ["eval.json"], "done", time.time())
     return run
@@ -103,6 +112,19 @@ def test_the_latest_trusted_gated_adapter_is_chosen(settings):
     again = _lent(settings, exclude=newer)  # a run never borrows from itself
     assert again.run_id == "101" and again.path == older / "adapter" and again.triage_earned
     assert latest_trusted_adapter("acme/other", lambda: KEY, settings) is None
+
+
+def test_the_earlier_fixes_come_with_the_adapter_only_as_recorded(settings, caplog):
+    run = trained_run(settings, "101", memory='{"id": "a"}\n')
+    assert _lent(settings).memory == run / ADAPTER_MEMORY
+    (run / ADAPTER_MEMORY).write_text('{"id": "planted"}\n')
+    with caplog.at_level(logging.WARNING, logger="secai"):
+        got = _lent(settings)
+    assert got.run_id == "101" and got.memory is None  # the adapter still holds; its memory does not
+    assert [m for m in caplog.messages if "its earlier fixes are not used" in m]
+    unrecorded = trained_run(settings, "102")
+    (unrecorded / ADAPTER_MEMORY).write_text('{"id": "planted"}\n')
+    assert _lent(settings).run_id == "102" and _lent(settings).memory is None
 
 
 def _planted_run_json(settings):

@@ -131,3 +131,36 @@ def test_evaluation_verifies_each_fixer_with_the_scanner(mined, tmp_path, tmp_pa
     assert fx.deterministic.n == fx.base.n  # codemod may or may not be installed; it is scored either way
     assert ev.gate.passed and ev.gate.margin == 1.0
     assert (tmp_path / "eval.json").is_file()
+
+
+def test_each_prompt_shows_an_earlier_fix_of_the_same_rule_from_an_earlier_commit(mined, tmp_path):
+    from secai.dates import when
+    from secai.fix.memory import FixMemory
+
+    repo, settings, result = mined
+    examples, _ = history_examples(result.events, str(repo.path), settings)
+    settings.dataset.test_fraction, settings.dataset.valid_fraction = 0.2, 0.1
+    build_dataset(examples, tmp_path / "ds", settings, run_meta=RunMeta(event="push", branch="main"))
+    memory = FixMemory.read(tmp_path / "ds" / "memory.jsonl")
+    cases = read_cases(tmp_path / "ds")
+    held_out = {c.id for c in cases}
+    assert memory.fixes and not held_out & {f.id for f in memory.fixes}  # train + valid only
+    stats = json.loads((tmp_path / "ds" / "stats.json").read_text())
+    assert stats["memory"] == len(memory) and stats["with_earlier_fix"]["test"] == len(cases)
+    by_id = {ex.case.id: ex for ex in examples}
+    for row, case in zip(read_split(tmp_path / "ds", "test"), cases):
+        user = row["messages"][1]["content"]
+        shown = user.split("fixed this rule before, in ")[1].split("The file around")[0]
+        earlier = [f for f in memory.fixes if f.rule_id == case.rule_id and f.before in shown and f.after in shown]
+        assert earlier and all(when(f.date) < when(case.date) and f.commit != case.commit for f in earlier)
+        assert by_id[case.id].case.commit == case.commit
+    # a train row never shows a fix from its own commit or a later one
+    for ex in examples:
+        user = ex.messages[1]["content"]
+        if "fixed this rule before" in user and ex.case.id not in held_out:
+            shown = user.split("fixed this rule before, in ")[1].split("The file around")[0]
+            assert any(
+                f.before in shown and f.after in shown and when(f.date) < when(ex.case.date)
+                for f in memory.fixes
+                if f.rule_id == ex.case.rule_id
+            )

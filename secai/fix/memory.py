@@ -64,6 +64,8 @@ def past_fix(
 ) -> PastFix | None:
     """The example of a fix that turned lines `old` into `new` (None when it is too long to show):
     only the changed lines, with the line above them when the fix only inserts or only deletes."""
+    if old == new:
+        return None
     a = 0
     while a < min(len(old), len(new)) and old[a] == new[a]:
         a += 1
