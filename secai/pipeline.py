@@ -118,6 +118,8 @@ class Pipeline:
             raise SecaiError(f"{self.run_dir}: cannot write run.json: {e.strerror}") from None
         self.meta = read_run_meta(self.run_dir)
         self._resolved = None
+        #: The deterministic providers' outcomes, worked out once for the dataset and fix stages.
+        self._deterministic: dict = {}
 
     # -- helpers ---------------------------------------------------------------------------------
     def resolved_model(self):
@@ -289,6 +291,7 @@ class Pipeline:
                 adapter=adapter,
                 progress=self.progress,
                 memory=FixMemory.read(memory_file) if memory_file else FixMemory(),
+                reuse=self._deterministic,
             )
             lent = self._lent_adapter if adapter else None
             who = f"tuned model from run {lent.run_id}" if lent else "tuned model" if adapter else "base model"
@@ -430,7 +433,9 @@ class Pipeline:
             events = read_events(self.run_dir)
             examples, skipped = history_examples(events, source if self._done("mine") else None, self.settings)
             if may_train(self.meta, self.settings)[0]:
-                more, more_skipped = deterministic_examples(read_findings(self.run_dir), source, self.settings)
+                more, more_skipped = deterministic_examples(
+                    read_findings(self.run_dir), source, self.settings, self._deterministic
+                )
                 examples += more
                 skipped += more_skipped
             triage, triage_skipped = self._triage_cases(events)

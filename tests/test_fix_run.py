@@ -184,3 +184,31 @@ def test_pipeline_fix_stage(project, tmp_path):
     none = run_pipeline(tmp_path / "run2", settings, artifacts=[reports], stages=["parse", "fix"])
     skipped = next(s for s in none.stages if s.stage == "fix")
     assert skipped.status == "skipped" and "--source" in skipped.note
+
+
+def test_deterministic_outcomes_are_worked_out_once_per_run_and_again_for_changed_files(project, tmp_path, monkeypatch):
+    """The dataset stage and the fix stage of one run ask the dependency provider about the same
+    findings and files: with the run's `reuse` dict it runs once; a changed file runs it again."""
+    from secai.config import load_settings
+    from secai.fix.providers import dependency
+    from secai.fix.run import fix_findings
+    from secai.ingest.collect import collect
+
+    _, reports, source = project
+    src = tmp_path / "src"
+    shutil.copytree(source, src, symlinks=True)
+    settings = load_settings(overrides={"home": str(tmp_path / "home")}, environ={})
+    findings = collect([reports / "safety.json"]).findings
+    calls = []
+    real = dependency.propose
+    monkeypatch.setattr(dependency, "propose", lambda tasks, ctx: calls.append(len(tasks)) or real(tasks, ctx))
+    reuse: dict = {}
+    first = fix_findings(findings, src, settings, providers=["dependency"], reuse=reuse)
+    second = fix_findings(findings, src, settings, providers=["dependency"], reuse=reuse)
+    assert len(calls) == 1 and first.patch == second.patch and "PyYAML" in second.patch
+    assert [r.model_dump() for r in first.results] == [r.model_dump() for r in second.results]
+    (src / "requirements.txt").write_text("PyYAML==5.3  # pinned\n")  # the manifest a bump edits changed
+    third = fix_findings(findings, src, settings, providers=["dependency"], reuse=reuse)
+    assert len(calls) == 2 and "# pinned" in third.patch
+    fix_findings(findings, src, settings, providers=["dependency"])  # no dict: no reuse
+    assert len(calls) == 3

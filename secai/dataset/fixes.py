@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from secai.config import Settings
 from secai.findings import Category, Finding, Location, Severity, severity_from_text
-from secai.fix.edit import LineEdit, widen_to_statements
+from secai.fix.edit import LineEdit, search_region, widen_to_statements
 from secai.fix.memory import PastFix, Recalled, past_fix
 from secai.fix.prompt import FixFacts, format_fix_answer, format_search_replace, render_fix_prompt
 from secai.history.events import MinedEvent
@@ -138,27 +138,11 @@ def _answer(lines: list[str], start: int, end: int, new: list[str], rationale: s
     if end - start + 1 <= REWRITE_MAX_LINES:
         return format_fix_answer("\n".join(new), rationale)
     old = lines[start - 1 : end]
-    # The smallest SEARCH that is unique in the named lines: the changed lines, widened by
-    # unchanged neighbours until they occur once.
-    a = 0
-    while a < min(len(old), len(new)) and old[a] == new[a]:
-        a += 1
-    b = 0
-    while b < min(len(old), len(new)) - a and old[len(old) - 1 - b] == new[len(new) - 1 - b]:
-        b += 1
-    lo, hi = a, len(old) - b  # old[lo:hi] changed
-    nlo, nhi = a, len(new) - b
-    region = "\n".join(old)
-    while True:
-        search = "\n".join(old[lo:hi])
-        if hi > lo and search.strip() and region.count(search) == 1:
-            break
-        if lo > 0:
-            lo, nlo = lo - 1, nlo - 1
-        elif hi < len(old):
-            hi, nhi = hi + 1, nhi + 1
-        else:  # nothing unique to search for: the whole span is the answer
-            return format_fix_answer("\n".join(new), rationale)
+    region = search_region(old, new)
+    if region is None:  # nothing unique to search for: the whole span is the answer
+        return format_fix_answer("\n".join(new), rationale)
+    lo, hi, nlo, nhi = region
+    search = "\n".join(old[lo:hi])
     return format_search_replace(search, "\n".join(new[nlo:nhi]), rationale)
 
 
@@ -315,7 +299,7 @@ def history_examples(
 
 
 def deterministic_examples(
-    findings: list[Finding], source: str | None, settings: Settings
+    findings: list[Finding], source: str | None, settings: Settings, reuse: dict | None = None
 ) -> tuple[list[FixExample], Counter[str]]:
     """Examples of the fixes the deterministic providers make for today's findings and the
     scanner (or the manifest check) verifies."""
@@ -324,7 +308,7 @@ def deterministic_examples(
         return [], Counter()
     from secai.fix.run import fix_findings
 
-    run = fix_findings(findings, source, settings, providers=providers)
+    run = fix_findings(findings, source, settings, providers=providers, reuse=reuse)
     by_fp = {f.fingerprint: f for f in findings}
     fixed = []
     for r in run.results:

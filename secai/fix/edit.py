@@ -191,3 +191,30 @@ def widen_to_statements(path: str, text: str, start: int, end: int, max_lines: i
     if hi - lo + 1 > max_lines:
         return start, end
     return lo, hi
+
+
+def search_region(old: list[str], new: list[str]) -> tuple[int, int, int, int] | None:
+    """The smallest part of `old` that a SEARCH/REPLACE of `old` -> `new` needs: the changed lines,
+    widened by unchanged neighbours (above first) until the SEARCH text is not blank and occurs
+    once in `old`. `(lo, hi, nlo, nhi)`: `old[lo:hi]` becomes `new[nlo:nhi]`; None when no part
+    of `old` is unique (or nothing changed)."""
+    if old == new:
+        return None
+    a = 0
+    while a < min(len(old), len(new)) and old[a] == new[a]:
+        a += 1
+    b = 0
+    while b < min(len(old), len(new)) - a and old[len(old) - 1 - b] == new[len(new) - 1 - b]:
+        b += 1
+    lo, hi, nlo, nhi = a, len(old) - b, a, len(new) - b
+    region = "\n".join(old)
+    while True:
+        search = "\n".join(old[lo:hi])
+        if hi > lo and search.strip() and region.count(search) == 1:
+            return lo, hi, nlo, nhi
+        if lo > 0:
+            lo, nlo = lo - 1, nlo - 1
+        elif hi < len(old):
+            hi, nhi = hi + 1, nhi + 1
+        else:
+            return None

@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, Field, ValidationError
 
 from secai.dates import when
+from secai.fix.edit import search_region
 
 log = logging.getLogger("secai")
 
@@ -63,21 +64,13 @@ def past_fix(
     new: list[str],
 ) -> PastFix | None:
     """The example of a fix that turned lines `old` into `new` (None when it is too long to show):
-    only the changed lines, with the line above them when the fix only inserts or only deletes."""
-    if old == new:
+    the part a SEARCH/REPLACE answer would hold, so the changed lines, with the unchanged ones
+    above (or below) them that make the old text unique and not blank."""
+    region = search_region(old, new)
+    if region is None:
         return None
-    a = 0
-    while a < min(len(old), len(new)) and old[a] == new[a]:
-        a += 1
-    b = 0
-    while b < min(len(old), len(new)) - a and old[len(old) - 1 - b] == new[len(new) - 1 - b]:
-        b += 1
-    lo, hi_old, hi_new = a, len(old) - b, len(new) - b
-    if (lo == hi_old or lo == hi_new) and lo > 0:  # an insertion or deletion: anchor it
-        lo -= 1
-    before, after = old[lo:hi_old], new[lo:hi_new]
-    if not before and not after:
-        return None
+    lo, hi, nlo, nhi = region
+    before, after = old[lo:hi], new[nlo:nhi]
     if max(len(before), len(after)) > MAX_LINES:
         return None
     before_text, after_text = "\n".join(before), "\n".join(after)

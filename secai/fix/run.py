@@ -8,19 +8,21 @@ overlap are combined, and when a file gets more than one fix the combination is 
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from secai.config import Settings
-from secai.findings import Finding, assign_fingerprints
+from secai.findings import Finding, assign_fingerprints, finding_json
 from secai.fix.edit import EditError, LineEdit, apply_edits, unified_diff
 from secai.fix.memory import FixMemory, memory_beside
 from secai.fix.providers.base import get_provider
 from secai.fix.source import SourceProblem, SourceTree, clean_relative
 from secai.fix.task import STATUS_RANK, FixContext, FixResult, FixTask, Outcome
 from secai.fix.verify import Candidate, Verifier
+from secai.run.folder import hash_value
 
 log = logging.getLogger("secai")
 
@@ -92,9 +94,14 @@ def fix_findings(
     adapter: str | Path | None = None,
     progress: bool = False,
     memory: FixMemory | None = None,
+    reuse: dict[str, dict[int, Outcome]] | None = None,
 ) -> FixRun:
     """Fix `findings` in the folder `source_dir`; `memory` (default: the one beside `adapter`)
-    gives the model its examples of the team's earlier fixes."""
+    gives the model its examples of the team's earlier fixes.
+
+    `reuse` is a dict the caller keeps across calls on the same, unchanged source folder (one
+    `run`: the dataset stage's deterministic fixes, then the fix stage): the deterministic
+    providers' outcomes for the same findings are taken from it instead of being worked out again."""
     if any(not f.fingerprint for f in findings):
         assign_fingerprints(findings)
     source = SourceTree(Path(source_dir), settings.fix.max_file_kb * 1024)
@@ -114,7 +121,7 @@ def fix_findings(
     for name in providers or settings.fix.providers:
         if not pending:
             break
-        outcomes = get_provider(name).propose(pending, ctx)
+        outcomes = _propose(name, pending, ctx, reuse)
         for tid, o in outcomes.items():
             attempts[tid].append(o)
         pending = [t for t in pending if not any(o.status == "verified" for o in attempts[t.id])]
@@ -123,6 +130,29 @@ def fix_findings(
     _combine(run, tasks, attempts, source, verifier)
     run.scanner_processes = verifier.scanner_processes
     return run
+
+
+#: Providers whose outcome depends only on the findings, the files and the settings.
+DETERMINISTIC = ("dependency", "codemod")
+
+
+def _propose(
+    name: str, pending: list[FixTask], ctx: FixContext, reuse: dict[str, dict[int, Outcome]] | None
+) -> dict[int, Outcome]:
+    if reuse is None or name not in DETERMINISTIC:
+        return get_provider(name).propose(pending, ctx)
+    findings = [t.finding for t in pending]
+    key = hash_value(
+        [
+            name,
+            str(ctx.source.root),
+            fix_inputs(findings, ctx.source.root, ctx.settings),
+            [(t.id, finding_json(t.finding), t.path) for t in pending],
+        ]
+    )
+    if key not in reuse:
+        reuse[key] = get_provider(name).propose(pending, ctx)
+    return copy.deepcopy(reuse[key])
 
 
 def _result(t: FixTask, outcomes: list[Outcome], source: SourceTree) -> FixResult:
