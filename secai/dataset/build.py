@@ -299,6 +299,12 @@ def dataset_card(stats: dict[str, Any], settings: Settings, meta: RunMeta) -> st
         f"- prompt version: `{stats['prompt_version']}`; dataset version {stats['version']}",
         f"- training data allowed: {'yes' if stats['trusted'] else 'no'} ({_cell(stats['decision'], 200)})",
         f"- by source: {', '.join(f'{k} {v}' for k, v in stats['by_source'].items()) or 'none'}",
+        "- earlier fixes: "
+        + (
+            f"{stats.get('memory', 0)} of the train and valid fixes; a prompt shows the closest earlier fix "
+            "of the same rule, from an earlier commit, in: "
+            + ", ".join(f"{s} {n}" for s, n in (stats.get("with_earlier_fix") or {}).items())
+        ),
         "",
         "## Splits (by time: no commit feeds two splits)",
         "",
