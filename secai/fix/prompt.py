@@ -251,6 +251,26 @@ def format_search_replace(search: str, replace: str, rationale: str) -> str:
 _MARGIN_RE = re.compile(r"^\s*\d+ \| ")
 
 
+def _squeeze(line: str) -> str:
+    return " ".join(line.split())
+
+
+def _loose_match(search: str, old: list[str]) -> tuple[int, int] | None:
+    """Where the SEARCH lines are whole lines of `old` once runs of spaces count as one (a model
+    re-aligning `=` signs); None when nowhere. Several places are an AnswerError."""
+    want = [_squeeze(x) for x in search.split("\n")]
+    while want and not want[-1]:
+        want.pop()
+    if not any(want):
+        return None
+    have = [_squeeze(x) for x in old]
+    n = len(want)
+    hits = [i for i in range(len(have) - n + 1) if have[i : i + n] == want]
+    if len(hits) > 1:
+        raise AnswerError(f"the SEARCH text matches {len(hits)} times in the named lines")
+    return (hits[0], hits[0] + n) if hits else None
+
+
 def edit_from_answer(answer: FixAnswer, lines: list[str], start: int, end: int) -> LineEdit:
     """The edit an answer makes to lines start..end of `lines`; AnswerError when it would reach
     outside them or cannot be placed exactly once."""
@@ -264,6 +284,10 @@ def edit_from_answer(answer: FixAnswer, lines: list[str], start: int, end: int) 
     region = "\n".join(old)
     hits = region.count(search)
     if hits == 0:
+        at = _loose_match(search, old)
+        if at is not None:  # whole lines that differ only in spacing
+            lo, hi = at
+            return LineEdit(start=start, end=end, old=old, new=old[:lo] + clean_new_lines(replace) + old[hi:])
         if search in "\n".join(lines):
             raise AnswerError("the SEARCH text is outside the named lines")
         raise AnswerError("the SEARCH text is not in the named lines")
