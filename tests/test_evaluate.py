@@ -72,3 +72,29 @@ def test_the_table_names_each_fixer_and_the_gate(capsys):
     print_table(EvalResult(fix=fix, gate=decide_gate(fix.base, fix.tuned, settings)))
     out = capsys.readouterr().out
     assert "deterministic" in out and "6/10" in out and "gate: PASSED" in out
+
+
+def test_one_case_per_fix_when_several_scanners_reported_the_same_edit():
+    from collections import Counter
+
+    from secai.dataset.fixes import FixCase
+    from secai.training.evaluate import _one_per_fix
+
+    def case(i, tool, commit="c1", replace="safe_load(d)"):
+        return FixCase(
+            id=str(i),
+            source="history",
+            commit=commit,
+            tool=tool,
+            rule_id="r",
+            path="a.py",
+            line=3,
+            end_line=3,
+            search="load(d)",
+            replace=replace,
+        )
+
+    cases = [case(1, "bandit"), case(2, "semgrep"), case(3, "bandit", commit="c2"), case(4, "x", replace="other")]
+    unscored: Counter[str] = Counter()
+    assert [c.id for c in _one_per_fix(cases, unscored)] == ["1", "3", "4"]
+    assert unscored == {"the same fix as another held-out case": 1}

@@ -146,7 +146,7 @@ def test_search_lines_that_differ_only_in_spacing_still_place_the_edit():
         "}",
     ]
     loose = format_search_replace(
-        "  description = \"data\"\n  deletion_window_in_days   = 7",
+        '  description = "data"\n  deletion_window_in_days   = 7',
         '  description             = "data"\n  deletion_window_in_days = 7\n  enable_key_rotation     = true',
         "x",
     )

@@ -4,7 +4,8 @@ Each test case is a fix the team made: the file before it and the finding the sc
 Every fixer gets the same task the fix stage gives it (`secai.fix`): the model arms sample
 `fix.candidates` answers per finding, the deterministic arm runs the dependency and codemod
 providers; every proposal is verified by the reporting scanner on a copy of the file. A case
-counts for `n` only when its scanner runs here and reproduces the finding on the before file.
+counts for `n` only when its scanner runs here and reproduces the finding on the before file,
+and once per fix (`_one_per_fix`).
 
 The gate: the tuned model's verified rate must reach the base model's plus `evaluate.margin`, and
 never fall below it; a model that loses is never published.
@@ -138,6 +139,22 @@ def _scorable(cases: list[FixCase], verifier: Verifier) -> tuple[list[FixCase], 
     return keep, unscored
 
 
+def _one_per_fix(cases: list[FixCase], unscored: Counter[str]) -> list[FixCase]:
+    """One case per fix: when several findings (often of several scanners) went away with the
+    same edit, only the first is scored, so that `evaluate.max_examples` counts distinct fixes
+    and one easy or hard edit does not weigh three times."""
+    seen: set[tuple] = set()
+    keep = []
+    for c in cases:
+        key = (c.commit, c.path, c.search, c.replace)
+        if key in seen:
+            unscored["the same fix as another held-out case"] += 1
+            continue
+        seen.add(key)
+        keep.append(c)
+    return keep
+
+
 def evaluate_adapter(
     dataset_dir: str | Path,
     adapter_dir: str | Path,
@@ -155,6 +172,7 @@ def evaluate_adapter(
         raise SecaiError(f"{dataset_dir / 'test_cases.jsonl'}: no held-out fixes or labels to evaluate")
     verifier = Verifier(settings)
     cases, unscored = _scorable(all_cases, verifier)
+    cases = _one_per_fix(cases, unscored)
     if settings.evaluate.max_examples and len(cases) > settings.evaluate.max_examples:
         cases = cases[-settings.evaluate.max_examples :]  # the latest ones
     model_name = model or str(resolved_model.path)
