@@ -181,6 +181,10 @@ class ScannersSettings(_Section):
 
     #: Seconds one scanner process may take before it is killed and reported.
     timeout: float = Field(600.0, gt=0)
+    #: Address space one scanner process may use, in MB (Linux; 0: no cap). A scanner that runs
+    #: away on a patched file (trivy on a self-referencing Terraform block) then fails at once
+    #: instead of swapping the machine until its timeout.
+    max_memory_mb: int = Field(8192, ge=0)
     bandit: ScannerSettings = Field(default_factory=ScannerSettings)
     semgrep: SemgrepSettings = Field(default_factory=SemgrepSettings)
     checkov: ScannerSettings = Field(default_factory=ScannerSettings)

@@ -338,3 +338,118 @@ def test_junk_that_parses_but_is_not_a_dockerfile_or_terraform():
         'module "m" {\n  source = "./m"\n}\n'
     )
     assert syntax_error("main.tf", fine) is None
+
+
+def test_a_terraform_block_that_refers_to_itself_is_refused():
+    # the tuned model's "fix" in the demo: trivy's evaluator grew to 21 GB on it
+    selfref = 'resource "aws_s3_bucket" "exports" {\n  bucket = aws_s3_bucket.exports\n}\n'
+    assert syntax_error("main.tf", selfref) == "Terraform does not allow aws_s3_bucket.exports to refer to itself"
+    data = 'data "aws_iam_policy_document" "p" {\n  source_json = data.aws_iam_policy_document.p.json\n}\n'
+    assert syntax_error("x.tf", data) == "Terraform does not allow data.aws_iam_policy_document.p to refer to itself"
+    others = (
+        'resource "aws_s3_bucket" "exports" {\n  bucket = "x"\n}\n'
+        'resource "aws_s3_bucket_versioning" "exports" {\n  bucket = aws_s3_bucket.exports.id\n}\n'
+        'resource "aws_s3_bucket" "exports_logs" {\n  bucket = aws_s3_bucket.exports.id\n}\n'
+        'resource "aws_s3_bucket" "logs" {\n  bucket = data.aws_s3_bucket.logs.id\n}\n'
+    )
+    assert syntax_error("main.tf", others) is None
+
+
+class _Fake:
+    """A scanner that reports rule R on every line holding 'bad', and crashes on any batch that
+    holds a file with 'BOOM' (as trivy runs out of memory on a self-referencing block)."""
+
+    name = "fake"
+
+    def __init__(self):
+        self.runs = []
+
+    def same_rule(self, a, b):
+        return a == b
+
+    def version(self):
+        return "1"
+
+    def scan(self, root, files):
+        from secai.errors import ScannerError
+        from secai.findings import Category, Finding, Location, Severity
+        from secai.scanners.base import ScanOutput
+
+        texts = {f: (root / f).read_text() for f in files}
+        self.runs.append(len(files))
+        if any("BOOM" in t for t in texts.values()):
+            raise ScannerError("fake", "exited with status 2: out of memory")
+        found = {
+            f: [
+                Finding(
+                    tool="fake",
+                    rule_id="R",
+                    title="t",
+                    severity=Severity.medium,
+                    category=Category.code,
+                    location=Location(path=f, start_line=n, end_line=n),
+                )
+                for n, line in enumerate(t.split("\n"), 1)
+                if "bad" in line
+            ]
+            for f, t in texts.items()
+        }
+        return ScanOutput(scanner="fake", version="1", config_id="", findings=found, processes=1)
+
+
+def _fake_candidates(n: int, poisoned: set[int]):
+    from secai.findings import Category, Finding, Location, Severity
+
+    out = []
+    for i in range(n):
+        text = f"x{i} = 1\nbad{i} = 2\n"
+        f = Finding(
+            tool="fake",
+            rule_id="R",
+            title="t",
+            severity=Severity.medium,
+            category=Category.code,
+            location=Location(path=f"f{i}.txt", start_line=2, end_line=2),
+        )
+        new = f"BOOM{i} = 2" if i in poisoned else f"good{i} = 2"
+        out.append(Candidate(f, f"f{i}.txt", text, [replace_lines(text, 2, 2, [new])]))
+    return out
+
+
+@pytest.mark.parametrize("poisoned", [{5}, {0, 7}, set(range(8))])
+def test_a_patched_file_that_crashes_the_scanner_costs_only_its_own_verdict(tmp_path, monkeypatch, poisoned):
+    verifier = Verifier(settings_for(tmp_path))
+    fake = _Fake()
+    monkeypatch.setattr(verifier, "scanner_for", lambda finding: (fake, ""))
+    verdicts = verifier.verify(_fake_candidates(8, poisoned))
+    assert [v.status for v in verdicts] == ["unverifiable" if i in poisoned else "verified" for i in range(8)]
+    assert all("failed on the patched file" in v.reason for i, v in enumerate(verdicts) if i in poisoned)
+    # the batch, the originals alone, then halves down to each poisoned candidate
+    assert fake.runs[:2] == [16, 16] and len(fake.runs) <= 2 + 2 * 3 * len(poisoned)
+
+
+def test_a_scanner_failing_on_the_files_as_they_are_fails_the_batch_without_splitting(tmp_path, monkeypatch):
+    verifier = Verifier(settings_for(tmp_path))
+    fake = _Fake()
+    monkeypatch.setattr(verifier, "scanner_for", lambda finding: (fake, ""))
+    cands = _fake_candidates(8, set())
+    for c in cands:
+        c.original = c.original.replace("x", "BOOM")
+    verdicts = verifier.verify(cands)
+    assert all(v.status == "unverifiable" and "the scanner failed: " in v.reason for v in verdicts)
+    assert fake.runs == [16, 16]
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="the cap is Linux only")
+def test_a_scanner_process_over_the_memory_cap_fails_at_once():
+    import subprocess
+    import sys
+
+    from secai.scanners.base import memory_capped
+
+    hog = [sys.executable, "-c", "b = bytearray(2 * 1024**3)"]
+    assert memory_capped(hog, 0) == hog
+    res = subprocess.run(memory_capped(hog, 512), capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0 and "MemoryError" in res.stderr
+    ok = subprocess.run(memory_capped([sys.executable, "-c", "print('fine')"], 512), capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout == "fine\n"

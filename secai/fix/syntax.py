@@ -52,7 +52,7 @@ def syntax_error(path: str, text: str) -> str | None:
 
             doc = hcl2.loads(text)
             if PurePosixPath(path).name.lower().endswith(".tf"):
-                return _terraform_nesting_error(doc)
+                return _terraform_nesting_error(doc) or _terraform_self_reference(doc)
         elif kind == "dockerfile":
             return _dockerfile_error(text)
     except SyntaxError as e:
@@ -90,6 +90,26 @@ def _terraform_nesting_error(doc, depth: int = 0) -> str | None:
         for item in doc:
             if why := _terraform_nesting_error(item, depth):
                 return why
+    return None
+
+
+def _terraform_self_reference(doc) -> str | None:
+    """A resource or data block that refers to itself (`bucket = aws_s3_bucket.b` inside
+    `aws_s3_bucket.b`): Terraform refuses it as a cycle, and trivy 0.76's evaluator grows without
+    bound on it (21 GB in minutes on a model's "fix")."""
+    if not isinstance(doc, dict):
+        return None
+    for kind, prefix in (("resource", r"(?<![\w.])"), ("data", r"(?<![\w.])data\.")):
+        for item in doc.get(kind) or []:
+            if not isinstance(item, dict):
+                continue
+            for type_key, named in item.items():
+                if not isinstance(named, dict):
+                    continue
+                for name_key, body in named.items():
+                    t, n = str(type_key).strip('"'), str(name_key).strip('"')
+                    if re.search(prefix + re.escape(f"{t}.{n}") + r"\b", json.dumps(body)):
+                        return f"Terraform does not allow {'data.' if kind == 'data' else ''}{t}.{n} to refer to itself"
     return None
 
 

@@ -243,7 +243,41 @@ class Verifier:
         return [v for v in verdicts if v is not None]
 
     def _scan(self, scanner: Scanner, cands: list[Candidate]) -> list[Verdict]:
-        """Rules 5 and 6 for candidates of one scanner, in one scanner process."""
+        """Rules 5 and 6 for candidates of one scanner, in one scanner process.
+
+        When the scanner fails on the batch (other than by timing out) but not on the original
+        files alone, a patched file made it fail: the batch is split in halves until the
+        candidates that make it fail are found, and only they are unverifiable."""
+        try:
+            return self._scan_once(scanner, cands)
+        except ScannerError as e:
+            failure = e
+        if len(cands) > 1 and "timed out" not in str(failure):
+            unchanged = []
+            for c in cands:
+                u = Candidate(c.finding, c.path, c.original, [])
+                u.patched = c.original
+                unchanged.append(u)
+            try:
+                self._scan_once(scanner, unchanged)
+            except ScannerError:
+                pass  # it fails on the files as they are: nothing to single out
+            else:
+                return self._bisect(scanner, cands, failure)
+        return [Verdict("unverifiable", f"the scanner failed: {failure}")] * len(cands)
+
+    def _bisect(self, scanner: Scanner, cands: list[Candidate], failure: ScannerError) -> list[Verdict]:
+        if len(cands) == 1:
+            return [Verdict("unverifiable", f"the scanner failed on the patched file: {failure}")]
+        verdicts: list[Verdict] = []
+        for half in (cands[: len(cands) // 2], cands[len(cands) // 2 :]):
+            try:
+                verdicts += self._scan_once(scanner, half)
+            except ScannerError as e:
+                verdicts += self._bisect(scanner, half, e)
+        return verdicts
+
+    def _scan_once(self, scanner: Scanner, cands: list[Candidate]) -> list[Verdict]:
         originals: dict[tuple[str, str], str] = {}
         patched: dict[tuple[str, str], str] = {}
         texts: dict[str, str] = {}
@@ -258,10 +292,7 @@ class Verifier:
             for rel, text in texts.items():
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
                 (root / rel).write_text(text, encoding="utf-8", newline="")
-            try:
-                out = scanner.scan(root, list(texts))
-            except ScannerError as e:
-                return [Verdict("unverifiable", f"the scanner failed: {e}")] * len(cands)
+            out = scanner.scan(root, list(texts))
             self.scanner_processes += out.processes
         verdicts = []
         for c in cands:

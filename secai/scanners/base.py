@@ -35,6 +35,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -109,6 +110,27 @@ def _version_cache_path(settings: Settings) -> Path:
 
 
 _VERSIONS: dict[str, str | None] = {}
+
+
+#: Sets the address-space cap, then becomes the scanner (the cap survives exec). A separate
+#: interpreter, not `preexec_fn`, because mining starts scanners from threads.
+_CAP_THEN_EXEC = (
+    "import os, resource, sys\n"
+    "cap = int(sys.argv[1])\n"
+    "try:\n"
+    "    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))\n"
+    "except (ValueError, OSError):\n"
+    "    pass\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+_OUT_OF_MEMORY = re.compile(r"out of memory|MemoryError|cannot allocate memory|Cannot allocate memory|bad_alloc")
+
+
+def memory_capped(cmd: list[str], max_mb: int) -> list[str]:
+    """`cmd` run with its address space capped at `max_mb` MB (Linux only; 0: as it is)."""
+    if not max_mb or not sys.platform.startswith("linux"):
+        return cmd
+    return [sys.executable, "-c", _CAP_THEN_EXEC, str(max_mb * 1024 * 1024), *cmd]
 
 
 class Scanner:
@@ -330,9 +352,10 @@ class Scanner:
 
     def _run(self, cmd: list[str], cwd: Path, home: Path, timeout: float, report: Path, n: int) -> bytes:
         _PROCESSES["scan"] += 1
+        cap = self.settings.scanners.max_memory_mb
         try:
             proc = subprocess.Popen(
-                cmd,
+                memory_capped(cmd, cap),
                 cwd=cwd,
                 env=self._environment(Path(cmd[0]), home),
                 stdin=subprocess.DEVNULL,
@@ -352,6 +375,8 @@ class Scanner:
         status = proc.returncode
         if status not in self.ok_status:
             detail = _reported_error(report) or _last_line(err)
+            if cap and _OUT_OF_MEMORY.search(err.decode("utf-8", "replace") if isinstance(err, bytes) else err or ""):
+                detail = f"out of memory (scanners.max_memory_mb is {cap}): {detail}"
             raise ScannerError(self.name, f"exited with status {status}{self._context()}: {detail}")
         try:
             raw = report.read_bytes()
