@@ -453,3 +453,46 @@ def test_a_scanner_process_over_the_memory_cap_fails_at_once():
     assert res.returncode != 0 and "MemoryError" in res.stderr
     ok = subprocess.run(memory_capped([sys.executable, "-c", "print('fine')"], 512), capture_output=True, text=True)
     assert ok.returncode == 0 and ok.stdout == "fine\n"
+
+
+def test_a_secret_is_fixed_by_removing_it_not_by_changing_a_few_letters(tmp_path):
+    """The tuned model's verified 'fix' of the demo's AWS key: checkov's pattern stopped matching
+    once EXAMPLEKEY became ECAMKEY."""
+    from secai.findings import Category, Finding, Location, Severity
+    from secai.fix.verify import static_problem
+
+    settings = settings_for(tmp_path)
+    text = "FROM python:3.12-slim\nENV AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\nCOPY . /app\n"
+    loc = Location(path="Dockerfile", start_line=2, end_line=2)
+    key = Finding(
+        tool="checkov",
+        rule_id="CKV_SECRET_2",
+        title="AWS Access Key",
+        severity=Severity.critical,
+        category=Category.iac,
+        location=loc,
+    )
+    mangled = Candidate(
+        key,
+        "Dockerfile",
+        text,
+        [replace_lines(text, 2, 2, ["ENV AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYECAMKEY"])],
+    )
+    assert "keeps part of a secret-looking value" in static_problem(mangled, settings)
+    removed = Candidate(key, "Dockerfile", text, [replace_lines(text, 2, 2, ["ARG AWS_SECRET_ACCESS_KEY"])])
+    assert static_problem(removed, settings) is None
+    other = Finding(
+        tool="trivy",
+        rule_id="DS-0001",
+        title="latest tag",
+        severity=Severity.medium,
+        category=Category.iac,
+        location=loc,
+    )
+    keeps_a_token = Candidate(
+        other,
+        "Dockerfile",
+        text,
+        [replace_lines(text, 2, 2, ["ENV AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "USER app"])],
+    )
+    assert static_problem(keeps_a_token, settings) is None  # not a finding about a secret

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -118,6 +119,8 @@ def static_problem(c: Candidate, settings: Settings, combined: bool = False) -> 
         return f"changes {n} lines, over fix.max_changed_lines ({settings.fix.max_changed_lines})"
     if _deletion_only(c.edits):
         return "deletion-only: removes code without replacing it"
+    if _kept_secret(c):
+        return "keeps part of a secret-looking value in the rewritten lines: a secret is fixed by removing it"
     before, after = c.original.lower(), c.patched.lower()
     for marker in SUPPRESSION_MARKERS:
         if after.count(marker) > before.count(marker):
@@ -130,6 +133,26 @@ def static_problem(c: Candidate, settings: Settings, combined: bool = False) -> 
             problem = python_problem(c.original, c.patched, _regions(c.edits))
             if problem:
                 return f"not a fix of those lines alone: {problem}"
+    return None
+
+
+_SECRETISH = re.compile(r"secret|passw|token|credential|api[_ -]?key|private[_ -]?key|access[_ -]?key", re.I)
+_TOKEN_RE = re.compile(r"[A-Za-z0-9+/_-]{16,}")
+
+
+def _kept_secret(c: Candidate) -> str | None:
+    """For a finding about a secret: a secret-looking value of the rewritten lines (16+ characters
+    of at least two kinds) that the new lines still hold 8 characters of. The tuned model 'fixed'
+    the demo's AWS key by changing its last letters, which the scanner's pattern no longer matched."""
+    f = c.finding
+    if f.category.value != "secret" and not _SECRETISH.search(" ".join([f.rule_id, f.title, f.message or ""])):
+        return None
+    new = "\n".join(line for e in c.edits for line in e.new)
+    for e in c.edits:
+        for token in _TOKEN_RE.findall("\n".join(e.old)):
+            kinds = sum(bool(re.search(p, token)) for p in ("[a-z]", "[A-Z]", "[0-9]"))
+            if kinds >= 2 and any(token[i : i + 8] in new for i in range(len(token) - 7)):
+                return token
     return None
 
 
