@@ -212,3 +212,25 @@ def test_deterministic_outcomes_are_worked_out_once_per_run_and_again_for_change
     assert len(calls) == 2 and "# pinned" in third.patch
     fix_findings(findings, src, settings, providers=["dependency"])  # no dict: no reuse
     assert len(calls) == 3
+
+
+def test_fix_memory_option_reads_a_memory_file_and_names_a_missing_one(project, tmp_path, monkeypatch, capsys):
+    from secai.fix import run as fix_run
+    from secai.fix.memory import FixMemory, PastFix
+
+    _, reports, source = project
+    monkeypatch.setenv("SECAI_HOME", str(tmp_path / "home"))
+    missing = tmp_path / "nope.jsonl"
+    args = ["fix", str(reports / "safety.json"), "--source", str(source), "--provider", "dependency"]
+    assert main([*args, "--memory", str(missing), "--out", str(tmp_path / "r1")]) == 2
+    err = capsys.readouterr().err
+    assert f"{missing}: --memory is not a file" in err and len(err.strip().splitlines()) == 1
+    memory = tmp_path / "memory.jsonl"
+    FixMemory([PastFix(id="a", tool="bandit", rule_id="B506", path="a.py", before="yaml.load(d)", after="x")]).write(
+        memory
+    )
+    seen = []
+    real = fix_run.fix_findings
+    monkeypatch.setattr(fix_run, "fix_findings", lambda *a, **kw: seen.append(kw["memory"]) or real(*a, **kw))
+    assert main([*args, "--memory", str(memory), "--out", str(tmp_path / "r2")]) in (0, 1)
+    assert [f.id for f in seen[0].fixes] == ["a"]
