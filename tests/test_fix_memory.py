@@ -83,6 +83,9 @@ def test_without_the_rule_a_fix_of_the_same_cwe_in_the_same_kind_of_file():
     assert not got.same_rule and got.fix.id == "py"
     assert memory.recall(tool="bandit", rule_id="B324", cwe=[], path="b.py", code="x") is None
     assert memory.recall(tool="bandit", rule_id="B324", cwe=[327], path="b.js", code="x") is None
+    docker = FixMemory([_fix("d", rule="DS-0002", tool="trivy", path="docker/api.Dockerfile", cwe=[250])])
+    assert docker.recall(tool="checkov", rule_id="CKV_DOCKER_3", cwe=[250], path="Dockerfile", code="x").fix.id == "d"
+    assert docker.recall(tool="x", rule_id="y", cwe=[250], path="Makefile", code="x") is None
 
 
 def test_a_bad_line_is_skipped_with_its_file_and_line_named(tmp_path, caplog):

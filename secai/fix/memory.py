@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from secai.dates import when
 from secai.fix.edit import search_region
+from secai.fix.syntax import kind_of
 
 log = logging.getLogger("secai")
 
@@ -89,6 +90,11 @@ def past_fix(
     )
 
 
+def _kind(path: str) -> str:
+    """The kind of file (`python`, `hcl`, `dockerfile`, ...; else its suffix)."""
+    return kind_of(path) or PurePosixPath(path).suffix.lower() or PurePosixPath(path).name.lower()
+
+
 class Recalled(BaseModel):
     fix: PastFix
     #: True for the same tool and rule; False for a fix of the same CWE in the same kind of file.
@@ -134,12 +140,10 @@ class FixMemory:
         same = [f for f in self._by_rule.get((tool, rule_id), []) if usable(f)]
         if same:
             return Recalled(fix=self._closest(same, code), same_rule=True)
-        cwes, suffix = set(cwe), PurePosixPath(path).suffix.lower()
+        cwes, kind = set(cwe), _kind(path)
         if not cwes:
             return None
-        similar = [
-            f for f in self.fixes if cwes & set(f.cwe) and PurePosixPath(f.path).suffix.lower() == suffix and usable(f)
-        ]
+        similar = [f for f in self.fixes if cwes & set(f.cwe) and _kind(f.path) == kind and usable(f)]
         return Recalled(fix=self._closest(similar, code), same_rule=False) if similar else None
 
     @staticmethod
