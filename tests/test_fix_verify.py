@@ -496,3 +496,16 @@ def test_a_secret_is_fixed_by_removing_it_not_by_changing_a_few_letters(tmp_path
         [replace_lines(text, 2, 2, ["ENV AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "USER app"])],
     )
     assert static_problem(keeps_a_token, settings) is None  # not a finding about a secret
+    py = 'SERVICE_PASSWORD_V2 = "hunter2hunter2hunter2"\n'
+    password = Finding(
+        tool="bandit",
+        rule_id="B105",
+        title="hardcoded_password_string",
+        severity=Severity.low,
+        category=Category.code,
+        location=Location(path="a.py", start_line=1, end_line=1),
+    )
+    from_env = Candidate(
+        password, "a.py", py, [replace_lines(py, 1, 1, ['SERVICE_PASSWORD_V2 = os.environ["SVC_PW"]'])]
+    )
+    assert not (static_problem(from_env, settings) or "").startswith("keeps part")  # the name may stay

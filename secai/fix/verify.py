@@ -142,7 +142,8 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9+/_-]{16,}")
 
 def _kept_secret(c: Candidate) -> str | None:
     """For a finding about a secret: a secret-looking value of the rewritten lines (16+ characters
-    of at least two kinds) that the new lines still hold 8 characters of. The tuned model 'fixed'
+    of upper case, lower case and digits, or of two of them without underscores) that the new
+    lines still hold 8 characters of. The tuned model 'fixed'
     the demo's AWS key by changing its last letters, which the scanner's pattern no longer matched."""
     f = c.finding
     if f.category.value != "secret" and not _SECRETISH.search(" ".join([f.rule_id, f.title, f.message or ""])):
@@ -151,7 +152,8 @@ def _kept_secret(c: Candidate) -> str | None:
     for e in c.edits:
         for token in _TOKEN_RE.findall("\n".join(e.old)):
             kinds = sum(bool(re.search(p, token)) for p in ("[a-z]", "[A-Z]", "[0-9]"))
-            if kinds >= 2 and any(token[i : i + 8] in new for i in range(len(token) - 7)):
+            random_looking = kinds == 3 or (kinds == 2 and "_" not in token)  # not DB_PASSWORD_V2
+            if random_looking and any(token[i : i + 8] in new for i in range(len(token) - 7)):
                 return token
     return None
 
