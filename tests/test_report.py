@@ -216,7 +216,7 @@ def test_fix_evaluation_loss_chart_and_links_but_never_the_analysis_text(tmp_pat
     section = comment[comment.index("### Fix evaluation") :]
     assert "| | base | tuned | deterministic |" in section
     assert "| verified rate | 0.08 | 0.67 | 0.33 |" in section and "| verified at 1 | 0.00 | 0.50 | 0.33 |" in section
-    assert "| findings | 12 | 12 | 12 |" in section and "Evaluation gate: passed" in section
+    assert "| held-out fixes | 12 | 12 | 12 |" in section and "Evaluation gate: passed" in section
     chart = section[section.index("```mermaid") :]
     assert "xychart-beta" in chart and chart.count("    line [") == 2  # training and validation loss
     assert "Best validation loss 0.500 at step 50." in section

@@ -398,13 +398,17 @@ def fix_eval_section(data: RunData) -> str:
                 ("verified_rate_at_1", "verified at 1"),
                 ("verified", "verified"),
                 ("proposed", "proposed"),
-                ("n", "findings"),
+                ("n", "held-out fixes"),
             ):
                 vals = [_number(fe[c].get(key)) for c in cols]
                 if any(v is not None for v in vals):
                     fmt = _fmt if "rate" in key else _fmt_int
                     rows.append(f"| {label} | " + " | ".join(fmt(v) for v in vals) + " |")
-            out += ["Fixes verified by the scanner that reported the finding, on held-out findings:", "", *rows]
+            out += [
+                "Fixes verified by the scanner that reported the finding, on the team's latest held-out fixes:",
+                "",
+                *rows,
+            ]
     elif data.fixes:
         by_status: dict[str, int] = {}
         for r in data.fixes.values():
