@@ -18,13 +18,13 @@ from secai.fix.edit import (
     unified_diff,
     widen_to_statements,
 )
+from secai.fix.memory import PastFix, Recalled
 from secai.fix.prompt import (
     SYSTEM_PROMPT,
     AnswerError,
     FixFacts,
     edit_from_answer,
     format_fix_answer,
-    format_search_replace,
     parse_fix_answer,
     render_fix_prompt,
 )
@@ -100,52 +100,72 @@ FACTS = FixFacts("bandit", "B506", "Use of unsafe yaml load", [20], "Use of unsa
 
 
 def test_answer_round_trip():
-    for replacement, rationale in [
-        ("    return yaml.safe_load(d)", "safe_load builds only plain objects."),
-        ("    s = '```'\n    return s", "a replacement holding a fence"),
-        ("", "empty"),
+    for before, after, rationale in [
+        ("    return yaml.load(d)", "    return yaml.safe_load(d)", "safe_load builds only plain objects."),
+        ("    s = 1", "    s = '```'\n    return s", "an after block holding a fence"),
+        ("  deletion_window_in_days = 7", "  deletion_window_in_days = 7\n  enable_key_rotation     = true", "rotate"),
     ]:
-        answer = parse_fix_answer(format_fix_answer(replacement, rationale))
-        assert (answer.replacement, answer.rationale) == (replacement, rationale)
-    sr = parse_fix_answer(format_search_replace("yaml.load(d)", "yaml.safe_load(d)", "why"))
-    assert (sr.search, sr.replace, sr.rationale) == ("yaml.load(d)", "yaml.safe_load(d)", "why")
+        answer = parse_fix_answer(format_fix_answer(before, after, rationale))
+        assert (answer.search, answer.replace, answer.rationale) == (before, after, rationale)
+        assert answer.replacement is None
+    one = parse_fix_answer("```python\n    return yaml.safe_load(d)\n```\nRationale: why")
+    assert (one.replacement, one.rationale) == ("    return yaml.safe_load(d)", "why")
+
+
+def test_the_answer_has_the_shape_of_the_earlier_fix_shown():
+    """The example in the prompt and the answer a training row teaches are written alike."""
+    past = Recalled(
+        fix=PastFix(id="p", tool="bandit", rule_id="B506", path="app/old.py", before="yaml.load(a)", after="yaml.safe_load(a)"),
+        same_rule=True,
+    )
+    prompt = render_fix_prompt(FACTS, CODE.split("\n"), 5, 5, 2, past)[1]["content"]
+    answer = format_fix_answer("yaml.load(a)", "yaml.safe_load(a)", "r")
+    assert answer.split("\nRationale:")[0] in prompt
 
 
 def test_answers_are_parsed_strictly():
     lines = CODE.split("\n")
-    with pytest.raises(AnswerError, match="no ```fix block"):
+    with pytest.raises(AnswerError, match="no ```before/```after blocks"):
         parse_fix_answer("Just use safe_load.")
     with pytest.raises(AnswerError, match="not closed"):
-        parse_fix_answer("```fix\n    return yaml.safe_load(d)\n")
-    with pytest.raises(AnswerError, match="2 code blocks"):
-        parse_fix_answer("```fix\na\n```\n```python\nb\n```\n")
+        parse_fix_answer("```before\n    return yaml.load(d)\n```\n```after\n    return yaml.safe_load(d)\n")
+    with pytest.raises(AnswerError, match="3 code blocks"):
+        parse_fix_answer("```before\na\n```\n```after\nb\n```\n```after\nc\n```\n")
+    with pytest.raises(AnswerError, match="not ```before then ```after"):
+        parse_fix_answer("```after\na\n```\n```before\nb\n```\n")
+    with pytest.raises(AnswerError, match="only a ```after block"):
+        parse_fix_answer("```after\n    return yaml.safe_load(d)\n```\nRationale: x")
+    with pytest.raises(AnswerError, match="empty ```before"):
+        parse_fix_answer("```before\n\n```\n```after\nx = 1\n```\n")
+    with pytest.raises(AnswerError, match="SEARCH/REPLACE markers"):
+        parse_fix_answer("```fix\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n```\n")
     margin = parse_fix_answer("```fix\n5 |     return yaml.safe_load(d)\n```\nRationale: x")
     with pytest.raises(AnswerError, match="line-number margin"):
         edit_from_answer(margin, lines, 5, 5)
-    # SEARCH/REPLACE confined to the named lines, matched exactly once
-    twice = parse_fix_answer(format_search_replace("load", "safe_load", "x"))
+    # the before text: inside the named lines, matched exactly once
+    twice = parse_fix_answer(format_fix_answer("load", "safe_load", "x"))
     with pytest.raises(AnswerError, match="matches 2 times"):
         edit_from_answer(twice, lines, 4, 5)
-    outside = parse_fix_answer(format_search_replace("import yaml", "import json", "x"))
+    outside = parse_fix_answer(format_fix_answer("import yaml", "import json", "x"))
     with pytest.raises(AnswerError, match="outside the named lines"):
         edit_from_answer(outside, lines, 5, 5)
-    missing = parse_fix_answer(format_search_replace("yaml.loads(d)", "x", "x"))
+    missing = parse_fix_answer(format_fix_answer("yaml.loads(d)", "x", "x"))
     with pytest.raises(AnswerError, match="not in the named lines"):
         edit_from_answer(missing, lines, 5, 5)
-    ok = parse_fix_answer(format_search_replace("yaml.load(d)", "yaml.safe_load(d)", "x"))
+    ok = parse_fix_answer(format_fix_answer("yaml.load(d)", "yaml.safe_load(d)", "x"))
     assert edit_from_answer(ok, lines, 5, 5).new == ["    return yaml.safe_load(d)"]
 
 
-def test_search_lines_that_differ_only_in_spacing_still_place_the_edit():
-    """A model re-aligns `=` signs in the SEARCH text; whole lines that match once spaces are
-    squeezed name the same lines, and the REPLACE text is taken as written."""
+def test_before_lines_that_differ_only_in_spacing_still_place_the_edit():
+    """A model re-aligns `=` signs in the before text; whole lines that match once spaces are
+    squeezed name the same lines, and the after text is taken as written."""
     tf = [
         'resource "aws_kms_key" "k" {',
         '  description             = "data"',
         "  deletion_window_in_days = 7",
         "}",
     ]
-    loose = format_search_replace(
+    loose = format_fix_answer(
         '  description = "data"\n  deletion_window_in_days   = 7',
         '  description             = "data"\n  deletion_window_in_days = 7\n  enable_key_rotation     = true',
         "x",
@@ -154,8 +174,8 @@ def test_search_lines_that_differ_only_in_spacing_still_place_the_edit():
     assert edit.new == [tf[0], tf[1], tf[2], "  enable_key_rotation     = true", "}"]
     twice = ["  a = 1", "  b = 2", "  a  = 1"]
     with pytest.raises(AnswerError, match="matches 2 times"):
-        edit_from_answer(parse_fix_answer(format_search_replace("a   = 1", "a = 2", "x")), twice, 1, 3)
-    partial = parse_fix_answer(format_search_replace("deletion_window_in_days =  7 }", "x = 1", "x"))
+        edit_from_answer(parse_fix_answer(format_fix_answer("a   = 1", "a = 2", "x")), twice, 1, 3)
+    partial = parse_fix_answer(format_fix_answer("deletion_window_in_days =  7 }", "x = 1", "x"))
     with pytest.raises(AnswerError, match="not in the named lines"):  # only whole lines match loosely
         edit_from_answer(partial, tf, 1, 4)
 

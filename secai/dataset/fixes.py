@@ -3,9 +3,9 @@
 A mined history fix (`secai.history`) becomes an example in exactly the form the model provider
 asks at fix time (`secai.fix.prompt`): the lines to rewrite are the finding's own lines widened to
 whole statements, stretched to cover the human edit when it starts or ends just outside them; the
-answer is the new text of those lines (short spans) or a SEARCH/REPLACE block confined to them
-(long spans, such as a Terraform resource, where rewriting every line would be most of the
-answer), and the commit subject is the rationale. Verified deterministic fixes (a dependency bump,
+answer is the lines the edit changed (widened to a unique, non-blank anchor within them) before
+and after, in the shape of the earlier fix the prompt shows, and the commit subject is the
+rationale. Verified deterministic fixes (a dependency bump,
 a codemod) become examples the same way.
 
 An event is left out, with the reason counted, when its edit cannot be placed inside a span the
@@ -27,12 +27,10 @@ from secai.config import Settings
 from secai.findings import Category, Finding, Location, Severity, severity_from_text
 from secai.fix.edit import LineEdit, search_region, widen_to_statements
 from secai.fix.memory import PastFix, Recalled, past_fix
-from secai.fix.prompt import FixFacts, format_fix_answer, format_search_replace, render_fix_prompt
+from secai.fix.prompt import FixFacts, format_fix_answer, render_fix_prompt
 from secai.history.events import MinedEvent
 from secai.ingest.redact import redact_code
 
-#: Spans longer than this are answered with a SEARCH/REPLACE block instead of every line.
-REWRITE_MAX_LINES = 4
 #: Characters per token of code and prompt text, conservatively (SmolLM2 and Qwen tokenizers give
 #: 3 to 4 on this kind of text): the size check of an example without loading a tokenizer.
 CHARS_PER_TOKEN = 3
@@ -135,15 +133,12 @@ def target_span(path: str, text: str, start: int, end: int, settings: Settings) 
 
 
 def _answer(lines: list[str], start: int, end: int, new: list[str], rationale: str) -> str:
-    if end - start + 1 <= REWRITE_MAX_LINES:
-        return format_fix_answer("\n".join(new), rationale)
     old = lines[start - 1 : end]
     region = search_region(old, new)
-    if region is None:  # nothing unique to search for: the whole span is the answer
-        return format_fix_answer("\n".join(new), rationale)
+    if region is None:  # no part of the lines is unique: all of them, before and after
+        return format_fix_answer("\n".join(old), "\n".join(new), rationale)
     lo, hi, nlo, nhi = region
-    search = "\n".join(old[lo:hi])
-    return format_search_replace(search, "\n".join(new[nlo:nhi]), rationale)
+    return format_fix_answer("\n".join(old[lo:hi]), "\n".join(new[nlo:nhi]), rationale)
 
 
 def example_for(

@@ -53,7 +53,7 @@ _REASONS = [
         "edit does not apply",
         re.compile(r"does not apply|outside the named lines|not in the named lines|matches \d+ times"),
     ),
-    ("malformed answer", re.compile(r"fix block|not closed|code blocks|SEARCH|margin|no answer|usable edit")),
+    ("malformed answer", re.compile(r"blocks? |not closed|SEARCH|margin|no answer|usable edit")),
     ("scanner failed", re.compile(r"scanner failed|could not read the patched")),
     ("no provider for this rule", re.compile(r"no provider|not a dependency|no codemod|steps aside|not installed")),
 ]
