@@ -56,7 +56,10 @@ def test_nothing_scored_never_passes_and_a_disabled_gate_reports_only():
         ),
         ("adds a suppression marker (nosec)", "adds a suppression"),
         ("the patched file no longer parses: line 3: invalid syntax", "file no longer parses"),
-        ("4 answers, none with a usable edit (most often: no ```before/```after blocks in the answer)", "malformed answer"),
+        (
+            "4 answers, none with a usable edit (most often: no ```before/```after blocks in the answer)",
+            "malformed answer",
+        ),
         ("only a ```after block; a before and an after block expected", "malformed answer"),
         ("the before text matches 2 times in the named lines", "edit does not apply"),
         ("bandit run here does not report B101 at a.py:3 on the original file", "not reproduced on the original file"),

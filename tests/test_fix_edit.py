@@ -115,7 +115,9 @@ def test_answer_round_trip():
 def test_the_answer_has_the_shape_of_the_earlier_fix_shown():
     """The example in the prompt and the answer a training row teaches are written alike."""
     past = Recalled(
-        fix=PastFix(id="p", tool="bandit", rule_id="B506", path="app/old.py", before="yaml.load(a)", after="yaml.safe_load(a)"),
+        fix=PastFix(
+            id="p", tool="bandit", rule_id="B506", path="app/old.py", before="yaml.load(a)", after="yaml.safe_load(a)"
+        ),
         same_rule=True,
     )
     prompt = render_fix_prompt(FACTS, CODE.split("\n"), 5, 5, 2, past)[1]["content"]
@@ -195,3 +197,32 @@ def test_prompt_names_the_lines_and_delimits_untrusted_text():
     assert "`````\n" in text
     window = render_fix_prompt(FACTS, CODE.split("\n"), 5, 5, context=1)[1]["content"]
     assert "4 | def load(d):" in window and "3 |" not in window and "CWE-20" in window
+
+
+def test_a_rewrite_gets_the_standard_library_import_it_uses():
+    from secai.fix.edit import apply_edits
+    from secai.fix.imports import with_imports
+
+    code = '"""Status."""\nimport os\n\nCACHE = "/tmp/c.json"\n\n\ndef run(subprocess):\n    return os.popen("x")\n'
+    lines = code.split("\n")
+    edit = LineEdit(start=4, end=4, old=[lines[3]], new=['CACHE = os.path.join(tempfile.gettempdir(), "c.json")'])
+    edits = with_imports("app/status.py", code, edit)
+    assert apply_edits(code, edits).split("\n")[:5] == [
+        '"""Status."""',
+        "import os",
+        "import tempfile",
+        "",
+        'CACHE = os.path.join(tempfile.gettempdir(), "c.json")',
+    ]
+    # bound names (a parameter here), third-party modules, other file kinds: nothing added
+    bound = LineEdit(start=8, end=8, old=[lines[7]], new=["    return subprocess.run(['x']).stdout"])
+    assert with_imports("app/status.py", code, bound) == [bound]
+    third = LineEdit(start=8, end=8, old=[lines[7]], new=["    return requests.get('x').text"])
+    assert with_imports("app/status.py", code, third) == [third]
+    assert with_imports("main.tf", code, edit) == [edit]
+    # a file without imports gets it after its docstring; a rewrite among the imports gets none
+    bare = '"""Doc."""\nKEY = eval(v)\n'
+    e2 = LineEdit(start=2, end=2, old=["KEY = eval(v)"], new=["KEY = ast.literal_eval(v)"])
+    assert apply_edits(bare, with_imports("a.py", bare, e2)) == '"""Doc."""\nimport ast\nKEY = ast.literal_eval(v)\n'
+    among = LineEdit(start=2, end=2, old=["import os"], new=["import os, sys", "x = shlex.quote('a')"])
+    assert with_imports("a.py", code, among) == [among]

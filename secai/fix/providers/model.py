@@ -4,7 +4,8 @@ At most `fix.max_model_findings` findings a run are asked about, most severe fir
 "rewrite these exact lines" prompt (`secai.fix.prompt`): the finding's
 lines, widened to whole Python statements, at most `fix.max_target_lines`. `fix.candidates`
 answers are sampled per finding in one batch (temperature `fix.temperature`), each parsed
-strictly and every usable one verified by the reporting scanner; the first that verifies (in
+strictly (a standard-library import the new lines need is added: `secai.fix.imports`) and every
+usable one verified by the reporting scanner; the first that verifies (in
 sample order) is kept. `verified_at` tells which: verified@1 counts those kept at 1.
 """
 
@@ -14,6 +15,7 @@ import logging
 from collections import Counter
 
 from secai.fix.edit import widen_to_statements
+from secai.fix.imports import with_imports
 from secai.fix.memory import Recalled
 from secai.fix.prompt import (
     AnswerError,
@@ -144,7 +146,8 @@ def propose(tasks: list[FixTask], ctx: FixContext) -> dict[int, Outcome]:
             except AnswerError as e:
                 parse_failures.setdefault(r, []).append(str(e))
                 continue
-            candidates.append(Candidate(t.finding, t.path, t.source.text, [edit], answer.rationale))
+            edits = with_imports(t.path or "", t.source.text, edit)
+            candidates.append(Candidate(t.finding, t.path, t.source.text, edits, answer.rationale))
             owners.append((r, k))
     verdicts = ctx.verifier.verify(candidates)
     results: dict[int, list[tuple[int, Candidate, object]]] = {}
