@@ -121,6 +121,16 @@ def test_evaluation_verifies_each_fixer_with_the_scanner(mined, tmp_path, tmp_pa
         return out
 
     monkeypatch.setattr(generate, "sample", fake_sample)
+    from secai.fix.verify import Verifier
+
+    batches = []
+    real_verify = Verifier.verify
+
+    def counting_verify(self, candidates):
+        batches.append(len(candidates))
+        return real_verify(self, candidates)
+
+    monkeypatch.setattr(Verifier, "verify", counting_verify)
     settings.fix.candidates = 2
     adapter = shared_adapter(tiny_model, tmp_path_factory.mktemp("adapter"))
     ev = evaluate_adapter(tmp_path / "ds", adapter, resolve_model(str(tiny_model), settings), settings)
@@ -131,6 +141,7 @@ def test_evaluation_verifies_each_fixer_with_the_scanner(mined, tmp_path, tmp_pa
     assert fx.deterministic.n == fx.base.n  # codemod may or may not be installed; it is scored either way
     assert ev.gate.passed and ev.gate.margin == 1.0
     assert (tmp_path / "eval.json").is_file()
+    assert batches[-1] == 2 * 2 * fx.base.n  # both models' 2 candidates a case, judged in one batch
 
 
 def test_each_prompt_shows_an_earlier_fix_of_the_same_rule_from_an_earlier_commit(mined, tmp_path):

@@ -180,44 +180,56 @@ def evaluate_adapter(
     memory = FixMemory.read(dataset_dir / MEMORY_FILE)
     scores: dict[str, FixScore] = {}
     outcomes_by_arm: dict[str, dict[int, Outcome]] = {}
+
+    def record(arm: str, tasks: list[FixTask], outcomes: dict[int, Outcome], seconds: float) -> None:
+        scores[arm] = s = _score(cases, tasks, outcomes, seconds)
+        outcomes_by_arm[arm] = outcomes
+        log.info(
+            "evaluate: %-13s verified %d of %d held-out fixes (rate %.2f, at 1 %.2f) in %.0fs",
+            arm,
+            s.verified,
+            s.n,
+            s.verified_rate,
+            s.verified_rate_at_1,
+            s.seconds,
+        )
+
     with tempfile.TemporaryDirectory(prefix="secai-eval-") as empty:
-        arms = [
-            ("deterministic", [p for p in DETERMINISTIC if p in settings.fix.providers], None),
-            ("base", ["model"], None),
-            ("tuned", ["model"], adapter_dir),
-        ]
-        for arm, providers, adapter in arms:
-            tasks = _tasks(cases)
-            ctx = FixContext(
-                settings,
-                SourceTree(Path(empty), settings.fix.max_file_kb * 1024),
-                verifier,
-                model=model_name,
-                adapter=adapter,
-                memory=memory,
-            )
+
+        def context(adapter: Path | None) -> FixContext:
+            tree = SourceTree(Path(empty), settings.fix.max_file_kb * 1024)
+            return FixContext(settings, tree, verifier, model=model_name, adapter=adapter, memory=memory)
+
+        # The deterministic providers in order, each given what the ones before left unverified.
+        started = time.time()
+        tasks, ctx = _tasks(cases), context(None)
+        outcomes: dict[int, Outcome] = {}
+        pending = list(tasks)
+        for name in [p for p in DETERMINISTIC if p in settings.fix.providers]:
+            if not pending:
+                break
+            for tid, o in get_provider(name).propose(pending, ctx).items():
+                if tid not in outcomes or o.status == "verified" or outcomes[tid].status != "verified":
+                    outcomes[tid] = o
+            pending = [t for t in pending if outcomes.get(t.id) is None or outcomes[t.id].status != "verified"]
+        record("deterministic", tasks, outcomes, time.time() - started)
+
+        # Both models draft their candidates, then one scanner batch per scanner judges all of
+        # them (the same files, so the originals are scanned once); each arm's time counts that
+        # shared verification in full.
+        model_provider = get_provider("model")
+        drafts = {}
+        for arm, adapter in (("base", None), ("tuned", adapter_dir)):
             started = time.time()
-            outcomes: dict[int, Outcome] = {}
-            pending = list(tasks)
-            for name in providers:
-                if not pending:
-                    break
-                for tid, o in get_provider(name).propose(pending, ctx).items():
-                    if tid not in outcomes or o.status == "verified" or outcomes[tid].status != "verified":
-                        outcomes[tid] = o
-                pending = [t for t in pending if outcomes.get(t.id) is None or outcomes[t.id].status != "verified"]
-            scores[arm] = _score(cases, tasks, outcomes, time.time() - started)
-            outcomes_by_arm[arm] = outcomes
-            s = scores[arm]
-            log.info(
-                "evaluate: %-13s verified %d of %d held-out fixes (rate %.2f, at 1 %.2f) in %.0fs",
-                arm,
-                s.verified,
-                s.n,
-                s.verified_rate,
-                s.verified_rate_at_1,
-                s.seconds,
-            )
+            tasks = _tasks(cases)
+            drafts[arm] = (tasks, model_provider.draft(tasks, context(adapter)), time.time() - started)
+        started = time.time()
+        verdicts = verifier.verify([c for _, d, _ in drafts.values() for c in d.candidates])
+        shared = time.time() - started
+        at = 0
+        for arm, (tasks, d, seconds) in drafts.items():
+            record(arm, tasks, model_provider.judge(d, verdicts[at : at + len(d.candidates)]), seconds + shared)
+            at += len(d.candidates)
     examples = []
     for i, c in enumerate(cases[:EXAMPLES_KEPT]):
         row = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass, field
 
 from secai.fix.edit import widen_to_statements
 from secai.fix.imports import with_imports
@@ -62,7 +63,29 @@ def _recall(t: FixTask, facts: FixFacts, target: list[str], ctx: FixContext) -> 
     )
 
 
+@dataclass
+class Drafts:
+    """The model's parsed candidates for a batch of findings, before the scanners judge them.
+
+    `out` holds the findings already decided (no scanner, no target, over a limit); `ready` the
+    asked ones; `owners[i]` is (index in `ready`, sample index) of `candidates[i]`."""
+
+    out: dict[int, Outcome]
+    ready: list[tuple[FixTask, int, int, list[str]]] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    owners: list[tuple[int, int]] = field(default_factory=list)
+    parse_failures: dict[int, list[str]] = field(default_factory=dict)
+    k: int = 1
+
+
 def propose(tasks: list[FixTask], ctx: FixContext) -> dict[int, Outcome]:
+    drafts = draft(tasks, ctx)
+    return judge(drafts, ctx.verifier.verify(drafts.candidates))
+
+
+def draft(tasks: list[FixTask], ctx: FixContext) -> Drafts:
+    """Ask the model for `fix.candidates` answers per finding and parse them (no scanner runs yet:
+    the evaluation verifies several models' drafts in one batch)."""
     settings = ctx.settings.fix
     out: dict[int, Outcome] = {}
     work: list[tuple[FixTask, int, int, list[str]]] = []
@@ -88,7 +111,7 @@ def propose(tasks: list[FixTask], ctx: FixContext) -> dict[int, Outcome]:
             )
         work = sorted(work[:limit], key=lambda w: w[0].id)
     if not work:
-        return out
+        return Drafts(out)
 
     from secai.model.base import load, resolve_model, runtime_model
     from secai.model.generate import chat_prompt, sample
@@ -149,13 +172,19 @@ def propose(tasks: list[FixTask], ctx: FixContext) -> dict[int, Outcome]:
             edits = with_imports(t.path or "", t.source.text, edit)
             candidates.append(Candidate(t.finding, t.path, t.source.text, edits, answer.rationale))
             owners.append((r, k))
-    verdicts = ctx.verifier.verify(candidates)
+    return Drafts(out, ready, candidates, owners, parse_failures, settings.candidates)
+
+
+def judge(d: Drafts, verdicts: list) -> dict[int, Outcome]:
+    """Each finding's outcome from the scanners' verdicts on its candidates (in `d.candidates`
+    order): the first verified in sample order, else why none was."""
+    out = dict(d.out)
     results: dict[int, list[tuple[int, Candidate, object]]] = {}
-    for (r, k), c, v in zip(owners, candidates, verdicts):
+    for (r, k), c, v in zip(d.owners, d.candidates, verdicts):
         results.setdefault(r, []).append((k, c, v))
-    for r, (t, *_rest) in enumerate(ready):
+    for r, (t, *_rest) in enumerate(d.ready):
         tried = sorted(results.get(r, []), key=lambda x: x[0])
-        n = settings.candidates
+        n = d.k
         verified = [(k, c) for k, c, v in tried if v.status == "verified"]
         if verified:
             k, c = verified[0]
@@ -176,7 +205,7 @@ def propose(tasks: list[FixTask], ctx: FixContext) -> dict[int, Outcome]:
             more = f" ({len(reasons) - 1} other reasons)" if len(reasons) > 1 else ""
             out[t.id] = Outcome(NAME, status, f"{n} candidates, none verified; first: {first}{more}", candidates=n)
         else:
-            common = Counter(parse_failures.get(r, ["no answer"])).most_common(1)[0][0]
+            common = Counter(d.parse_failures.get(r, ["no answer"])).most_common(1)[0][0]
             out[t.id] = Outcome(
                 NAME, "no_proposal", f"{n} answers, none with a usable edit (most often: {common})", candidates=n
             )
