@@ -206,6 +206,9 @@ class FixSettings(_Section):
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     seed: int = 0
+    #: Decode the answer's ```before block from the named lines only (whole lines, as they are); false
+    #: lets the model write it freely (and copy lines from elsewhere, which no edit can use).
+    constrain_before: bool = True
     #: Tokens a model answer may take (the rewritten lines and a one-line rationale).
     max_tokens: int = Field(160, ge=16)
     #: Prompt tokens at most; the file window shrinks to fit.

@@ -176,6 +176,22 @@ def format_fix_answer(before: str, after: str, rationale: str) -> str:
     return f"{_before_after(before.rstrip(chr(10)), after.rstrip(chr(10)))}\nRationale: {why}"
 
 
+def before_openings(lines: list[str], start: int, end: int) -> list[str]:
+    """Every opening of an answer whose ```before block `edit_from_answer` places in the named
+    lines start..end: the fenced block of a run of whole named lines (not only blank ones) that
+    occurs once in them. Decoding keeps the answer to one of these (`secai.model.constrain`)."""
+    old = lines[start - 1 : end]
+    region = "\n".join(old)
+    out = []
+    for i in range(len(old)):
+        for j in range(i + 1, len(old) + 1):
+            body = "\n".join(old[i:j])
+            if body.strip() and region.count(body) == 1:
+                b_open, b_close = _fence_for(body, "before")
+                out.append(f"{b_open}\n{body}\n{b_close}\n")
+    return out
+
+
 _FENCE_RE = re.compile(r"^(`{3,})[ \t]*([\w+#.-]*)[ \t]*$")
 _RATIONALE_DONE_RE = re.compile(r"^(`{3,})[ \t]*\n\s*\**rationale\**\s*:[^\n]*\n", re.IGNORECASE | re.MULTILINE)
 

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from secai.model.constrain import PrefixConstraint, Vocabulary, vocabulary
+
 #: Tokens sampling chooses among (the most likely ones); beyond them a 135M-1.5B model's
 #: probabilities are negligible at the temperatures used for fixes.
 TOP_K = 64
@@ -95,11 +97,14 @@ class Batch:
         self.owners: list[tuple[int, int]] = []  # (prompt, sample) of each row
         self.tokens: list[list[int]] = []
         self.next: list[int] = []
+        self.constrained: list[bool] = []
 
     def __len__(self) -> int:
         return len(self.owners)
 
-    def add(self, owners: list[tuple[int, int]], caches: list[list], last_tokens: list[int]) -> None:
+    def add(
+        self, owners: list[tuple[int, int]], caches: list[list], last_tokens: list[int], constrained: list[bool]
+    ) -> None:
         merged = [type(layer[0]).merge(list(layer)) for layer in zip(*caches)]
         if self.cache is None:
             self.cache = merged
@@ -109,6 +114,7 @@ class Batch:
         self.owners += owners
         self.tokens += [[] for _ in owners]
         self.next += last_tokens
+        self.constrained += constrained
 
     def logits(self) -> np.ndarray:
         import mlx.core as mx
@@ -117,13 +123,30 @@ class Batch:
 
     def keep(self, rows: list[int]) -> None:
         if not rows:
-            self.cache, self.owners, self.tokens, self.next = None, [], [], []
+            self.cache, self.owners, self.tokens, self.next, self.constrained = None, [], [], [], []
             return
         for c in self.cache:
             c.filter(rows)
         self.owners = [self.owners[i] for i in rows]
         self.tokens = [self.tokens[i] for i in rows]
         self.next = [self.next[i] for i in rows]
+        self.constrained = [self.constrained[i] for i in rows]
+
+
+def _constrain(batch: Batch, logits: np.ndarray, constraints: list, tokenizer, vocab: Vocabulary) -> None:
+    """Mask, in place, the tokens each constrained row may not write next (`PrefixConstraint`)."""
+    for row, (i, _) in enumerate(batch.owners):
+        if not batch.constrained[row]:
+            continue
+        allowed = constraints[i].allowed(tokenizer.decode(batch.tokens[row]), vocab)
+        if allowed is None:
+            batch.constrained[row] = False  # free from here on
+            continue
+        keep = np.asarray(allowed)
+        keep = keep[keep < logits.shape[-1]]
+        masked = np.full(logits.shape[-1], -np.inf, dtype=logits.dtype)
+        masked[keep] = logits[row, keep]
+        logits[row] = masked
 
 
 def sample_cpu(
@@ -138,6 +161,7 @@ def sample_cpu(
     max_tokens: int,
     batch_size: int,
     stop: Callable[[str], bool] | None = None,
+    constraints: Sequence[PrefixConstraint | None] | None = None,
 ) -> list[list[str]]:
     """`secai.model.generate.sample` for a plain llama on a CPU (see the module docstring)."""
     from secai.model.cpu.forward import NumpyExpForward
@@ -151,6 +175,8 @@ def sample_cpu(
     refill_at = max(n, slots // 4)  # refill in groups: each group costs one extra cache merge
     # Sorted, so that neighbours share the longest prefixes.
     pending = deque(sorted(range(len(prompts)), key=lambda i: list(prompts[i])))
+    constraints = list(constraints or [None] * len(prompts))
+    vocab = vocabulary(tokenizer) if any(constraints) else None
     batch = Batch(forward)
     while pending or len(batch):
         free = slots - len(batch)
@@ -164,8 +190,11 @@ def sample_cpu(
                 caches += [cache] * n  # merge copies each into the batch cache
                 last += [p[-1]] * n
                 free -= n
-            batch.add(owners, caches, last)
-        new = choose(batch.logits(), temperature, top_p, rng).tolist()
+            batch.add(owners, caches, last, [constraints[i] is not None for i, _ in owners])
+        logits = batch.logits()
+        if vocab is not None:
+            _constrain(batch, logits, constraints, tokenizer, vocab)
+        new = choose(logits, temperature, top_p, rng).tolist()
         keep = []
         for row, token in enumerate(new):
             tokens = batch.tokens[row]

@@ -16,6 +16,10 @@ the model's own chat template (`secai.model.chat`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from secai.model.constrain import PrefixConstraint
 
 
 def chat_prompt(tokenizer, messages: list[dict[str, str]]) -> list[int]:
@@ -51,6 +55,35 @@ def _copy_cache(cache: list) -> list:
     return copies
 
 
+def _processor(constraint: PrefixConstraint, tokenizer):
+    """An mlx-lm logits processor for one sequence that applies `constraint` to its answer."""
+    import mlx.core as mx
+
+    from secai.model.constrain import vocabulary
+
+    vocab = vocabulary(tokenizer)
+    state = {"first": None, "free": False}
+
+    def process(context, logits):
+        # `context` is this sequence's tokens so far, starting with the input of its first step
+        # (its prompt's last token): the answer is what follows it.
+        if state["free"]:
+            return logits
+        ctx = context.tolist()
+        if state["first"] is None:
+            state["first"] = len(ctx)
+        allowed = constraint.allowed(tokenizer.decode(ctx[state["first"] :]), vocab)
+        if allowed is None:
+            state["free"] = True
+            return logits
+        mask = mx.full(logits.shape, -mx.inf, dtype=logits.dtype)
+        keep = mx.array([a for a in allowed if a < logits.shape[-1]])
+        mask[..., keep] = 0
+        return logits + mask
+
+    return process
+
+
 def sample(
     model,
     tokenizer,
@@ -63,13 +96,16 @@ def sample(
     max_tokens: int = 128,
     batch_size: int = 32,
     stop: Callable[[str], bool] | None = None,
+    constraints: Sequence[PrefixConstraint | None] | None = None,
 ) -> list[list[str]]:
     """`n` answers for each prompt (lists of token ids), as texts, in prompt order.
 
     Sequences decode together, up to `batch_size` at a time; a finished one (EOS, `max_tokens`, or
     `stop(text)` true for its text so far) frees its slot for the next prompt's copies at once, so
     a batch never waits for its longest answer. A prompt's cache is computed once and copied `n`
-    times (models whose caches cannot be copied process the prompt once per copy)."""
+    times (models whose caches cannot be copied process the prompt once per copy).
+    `constraints[i]`, when given, keeps the opening of prompt i's answers to its targets
+    (`secai.model.constrain`)."""
     import mlx.core as mx
     from mlx_lm.generate import BatchGenerator
     from mlx_lm.models.cache import KVCache, make_prompt_cache
@@ -93,6 +129,7 @@ def sample(
             max_tokens=max_tokens,
             batch_size=batch_size,
             stop=stop,
+            constraints=constraints,
         )
     mx.random.seed(seed)
     sampler = make_sampler(temp=temperature, top_p=top_p if 0 < top_p < 1 else 0.0)
@@ -117,11 +154,13 @@ def sample(
         while pending and live + n <= slots:
             i = pending.pop(0)
             p = list(prompts[i])
+            c = constraints[i] if constraints else None
+            procs = [[_processor(c, tokenizer)] for _ in range(n)] if c is not None else None
             if shareable and len(p) > 1:
                 cache = _prefill(model, p[:-1])
-                uids = gen.insert([[p[-1]]] * n, caches=[_copy_cache(cache) for _ in range(n)])
+                uids = gen.insert([[p[-1]]] * n, caches=[_copy_cache(cache) for _ in range(n)], logits_processors=procs)
             else:
-                uids = gen.insert([p] * n)
+                uids = gen.insert([p] * n, logits_processors=procs)
             for k, uid in enumerate(uids):
                 owner[uid], tokens[uid] = (i, k), []
             live += n

@@ -3,7 +3,8 @@
 At most `fix.max_model_findings` findings a run are asked about, most severe first. Each becomes a
 "rewrite these exact lines" prompt (`secai.fix.prompt`): the finding's
 lines, widened to whole Python statements, at most `fix.max_target_lines`. `fix.candidates`
-answers are sampled per finding in one batch (temperature `fix.temperature`), each parsed
+answers are sampled per finding in one batch (temperature `fix.temperature`; the ```before block
+decoded from the named lines only, `fix.constrain_before`), each parsed
 strictly (a standard-library import the new lines need is added: `secai.fix.imports`) and every
 usable one verified by the reporting scanner; the first that verifies (in
 sample order) is kept. `verified_at` tells which: verified@1 counts those kept at 1.
@@ -22,12 +23,14 @@ from secai.fix.prompt import (
     AnswerError,
     FixFacts,
     answer_complete,
+    before_openings,
     edit_from_answer,
     parse_fix_answer,
     render_fix_prompt,
 )
 from secai.fix.task import FixContext, FixTask, Outcome
 from secai.fix.verify import Candidate
+from secai.model.constrain import PrefixConstraint
 
 log = logging.getLogger("secai")
 
@@ -118,7 +121,7 @@ def draft(tasks: list[FixTask], ctx: FixContext) -> Drafts:
 
     resolved = runtime_model(resolve_model(ctx.model or ctx.settings.model.name, ctx.settings), ctx.settings)
     model, tokenizer = load(resolved, ctx.adapter)
-    prompts, ready = [], []
+    prompts, ready, constraints = [], [], []
     recalled = 0
     for t, start, end, lines in work:
         ids = None
@@ -139,6 +142,7 @@ def draft(tasks: list[FixTask], ctx: FixContext) -> Drafts:
             continue
         prompts.append(ids)
         ready.append((t, start, end, lines))
+        constraints.append(PrefixConstraint(before_openings(lines, start, end)) if settings.constrain_before else None)
     log.info(
         "fix: %d findings x %d candidates from %s (%d with an earlier fix of the team's as the example)",
         len(ready),
@@ -157,6 +161,7 @@ def draft(tasks: list[FixTask], ctx: FixContext) -> Drafts:
         max_tokens=settings.max_tokens,
         batch_size=settings.batch_size,
         stop=answer_complete,
+        constraints=constraints,
     )
     candidates: list[Candidate] = []
     owners: list[tuple[int, int]] = []  # (index in ready, sample index)
