@@ -396,9 +396,12 @@ class Pipeline:
         """A trusted run's adapter, read in place, when this run has no gated one of its own."""
         if self._own_gated_adapter() is not None:
             return None
+        from secai.fix.prompt import PROMPT_VERSION
         from secai.run.adapters import latest_trusted_adapter
 
-        return latest_trusted_adapter(self.meta.repo, self._model_key, self.settings, exclude=self.run_dir)
+        return latest_trusted_adapter(
+            self.meta.repo, self._model_key, self.settings, exclude=self.run_dir, prompt_version=PROMPT_VERSION
+        )
 
     def _adapter_key(self, adapter: Path | None) -> str | None:
         """What identifies the adapter a stage uses: its bytes (and a borrowed one's run)."""

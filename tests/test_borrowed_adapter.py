@@ -15,6 +15,7 @@ import pytest
 
 from secai.cli import main
 from secai.config import Settings, load_settings
+from secai.fix.prompt import PROMPT_VERSION
 from secai.report.baseline import record_run_folder
 from secai.run import files
 from secai.run.adapters import ADAPTER_MEMORY, latest_trusted_adapter
@@ -46,6 +47,7 @@ def write_trained(
     earned: bool = False,
     weights: Path | None = None,
     memory: str | None = None,
+    prompt_version: str | None = PROMPT_VERSION,
 ) -> Path:
     """What the train and evaluate stages leave in a run folder: the adapter (its base model in
     training.json and adapter_config.json), eval.json, and their hashes in manifest.json."""
@@ -59,7 +61,7 @@ def write_trained(
         config = {"fine_tune_type": "lora"}
     config.update(base_model=model_id, base_model_revision=revision, model=model_id)
     (run / "adapter" / "adapter_config.json").write_text(json.dumps(config))
-    base = {"base_model": {"model_id": model_id, "revision": revision}}
+    base = {"base_model": {"model_id": model_id, "revision": revision}, "prompt_version": prompt_version}
     (run / "adapter" / "training.json").write_text(json.dumps(base))
     files.write_eval(run / "eval.json", _eval(passed, earned))
     manifest = Manifest.load(run)
@@ -112,6 +114,17 @@ def test_the_latest_trusted_gated_adapter_is_chosen(settings):
     again = _lent(settings, exclude=newer)  # a run never borrows from itself
     assert again.run_id == "101" and again.path == older / "adapter" and again.triage_earned
     assert latest_trusted_adapter("acme/other", lambda: KEY, settings) is None
+
+
+def test_an_adapter_trained_on_another_prompt_version_is_passed_over(settings, caplog):
+    current = trained_run(settings, "101")
+    trained_run(settings, "102", prompt_version="fix/1")
+    trained_run(settings, "103", prompt_version=None)  # from before adapters recorded it
+    caplog.set_level(logging.INFO, logger="secai")
+    got = latest_trusted_adapter("acme/app", lambda: KEY, settings, prompt_version=PROMPT_VERSION)
+    assert got.path == current / "adapter"
+    assert "trained on fix/1 prompts" in caplog.text and "trained on older prompts" in caplog.text
+    assert _lent(settings).run_id == "103"  # without a version to match, the newest
 
 
 def test_the_earlier_fixes_come_with_the_adapter_only_as_recorded(settings, caplog):

@@ -19,6 +19,7 @@ from fix_history import bandit_report, make_fix_repo
 from tiny_model import ARCHITECTURES, make_tiny_model
 
 from secai.config import load_settings
+from secai.fix.prompt import PROMPT_VERSION
 from secai.fix.prompt import SYSTEM_PROMPT as FIX_SYSTEM
 from secai.triage.prompt import SYSTEM_PROMPT
 
@@ -127,6 +128,7 @@ def test_adapter_names_its_base_and_fits_the_architecture(case):
     assert cfg["quantized_base"] is case["name"].endswith("4bit")
     training = json.loads((run / "adapter" / "training.json").read_text())
     assert training["architecture"] == case["arch"]
+    assert training["prompt_version"] == PROMPT_VERSION  # what a borrowing run must match
     assert training["qlora"] is cfg["quantized_base"]
     # The frozen-trunk shortcut is a llama-on-CPU path; every other family trains through mlx-lm.
     assert training["frozen_trunk_cached"] is (case["arch"] == "llama")

@@ -55,9 +55,12 @@ def latest_trusted_adapter(
     settings: Settings,
     *,
     exclude: Path | None = None,
+    prompt_version: str | None = None,
 ) -> TrustedAdapter | None:
     """The newest trusted, gated adapter of `repo` trained on the base `model_key()` names
-    (`model_id@revision`; called only once a candidate needs it, resolving may convert the model)."""
+    (`model_id@revision`; called only once a candidate needs it, resolving may convert the model)
+    and, when `prompt_version` is given, on prompts of that version (an adapter answers in the
+    format it was trained on)."""
     if not repo or not settings.store_path.exists():
         return None
     from secai.run.store import Store
@@ -74,6 +77,15 @@ def latest_trusted_adapter(
             continue
         ev = files.read_eval(run_dir)
         if ev is None or not ev.gate.passed or not (run_dir / ADAPTER_FILE).is_file():
+            continue
+        trained_on = (files.read_training(run_dir) or {}).get("prompt_version")
+        if prompt_version is not None and trained_on != prompt_version:
+            log.info(
+                "%s: adapter trained on %s prompts, this secai writes %s ones; not used (a trusted run retrains it)",
+                run_dir,
+                trained_on or "older",
+                prompt_version,
+            )
             continue
         key = key or model_key()
         if _base_key(run_dir) != key:

@@ -106,6 +106,16 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
+def _prompt_version(dataset_dir: Path) -> str | None:
+    """The prompt version the dataset's rows were written with (its stats.json), if it says."""
+    try:
+        stats = json.loads((dataset_dir / "stats.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    version = stats.get("prompt_version") if isinstance(stats, dict) else None
+    return version if isinstance(version, str) else None
+
+
 def dataset_sha256(dataset_dir: Path) -> str:
     h = hashlib.sha256()
     for name in ("train.jsonl", "valid.jsonl"):
@@ -753,6 +763,7 @@ def train_adapter(
     )
     record = {
         **recipe,
+        "prompt_version": _prompt_version(dataset_dir),
         "seed": cfg.seed,
         "versions": _versions(),
         "runtime_model": {"path": str(runtime.path), "revision": runtime.revision, "quantized": runtime.quantized},
