@@ -40,19 +40,3 @@ def test_data_cannot_close_the_block_or_open_a_chat_turn(kind):
 def test_neutralize_removes_controls(raw):
     out = neutralize(raw)
     assert "\x00" not in out and "\u202e" not in out and "\r" not in out
-
-
-@pytest.mark.parametrize(
-    ("title", "message", "shown"),
-    [
-        ("Use of unsafe yaml load.", "Use of unsafe yaml load.", ["message: Use of unsafe yaml load."]),
-        ("Ensure EBS is encrypted", "Ensure EBS is encrypted (resource aws_ebs_volume.a)", ["message: Ensure"]),
-        ("pyjwt 1.5.0: In PyJWT 1.5.0 and below", "PyJWT 1.5.0 and below", ["title: pyjwt"]),
-        ("EBS volumes must be encrypted", "EBS volume is not encrypted.", ["title: EBS", "message: EBS"]),
-    ],
-)
-def test_the_fix_prompt_shows_a_title_the_message_repeats_once(title, message, shown):
-    facts = FixFacts(tool="bandit", rule_id="B506", title=title, cwe=[], message=message, path="a.py")
-    user = render_fix_prompt(facts, ["x = 1"], 1, 1)[1]["content"]
-    lines = [x for x in user.split("\n") if x.startswith(("title:", "message:"))]
-    assert len(lines) == len(shown) and all(x.startswith(s) for x, s in zip(lines, shown))
