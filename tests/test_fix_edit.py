@@ -226,3 +226,21 @@ def test_a_rewrite_gets_the_standard_library_import_it_uses():
     assert apply_edits(bare, with_imports("a.py", bare, e2)) == '"""Doc."""\nimport ast\nKEY = ast.literal_eval(v)\n'
     among = LineEdit(start=2, end=2, old=["import os"], new=["import os, sys", "x = shlex.quote('a')"])
     assert with_imports("a.py", code, among) == [among]
+
+
+@pytest.mark.parametrize(
+    ("text", "done"),
+    [
+        ("```before\nx = 1\n```\n```after\nx = 2\n```\nRationale: safer\n", True),
+        ("```before\nx = 1\n```\n```after\nx = 2\n```\nRationale: saf", False),
+        ("```before\nx = 1\n```\n```after\nx = 2\n```\n\n", False),  # a blank line: the rationale may follow
+        ("```before\nx = 1\n```\n```after\nx = 2\n```\nThis is safer.\n", True),  # no rationale coming
+        ("```before\nx = 1\n```\n```python\n", True),  # a second block that is not ```after cannot parse
+        ("```before\nx = 1\n```\n```after\nx = 2\n", False),
+        ("```before\nx = 1\n", False),
+    ],
+)
+def test_generation_stops_once_the_answer_is_whole_or_cannot_parse(text, done):
+    from secai.fix.prompt import answer_complete
+
+    assert answer_complete(text) is done

@@ -197,9 +197,28 @@ _RATIONALE_DONE_RE = re.compile(r"^(`{3,})[ \t]*\n\s*\**rationale\**\s*:[^\n]*\n
 
 
 def answer_complete(text: str) -> bool:
-    """Whether a model's answer so far is a whole fix answer (a closed block, then a finished
-    Rationale line): generation can stop there."""
-    return _RATIONALE_DONE_RE.search(text) is not None
+    """Whether generation can stop: the answer so far is a whole fix answer (a closed block, then
+    a finished Rationale line), or more text cannot make it one (a second block that is not
+    ```after, a third block), or both blocks are closed and a finished line other than the
+    rationale follows them."""
+    if _RATIONALE_DONE_RE.search(text) is not None:
+        return True
+    blocks: list[str] = []  # the info of each block opened, in order
+    ticks = None  # the fence of the open block
+    for line in text.split("\n")[:-1]:  # finished lines only
+        if ticks is not None:
+            if line.strip() == ticks:
+                ticks = None
+            continue
+        m = _FENCE_RE.match(line.strip())
+        if m:
+            ticks = m.group(1)
+            blocks.append(m.group(2).lower())
+            if len(blocks) > 2 or (len(blocks) == 2 and blocks != ["before", "after"]):
+                return True
+        elif len(blocks) == 2 and line.strip():
+            return True
+    return False
 
 
 def parse_fix_answer(text: str) -> FixAnswer:
